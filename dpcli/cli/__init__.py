@@ -1,0 +1,58 @@
+"""`dpdeblur` command line: a thin layer over the dpcli Python API (one module per command)."""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from dpcli import __version__
+from dpcli.cli.app import app
+from dpcli.cli.common import console_err
+from dpcli.errors import DpError
+
+# Command modules register on `app` when imported (order = order in --help).
+from dpcli.cli import run as _run  # noqa: E402,F401
+from dpcli.cli import zeroshot as _zeroshot  # noqa: E402,F401
+from dpcli.cli import defocus_map as _defocus_map  # noqa: E402,F401
+from dpcli.cli import eval as _eval  # noqa: E402,F401
+from dpcli.cli import synth as _synth  # noqa: E402,F401
+from dpcli.cli import train as _train  # noqa: E402,F401
+from dpcli.cli import models as _models  # noqa: E402,F401
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"dpdeblur {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Remove defocus blur from photographs with dual-pixel data or from single images."""
+
+
+def main() -> None:
+    """Console entry point: any DpError becomes one line on stderr and its exit code."""
+    try:
+        app(standalone_mode=False)
+    except DpError as exc:
+        console_err.print(f"[red]error:[/red] {exc.one_line()}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console_err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console_err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and friends
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

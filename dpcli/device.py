@@ -1,0 +1,58 @@
+"""Device, precision and thread selection shared by every command (``--device``, ``--precision``)."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Literal
+
+import torch
+
+from dpcli.errors import DpError
+
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+Precision = Literal["fp32", "bf16", "fp16"]
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; an explicit device that is absent is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DpError("--device cuda: no CUDA device is available (use --device auto or cpu)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DpError("--device mps: no MPS device is available (use --device auto or cpu)")
+    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
+        raise DpError(f"--device {name}: unknown device (auto, cpu, cuda, cuda:N, mps)")
+    return torch.device(name)
+
+
+def set_threads(threads: int | None) -> None:
+    """Limit intra-op threads (``--threads``); None or 0 keeps torch's default."""
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def precision_dtype(precision: str) -> torch.dtype:
+    if precision not in _DTYPES:
+        raise DpError(f"--precision {precision}: unknown precision (fp32, bf16, fp16)")
+    return _DTYPES[precision]
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, precision: str = "fp32") -> Iterator[None]:
+    """Mixed-precision context: bf16 on CPU runs on AMX/AVX-512 units, fp16 on CUDA.
+
+    fp16 on CPU is refused: it is slow there and loses range; bf16 is the CPU choice.
+    """
+    dtype = precision_dtype(precision)
+    if dtype == torch.float32:
+        yield
+        return
+    if device.type == "cpu" and dtype == torch.float16:
+        raise DpError("--precision fp16 is for GPUs; use bf16 on CPU")
+    with torch.autocast(device_type=device.type, dtype=dtype):
+        yield

@@ -1,0 +1,186 @@
+"""Read and write 8/16-bit PNG, TIFF (incl. float32) and JPEG images losslessly.
+
+Arrays in memory follow CONVENTIONS.md: float32 in [0, 1], shape (C, H, W), RGB order,
+C = 1 for grey. 16-bit colour PNGs keep all 16 bits (imagecodecs/libpng; Pillow truncates).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from dpcli.errors import InputError, OutputError
+
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg"}
+BitDepth = Literal[8, 16, 32]
+
+
+@dataclass
+class Image:
+    """A decoded image: ``data`` float32 (C, H, W) in [0, 1]; ``bit_depth`` of the file (32 = float)."""
+
+    data: np.ndarray
+    bit_depth: BitDepth
+    path: Path | None = None
+
+    @property
+    def channels(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return int(self.data.shape[1]), int(self.data.shape[2])
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _decode(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        return tifffile.imread(path)
+    if suffix == ".png":
+        import imagecodecs
+
+        return imagecodecs.png_decode(path.read_bytes())
+    if suffix in (".jpg", ".jpeg"):
+        import imageio.v3 as iio
+
+        return iio.imread(path)
+    raise InputError(f"unsupported image type '{suffix}' (use PNG, TIFF or JPEG)", path)
+
+
+def to_unit_float(array: np.ndarray, path: Path | None = None) -> tuple[np.ndarray, BitDepth]:
+    """Integer or float pixels (H, W[, C]) -> float32 (C, H, W) in [0, 1] and the bit depth."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise InputError(f"expected a 2-D image, got an array of shape {array.shape}", path)
+    if array.dtype == np.uint8:
+        data, depth = array.astype(np.float32) / 255.0, 8
+    elif array.dtype == np.uint16:
+        data, depth = array.astype(np.float32) / 65535.0, 16
+    elif np.issubdtype(array.dtype, np.floating):
+        data, depth = array.astype(np.float32), 32
+    else:
+        raise InputError(f"unsupported pixel type {array.dtype}", path)
+    channels = data.shape[2]
+    if channels in (2, 4):
+        warnings.warn(f"{path}: alpha channel dropped", stacklevel=3)
+        data = data[:, :, : channels - 1]
+    elif channels not in (1, 3):
+        raise InputError(f"unsupported channel count {channels} (grey, RGB or RGBA)", path)
+    return np.ascontiguousarray(data.transpose(2, 0, 1)), depth  # type: ignore[return-value]
+
+
+def read_image(path: str | Path) -> Image:
+    """Read an image file into an :class:`Image` (float32 (C, H, W) in [0, 1]).
+
+    Raises:
+        InputError: missing, unreadable, truncated or unsupported file (message names the file).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path)
+    if path.is_dir():
+        raise InputError("is a folder, expected an image file", path)
+    try:
+        array = _decode(path)
+    except InputError:
+        raise
+    except PermissionError:
+        raise InputError("permission denied", path) from None
+    except Exception as exc:  # decoders raise many types for corrupt data
+        raise InputError(f"cannot decode image ({type(exc).__name__}: {exc})".strip(), path) from None
+    data, depth = to_unit_float(np.asarray(array), path)
+    return Image(data=data, bit_depth=depth, path=path)
+
+
+def quantize(data: np.ndarray, bit_depth: BitDepth) -> np.ndarray:
+    """float (C, H, W) in [0, 1] -> (H, W[, C]) array of the file's pixel type (round half to even)."""
+    hwc = np.asarray(data, dtype=np.float32).transpose(1, 2, 0)
+    if hwc.shape[2] == 1:
+        hwc = hwc[:, :, 0]
+    if bit_depth == 32:
+        return np.ascontiguousarray(hwc, dtype=np.float32)
+    peak = 255.0 if bit_depth == 8 else 65535.0
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    return np.rint(np.clip(hwc, 0.0, 1.0) * peak).astype(dtype)
+
+
+def _encode(path: Path, array: np.ndarray) -> bytes:
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        import io
+
+        import tifffile
+
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, array, photometric="rgb" if array.ndim == 3 else "minisblack",
+                         compression="zlib" if array.dtype != np.float32 else None)
+        return buffer.getvalue()
+    if suffix == ".png":
+        if array.dtype == np.float32:
+            raise OutputError("PNG cannot hold float data; use .tiff or --bit-depth 8|16", path)
+        import imagecodecs
+
+        return imagecodecs.png_encode(array, level=6)
+    if suffix in (".jpg", ".jpeg"):
+        if array.dtype != np.uint8:
+            raise OutputError("JPEG holds 8-bit data only; use --bit-depth 8 or a PNG/TIFF output", path)
+        import imageio.v3 as iio
+
+        return iio.imwrite("<bytes>", array, extension=suffix, quality=95)
+    raise OutputError(f"unsupported output type '{suffix}' (use .png, .tiff or .jpg)", path)
+
+
+def atomic_write_bytes(path: Path, payload: bytes, *, overwrite: bool = False,
+                       protected: set[Path] | None = None) -> None:
+    """Write ``payload`` to ``path`` through a temp file + rename, refusing to touch inputs.
+
+    Raises:
+        OutputError: the path is a protected input, exists without ``overwrite``, or cannot be written.
+    """
+    path = Path(path)
+    resolved = path.resolve()
+    if protected and resolved in {p.resolve() for p in protected}:
+        raise OutputError("refusing to overwrite an input file", path)
+    if path.exists() and not overwrite:
+        raise OutputError("output exists (use --overwrite to replace it)", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc.strerror or exc})", path.parent) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_image(path: str | Path, data: np.ndarray, bit_depth: BitDepth = 16, *,
+                overwrite: bool = False, protected: set[Path] | None = None) -> Path:
+    """Write float (C, H, W) data in [0, 1] as PNG/TIFF/JPEG at ``bit_depth`` (8, 16 or 32 = float TIFF).
+
+    The write is atomic; an existing file is replaced only with ``overwrite``; a path in
+    ``protected`` (the run's inputs) is never written.
+    """
+    path = Path(path)
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    payload = _encode(path, quantize(data, bit_depth))
+    atomic_write_bytes(path, payload, overwrite=overwrite, protected=protected)
+    return path

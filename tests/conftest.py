@@ -1,0 +1,42 @@
+"""Shared fixtures. Real data lives outside the repo; tests find it through DPDEBLUR_SHARED."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def _shared_dir() -> Path | None:
+    value = os.environ.get("DPDEBLUR_SHARED")
+    if value and Path(value).is_dir():
+        return Path(value)
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared (papers, reference, data); skips the test where it is absent."""
+    path = _shared_dir()
+    if path is None:
+        pytest.skip("DPDEBLUR_SHARED not set (real data and reference checkpoints are not in the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pixel4_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "pixel4"
+    if not path.is_dir():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "reference"
+    if not path.is_dir():
+        pytest.skip(f"{path} not present")
+    return path
