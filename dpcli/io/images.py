@@ -114,7 +114,7 @@ def quantize(data: np.ndarray, bit_depth: BitDepth) -> np.ndarray:
         return np.ascontiguousarray(hwc, dtype=np.float32)
     peak = 255.0 if bit_depth == 8 else 65535.0
     dtype = np.uint8 if bit_depth == 8 else np.uint16
-    return np.rint(np.clip(hwc, 0.0, 1.0) * peak).astype(dtype)
+    return np.ascontiguousarray(np.rint(np.clip(hwc, 0.0, 1.0) * peak).astype(dtype))
 
 
 def _encode(path: Path, array: np.ndarray) -> bytes:
