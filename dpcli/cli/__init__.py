@@ -18,6 +18,7 @@ from dpcli.cli import eval as _eval  # noqa: E402,F401
 from dpcli.cli import synth as _synth  # noqa: E402,F401
 from dpcli.cli import train as _train  # noqa: E402,F401
 from dpcli.cli import models as _models  # noqa: E402,F401
+from dpcli.cli import convert_lpips as _convert_lpips  # noqa: E402,F401
 
 
 def _version_callback(value: bool) -> None:
@@ -37,7 +38,10 @@ def _root(
 def main() -> None:
     """Console entry point: any DpError becomes one line on stderr and its exit code."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click RETURNS the code of `raise typer.Exit(code)`: pass it on.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except DpError as exc:
         console_err.print(f"[red]error:[/red] {exc.one_line()}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

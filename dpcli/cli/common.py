@@ -2,7 +2,8 @@
 
 The batch runner processes a list of items (files or pairs) with a rich progress bar (per-file
 time, ETA), goes on past a bad item, prints a summary table and optionally a JSON summary, and
-returns the exit code: 0 all done, 1 some items failed.
+returns the exit code: 0 all done, 1 some items of a folder run failed, and the error's own code
+(2 for bad input) when the run had a single item and it failed, as for any single-file command.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dpcli.errors import DpError
+
+if TYPE_CHECKING:
+    from dpcli.io.pairs import RawOptions
 
 console = Console()
 console_err = Console(stderr=True)
@@ -37,6 +41,16 @@ BIT_DEPTH_OPTION = typer.Option("input", "--bit-depth", help="Output bit depth: 
 SWAP_LR_OPTION = typer.Option(False, "--swap-lr", help="Treat the file called left as the right view.")
 TILE_OPTION = typer.Option(None, "--tile", help="Tile size in px (0 = one full-frame pass; default per model).")
 TILE_OVERLAP_OPTION = typer.Option(None, "--tile-overlap", help="Overlap between tiles in px (default per model).")
+# Raw input (dpcli.io.raw): Pixel-style raw planes stored as images, and Dual Pixel RAW rendering.
+BLACK_LEVEL_OPTION = typer.Option(None, "--black-level", help="Views are raw planes (counts): subtract this "
+                                  "black level (Pixel 4: 1024). Off by default (views are ordinary images).")
+WHITE_LEVEL_OPTION = typer.Option(None, "--white-level", help="Raw planes: divide by this after black "
+                                  "subtraction (default 16383 = 2^14 - 1, Pixel 4).")
+WHITE_SHEET_LEFT_OPTION = typer.Option(None, "--white-sheet-left", help="Raw planes: left view of a "
+                                       "white-sheet capture, for vignetting correction (with --white-sheet-right).")
+WHITE_SHEET_RIGHT_OPTION = typer.Option(None, "--white-sheet-right", help="Raw planes: right view of the "
+                                        "white-sheet capture.")
+RAW_OUTPUT_OPTION = typer.Option("srgb", "--raw-output", help="Dual Pixel RAW (.CR2/.DNG) rendering: srgb | linear.")
 
 
 @dataclass
@@ -78,6 +92,7 @@ def run_batch(
         TextColumn("{task.fields[current]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=console_err, disable=not show, transient=False,
     )
+    error_codes: list[int] = []
     with progress:
         task = progress.add_task(title, total=len(items), current="")
         for item in items:
@@ -88,12 +103,14 @@ def run_batch(
                 result = process(item)
             except DpError as exc:
                 result = ItemResult(name=name, status="failed", message=exc.one_line())
+                error_codes.append(exc.exit_code)
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # one bad file must not end a folder run
                 if verbose:
                     console_err.print(traceback.format_exc())
                 result = ItemResult(name=name, status="failed", message=f"{name}: {type(exc).__name__}: {exc}")
+                error_codes.append(1)
             result.seconds = result.seconds or time.perf_counter() - start
             results.append(result)
             if result.status == "failed":
@@ -111,6 +128,9 @@ def run_batch(
     if failed:
         console_err.print(f"[red]{len(failed)} of {len(results)} failed:[/red] "
                           + ", ".join(r.name for r in failed), highlight=False, soft_wrap=True)
+        # One input that failed is a bad-input error (2), not a partly failed folder run (1).
+        if len(results) == 1 and len(error_codes) == 1:
+            return error_codes[0]
         return 1
     return 0
 
@@ -140,3 +160,25 @@ def require_inputs(paths: Sequence[Path]) -> None:
             from dpcli.errors import InputError
 
             raise InputError("no such file or folder", path)
+
+
+def raw_options(black_level: float | None = None, white_level: float | None = None,
+                white_sheet_left: Path | None = None, white_sheet_right: Path | None = None,
+                raw_output: str = "srgb") -> "RawOptions":
+    """The raw options above -> :class:`dpcli.io.pairs.RawOptions`, checked (DpError on bad values)."""
+    from dpcli.errors import InputError
+    from dpcli.io.pairs import RawOptions
+
+    if raw_output not in ("srgb", "linear"):
+        raise DpError(f"--raw-output {raw_output}: expected srgb or linear")
+    if (white_sheet_left is None) != (white_sheet_right is None):
+        raise DpError("--white-sheet-left and --white-sheet-right go together")
+    if white_sheet_left is not None and black_level is None:
+        raise DpError("--white-sheet-left/--white-sheet-right need --black-level (raw planes)")
+    if white_level is not None and white_level <= 0:
+        raise DpError(f"--white-level {white_level}: must be positive")
+    for sheet in (white_sheet_left, white_sheet_right):
+        if sheet is not None and not Path(sheet).is_file():
+            raise InputError("no such white-sheet file", sheet)
+    return RawOptions(black_level=black_level, white_level=white_level, white_sheet_left=white_sheet_left,
+                      white_sheet_right=white_sheet_right, output=raw_output)

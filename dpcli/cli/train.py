@@ -1,10 +1,106 @@
-"""`dpdeblur train` (being built; the owner of this module replaces this file)."""
+"""`dpdeblur train`: train BaMBNet or DefocusGAN stages on DPDD-layout folders or synthetic scenes."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
+import typer
+
 from dpcli.cli.app import app
+from dpcli.cli.common import DEVICE_OPTION, PRECISION_OPTION, QUIET_OPTION, THREADS_OPTION, console_err
+from dpcli.errors import DpError
+
+_EXAMPLES = """
+[bold]Examples[/bold]
+
+  # BaMBNet on on-the-fly synthetic DP scenes, CPU-sized network, 2 hours at most
+  dpdeblur train bambnet --data synth --config small --out runs/bamb --time-budget 7200
+
+  # reproduce the paper on DPDD (both stages; 512 px patches, 60% overlap, 30% least sharp dropped)
+  dpdeblur train bambnet --stage coc --data DPDD --config paper --out runs/coc
+  dpdeblur train bambnet --stage deblur --data DPDD --config paper --out runs/deblur \\
+      --coc-weights runs/coc/checkpoint.pt
+
+  # DefocusGAN: defocus-map net, then the generator guided by its maps
+  dpdeblur train defocusgan --stage defocus --data DPDD --config paper --out runs/dm
+  dpdeblur train defocusgan --stage generator --data DPDD --config paper --out runs/gan \\
+      --defocus-weights runs/dm/checkpoint.pt
+
+  # continue after Ctrl-C or a time budget; export fp16 weights into weights/ + manifest
+  dpdeblur train bambnet --data synth --out runs/bamb --resume --export synth-v1
+
+  # several GPUs / nodes
+  torchrun --nproc_per_node 4 -m dpcli train bambnet --data DPDD --config paper --device cuda
+"""
 
 
-@app.command("train")
-def train_command() -> None:
-    """Not built yet."""
-    raise SystemExit("dpdeblur train: not built yet")
+@app.command("train", epilog=_EXAMPLES)
+def train_command(
+    model: str = typer.Argument(..., help="bambnet | defocusgan"),
+    data: str = typer.Option("synth", "--data", help="DPDD-layout folder (real DPDD or `dpdeblur synth` "
+                             "output, NAME_defocus.tiff maps used when present) or 'synth' (on-the-fly scenes)."),
+    stage: Optional[str] = typer.Option(None, "--stage", help="bambnet: coc | deblur (default); "
+                                        "defocusgan: defocus | generator (default)."),
+    config: str = typer.Option("small", "--config", help="test (seconds) | small (CPU) | paper (the papers' recipe)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimiser steps (default: the config's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch per process."),
+    crop: Optional[int] = typer.Option(None, "--crop", help="Training crop in px (synthetic: scene size)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: the config's)."),
+    out: Path = typer.Option(Path("runs/train"), "--out", help="Run folder: checkpoint.pt, train.log, metrics.jsonl."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop (with a checkpoint) after this many seconds."),
+    precision: str = PRECISION_OPTION,
+    seed: int = typer.Option(0, "--seed", help="Seed of weights, data order, crops and flips."),
+    val_every: Optional[int] = typer.Option(None, "--val-every", help="Validation PSNR every N steps (0 = never)."),
+    ckpt_every: Optional[int] = typer.Option(None, "--ckpt-every", help="Checkpoint every N steps."),
+    val_count: int = typer.Option(8, "--val-count", help="Fixed validation samples (also Algorithm 1's split)."),
+    patch_recipe: Optional[bool] = typer.Option(None, "--patch-recipe/--no-patch-recipe",
+                                                help="DPDD patches: 512 px, 60% overlap, drop 30% least sharp."),
+    coc_weights: Optional[Path] = typer.Option(None, "--coc-weights", help="BaMBNet deblur: trained COC net "
+                                               "(checkpoint.pt or .safetensors) for the defocus masks."),
+    coc_source: str = typer.Option("auto", "--coc-source", help="BaMBNet deblur masks from: net | gt | auto."),
+    defocus_weights: Optional[Path] = typer.Option(None, "--defocus-weights",
+                                                   help="DefocusGAN generator: trained defocus-map net."),
+    r_max: Optional[float] = typer.Option(None, "--r-max", help="Largest COC radius in px (paper 25)."),
+    synth_length: int = typer.Option(512, "--synth-length", help="Synthetic scenes per epoch."),
+    warm_start: Optional[Path] = typer.Option(None, "--warm-start", help="Initialise from a compact state "
+                                              "(weights/checkpoints/*.pt): weights + thresholds, fresh optimiser."),
+    export: Optional[str] = typer.Option(None, "--export", help="After training write weights/ARCH.NAME.safetensors "
+                                         "(fp16) and its manifest entry."),
+    save_state: Optional[Path] = typer.Option(None, "--save-state", help="Also write the compact fp16 state here."),
+    device: str = DEVICE_OPTION,
+    threads: int = THREADS_OPTION,
+    quiet: bool = QUIET_OPTION,
+) -> None:
+    """Train a network (one stage of BaMBNet or DefocusGAN) with checkpoints, resume and validation."""
+    from dpcli.device import resolve_device, set_threads
+    from dpcli.train.runner import TrainRequest, run_training
+
+    set_threads(threads)
+    if coc_source not in ("auto", "net", "gt"):
+        raise DpError(f"--coc-source {coc_source}: expected auto, net or gt")
+    dev = resolve_device(device)
+    options: dict = {}
+    st = stage or {"bambnet": "deblur", "defocusgan": "generator"}.get(model)
+    if st == "deblur":
+        options.update(coc_weights=coc_weights, coc_source=coc_source, r_max=r_max)
+    elif st == "coc":
+        options.update(r_max=int(r_max) if r_max else None)
+    elif st == "generator":
+        options.update(defocus_weights=defocus_weights, defocus_source=coc_source, r_max=r_max)
+    req = TrainRequest(model=model, data=data, stage=stage, config=config, out=out, steps=steps,
+                       batch_size=batch_size, crop=crop, lr=lr, seed=seed, resume=resume, time_budget=time_budget,
+                       precision=precision, device=str(dev), val_every=val_every, ckpt_every=ckpt_every,
+                       val_count=val_count, recipe=patch_recipe, synth_length=synth_length,
+                       stage_options=options, quiet=quiet)
+    try:
+        result, trainer, recipe = run_training(req, warm_start=warm_start, export=export, save_state=save_state)
+    except KeyboardInterrupt:
+        console_err.print(f"interrupted: checkpoint saved in {out}; continue with --resume")
+        raise typer.Exit(130)
+    if trainer.dist.is_main:
+        val = " ".join(f"{k}={v:.4f}" for k, v in result.last_val.items())
+        console_err.print(f"{trainer.name}: {result.stopped} at step {result.last_step} in {result.seconds:.0f} s {val}")
+        if "exported" in recipe:
+            entry = recipe["exported"]
+            console_err.print(f"exported {entry['name']} (sha256 {entry['sha256'][:12]}...)")

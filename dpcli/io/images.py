@@ -45,9 +45,7 @@ def is_image_file(path: Path) -> bool:
 def _decode(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
-        import tifffile
-
-        return tifffile.imread(path)
+        return _decode_tiff(path)
     if suffix == ".png":
         import imagecodecs
 
@@ -57,6 +55,22 @@ def _decode(path: Path) -> np.ndarray:
 
         return iio.imread(path)
     raise InputError(f"unsupported image type '{suffix}' (use PNG, TIFF or JPEG)", path)
+
+
+def _decode_tiff(path: Path) -> np.ndarray:
+    """First image series of a TIFF as (H, W[, C]); planar (C, H, W) storage is transposed."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes = series.axes
+        array = series.asarray()
+    if axes in ("YX", "YXS"):
+        return array
+    if axes == "SYX":
+        return np.moveaxis(array, 0, -1)
+    raise InputError(f"unsupported TIFF layout (axes {axes}, shape {array.shape}): expected one grey, "
+                     "RGB or RGBA image, not a stack of pages", path)
 
 
 def to_unit_float(array: np.ndarray, path: Path | None = None) -> tuple[np.ndarray, BitDepth]:
@@ -82,8 +96,8 @@ def to_unit_float(array: np.ndarray, path: Path | None = None) -> tuple[np.ndarr
     return np.ascontiguousarray(data.transpose(2, 0, 1)), depth  # type: ignore[return-value]
 
 
-def read_image(path: str | Path) -> Image:
-    """Read an image file into an :class:`Image` (float32 (C, H, W) in [0, 1]).
+def read_array(path: str | Path) -> np.ndarray:
+    """Decode an image file into its stored pixel values (H, W[, C]) without scaling (raw counts).
 
     Raises:
         InputError: missing, unreadable, truncated or unsupported file (message names the file).
@@ -101,7 +115,20 @@ def read_image(path: str | Path) -> Image:
         raise InputError("permission denied", path) from None
     except Exception as exc:  # decoders raise many types for corrupt data
         raise InputError(f"cannot decode image ({type(exc).__name__}: {exc})".strip(), path) from None
-    data, depth = to_unit_float(np.asarray(array), path)
+    array = np.asarray(array)
+    if array.size == 0:
+        raise InputError("empty image (no pixels)", path)
+    return array
+
+
+def read_image(path: str | Path) -> Image:
+    """Read an image file into an :class:`Image` (float32 (C, H, W) in [0, 1]).
+
+    Raises:
+        InputError: missing, unreadable, truncated or unsupported file (message names the file).
+    """
+    path = Path(path)
+    data, depth = to_unit_float(read_array(path), path)
     return Image(data=data, bit_depth=depth, path=path)
 
 
@@ -165,6 +192,9 @@ def atomic_write_bytes(path: Path, payload: bytes, *, overwrite: bool = False,
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. the output path is a folder, the disk is full
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write ({exc.strerror or exc})", path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

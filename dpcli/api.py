@@ -1,0 +1,241 @@
+"""Python API: deblur DP pairs and single images, estimate COC maps (the CLI calls these).
+
+Arrays follow CONVENTIONS.md: float values in [0, 1] (integer numpy arrays are scaled by their
+type's maximum), RGB or grey. Accepted layouts: torch (C, H, W) / (N, C, H, W); numpy (C, H, W)
+or (H, W, C) (recognised by which axis has 1 or 3 entries) or (H, W). Results come back in the
+caller's type and layout. Any size works: inputs are padded to the network's multiple and,
+by default, processed in overlapping tiles (bounded memory); the authors' BGR weights get
+their channel order swapped here, never by the user.
+
+>>> import numpy as np, dpcli
+>>> left = right = np.random.rand(3, 64, 80).astype(np.float32)
+>>> aif = dpcli.deblur_pair(left, right, model="bambnet", weights="BaMBNet.pth", arch="bambnet_deblur")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from dpcli.device import precision_dtype, resolve_device
+from dpcli.errors import DpError, InputError, ModelError
+from dpcli.models.loading import LoadedModel, load_model
+
+__all__ = ["Deblurrer", "deblur_pair", "deblur_image", "estimate_coc", "load_session"]
+
+
+# --- layouts --------------------------------------------------------------------------------------
+
+@dataclass
+class _Layout:
+    numpy: bool
+    layout: str  # "NCHW" | "CHW" | "HWC" | "HW"
+    dtype: Any
+
+    def restore(self, out: torch.Tensor) -> Any:
+        """(N, C, H, W) float32 CPU tensor -> the caller's type and layout."""
+        if self.layout == "CHW":
+            out = out[0]
+        elif self.layout == "HWC":
+            out = out[0].permute(1, 2, 0)
+        elif self.layout == "HW":
+            out = out[0].mean(0) if out.shape[1] > 1 else out[0, 0]
+        if self.numpy:
+            return np.ascontiguousarray(out.numpy())
+        return out
+
+
+def _to_nchw(image: Any, what: str) -> tuple[torch.Tensor, _Layout]:
+    numpy = isinstance(image, np.ndarray)
+    if not numpy and not isinstance(image, torch.Tensor):
+        raise InputError(f"{what}: expected a numpy array or torch tensor, got {type(image).__name__}")
+    t = torch.from_numpy(np.ascontiguousarray(image)) if numpy else image.detach()
+    if not t.is_floating_point():
+        if t.dtype == torch.uint8:
+            t = t.float() / 255.0
+        elif t.dtype in (torch.int32, torch.int16) or str(t.dtype) == "torch.uint16":
+            t = t.float() / 65535.0
+        else:
+            raise InputError(f"{what}: unsupported dtype {t.dtype}")
+    t = t.float().cpu()
+    if t.ndim == 2:
+        return t[None, None], _Layout(numpy, "HW", t.dtype)
+    if t.ndim == 3:
+        if t.shape[0] in (1, 3):
+            return t[None], _Layout(numpy, "CHW", t.dtype)
+        if t.shape[-1] in (1, 3):
+            return t.permute(2, 0, 1)[None], _Layout(numpy, "HWC", t.dtype)
+        raise InputError(f"{what}: cannot tell the channel axis of shape {tuple(t.shape)} (1 or 3 channels)")
+    if t.ndim == 4 and not numpy and t.shape[1] in (1, 3):
+        return t, _Layout(False, "NCHW", t.dtype)
+    raise InputError(f"{what}: unsupported shape {tuple(t.shape)}; expected (C, H, W), (H, W, C), (H, W) "
+                     "or a torch (N, C, H, W) batch with 1 or 3 channels")
+
+
+# --- the session --------------------------------------------------------------------------------
+
+class Deblurrer:
+    """A loaded network plus how to run it (device, precision, tiles): one per CLI run.
+
+    Args:
+        loaded: from :func:`dpcli.models.loading.load_model`.
+        device: ``auto`` | ``cpu`` | ``cuda`` | ...
+        precision: ``fp32`` | ``bf16`` (CPU AVX-512/AMX, CUDA) | ``fp16`` (CUDA).
+        tile: tile side in px; 0 = one full-frame pass; None = the model's default.
+        tile_overlap: overlap in px; None = the model's default.
+        channels_last: channels-last memory format (None = on for CPU).
+    """
+
+    def __init__(self, loaded: LoadedModel, *, device: str = "auto", precision: str = "fp32",
+                 tile: int | None = None, tile_overlap: int | None = None,
+                 channels_last: bool | None = None) -> None:
+        self.loaded = loaded
+        self.device = resolve_device(device)
+        precision_dtype(precision)
+        if precision != "fp32" and not loaded.supports_bf16:
+            raise DpError(f"--precision {precision}: {loaded.arch} runs in fp32 only")
+        self.precision = precision
+        self.tile, self.overlap = loaded.tiling.resolve(tile, tile_overlap)
+        self.channels_last = (self.device.type == "cpu") if channels_last is None else channels_last
+        module = loaded.module.to(self.device).eval()
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        self.module = module
+
+    @property
+    def task(self) -> str:
+        return self.loaded.task
+
+    def _run(self, views: list[torch.Tensor], progress: Callable[[int, int], None] | None) -> torch.Tensor:
+        """views: (N, C, H, W) RGB tensors of equal shape -> (N, 3 | C, H, W) float32 CPU."""
+        shape = views[0].shape
+        for v in views[1:]:
+            if v.shape != shape:
+                raise InputError(f"the views differ in shape: {tuple(shape)} vs {tuple(v.shape)}")
+        grey = shape[1] == 1
+        if grey:  # grey data (e.g. the raw DP green channel): the networks want 3 channels
+            views = [v.expand(-1, 3, -1, -1) for v in views]
+        bgr = self.loaded.colour_order.upper() == "BGR"
+        if bgr:
+            views = [v.flip(1) for v in views]
+        x = torch.cat(views, dim=1)
+        out = run_model_tiled_safe(self.module, x, tile=self.tile, overlap=self.overlap,
+                                   device=self.device, precision=self.precision,
+                                   channels_last=self.channels_last, progress=progress)
+        if bgr:
+            out = out.flip(1)
+        if grey:
+            out = out.mean(dim=1, keepdim=True)
+        return out
+
+    def deblur_pair(self, left: Any, right: Any, progress=None) -> Any:
+        self._need("deblur_pair")
+        (lt, layout), (rt, _) = _to_nchw(left, "left"), _to_nchw(right, "right")
+        return layout.restore(self._run([lt, rt], progress).clamp_(0, 1))
+
+    def deblur_image(self, image: Any, progress=None) -> Any:
+        self._need("deblur_single")
+        t, layout = _to_nchw(image, "image")
+        return layout.restore(self._run([t], progress).clamp_(0, 1))
+
+    def estimate_coc(self, left: Any, right: Any, progress=None) -> Any:
+        """Signed COC radius in px, one channel (mean of the network's three): (H, W) / (1, H, W)."""
+        self._need("coc")
+        (lt, layout), (rt, _) = _to_nchw(left, "left"), _to_nchw(right, "right")
+        coc = self._run([lt, rt], progress).mean(dim=1, keepdim=True)
+        if layout.layout == "HWC":
+            layout = _Layout(layout.numpy, "HW", layout.dtype)
+        return layout.restore(coc)
+
+    def _need(self, task: str) -> None:
+        if self.task != task:
+            raise ModelError(f"{self.loaded.arch} is a {self.task} network; this call needs {task}")
+
+
+def run_model_tiled_safe(module, x, **kwargs) -> torch.Tensor:
+    """:func:`dpcli.tiling.run_tiled` with the model's multiple; out-of-memory says what to do."""
+    from dpcli.tiling import run_tiled
+
+    try:
+        return run_tiled(module, x, multiple_of=module.tiling.multiple_of, **kwargs)
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise DpError(f"out of memory ({type(exc).__name__}); use a smaller --tile (now "
+                      f"{kwargs.get('tile')})") from exc
+
+
+_SESSIONS: dict[tuple, Deblurrer] = {}
+
+
+def load_session(model: str, task: str, *, weights: str | Path | None = None, arch: str | None = None,
+                 device: str = "auto", precision: str = "fp32", tile: int | None = None,
+                 tile_overlap: int | None = None, channels_last: bool | None = None) -> Deblurrer:
+    """A cached :class:`Deblurrer` (loading a network once per set of arguments)."""
+    key = (model, task, str(weights) if weights else None, arch, device, precision, tile, tile_overlap,
+           channels_last)
+    if key not in _SESSIONS:
+        if len(_SESSIONS) > 4:
+            _SESSIONS.clear()
+        loaded = load_model(model, task=task, weights=weights, arch=arch)
+        _SESSIONS[key] = Deblurrer(loaded, device=device, precision=precision, tile=tile,
+                                   tile_overlap=tile_overlap, channels_last=channels_last)
+    return _SESSIONS[key]
+
+
+def deblur_pair(left: Any, right: Any, model: str = "bambnet", *, weights: str | Path | None = None,
+                arch: str | None = None, device: str = "auto", precision: str = "fp32",
+                tile: int | None = None, tile_overlap: int | None = None,
+                channels_last: bool | None = None) -> Any:
+    """All-in-focus image from a DP pair (BaMBNet by default).
+
+    Args:
+        left, right: the two views, same shape (see module docstring for layouts).
+        model: ``bambnet`` or an architecture / ``arch.tag`` (``dpdeblur models``).
+        weights: checkpoint file (our safetensors, or the authors' .pth); None = registered weights.
+        arch: needed when a file fits several architectures (BaMBNet deblur vs COC).
+        device, precision, tile, tile_overlap, channels_last: see :class:`Deblurrer`.
+    Returns: the AiF image, same type and layout as ``left``, values in [0, 1].
+    Raises:
+        ModelError: no weights / wrong or ambiguous architecture; InputError: bad arrays.
+    """
+    session = load_session(model, "deblur_pair", weights=weights, arch=arch, device=device,
+                           precision=precision, tile=tile, tile_overlap=tile_overlap, channels_last=channels_last)
+    return session.deblur_pair(left, right)
+
+
+def deblur_image(image: Any, model: str = "defocusgan", *, weights: str | Path | None = None,
+                 arch: str | None = None, device: str = "auto", precision: str = "fp32",
+                 tile: int | None = None, tile_overlap: int | None = None,
+                 channels_last: bool | None = None) -> Any:
+    """All-in-focus image from one blurred image (DefocusGAN by default); as :func:`deblur_pair`."""
+    session = load_session(model, "deblur_single", weights=weights, arch=arch, device=device,
+                           precision=precision, tile=tile, tile_overlap=tile_overlap, channels_last=channels_last)
+    return session.deblur_image(image)
+
+
+def estimate_coc(left: Any, right: Any, model: str = "bambnet", *, weights: str | Path | None = None,
+                 arch: str | None = None, device: str = "auto", precision: str = "fp32",
+                 tile: int | None = None, tile_overlap: int | None = None,
+                 channels_last: bool | None = None) -> Any:
+    """Signed COC / defocus radius map in px (CONVENTIONS.md) from a DP pair.
+
+    ``model``: ``bambnet`` (COC net) or ``defocusgan`` (defocus-map estimator). Returns (H, W)
+    for numpy/HW inputs, (1, H, W) for (C, H, W), (N, 1, H, W) for batches.
+    """
+    session = load_session(model, "coc", weights=weights, arch=arch, device=device, precision=precision,
+                           tile=tile, tile_overlap=tile_overlap, channels_last=channels_last)
+    return session.estimate_coc(left, right)
+
+
+def run_official_input(loaded: LoadedModel, official_input: torch.Tensor) -> torch.Tensor:
+    """Feed what the authors' forward received (recipes LRR, LR, CC) to our module.
+
+    Channels past our input width only built the authors' training masks, which are off at
+    inference; they are passed as the (unused) ``coc`` guide. No colour swap: for parity tests.
+    """
+    n = loaded.in_chans
+    extra = official_input[:, n:] if official_input.shape[1] > n else None
+    with torch.inference_mode():
+        return loaded.module(official_input[:, :n], coc=extra, guide_weight=0.0)

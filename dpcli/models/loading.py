@@ -1,0 +1,317 @@
+"""Reading checkpoints safely, recognising their architecture, loading them strictly.
+
+Three steps (spandrel-style): read (safetensors, or ``torch.load(weights_only=True)``, never
+arbitrary unpickling); canonicalise (unwrap ``state_dict``, strip ``module.``, rename the
+authors' keys with the architecture's ``checkpoint_filter_fn``); detect, then load strictly.
+The authors trained on OpenCV-read (BGR) images: checkpoints in their key format are marked
+BGR and :mod:`dpcli.api` swaps channels around them, so users never think about it.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from dpcli.errors import ModelError
+from dpcli.models.registry import (
+    WEIGHTS_HINT,
+    ModelInfo,
+    list_models,
+    model_info,
+    pretrained_cfg,
+)
+
+FORMAT_TAG = "dpdeblur"
+# family name -> default architecture per task
+FAMILY_DEFAULTS = {
+    ("bambnet", "deblur_pair"): "bambnet_deblur",
+    ("bambnet", "coc"): "bambnet_coc",
+    ("defocusgan", "deblur_single"): "defocusgan_generator",
+    ("defocusgan", "coc"): "defocusgan_defocusnet",
+}
+TASK_WORDS = {"deblur_pair": "deblurs DP pairs", "deblur_single": "deblurs single images",
+              "coc": "estimates COC / defocus maps", "discriminator": "is a GAN discriminator"}
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a weights file -> (state dict, metadata). ``.safetensors`` or ``.pth``/``.pt``/``.ckpt``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError("weights file not found", path)
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = dict(f.metadata() or {})
+                sd = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelError(f"not a readable safetensors file ({exc})", path) from exc
+        return sd, meta
+    if path.suffix.lower() in (".pth", ".pt", ".ckpt", ".bin", ".tar"):
+        return _unwrap(_torch_load(path), path), {}
+    raise ModelError(f"unknown weights format {path.suffix!r}: expected .safetensors, .pth or .pt", path)
+
+
+def _torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)``: tensors and plain containers only, no code execution."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelError(
+            "refusing to load: the checkpoint holds Python objects beyond tensors and plain "
+            "containers, and unpickling them could run code (torch.load weights_only=True). Load it "
+            "in a trusted session and re-save only its state_dict, or convert it to .safetensors",
+            path) from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ModelError(f"not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})", path) from exc
+
+
+def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint dict -> its state dict (key ``state_dict``, ``model`` or ``params``, or itself)."""
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model_state_dict", "model", "params", "params_ema"):
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise ModelError("the checkpoint holds no state dict (expected a dict of tensors, or a dict "
+                         "with key 'state_dict')", path)
+    sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not sd:
+        raise ModelError("the checkpoint's state dict holds no tensors", path)
+    return sd
+
+
+def clean_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip the ``module.`` prefix DataParallel / DDP put on every key."""
+    return {(k[7:] if k.startswith("module.") else k): v for k, v in state_dict.items()}
+
+
+def is_official(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """True for the authors' key format (BaMBNet / DefocusGAN ``KernelEDNet``)."""
+    return any(k.startswith("tail_hard.") for k in state_dict)
+
+
+def to_native(state_dict: Mapping[str, torch.Tensor], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """The authors' names -> ours (DefocusGAN's converter covers BaMBNet's keys too)."""
+    from dpcli.models.defocusgan import checkpoint_filter_fn
+
+    return checkpoint_filter_fn(clean_state_dict(state_dict), model)
+
+
+# --- detecting ----------------------------------------------------------------------------------
+
+def _expected_shapes(arch: str) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        model = model_info(arch).fn()
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _matches(native: Mapping[str, torch.Tensor], arch: str) -> bool:
+    want = {k: s for k, s in _expected_shapes(arch).items() if not k.startswith("kernel_bank.")}
+    have = {k: tuple(v.shape) for k, v in native.items() if not k.startswith("kernel_bank.")}
+    return want == have
+
+
+def detect_architectures(native: Mapping[str, torch.Tensor], family: str | None = None) -> list[str]:
+    """Registered architectures whose keys and shapes equal this (native-named) state dict."""
+    names = [n for n in list_models() if model_info(n).task != "discriminator"
+             and (family is None or model_info(n).family == family)]
+    return [n for n in names if _matches(native, n)]
+
+
+def key_diff(model: nn.Module, native: Mapping[str, torch.Tensor]) -> str:
+    """'missing: a, b (+n more); unexpected: c; shape: d 3x3 vs 1x1' for an error message."""
+    want = model.state_dict()
+    missing = [k for k in want if k not in native]
+    unexpected = [k for k in native if k not in want]
+    shapes = [f"{k} {tuple(native[k].shape)} vs {tuple(want[k].shape)}" for k in want
+              if k in native and tuple(native[k].shape) != tuple(want[k].shape)]
+
+    def few(items: list[str]) -> str:
+        return ", ".join(items[:4]) + (f" (+{len(items) - 4} more)" if len(items) > 4 else "")
+
+    parts = [f"missing keys: {few(missing)}" if missing else "",
+             f"unexpected keys: {few(unexpected)}" if unexpected else "",
+             f"shape mismatches: {few(shapes)}" if shapes else ""]
+    return "; ".join(p for p in parts if p)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+def _build(arch: str, meta: Mapping[str, str]) -> nn.Module:
+    info = model_info(arch)
+    kwargs: dict[str, Any] = {}
+    if meta.get("arch") == arch and meta.get("config"):
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(meta["config"]).items()}
+    return info.fn(**kwargs)
+
+
+def load_into(model: nn.Module, arch: str, path: str | Path) -> dict[str, str]:
+    """Load a weights file into ``model`` strictly; ModelError names missing/unexpected keys."""
+    sd, meta = read_checkpoint(path)
+    native = to_native(sd, model)
+    problems = key_diff(model, native)
+    if problems:
+        raise ModelError(f"these weights do not fit {arch}: {problems}", path)
+    model.load_state_dict(native, strict=True)
+    return meta
+
+
+@dataclass
+class LoadedModel:
+    """A network ready for inference plus the facts the adapter needs (spandrel's descriptor).
+
+    colour_order: channel order the weights expect (the authors': BGR).
+    source: the weights file, or ``arch.tag`` of a registered entry.
+    """
+
+    module: nn.Module
+    arch: str
+    info: ModelInfo
+    colour_order: str = "RGB"
+    source: str = ""
+    official: bool = False
+
+    @property
+    def task(self) -> str:
+        return self.info.task
+
+    @property
+    def tiling(self):
+        return self.module.tiling
+
+    @property
+    def multiple_of(self) -> int:
+        return int(self.module.tiling.multiple_of)
+
+    @property
+    def supports_bf16(self) -> bool:
+        return bool(getattr(self.module, "supports_bf16", False))
+
+    @property
+    def in_chans(self) -> int:
+        return int(self.module.cfg.in_chans)
+
+
+def resolve_arch(model: str, task: str) -> tuple[str | None, str | None]:
+    """``--model`` value -> (family, architecture or None); ``arch.tag`` keeps its tag separately."""
+    name = model.split(".", 1)[0]
+    families = {f for f, _ in FAMILY_DEFAULTS}
+    if name in families:
+        return name, FAMILY_DEFAULTS.get((name, task))
+    info = model_info(name)
+    return info.family, info.name
+
+
+def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: str | Path | None = None,
+               arch: str | None = None) -> LoadedModel:
+    """Build a network and load its weights (registered, or a file the user gives).
+
+    Args:
+        model: family (``bambnet``, ``defocusgan``), architecture or ``arch.tag``.
+        task: what the caller needs: ``deblur_pair`` | ``deblur_single`` | ``coc``.
+        weights: checkpoint file (authors' .pth/.pt, possibly ``module.``-prefixed, or safetensors).
+        arch: architecture when the file alone cannot tell (BaMBNet's deblur and COC nets share
+            every key and shape: that ambiguity is reported, never guessed).
+    Raises:
+        ModelError: no weights (says where they come from), ambiguous or wrong architecture,
+            sha256 mismatch, unreadable file.
+    """
+    family, default_arch = resolve_arch(model, task)
+    tag = model.split(".", 1)[1] if "." in model else None
+    if arch is not None:
+        info = model_info(arch)
+        if family is not None and info.family != family:
+            raise ModelError(f"--arch {arch} is a {info.family} network, not {family}")
+    if weights is None:
+        chosen = arch or default_arch
+        if chosen is None:
+            raise ModelError(f"{model} has no network that {TASK_WORDS.get(task, task)}")
+        _check_task(chosen, task)
+        entry = pretrained_cfg(chosen, tag)
+        path = entry.path_checked()
+        net = _build(chosen, {})
+        load_into(net, chosen, path)
+        return LoadedModel(net.eval(), chosen, model_info(chosen), entry.cfg.colour_order, entry.cfg.name)
+
+    path = Path(weights)
+    sd, meta = read_checkpoint(path)
+    official = is_official(clean_state_dict(sd))
+    native = to_native(sd)
+    if arch is None and meta.get("format") == FORMAT_TAG and meta.get("arch"):
+        arch = meta["arch"]
+    if arch is None:
+        found = detect_architectures(native, family)
+        if len(found) > 1:
+            raise ModelError(
+                f"these weights fit {' and '.join(found)} equally (same keys and shapes); say which "
+                f"network they are with " + " or ".join(f"--arch {a}" for a in found), path)
+        if not found:
+            elsewhere = detect_architectures(native) if family else []
+            if elsewhere:
+                raise ModelError(f"these are {' / '.join(elsewhere)} weights, not {family}: use "
+                                 f"--model {model_info(elsewhere[0]).family} (with --arch if asked)", path)
+            probe = _build(default_arch or list_models(f"{family}*")[0], {})
+            raise ModelError(f"these weights fit no {family or 'known'} architecture "
+                             f"(compared with {default_arch}: {key_diff(probe, to_native(sd, probe))}); "
+                             "see `dpdeblur models`", path)
+        arch = found[0]
+    _check_task(arch, task)
+    net = _build(arch, meta)
+    native = to_native(sd, net)
+    problems = key_diff(net, native)
+    if problems:
+        raise ModelError(f"these weights do not fit {arch}: {problems}", path)
+    net.load_state_dict(native, strict=True)
+    colour = "BGR" if official else meta.get("colour_order", "RGB")
+    return LoadedModel(net.eval(), arch, model_info(arch), colour, str(path), official)
+
+
+def _check_task(arch: str, task: str) -> None:
+    info = model_info(arch)
+    if info.task != task:
+        raise ModelError(f"{arch} {TASK_WORDS.get(info.task, info.task)}, but this needs a network that "
+                         f"{TASK_WORDS.get(task, task)}")
+
+
+def save_weights(model: nn.Module, arch: str, path: str | Path, *, colour_order: str = "RGB",
+                 half: bool = False, **metadata: str) -> Path:
+    """Save our weights as safetensors with the metadata that makes them self-describing.
+
+    Args:
+        model: the network (its ``cfg`` dataclass is stored so custom widths reload).
+        arch: registered architecture name.
+        half: store fp16 (half the size; loading casts back to float32).
+        metadata: extra strings (training data, recipe, metrics as JSON...).
+    """
+    from safetensors.torch import save
+
+    from dpcli.io.images import atomic_write_bytes
+
+    model_info(arch)  # validates the name
+    config: dict[str, Any] = {}
+    cfg = getattr(model, "cfg", None)
+    if cfg is not None and is_dataclass(cfg):
+        config = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    kb = getattr(model, "kernel_bank", None)
+    if kb is not None:
+        config["max_radius"] = kb.max_radius
+    tensors = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+               for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT_TAG, "arch": arch, "config": json.dumps(config), "colour_order": colour_order,
+            **{k: str(v) for k, v in metadata.items()}}
+    atomic_write_bytes(Path(path), save(tensors, metadata=meta), overwrite=True)
+    return Path(path)
+
+
+__all__ = ["LoadedModel", "load_model", "load_into", "read_checkpoint", "clean_state_dict", "to_native",
+           "detect_architectures", "save_weights", "is_official", "WEIGHTS_HINT"]

@@ -1,0 +1,217 @@
+"""One registry, one front door (timm-style): architectures and their weights.
+
+* Architectures register an entrypoint with :func:`register_model` (``bambnet_deblur``,
+  ``defocusgan_generator_small``, ...). :func:`list_models` lists them, :func:`create_model`
+  builds one, optionally with weights.
+* Weights are named ``arch.tag`` and described by :class:`PretrainedCfg` entries of
+  ``weights/manifest.json`` (file, sha256, colour order, input recipe, training data, metrics).
+  The sha256 is checked every time a file is loaded.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import nn
+
+from dpcli.errors import ModelError
+
+# Where a model's weights come from, said whenever none are available.
+WEIGHTS_HINT = (
+    "train them with `dpdeblur train` (they are then listed by `dpdeblur models`), or pass the "
+    "authors' DPDD checkpoint with --weights PATH (BaMBNet: github.com/junjun-jiang/BaMBNet, "
+    "DefocusGAN: github.com/qylen/DefocusGAN)"
+)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an architecture is for.
+
+    task: ``deblur_pair`` | ``deblur_single`` | ``coc`` (signed COC / defocus radius from a pair)
+          | ``discriminator``.
+    recipe: input our module takes: ``LR`` = cat(left, right), ``C`` = one image.
+    official_recipe: what the authors' forward receives (``LRR``, ``LR``, ``CC``): the extra
+        channels only fed their training masks.
+    """
+
+    name: str
+    family: str
+    task: str
+    recipe: str
+    official_recipe: str
+    paper: str
+    fn: Callable[..., nn.Module]
+    cfg: Any = None
+
+
+@dataclass(frozen=True)
+class PretrainedCfg:
+    """One weights file (``weights/manifest.json`` entry)."""
+
+    name: str  # "arch.tag"
+    file: str  # relative to the manifest's folder, or absolute
+    sha256: str
+    colour_order: str = "RGB"  # channel order the weights expect: RGB | BGR
+    input_recipe: str = "LR"
+    multiple_of: int = 16
+    training_data: str = ""
+    recipe: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    license: str = ""
+    notes: str = ""
+
+    @property
+    def arch(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def tag(self) -> str:
+        return self.name.split(".", 1)[1] if "." in self.name else ""
+
+
+_MODELS: dict[str, ModelInfo] = {}
+
+
+def register_model(*, family: str, task: str, recipe: str, official_recipe: str, paper: str,
+                   cfg: Any = None) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering an architecture entrypoint under its function name."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = fn.__name__
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        _MODELS[name] = ModelInfo(name, family, task, recipe, official_recipe, paper, fn, cfg)
+        return fn
+
+    return wrap
+
+
+def _ensure_registered() -> None:
+    import dpcli.models.bambnet  # noqa: F401  (registration side effects)
+    import dpcli.models.defocusgan  # noqa: F401
+
+
+def list_models(pattern: str = "*", *, task: str | None = None, pretrained: bool = False) -> list[str]:
+    """Architecture names matching ``pattern`` (fnmatch); ``pretrained`` lists ``arch.tag`` names."""
+    _ensure_registered()
+    if pretrained:
+        return [c.name for c in list_pretrained() if fnmatch.fnmatch(c.name, pattern)
+                and (task is None or model_info(c.arch).task == task)]
+    return sorted(n for n, i in _MODELS.items() if fnmatch.fnmatch(n, pattern) and (task is None or i.task == task))
+
+
+def model_info(name: str) -> ModelInfo:
+    """Registry entry of an architecture; a bad name says what is valid."""
+    _ensure_registered()
+    arch = name.split(".", 1)[0]
+    if arch not in _MODELS:
+        close = [n for n in _MODELS if n.startswith(arch.split("_")[0])] or sorted(_MODELS)
+        raise ModelError(f"unknown model {name!r}; valid architectures: {', '.join(sorted(close))} "
+                         "(see `dpdeblur models`)")
+    return _MODELS[arch]
+
+
+def create_model(name: str, pretrained: bool | str = False, *, weights: str | Path | None = None,
+                 **kwargs: Any) -> nn.Module:
+    """Build an architecture; ``pretrained=True`` / ``"arch.tag"`` loads registered weights.
+
+    Args:
+        name: ``arch`` or ``arch.tag``.
+        pretrained: False (random init), True (the arch's first manifest entry), or a tag.
+        weights: a checkpoint file to load instead (authors' .pth or our safetensors).
+    Raises:
+        ModelError: unknown name, no weights, sha256 mismatch, wrong architecture.
+    """
+    info = model_info(name)
+    model = info.fn(**kwargs)
+    tag = name.split(".", 1)[1] if "." in name else (pretrained if isinstance(pretrained, str) else None)
+    if weights is not None or pretrained or tag:
+        from dpcli.models.loading import load_into
+
+        if weights is None:
+            weights = pretrained_cfg(info.name, tag).path_checked()
+        load_into(model, info.name, weights)
+    return model
+
+
+# --- the weights manifest -----------------------------------------------------------------------
+
+def weights_dir() -> Path:
+    """``$DPDEBLUR_WEIGHTS`` or the repository's ``weights/`` folder."""
+    env = os.environ.get("DPDEBLUR_WEIGHTS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
+
+
+def manifest_path() -> Path:
+    return weights_dir() / "manifest.json"
+
+
+def list_pretrained() -> list[PretrainedCfg]:
+    """Entries of ``weights/manifest.json`` (an absent manifest = no weights)."""
+    path = manifest_path()
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read the weights manifest: {exc}", path) from exc
+    entries = data.get("weights", []) if isinstance(data, dict) else data
+    out = []
+    for e in entries:
+        try:
+            out.append(PretrainedCfg(**e))
+        except TypeError as exc:
+            raise ModelError(f"bad manifest entry {e.get('name', '?')!r}: {exc}", path) from exc
+    return out
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    cfg: PretrainedCfg
+
+    @property
+    def path(self) -> Path:
+        p = Path(self.cfg.file)
+        return p if p.is_absolute() else weights_dir() / p
+
+    def path_checked(self) -> Path:
+        """The file, after checking it exists and that its sha256 is the manifest's."""
+        path = self.path
+        if not path.is_file():
+            raise ModelError(f"weights {self.cfg.name} are listed in the manifest but the file is missing",
+                             path)
+        digest = sha256_file(path)
+        if digest != self.cfg.sha256.lower():
+            raise ModelError(f"sha256 mismatch for {self.cfg.name}: file has {digest}, manifest says "
+                             f"{self.cfg.sha256} (corrupt or replaced file; re-download or retrain)", path)
+        return path
+
+
+def pretrained_cfg(arch: str, tag: str | None = None) -> _Resolved:
+    """The manifest entry for ``arch`` (``tag`` or the first listed); ModelError says where weights come from."""
+    entries = [c for c in list_pretrained() if c.arch == arch and (tag is None or c.tag == tag)]
+    if not entries:
+        have = [c.name for c in list_pretrained() if c.arch == arch]
+        if tag is not None and have:
+            raise ModelError(f"no weights {arch}.{tag}; available: {', '.join(have)}")
+        raise ModelError(f"no trained weights for {arch} are installed: {WEIGHTS_HINT}")
+    return _Resolved(entries[0])
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def describe(cfg: PretrainedCfg) -> dict[str, Any]:
+    return asdict(cfg) | {"arch": cfg.arch, "tag": cfg.tag}

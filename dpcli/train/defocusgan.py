@@ -1,0 +1,201 @@
+"""DefocusGAN training (`000_*` "Implementation details"): (1) the defocus-map net with its learnable
+blur-kernel bank, trained alternately; (2) the generator with annealed defocus-mask guidance against
+a PatchGAN critic (defocus-weighted adversarial loss, Eq. 7, WGAN-GP penalty), L1 content loss and
+VGG conv3_3 perceptual loss: L_G = L_c + 0.012 L_p + 0.002 L_adv, Adam(0.9, 0.999).
+
+Paper schedule (DPDD, batch 4): map net 10 epochs with the kernels fixed, then alternate kernels /
+map every 5 epochs up to 30 epochs, lr 2e-5, lambda 1e-5 (a summed TV; ours is a mean); generator
+512 px crops, lr 2e-4 halved every 30 epochs, guidance annealed over 2e4 iterations, ~90 epochs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from dpcli.errors import DpError
+from dpcli.train.bambnet import build_bambnet, load_frozen
+from dpcli.train.data import Sample, to_device
+from dpcli.train.loop import StageTrainer
+from dpcli.train.losses import (
+    DefocusReblurLoss,
+    PerceptualLoss,
+    critic_loss,
+    defocus_adversarial_loss,
+    l1_loss,
+)
+
+
+def _pair(batch: Sample) -> Tensor:
+    return torch.cat([batch["left"], batch["right"]], dim=1)
+
+
+# ------------------------------------------------------------------------------ stage 1: defocus map
+
+@dataclass
+class DefocusMapStageConfig:
+    model: str = "defocusgan_defocusnet_small"
+    lr: float = 2e-5
+    lam: float = 0.01
+    map_first_steps: int = 1000  # map net alone, kernels fixed (paper: 10 epochs)
+    alternate_every: int = 500  # then kernels / map alternate (paper: every 5 epochs)
+    srgb: bool = True
+    dp_terms: bool = True
+
+
+class DefocusMapTrainer(StageTrainer):
+    """Stage 1: defocus-map net + learnable kernel bank, reblur loss + lambda * TV, alternating."""
+
+    name = "defocusgan-defocus"
+
+    def __init__(self, cfg: DefocusMapStageConfig, device: torch.device, precision: str = "fp32") -> None:
+        super().__init__(device, precision)
+        self.cfg = cfg
+        net = build_bambnet(cfg.model).to(device)
+        self.nets["defocus"] = net
+        self.loss = DefocusReblurLoss(net.kernel_bank, cfg.lam, cfg.srgb, cfg.dp_terms)
+        bank_params = list(net.kernel_bank.parameters())
+        ids = {id(p) for p in bank_params}
+        self.optimizers["map"] = torch.optim.Adam([p for p in net.parameters() if id(p) not in ids], lr=cfg.lr)
+        self.optimizers["kernels"] = torch.optim.Adam(bank_params, lr=cfg.lr)
+
+    def phase(self, step: int) -> str:
+        """'map' for the first steps, then 'kernels' and 'map' alternate."""
+        if step < self.cfg.map_first_steps:
+            return "map"
+        return "kernels" if ((step - self.cfg.map_first_steps) // max(self.cfg.alternate_every, 1)) % 2 == 0 else "map"
+
+    def train_step(self, batch: Sample, step: int) -> dict[str, float]:
+        phase = self.phase(step)
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        if phase == "map":
+            with self.autocast():
+                defocus = self.run["defocus"](_pair(batch))
+        else:  # kernels only: the map is a constant, so skip the net's backward pass
+            with torch.no_grad(), self.autocast():
+                defocus = self.nets["defocus"](_pair(batch))
+        out = self.loss(defocus.float(), batch["target"], batch["combined"], batch.get("left"), batch.get("right"))
+        out["loss"].backward()
+        if phase == "kernels" and self.dist.enabled:  # outside DDP's graph: average by hand
+            for p in self.nets["defocus"].kernel_bank.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= self.dist.world_size
+        self.optimizers[phase].step()
+        return {k: float(v) for k, v in out.items()} | {"phase_kernels": float(phase == "kernels")}
+
+    @torch.no_grad()
+    def validate(self, batches: list[Sample], step: int) -> dict[str, float]:
+        geo, err = [], []
+        for batch in batches:
+            batch = to_device(batch, self.device)
+            d = self.nets["defocus"](_pair(batch)).float()
+            geo.append(float(self.loss(d, batch["target"], batch["combined"], batch.get("left"),
+                                       batch.get("right"))["geometric"]))
+            if "defocus" in batch:
+                err.append(float((d.mean(1, keepdim=True) - batch["defocus"]).abs().mean()))
+        out = {"val_geometric": float(np.mean(geo))}
+        if err:
+            out["val_defocus_mae_px"] = float(np.mean(err))
+        return out
+
+
+# ------------------------------------------------------------------------------ stage 2: generator
+
+@dataclass
+class GeneratorStageConfig:
+    model: str = "defocusgan_generator_small"
+    defocus_model: str = "defocusgan_defocusnet_small"
+    defocus_source: str = "auto"  # net | gt | auto
+    defocus_weights: Path | None = None
+    lr: float = 2e-4
+    lr_halve_every: int = 0
+    alpha: float = 0.012  # perceptual
+    beta: float = 0.002  # defocus adversarial
+    gp_weight: float = 10.0
+    anneal_steps: int = 20_000
+    disc_width: int = 64
+    r_max: float = 25.0
+    perceptual: bool = True
+
+
+class DefocusGANGeneratorTrainer(StageTrainer):
+    """Stage 2: generator on the combined image, PatchGAN critic, L_c + alpha L_p + beta L_adv."""
+
+    name = "defocusgan-generator"
+    manual_sync = ("critic",)
+
+    def __init__(self, cfg: GeneratorStageConfig, device: torch.device, precision: str = "fp32") -> None:
+        super().__init__(device, precision)
+        from dpcli.models.defocusgan import PatchDiscriminator
+
+        self.cfg = cfg
+        gen = build_bambnet(cfg.model).to(device)
+        self.nets["generator"] = gen
+        self.nets["critic"] = PatchDiscriminator(gen.cfg.out_chans, cfg.disc_width).to(device)
+        self.defocus_net = None
+        if cfg.defocus_source == "net" or (cfg.defocus_source == "auto" and cfg.defocus_weights is not None):
+            self.defocus_net = load_frozen(cfg.defocus_model, cfg.defocus_weights).to(device)
+        self.dp = self.defocus_net is not None  # DP views feed the map net: keep DP augmentation rules
+        self.perceptual = PerceptualLoss().to(device) if cfg.perceptual and cfg.alpha > 0 else None
+        betas = (0.9, 0.999)
+        self.optimizers["generator"] = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=betas)
+        self.optimizers["critic"] = torch.optim.Adam(self.nets["critic"].parameters(), lr=cfg.lr, betas=betas)
+        if cfg.lr_halve_every:
+            for key in ("generator", "critic"):
+                self.schedulers[key] = torch.optim.lr_scheduler.StepLR(self.optimizers[key], cfg.lr_halve_every, 0.5)
+
+    def defocus_of(self, batch: Sample) -> Tensor:
+        if self.defocus_net is not None:
+            with torch.no_grad():
+                return self.defocus_net(_pair(batch)).float()
+        if "defocus" not in batch:
+            raise DpError("DefocusGAN generator training needs defocus maps: give --defocus-weights (a trained "
+                          "defocus-map net) or data with NAME_defocus.tiff maps")
+        return batch["defocus"]
+
+    def guide_weight(self, step: int) -> float:
+        from dpcli.models.blocks import mask_weight
+
+        return mask_weight(step, self.cfg.anneal_steps)
+
+    def train_step(self, batch: Sample, step: int) -> dict[str, float]:
+        gen, critic = self.run["generator"], self.run["critic"]
+        w = self.guide_weight(step)
+        defocus = self.defocus_of(batch)
+        target = batch["target"]
+        with self.autocast():
+            fake = gen(batch["combined"], defocus if w > 0 else None, w).float()
+        # critic step (WGAN-GP, defocus-weighted)
+        opt_d = self.optimizers["critic"]
+        opt_d.zero_grad(set_to_none=True)
+        d_out = critic_loss(critic, target, fake, defocus, self.cfg.gp_weight, self.cfg.r_max)
+        d_out["loss"].backward()
+        self.allreduce_grads("critic")
+        opt_d.step()
+        # generator step
+        opt_g = self.optimizers["generator"]
+        opt_g.zero_grad(set_to_none=True)
+        content = l1_loss(fake, target)
+        adv = defocus_adversarial_loss(critic, fake, defocus, self.cfg.r_max)
+        loss = content + self.cfg.beta * adv
+        values = {"content": float(content), "adv": float(adv)}
+        if self.perceptual is not None:
+            perc = self.perceptual(fake, target)
+            loss = loss + self.cfg.alpha * perc
+            values["perceptual"] = float(perc)
+        loss.backward()
+        opt_g.step()
+        for sched in self.schedulers.values():
+            sched.step()
+        return values | {"loss": float(loss), "critic": float(d_out["loss"]),
+                         "wasserstein": float(d_out["wasserstein"]), "mask_weight": w}
+
+    @torch.no_grad()
+    def predict(self, batch: Sample) -> Tensor:
+        return self.nets["generator"](batch["combined"]).float()  # inference: single image, no map

@@ -1,0 +1,95 @@
+"""Ship trained weights: fp16 safetensors in ``weights/`` plus a ``weights/manifest.json`` entry
+(sha256, config, training recipe, metrics) that :mod:`dpcli.models.registry` reads.
+
+Also: the compact "training state" of a model (fp16 weights of every network of a stage and the
+stage's small extra state, no optimiser moments) for ``weights/checkpoints/`` so a later session
+can resume a background run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dpcli.errors import DpError
+from dpcli.io.images import atomic_write_bytes
+
+
+def _cfg_json(net: nn.Module) -> str:
+    cfg = getattr(net, "cfg", None)
+    if cfg is None or not dataclasses.is_dataclass(cfg):
+        return "{}"
+    return json.dumps(dataclasses.asdict(cfg))
+
+
+def fp16_state(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous().cpu()
+            for k, v in net.state_dict().items()}
+
+
+def save_fp16_safetensors(net: nn.Module, arch: str, path: Path, extra_meta: dict[str, str] | None = None,
+                          overwrite: bool = True) -> Path:
+    """fp16 weights + metadata (arch, config JSON) that ``dpcli.models.loading`` reads back."""
+    from safetensors.torch import save
+
+    meta = {"arch": arch, "config": _cfg_json(net), "format": "pt", **(extra_meta or {})}
+    atomic_write_bytes(Path(path), save(fp16_state(net), metadata=meta), overwrite=overwrite)
+    return Path(path)
+
+
+def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, float], recipe: dict[str, Any],
+                   training_data: str, notes: str = "", license: str = "MIT (weights trained by dpdeblur)",
+                   weights_dir: Path | None = None) -> dict[str, Any]:
+    """Write ``<weights>/<arch>.<tag>.safetensors`` (fp16) and upsert its manifest entry.
+
+    Returns the manifest entry (a :class:`dpcli.models.registry.PretrainedCfg` as a dict).
+    """
+    from dpcli.models.registry import PretrainedCfg, model_info, sha256_file
+    from dpcli.models.registry import weights_dir as default_dir
+
+    folder = Path(weights_dir) if weights_dir is not None else default_dir()
+    name = f"{arch}.{tag}"
+    if not tag or "." in tag or "/" in tag:
+        raise DpError(f"--export {tag!r}: give a plain tag such as 'synth-pixel-v1'")
+    path = save_fp16_safetensors(net, arch, folder / f"{name}.safetensors")
+    entry = PretrainedCfg(name=name, file=path.name, sha256=sha256_file(path), colour_order="RGB",
+                          input_recipe=model_info(arch).recipe, multiple_of=int(getattr(net, "multiple_of", 16)),
+                          training_data=training_data, recipe=json.dumps(recipe, sort_keys=True, default=str),
+                          metrics={k: float(v) for k, v in metrics.items()}, license=license, notes=notes)
+    manifest = folder / "manifest.json"
+    data: dict[str, Any] = {"weights": []}
+    if manifest.is_file():
+        loaded = json.loads(manifest.read_text())
+        data = loaded if isinstance(loaded, dict) else {"weights": loaded}
+    entries = [e for e in data.get("weights", []) if e.get("name") != name]
+    entries.append(dataclasses.asdict(entry))
+    data["weights"] = entries
+    atomic_write_bytes(manifest, (json.dumps(data, indent=2) + "\n").encode(), overwrite=True)
+    return dataclasses.asdict(entry)
+
+
+def save_compact_state(trainer: Any, step: int, path: Path) -> Path:
+    """fp16 networks + extra stage state (thresholds...) + step: the one checkpoint kept in the repo."""
+    state = {"step": step, "stage": trainer.name,
+             "nets": {k: fp16_state(v) for k, v in trainer.nets.items()},
+             "extra": trainer.extra_state()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue(), overwrite=True)
+    return Path(path)
+
+
+def load_compact_state(trainer: Any, path: Path) -> int:
+    """Warm-start a stage from :func:`save_compact_state` (fresh optimiser moments); returns its step."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("stage") != trainer.name:
+        raise DpError(f"compact state is for '{state.get('stage')}', not '{trainer.name}'", path)
+    for key, net in trainer.nets.items():
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["nets"][key].items()})
+    trainer.load_extra_state(state.get("extra", {}))
+    return int(state["step"])

@@ -1,0 +1,159 @@
+"""One front door for ``dpdeblur train``: build data, stage and loop from a preset plus overrides."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dpcli.errors import DpError
+from dpcli.train.configs import DEFAULT_STAGE, STAGES, epochs_to_steps, preset
+from dpcli.train.data import PatchRecipe, build_dataset, fixed_batches
+from dpcli.train.loop import LoopConfig, RunResult, StageTrainer, train
+
+
+@dataclass
+class TrainRequest:
+    """Everything ``dpdeblur train`` accepts (None = the preset's value)."""
+
+    model: str
+    data: str = "synth"
+    stage: str | None = None
+    config: str = "small"
+    out: Path = Path("runs/train")
+    steps: int | None = None
+    batch_size: int | None = None
+    crop: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    resume: bool = False
+    time_budget: float | None = None
+    precision: str = "fp32"
+    device: str = "cpu"
+    val_every: int | None = None
+    ckpt_every: int | None = None
+    val_count: int = 8
+    recipe: bool | None = None
+    synth_length: int = 512
+    synth_options: dict[str, Any] = field(default_factory=dict)
+    stage_options: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False
+
+
+def _stage_trainer(model: str, stage: str, options: dict[str, Any], device: torch.device,
+                   precision: str) -> StageTrainer:
+    if model == "bambnet" and stage == "coc":
+        from dpcli.train.bambnet import BaMBNetCocTrainer, CocStageConfig
+
+        return BaMBNetCocTrainer(CocStageConfig(**options), device, precision)
+    if model == "bambnet" and stage == "deblur":
+        from dpcli.train.bambnet import BaMBNetDeblurTrainer, DeblurStageConfig
+
+        return BaMBNetDeblurTrainer(DeblurStageConfig(**options), device, precision)
+    if model == "defocusgan" and stage == "defocus":
+        from dpcli.train.defocusgan import DefocusMapStageConfig, DefocusMapTrainer
+
+        return DefocusMapTrainer(DefocusMapStageConfig(**options), device, precision)
+    if model == "defocusgan" and stage == "generator":
+        from dpcli.train.defocusgan import DefocusGANGeneratorTrainer, GeneratorStageConfig
+
+        return DefocusGANGeneratorTrainer(GeneratorStageConfig(**options), device, precision)
+    raise DpError(f"unknown model/stage {model}/{stage} (bambnet: coc, deblur; defocusgan: defocus, generator)")
+
+
+def _stage_is_dp(model: str, stage: str, options: dict[str, Any], has_maps: bool) -> bool:
+    """Whether DP views drive the stage (then 90-degree rotations are off, flips swap L/R)."""
+    if model == "defocusgan" and stage == "generator":
+        source = options.get("defocus_source", "auto")
+        return source == "net" or (source == "auto" and options.get("defocus_weights") is not None) or not has_maps
+    return True
+
+
+def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dict[str, Any]]:
+    """Resolve the preset, build dataset, validation batches, stage trainer and loop config."""
+    if req.model not in STAGES:
+        raise DpError(f"unknown model '{req.model}' (bambnet, defocusgan)")
+    stage = req.stage or DEFAULT_STAGE[req.model]
+    if stage not in STAGES[req.model]:
+        raise DpError(f"{req.model} has stages {', '.join(STAGES[req.model])}, not '{stage}'")
+    cfg = preset(req.model, stage, req.config)
+    stage_opts = {**cfg["stage"], **{k: v for k, v in req.stage_options.items() if v is not None}}
+    if req.lr is not None:
+        stage_opts["lr"] = req.lr
+    loop = cfg["loop"]
+    crop = req.crop or loop["crop"]
+    batch = req.batch_size or loop["batch_size"]
+    synthetic = str(req.data) == "synth"
+    use_recipe = loop.get("recipe", False) if req.recipe is None else req.recipe
+    recipe = PatchRecipe() if use_recipe and not synthetic else None
+    out = Path(req.out)
+    maps = synthetic or _folder_has_maps(Path(req.data))
+    dp = _stage_is_dp(req.model, stage, stage_opts, maps)
+    kwargs = dict(crop=crop, dp=dp, recipe=recipe, synth_length=req.synth_length, synth_options=req.synth_options,
+                  index_cache=out / "patch_index.json")
+    dataset = build_dataset(req.data, "train", **kwargs)
+    val_set = _validation_set(req, kwargs)
+    val_batches = fixed_batches(val_set, req.val_count, batch) if req.val_count else []
+    world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    steps_per_epoch = max(1, len(dataset) // (batch * world))
+    stage_opts = {k: epochs_to_steps(v, steps_per_epoch) for k, v in stage_opts.items()}
+    steps = req.steps or loop.get("steps") or int(loop["epochs"] * steps_per_epoch)
+    device = torch.device(req.device)
+    trainer = _stage_trainer(req.model, stage, stage_opts, device, req.precision)
+    loop_cfg = LoopConfig(out=out, steps=steps, batch_size=batch, seed=req.seed,
+                          ckpt_every=req.ckpt_every if req.ckpt_every is not None else loop["ckpt_every"],
+                          val_every=req.val_every if req.val_every is not None else loop["val_every"],
+                          time_budget=req.time_budget, precision=req.precision, device=req.device,
+                          resume=req.resume, quiet=req.quiet)
+    recipe_info = {"model": req.model, "stage": stage, "config": req.config, "data": str(req.data),
+                   "crop": crop, "batch_size": batch, "steps": steps, "seed": req.seed, "precision": req.precision,
+                   "patch_recipe": recipe is not None, "stage_options": {k: str(v) if isinstance(v, Path) else v
+                                                                          for k, v in stage_opts.items()},
+                   "synth_options": req.synth_options, "augment": "hflip(swap L/R)+vflip" + ("" if dp else "+rot90")}
+    return trainer, dataset, val_batches, loop_cfg, recipe_info
+
+
+def _folder_has_maps(root: Path) -> bool:
+    return root.is_dir() and any(root.rglob("*_defocus.tif*"))
+
+
+def _validation_set(req: TrainRequest, kwargs: dict[str, Any]):
+    """The fixed validation split: DPDD ``val`` (else ``test``, else ``train``) or synthetic scenes."""
+    if str(req.data) == "synth":
+        return build_dataset("synth", **kwargs)
+    for split in ("val", "test", "train"):
+        try:
+            return build_dataset(req.data, split, **{**kwargs, "recipe": None, "index_cache": None})
+        except DpError:
+            continue
+    raise DpError("no validation scenes found", req.data)
+
+
+def run_training(req: TrainRequest, *, warm_start: Path | None = None, export: str | None = None,
+                 save_state: Path | None = None) -> tuple[RunResult, StageTrainer, dict[str, Any]]:
+    """Train one stage; optionally warm-start from / save a compact state and export fp16 weights.
+
+    Returns (result, trainer, recipe); ``recipe["exported"]`` holds the manifest entry if exported.
+    """
+    from dpcli.train.export import export_weights, load_compact_state, save_compact_state
+
+    trainer, dataset, val_batches, loop_cfg, recipe = prepare(req)
+    if warm_start is not None and not req.resume:
+        recipe["warm_start"] = str(warm_start)
+        recipe["warm_start_step"] = load_compact_state(trainer, warm_start)
+    result = train(trainer, dataset, loop_cfg, val_batches)
+    if not trainer.dist.is_main:
+        return result, trainer, recipe
+    summary = {"recipe": recipe, "stopped": result.stopped, "last_step": result.last_step,
+               "seconds": result.seconds, "last_val": result.last_val}
+    (Path(loop_cfg.out) / "run.json").write_text(json.dumps(summary, indent=2, default=str))
+    if save_state is not None:
+        save_compact_state(trainer, result.last_step, save_state)
+    if export:
+        net = next(iter(trainer.nets.values()))  # the stage's main network comes first
+        recipe["exported"] = export_weights(net, recipe["stage_options"]["model"], export,
+                                            metrics=result.last_val, recipe=recipe | {"steps_done": result.last_step},
+                                            training_data=str(req.data))
+    return result, trainer, recipe

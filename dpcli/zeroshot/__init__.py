@@ -1,0 +1,201 @@
+"""Zero-shot per-scene MPI defocus deblurring of one dual-pixel pair (thesis 004).
+
+Public API: :func:`zeroshot_deblur` (left, right, config) -> :class:`ZeroShotResult`.
+
+Stages (thesis sections 3.1-3.3):
+1. latent-map init: every MPI layer deconvolved with its parametric (or measured) DP kernel
+   pair, exactly, in the Fourier domain (``init="closed"``) or by the thesis' gradient descent;
+2. defocus map: G_D trained on the scene to pick, per pixel, the layer that re-blurs into both
+   views (over-operator blending, TV prior);
+3. non-uniform kernels: G_F generators per patch grid, G_D fixed, latent map refined jointly
+   with an edge-aware smoothness prior.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dpcli.errors import InputError
+from dpcli.zeroshot.config import SCHEDULES, ZeroShotConfig, make_config
+from dpcli.zeroshot.init import LatentInit, closed_form_layers, iterative_layers
+from dpcli.zeroshot.kernels import (layer_kernels, layer_radii, measured_max_kernels,
+                                    parametric_max_kernels)
+from dpcli.zeroshot.optimize import learn_kernels, train_defocus_net
+
+__all__ = ["ZeroShotConfig", "ZeroShotResult", "make_config", "SCHEDULES", "zeroshot_deblur",
+           "horizontal_disparity"]
+
+
+@dataclass
+class ZeroShotResult:
+    """Output of :func:`zeroshot_deblur` (numpy arrays).
+
+    Attributes:
+        aif: (C, H, W) all-in-focus estimate (linear, same units as the views, not clipped).
+        defocus: (H, W) signed blur radius in px (sum_i r_i D_i).
+        kernels_left, kernels_right: (S, P, K, K) learned largest kernels per patch of the grid;
+            S = 1 (front or back focus) or 2 (front then back).
+        layers: (L, C, H, W) stage-1 latent layers if ``keep_layers`` else None.
+        weights: (L, H, W) defocus weights D_i from G_D if ``keep_layers`` else None.
+        radii: (L,) layer radii in px.
+        losses: per-stage loss curves.
+        stage_images: AiF after each stage: "init" (stage-1 layers picked per pixel by their local
+            reblur residual), "defocus" (after G_D), "kernels" (final).
+        timings: seconds per stage and in total.
+    """
+
+    aif: np.ndarray
+    defocus: np.ndarray
+    kernels_left: np.ndarray
+    kernels_right: np.ndarray
+    layers: np.ndarray | None
+    losses: dict[str, list[float]]
+    stage_images: dict[str, np.ndarray]
+    weights: np.ndarray | None = None
+    radii: np.ndarray | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+
+def _as_tensor(x, name: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, np.float32))
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3 or t.shape[0] not in (1, 3):
+        raise InputError(f"{name} view must be (C, H, W) with C = 1 or 3, got {tuple(t.shape)}")
+    return t
+
+
+def horizontal_disparity(left: torch.Tensor, right: torch.Tensor, max_shift: int = 12) -> float:
+    """Global x shift (px) of the left view relative to the right, by cross-correlating their
+    high-passed rows. Positive means left displaced toward +x (positive radii, our convention)."""
+    a = left.mean(0)
+    b = right.mean(0)
+    step = max(1, int(max(a.shape) // 1024))
+    a, b = a[::step, :], b[::step, :]
+    hp = lambda z: z - F.avg_pool2d(z[None, None], 9, 1, 4, count_include_pad=False)[0, 0]  # noqa: E731
+    a, b = hp(a), hp(b)
+    m = max_shift
+    core_b = b[:, m:-m]
+    scores = [float((a[:, m + s : a.shape[1] - m + s] * core_b).mean()) for s in range(-m, m + 1)]
+    k = int(np.argmax(scores))
+    if 0 < k < 2 * m:  # parabolic sub-pixel peak
+        y0, y1, y2 = scores[k - 1], scores[k], scores[k + 1]
+        den = y0 - 2 * y1 + y2
+        return float(k - m + (0.5 * (y0 - y2) / den if den != 0 else 0.0))
+    return float(k - m)
+
+
+def _init_image(init: LatentInit, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """Stage-1 readout: soft choice of the layer with the smallest local L/R reblur residual."""
+    s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
+    out = torch.zeros_like(left)
+    best = None
+    res = []
+    for i in range(init.latent.shape[0]):
+        r = ((init.blur_left[i].float() - left).square() + (init.blur_right[i].float() - right).square()).mean(0)
+        res.append(F.avg_pool2d(r[None, None], 15, 1, 7, count_include_pad=False)[0, 0] / s2)
+    res_t = torch.stack(res)
+    w = torch.softmax(-res_t / 5e-4, 0)
+    for i in range(init.latent.shape[0]):
+        out += w[i] * init.latent[i].float()
+    del best
+    return out
+
+
+def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
+                    measured_kernels: tuple | None = None, progress=None) -> ZeroShotResult:
+    """Deblur one DP pair by the zero-shot MPI method.
+
+    Args:
+        left, right: (C, H, W) or (H, W) linear views in [0, 1] (numpy or torch), OUR orientation
+            (left view displaced toward +x behind the focal plane; swap before calling if not).
+        config: :class:`ZeroShotConfig` (default: the fast schedule).
+        measured_kernels: optional (left (P, k, k), right (P, k, k)) calibration kernels, already
+            in our orientation and re-centred (``dpcli.optics.load_measured_kernels``); P must match
+            the grid. Stages 1-2 use their mean, stage 3 starts each patch from its own kernel.
+        progress: optional callable(str) told when each stage starts.
+
+    Returns:
+        :class:`ZeroShotResult`.
+    """
+    cfg = config or ZeroShotConfig()
+    t0 = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    yl, yr = _as_tensor(left, "left"), _as_tensor(right, "right")
+    if yl.shape != yr.shape:
+        raise InputError(f"left {tuple(yl.shape)} and right {tuple(yr.shape)} views differ in size")
+    c, h, w = yl.shape
+    if min(h, w) < 32:
+        raise InputError(f"image of {h}x{w} px is too small for zero-shot deblurring (>= 32 px)")
+    torch.manual_seed(cfg.seed)
+    budget = cfg.time_budget
+    deadline = (lambda frac: t0 + frac * budget) if budget else (lambda frac: None)
+    store = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
+
+    disparity = horizontal_disparity(yl, yr)
+    if cfg.focus == "front" and disparity < -0.3 or cfg.focus == "back" and disparity > 0.3:
+        warnings.warn(f"the left view is displaced by {disparity:+.2f} px relative to the right, "
+                      f"which contradicts focus={cfg.focus!r}: the views are probably swapped "
+                      "(pass --swap-lr) or the scene needs --focus both", stacklevel=2)
+
+    radii = layer_radii(cfg.layers, cfg.max_radius, cfg.focus)
+    if measured_kernels is not None:
+        ml, mr = (torch.as_tensor(np.asarray(k, np.float32)) for k in measured_kernels)
+        n_patch = cfg.grid[0] * cfg.grid[1]
+        if ml.shape[0] != n_patch:
+            raise InputError(f"{ml.shape[0]} measured kernels do not match the {cfg.grid[0]}x"
+                             f"{cfg.grid[1]} patch grid ({n_patch})")
+        start_k = measured_max_kernels(ml, mr, cfg.max_radius)  # (P, 2, K, K)
+        uniform = {k: v.mean(0) for k, v in start_k.items()}
+    else:
+        uniform = parametric_max_kernels(cfg.max_radius)  # (2, K, K)
+        start_k = {k: v[None] for k, v in uniform.items()}
+    kernels = layer_kernels(uniform, radii)  # (L, 2, K, K)
+
+    timings: dict[str, float] = {}
+    say("stage 1: latent-map initialisation")
+    if cfg.init == "closed":
+        init = closed_form_layers(yl, yr, kernels, cfg.lam, store)
+    else:
+        init = iterative_layers(yl, yr, kernels, cfg.init_iters, cfg.init_lr, deadline(0.3), store)
+    timings["init"] = init.seconds
+    stage_images = {}
+    if cfg.stage_images:
+        stage_images["init"] = _init_image(init, yl, yr).numpy()
+
+    say("stage 2: defocus map (G_D)")
+    from dpcli.device import autocast, resolve_device
+
+    with autocast(resolve_device(cfg.device), cfg.precision):
+        _, weights, log2 = train_defocus_net(yl, yr, init.blur_left, init.blur_right, radii, cfg,
+                                             deadline(0.45))
+    weights = weights.float()
+    timings["defocus"] = log2.seconds
+    aif2 = (weights.unsqueeze(1) * init.latent.float()).sum(0)
+    stage_images["defocus"] = aif2.numpy()
+    defocus = (weights * radii.view(-1, 1, 1)).sum(0)
+    layers = init.latent.float().numpy() if cfg.keep_layers else None
+    del init
+
+    say("stage 3: non-uniform kernels (G_F)")
+    ks = learn_kernels(yl, yr, weights, radii, start_k, cfg, deadline(0.8), deadline(0.95))
+    timings["kernels"] = ks.log.seconds
+    stage_images["kernels"] = ks.aif.numpy()
+    timings["total"] = time.perf_counter() - t0
+    sides = [s for s in ("f", "b") if s in ks.kernels]
+    kl = np.stack([ks.kernels[s][:, 0].numpy() for s in sides])
+    kr = np.stack([ks.kernels[s][:, 1].numpy() for s in sides])
+    return ZeroShotResult(
+        aif=ks.aif.numpy(), defocus=defocus.numpy(), kernels_left=kl, kernels_right=kr,
+        layers=layers, losses={"defocus": log2.losses, "kernels": ks.log.losses},
+        stage_images=stage_images, weights=weights.numpy() if cfg.keep_layers else None,
+        radii=radii.numpy(), timings=timings,
+        info={"disparity_px": disparity, "gd_iters": log2.iters, "gd_stopped": log2.stopped,
+              "gf_iters": ks.log.iters, "gf_stopped": ks.log.stopped, "prefit_loss": ks.prefit_loss,
+              "sides": sides})

@@ -1,0 +1,98 @@
+"""MPI layer radii and per-layer DP kernels (thesis 004, section 3.1 and Eq. 11).
+
+Every layer's kernel pair is obtained by linearly downsizing the largest kernel pair (size
+2N + 1) to size ``2 * round(|r_i|) + 1`` and zero-padding it back to 2N + 1, as in the thesis;
+front-focus layers (r > 0) downsize the front kernels ``f``, back-focus layers the back ones
+``b``. The largest kernels come from the parametric RDPD model (``dpcli.optics.dp_kernels``),
+from measured calibration kernels, or (stage 3) from the learned generators G_F.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from dpcli.optics import dp_kernels, kernel_centroid, scale_kernels
+
+
+def layer_radii(layers: int, max_radius: float, focus: str) -> torch.Tensor:
+    """Signed radius (px) of every MPI layer, ascending: (L,) with L = N+1 or 2N+1."""
+    n = layers - 1
+    pos = torch.linspace(0.0, float(max_radius), layers) if n > 0 else torch.zeros(1)
+    if focus == "front":
+        return pos
+    if focus == "back":
+        return -pos.flip(0)
+    if focus == "both":
+        return torch.cat([-pos[1:].flip(0), pos])
+    raise ValueError(f"focus must be front, back or both, got {focus!r}")
+
+
+def kernel_size(max_radius: float) -> int:
+    return 2 * int(math.ceil(max_radius - 1e-9)) + 1
+
+
+def parametric_max_kernels(max_radius: float) -> dict[str, torch.Tensor]:
+    """Largest parametric kernels: {"f": (2, K, K) front [left, right], "b": back}, K = 2ceil(r)+1."""
+    k = kernel_size(max_radius)
+    fl, fr = dp_kernels(torch.tensor([float(max_radius)]), size=k)
+    bl, br = dp_kernels(torch.tensor([-float(max_radius)]), size=k)
+    return {"f": torch.cat([fl, fr]), "b": torch.cat([bl, br])}
+
+
+def measured_radius(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """Radius of measured kernel pairs from their centroid gap: the RDPD ramp kernels' centroids
+    sit about |r|/2 apart (CONVENTIONS.md), so r = 2 * gap. (P, k, k) x2 -> (P,) signed."""
+    gap = kernel_centroid(left)[:, 0] - kernel_centroid(right)[:, 0]
+    return 2.0 * gap
+
+
+def measured_max_kernels(left: torch.Tensor, right: torch.Tensor, max_radius: float
+                         ) -> dict[str, torch.Tensor]:
+    """Measured per-patch kernels (P, k, k) (front focus, our orientation) rescaled to the
+    largest layer radius: {"f": (P, 2, K, K), "b": (P, 2, K, K)} (back = mirrored front)."""
+    k = kernel_size(max_radius)
+    r = measured_radius(left, right).abs().clamp_min(0.5)
+    factor = float(max_radius) / r
+    fl = scale_kernels(left, factor, size=k)
+    fr = scale_kernels(right, factor, size=k)
+    front = torch.stack([fl, fr], 1)
+    back = torch.stack([scale_kernels(left, -factor, size=k), scale_kernels(right, -factor, size=k)], 1)
+    return {"f": front, "b": back}
+
+
+def downsize(kmax: torch.Tensor, radius: float) -> torch.Tensor:
+    """Downsize (..., K, K) kernels to ``2 round(|radius|) + 1`` (antialiased bilinear, i.e. linear
+    downsizing), zero-pad back to K, renormalise. Differentiable in ``kmax``."""
+    size = kmax.shape[-1]
+    m = 2 * int(round(abs(radius))) + 1
+    if m >= size:
+        return kmax
+    lead = kmax.shape[:-2]
+    flat = kmax.reshape(-1, 1, size, size)
+    if m == 1:
+        small = flat.sum((-2, -1), keepdim=True)
+    else:
+        small = F.interpolate(flat, size=(m, m), mode="bilinear", antialias=True, align_corners=False)
+    small = small.clamp_min(0)
+    small = small / small.sum((-2, -1), keepdim=True).clamp_min(1e-12)
+    p = (size - m) // 2
+    return F.pad(small, (p, p, p, p)).reshape(*lead, size, size)
+
+
+def layer_kernels(kmax: dict[str, torch.Tensor], radii: torch.Tensor) -> torch.Tensor:
+    """Kernels of every layer.
+
+    Args:
+        kmax: {"f": (..., 2, K, K), "b": (..., 2, K, K)} largest [left, right] kernels.
+        radii: (L,) signed layer radii.
+
+    Returns:
+        (..., L, 2, K, K): layer i's [left, right] kernels.
+    """
+    out = []
+    for r in radii.tolist():
+        src = kmax["f"] if r >= 0 else kmax["b"]
+        out.append(downsize(src, r))
+    return torch.stack(out, dim=-4)

@@ -1,0 +1,385 @@
+"""Stages 2 and 3 of the zero-shot MPI optimiser (thesis 004, sections 3.2-3.4).
+
+Stage 2 trains G_D on this scene: the reblurred layers ``X_i * f_i`` are fixed after stage 1,
+so each step only blends them with the predicted defocus map (Eq. 9/11) and can run on random
+crops (the network is fully convolutional: a crop sees exactly what the full frame sees there).
+
+Stage 3 learns non-uniform kernels per patch with G_F (Eq. 12), G_D fixed. Each patch is a tile
+with a margin; inside it the loss of Eq. 10 is first minimised by variable projection (the
+latent layers are the exact regularised LS solution for the current kernels, so only G_F and Z
+are searched), then refined jointly with the latent map as free variables and the edge-aware
+smoothness prior of Eq. 15, as in the thesis. Layers whose defocus weight is negligible over a
+tile are skipped (most tiles see a few depths only).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from dpcli.zeroshot.config import ZeroShotConfig
+from dpcli.zeroshot.init import gradient_power, kernel_otf, taper_pad, wiener_joint
+from dpcli.zeroshot.kernels import layer_kernels
+from dpcli.zeroshot.networks import DefocusNet, KernelGenerator, alpha_to_weights
+
+
+class Plateau:
+    """Early stop when the smoothed loss has not improved by ``tol`` (relative) for ``patience`` steps."""
+
+    def __init__(self, patience: int, tol: float) -> None:
+        self.patience, self.tol = patience, tol
+        self.best = math.inf
+        self.ema: float | None = None
+        self.since = 0
+
+    def step(self, loss: float) -> bool:
+        self.ema = loss if self.ema is None else 0.9 * self.ema + 0.1 * loss
+        if self.ema < self.best * (1 - self.tol):
+            self.best, self.since = self.ema, 0
+        else:
+            self.since += 1
+        return self.since >= self.patience
+
+
+def net_input(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) x2 -> (1, 2C, H, W) views scaled to a mean of 0.5 (exposure-independent input)."""
+    scale = 0.5 / ((left + right) / 2).mean().clamp_min(1e-6)
+    return torch.cat([left, right], 0)[None] * scale
+
+
+def _pad8(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % 8, (-w) % 8
+    return (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x), h, w
+
+
+def defocus_weights(net: DefocusNet, inp: torch.Tensor) -> torch.Tensor:
+    """G_D -> alpha (Eq. 8) -> defocus weights (Eq. 6) -> bilinear upsampling: (B, L, H, W)."""
+    x, h, w = _pad8(inp)
+    d = alpha_to_weights(net(x))
+    d = F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return d[..., :h, :w]
+
+
+def tv(d: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation per pixel (Eq. 14), (B, H, W) -> scalar."""
+    return (d[..., 1:, :] - d[..., :-1, :]).abs().mean() + (d[..., :, 1:] - d[..., :, :-1]).abs().mean()
+
+
+@dataclass
+class StageLog:
+    losses: list[float] = field(default_factory=list)
+    iters: int = 0
+    seconds: float = 0.0
+    stopped: str = "iterations"
+
+
+def train_defocus_net(left: torch.Tensor, right: torch.Tensor, blur_left: torch.Tensor,
+                      blur_right: torch.Tensor, radii: torch.Tensor, cfg: ZeroShotConfig,
+                      deadline: float | None = None) -> tuple[DefocusNet, torch.Tensor, StageLog]:
+    """Stage 2: fit G_D to this scene (Eq. 9-11 reblur loss + TV prior Eq. 13-14).
+
+    Args:
+        left, right: (C, H, W) views. blur_left/right: (L, C, H, W) layers reblurred by f_i.
+        radii: (L,) signed layer radii (px): the defocus image of Eq. 13 is sum_i r_i D_i.
+
+    Returns:
+        (G_D, full-frame defocus weights D (L, H, W), log).
+    """
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    c, h, w = left.shape
+    n_layers = radii.numel()
+    net = DefocusNet(2 * c, n_layers)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.gd_lr)
+    inp = net_input(left, right)
+    s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
+    crop = min(cfg.gd_crop, h - h % 8, w - w % 8)
+    crop -= crop % 8
+    r = radii.view(1, -1, 1, 1)
+    log = StageLog()
+    stop = Plateau(cfg.plateau_patience, cfg.plateau_tol)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    for it in range(cfg.gd_iters):
+        ys = torch.randint(0, h - crop + 1, (cfg.gd_batch,), generator=gen).tolist()
+        xs = torch.randint(0, w - crop + 1, (cfg.gd_batch,), generator=gen).tolist()
+        sl = [(slice(y, y + crop), slice(x, x + crop)) for y, x in zip(ys, xs)]
+        batch = torch.cat([inp[..., a, b] for a, b in sl])
+        bl = torch.stack([blur_left[..., a, b] for a, b in sl]).float()  # (B, L, C, s, s)
+        br = torch.stack([blur_right[..., a, b] for a, b in sl]).float()
+        yl = torch.stack([left[:, a, b] for a, b in sl])
+        yr = torch.stack([right[:, a, b] for a, b in sl])
+        d = defocus_weights(net, batch)  # (B, L, s, s)
+        pl = (d.unsqueeze(2) * bl).sum(1)
+        pr = (d.unsqueeze(2) * br).sum(1)
+        data = ((pl - yl).square().mean() + (pr - yr).square().mean()) / s2
+        loss = data + cfg.tv_weight * tv((d * r).sum(1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        log.losses.append(float(loss))
+        log.iters = it + 1
+        if stop.step(float(loss)):
+            log.stopped = "plateau"
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            log.stopped = "time budget"
+            break
+    with torch.no_grad():
+        d_full = defocus_weights(net, inp)[0]
+    log.seconds = time.perf_counter() - start
+    return net, d_full, log
+
+
+# ---------------------------------------------------------------- stage 3: tiles and kernels
+@dataclass
+class Tiles:
+    """Patch grid with FFT tiles. Patch p covers rows ys[p]:ye[p], cols xs[p]:xe[p] of the image;
+    its tile starts ``margin`` px before (coordinates of the taper-padded image)."""
+
+    ys: list[int]
+    ye: list[int]
+    xs: list[int]
+    xe: list[int]
+    margin: int
+    size: int
+    grid: tuple[int, int]
+
+    @property
+    def count(self) -> int:
+        return len(self.ys)
+
+
+def make_tiles(h: int, w: int, grid: tuple[int, int], margin: int) -> Tiles:
+    from dpcli.optics.conv import _fast_len
+
+    gy, gx = grid
+    by = [round(i * h / gy) for i in range(gy + 1)]
+    bx = [round(j * w / gx) for j in range(gx + 1)]
+    ys, ye, xs, xe = [], [], [], []
+    for i in range(gy):
+        for j in range(gx):
+            ys.append(by[i]); ye.append(by[i + 1]); xs.append(bx[j]); xe.append(bx[j + 1])
+    core = max(max(b - a for a, b in zip(ys, ye)), max(b - a for a, b in zip(xs, xe)))
+    return Tiles(ys, ye, xs, xe, margin, _fast_len(core + 2 * margin), grid)
+
+
+def _fade_window(t: Tiles, ch: int, cw: int, like: torch.Tensor) -> torch.Tensor:
+    """(T, T) window: 1 over the core + margin/2, raised cosine to 0 at the tile edge."""
+    def axis(n_core: int) -> torch.Tensor:
+        n = t.size
+        v = torch.zeros(n, dtype=like.dtype)
+        m = t.margin
+        fade = max(m // 2, 1)
+        v[: n_core + 2 * m] = 1
+        ramp = 0.5 - 0.5 * torch.cos(math.pi * torch.arange(1, fade + 1, dtype=like.dtype) / (fade + 1))
+        v[:fade] = ramp
+        v[n_core + 2 * m - fade : n_core + 2 * m] = ramp.flip(0)
+        return v
+    return axis(ch)[:, None] * axis(cw)[None, :]
+
+
+def extract_tiles(image: torch.Tensor, t: Tiles) -> torch.Tensor:
+    """(C, H, W) -> (P, C, T, T) tiles (core + margin, tapered to the tile mean, zero-extended)."""
+    c = image.shape[0]
+    pad = taper_pad(image, t.margin + t.size)
+    out = torch.empty(t.count, c, t.size, t.size, dtype=image.dtype)
+    for p in range(t.count):
+        y0, x0 = pad.top + t.ys[p] - t.margin, pad.left + t.xs[p] - t.margin
+        tile = pad.data[:, y0 : y0 + t.size, x0 : x0 + t.size]
+        win = _fade_window(t, t.ye[p] - t.ys[p], t.xe[p] - t.xs[p], image)
+        mean = (tile * win).sum((-2, -1), keepdim=True) / win.sum()
+        out[p] = mean + (tile - mean) * win
+    return out
+
+
+def tile_cores(maps: torch.Tensor, t: Tiles) -> list[torch.Tensor]:
+    """(..., H, W) -> list of P core crops (..., h_p, w_p)."""
+    return [maps[..., t.ys[p] : t.ye[p], t.xs[p] : t.xe[p]] for p in range(t.count)]
+
+
+def stitch(cores: list[torch.Tensor], t: Tiles, h: int, w: int) -> torch.Tensor:
+    out = torch.zeros(*cores[0].shape[:-2], h, w, dtype=cores[0].dtype)
+    for p, c in enumerate(cores):
+        out[..., t.ys[p] : t.ye[p], t.xs[p] : t.xe[p]] = c
+    return out
+
+
+@dataclass
+class KernelStage:
+    """Stage-3 result."""
+
+    aif: torch.Tensor  # (C, H, W)
+    kernels: dict[str, torch.Tensor]  # {"f": (P, 2, K, K), "b": ...} learned largest kernels
+    log: StageLog
+    prefit_loss: float
+
+
+class KernelModel(torch.nn.Module):
+    """Two (front or back) or four (both) generators G_F; returns {"f"|"b": (P, 2, K, K)}."""
+
+    def __init__(self, sides: list[str], patches: int, ksize: int, groups: int | None, seed: int):
+        super().__init__()
+        self.sides = sides
+        self.gens = torch.nn.ModuleDict({
+            f"{s}{v}": KernelGenerator(patches, ksize, groups, seed + 7 * i)
+            for i, (s, v) in enumerate((s, v) for s in sides for v in "LR")})
+
+    def forward(self) -> dict[str, torch.Tensor]:
+        return {s: torch.stack([self.gens[f"{s}L"](), self.gens[f"{s}R"]()], 1) for s in self.sides}
+
+
+def prefit_generators(model: KernelModel, target: dict[str, torch.Tensor], iters: int,
+                      lr: float) -> float:
+    """Initialise G_F to reproduce the given kernels (parametric or measured): L1 + L2 fit."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr * 5)
+    loss = torch.zeros(())
+    for _ in range(iters):
+        out = model()
+        loss = sum(((out[s] - target[s]).abs().sum((-2, -1)).mean() for s in model.sides))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return float(loss)
+
+
+def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor,
+                  radii: torch.Tensor, start_kernels: dict[str, torch.Tensor], cfg: ZeroShotConfig,
+                  deadline_vp: float | None = None, deadline: float | None = None) -> KernelStage:
+    """Stage 3 (section 3.3): non-uniform kernels per patch with G_F, G_D (weights) fixed.
+
+    Args:
+        left, right: (C, H, W). weights: (L, H, W) defocus weights from G_D.
+        radii: (L,). start_kernels: {"f"|"b": (P|1, 2, K, K)} kernels G_F is initialised to.
+    """
+    start = time.perf_counter()
+    c, h, w = left.shape
+    ksize = start_kernels["f"].shape[-1]
+    t = make_tiles(h, w, cfg.grid, margin=ksize + 8)
+    n_p = t.count
+    sides = sorted({"f" if r >= 0 else "b" for r in radii.tolist()}, reverse=True)
+    target = {s: start_kernels[s].expand(n_p, -1, -1, -1).contiguous() for s in sides}
+    model = KernelModel(sides, n_p, ksize, cfg.gf_groups, cfg.seed)
+    prefit = prefit_generators(model, target, cfg.gf_prefit_iters, cfg.gf_lr)
+
+    yl_t, yr_t = extract_tiles(left, t), extract_tiles(right, t)  # (P, C, T, T)
+    fl, fr = torch.fft.rfft2(yl_t), torch.fft.rfft2(yr_t)
+    shape = (t.size, t.size)
+    g2 = gradient_power(shape, dtype=left.dtype)
+    d_cores = tile_cores(weights, t)  # P x (L, h_p, w_p)
+    yl_c, yr_c = tile_cores(left, t), tile_cores(right, t)
+    # active (patch, layer) pairs: layers with a noticeable weight somewhere in the patch
+    pairs = [(p, i) for p in range(n_p) for i in range(radii.numel())
+             if float(d_cores[p][i].max()) > cfg.active_threshold]
+    pa = torch.tensor([p for p, _ in pairs])
+    la = torch.tensor([i for _, i in pairs])
+    s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
+    m = t.margin
+    # renormalised weights over the active layers of each patch
+    d_act = []
+    for p in range(n_p):
+        idx = la[pa == p]
+        d = d_cores[p][idx]
+        d_act.append(d / d.sum(0, keepdim=True).clamp_min(1e-6))
+
+    def spectra(kmax: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        kers = layer_kernels(kmax, radii)  # (P, L, 2, K, K)
+        ka = kers[pa, la]  # (A, 2, K, K)
+        otf = kernel_otf(ka, shape)
+        return otf[:, 0:1], otf[:, 1:2]  # (A, 1, T, T')
+
+    def blend(maps: torch.Tensor) -> list[torch.Tensor]:
+        """(A, C, T, T) per active pair -> per patch core blend sum_i D_i map_i."""
+        out = []
+        for p in range(n_p):
+            sel = (pa == p).nonzero().flatten()
+            ch, cw = t.ye[p] - t.ys[p], t.xe[p] - t.xs[p]
+            core = maps[sel][..., m : m + ch, m : m + cw]  # (l, C, ch, cw)
+            out.append((d_act[p].unsqueeze(1) * core).sum(0))
+        return out
+
+    def data_loss(bl: torch.Tensor, br: torch.Tensor) -> torch.Tensor:
+        pl, pr = blend(bl), blend(br)
+        tot = sum(((a - b).square().sum() for a, b in zip(pl, yl_c))) + \
+            sum(((a - b).square().sum() for a, b in zip(pr, yr_c)))
+        return tot / (2 * c * h * w * s2)
+
+    log = StageLog()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.gf_lr)
+    stop = Plateau(cfg.plateau_patience, cfg.plateau_tol)
+    # -- variable projection: latent = exact LS solution for the current kernels
+    for it in range(cfg.gf_vp_iters):
+        kl, kr = spectra(model())
+        fx = wiener_joint(fl[pa], fr[pa], kl, kr, cfg.lam, g2)
+        bl = torch.fft.irfft2(fx * kl, s=shape)
+        br = torch.fft.irfft2(fx * kr, s=shape)
+        loss = data_loss(bl, br)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        log.losses.append(float(loss))
+        log.iters += 1
+        if stop.step(float(loss)):
+            log.stopped = "plateau"
+            break
+        if deadline_vp is not None and time.perf_counter() > deadline_vp:
+            log.stopped = "time budget"
+            break
+    with torch.no_grad():
+        kl, kr = spectra(model())
+        latent = torch.fft.irfft2(wiener_joint(fl[pa], fr[pa], kl, kr, cfg.lam, g2), s=shape)
+    # -- joint refinement: latent map free (margins included: no wrap-around in the cores),
+    #    G_F and Z trained with it, edge-aware smoothness on the latent image (Eq. 15)
+    if cfg.gf_joint_iters > 0:
+        latent = latent.clone().requires_grad_(True)
+        level = float(((left + right) / 2).mean())
+        opt = torch.optim.Adam([{"params": model.parameters(), "lr": cfg.gf_lr},
+                                {"params": [latent], "lr": cfg.latent_lr * level}])
+        comb = [(a + b) / 2 for a, b in zip(yl_c, yr_c)]
+        edges = [edge_weights(cc / level, cfg.edge_sigma) for cc in comb]
+        stop = Plateau(cfg.plateau_patience, cfg.plateau_tol)
+        for it in range(cfg.gf_joint_iters):
+            kl, kr = spectra(model())
+            fx = torch.fft.rfft2(latent)
+            bl = torch.fft.irfft2(fx * kl, s=shape)
+            br = torch.fft.irfft2(fx * kr, s=shape)
+            loss = data_loss(bl, br)
+            xs = blend(latent)
+            prior = sum((edge_aware_smoothness(x / level, e) * x[0].numel() for x, e in zip(xs, edges)))
+            loss = loss + cfg.latent_weight * prior / (h * w)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            log.losses.append(float(loss))
+            log.iters += 1
+            if stop.step(float(loss)):
+                log.stopped = "plateau"
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                log.stopped = "time budget"
+                break
+        latent = latent.detach()
+    with torch.no_grad():
+        aif = stitch(blend(latent), t, h, w)
+        kmax = {k: v.detach() for k, v in model().items()}
+    log.seconds = time.perf_counter() - start
+    return KernelStage(aif, kmax, log, prefit)
+
+
+def edge_weights(image: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Edge map E of Eq. 15: weights exp(-|grad I| / sigma) per direction, low across edges."""
+    g = image.mean(0)
+    wx = torch.exp(-(g[:, 1:] - g[:, :-1]).abs() / sigma)
+    wy = torch.exp(-(g[1:, :] - g[:-1, :]).abs() / sigma)
+    return wx, wy
+
+
+def edge_aware_smoothness(x: torch.Tensor, e: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """V_E of Eq. 15 (Xin et al.'s edge-aware smoothness, here its L1 form): mean of
+    edge-weighted absolute latent gradients. x (C, h, w)."""
+    wx, wy = e
+    return (wx * (x[..., :, 1:] - x[..., :, :-1]).abs()).mean() + \
+        (wy * (x[..., 1:, :] - x[..., :-1, :]).abs()).mean()

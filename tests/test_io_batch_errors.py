@@ -1,0 +1,107 @@
+"""The batch-runner contract on bad input: one line naming the file; exit 2 alone, 1 in a folder run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dpcli.cli.common import ItemResult, raw_options, run_batch
+from dpcli.errors import DpError
+from dpcli.io.images import write_image
+from dpcli.io.pairs import discover_inputs, input_paths, load_single
+
+
+def _process(out_dir: Path, protected: set[Path], suffix: str = "_out"):
+    def process(item) -> ItemResult:
+        image, _, depth = load_single(item)
+        path = write_image(out_dir / f"{item.name}{suffix}.png", image, depth, protected=protected,
+                           overwrite=not suffix)
+        return ItemResult(name=item.name, outputs=[str(path)])
+    return process
+
+
+def _run(paths, out_dir: Path, capsys, suffix: str = "_out", **kwargs) -> tuple[int, str, str]:
+    items = discover_inputs(paths)
+    code = run_batch(items, _process(out_dir, input_paths(items), suffix), lambda i: i.name, **kwargs)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b"):
+        write_image(folder / f"{name}_L.png", np.full((1, 4, 4), 0.3), 8)
+        write_image(folder / f"{name}_R.png", np.full((1, 4, 4), 0.5), 8)
+    write_image(folder / "c.png", np.full((3, 4, 4), 0.5), 16)
+    return folder
+
+
+@pytest.mark.parametrize("break_it", ["truncated", "lone", "mismatch"])
+def test_folder_run_goes_past_a_bad_file(tmp_path: Path, capsys, break_it: str) -> None:
+    folder = _folder(tmp_path)
+    if break_it == "truncated":
+        bad = folder / "c.png"
+        bad.write_bytes(bad.read_bytes()[:40])
+    elif break_it == "lone":
+        bad = folder / "b_L.png"
+        (folder / "b_R.png").unlink()
+    else:
+        bad = folder / "b_R.png"
+        write_image(bad, np.zeros((1, 5, 4)), 8, overwrite=True)
+    code, _, err = _run([folder], tmp_path / "out", capsys, quiet=True)
+    assert code == 1
+    assert bad.name in err and "Traceback" not in err
+    assert len(list((tmp_path / "out").iterdir())) == 2  # the good items were written
+
+
+def test_single_bad_file_exits_2(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    code, _, err = _run([bad], tmp_path / "out", capsys, quiet=True)
+    assert code == 2 and "broken.png" in err and "cannot decode" in err
+    lone = write_image(tmp_path / "x_L.png", np.zeros((1, 2, 2)), 8)
+    code, _, err = _run([lone], tmp_path / "out", capsys, quiet=True)
+    assert code == 2 and "x_L.png" in err and "lone left view" in err
+
+
+def test_existing_output_and_input_protection(tmp_path: Path, capsys) -> None:
+    folder = _folder(tmp_path)
+    assert _run([folder], tmp_path / "out", capsys, quiet=True)[0] == 0
+    code, _, err = _run([folder], tmp_path / "out", capsys, quiet=True)  # second run: outputs exist
+    assert code == 1 and "output exists" in err
+    # An output that would land on an input is refused, even with --overwrite.
+    before = (folder / "c.png").read_bytes()
+    code, _, err = _run([folder / "c.png"], folder, capsys, suffix="", quiet=True)
+    assert code == 2 and "c.png: refusing to overwrite an input" in err
+    assert (folder / "c.png").read_bytes() == before
+
+
+def test_no_write_permission_in_a_run(tmp_path: Path, capsys) -> None:
+    folder = _folder(tmp_path)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    code, _, err = _run([folder], blocker / "out", capsys, quiet=True)
+    assert code == 1 and "cannot write" in err and "blocker" in err
+
+
+def test_json_summary_lists_the_failure(tmp_path: Path, capsys) -> None:
+    folder = _folder(tmp_path)
+    (folder / "c.png").write_bytes(b"junk")
+    code, out, _ = _run([folder], tmp_path / "out", capsys, json_summary=True)
+    summary = json.loads(out)
+    assert code == 1 and summary["counts"] == {"ok": 2, "skipped": 0, "failed": 1}
+    failed = [i for i in summary["items"] if i["status"] == "failed"]
+    assert failed[0]["name"] == "c" and "c.png" in failed[0]["message"]
+
+
+def test_raw_option_checks(tmp_path: Path) -> None:
+    with pytest.raises(DpError, match="go together"):
+        raw_options(1024, white_sheet_left=tmp_path / "w.png")
+    with pytest.raises(DpError, match="need --black-level"):
+        raw_options(None, white_sheet_left=tmp_path / "a.png", white_sheet_right=tmp_path / "b.png")
+    with pytest.raises(DpError, match="w_l.png: no such white-sheet"):
+        raw_options(1024, white_sheet_left=tmp_path / "w_l.png", white_sheet_right=tmp_path / "w_r.png")
+    assert raw_options(1024).black_level == 1024
