@@ -29,7 +29,7 @@ def selftest_command():
 
         def process(item) -> ItemResult:
             image, _, depth = load_single(item)
-            path = write_image(output / f"{item.name}.png", image, depth, protected=protected)
+            path = write_image(output / f"{item.name}.png", image, min(depth, 16), protected=protected)
             return ItemResult(item.name, outputs=[str(path)])
 
         raise typer.Exit(run_batch(items, process, lambda i: i.name, quiet=quiet))
@@ -105,3 +105,29 @@ class TestMain:
         assert _main(monkeypatch, capsys, folder / "b.tiff", "-o", tmp_path / "out", "-q")[0] == 0
         code, err = _main(monkeypatch, capsys, folder / "b.tiff", "-o", tmp_path / "out", "-q")
         assert code == 2 and "output exists" in err and "b.png" in err
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "lone", "unsupported", "white-sheet"])
+def test_run_command_rejects_bad_input_with_exit_2(tmp_path, monkeypatch, capsys, case: str) -> None:
+    """The real `dpdeblur run`, on input errors found before any model is loaded."""
+    extra: list[str] = []
+    if case == "missing":
+        target, name = tmp_path / "nope_L.png", "nope_L.png"
+    elif case == "empty":
+        target, name = tmp_path / "empty", "empty"
+        target.mkdir()
+    elif case == "lone":
+        target, name = write_image(tmp_path / "solo_L.png", np.zeros((1, 4, 4)), 8), "solo_L.png"
+    elif case == "unsupported":
+        target, name = tmp_path / "notes.txt", "notes.txt"
+        target.write_text("hello")
+    else:
+        target = write_image(tmp_path / "w_L.png", np.zeros((1, 4, 4)), 8)
+        write_image(tmp_path / "w_R.png", np.zeros((1, 4, 4)), 8)
+        extra, name = ["--black-level", "1024", "--white-sheet-left", str(target)], "white-sheet"
+    monkeypatch.setattr(sys, "argv", ["dpdeblur", "run", str(target), "-o", str(tmp_path / "out"), "-q", *extra])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2, err
+    assert name in err and "Traceback" not in err

@@ -63,6 +63,11 @@ def train_command(
                                                    help="DefocusGAN generator: trained defocus-map net."),
     r_max: Optional[float] = typer.Option(None, "--r-max", help="Largest COC radius in px (paper 25)."),
     synth_length: int = typer.Option(512, "--synth-length", help="Synthetic scenes per epoch."),
+    synth_camera: str = typer.Option("phone", "--synth-camera", help="Synthetic camera: phone (Pixel-like "
+                                     "radii, linear) | dslr (DPDD-like, sRGB) | mixed."),
+    synth_grey: bool = typer.Option(False, "--synth-grey", help="Grey synthetic scenes replicated to RGB "
+                                    "(like Pixel 4's single green DP plane)."),
+    linear_data: bool = typer.Option(False, "--linear-data", help="The folder holds linear values (not sRGB)."),
     warm_start: Optional[Path] = typer.Option(None, "--warm-start", help="Initialise from a compact state "
                                               "(weights/checkpoints/*.pt): weights + thresholds, fresh optimiser."),
     export: Optional[str] = typer.Option(None, "--export", help="After training write weights/ARCH.NAME.safetensors "
@@ -92,6 +97,7 @@ def train_command(
                        batch_size=batch_size, crop=crop, lr=lr, seed=seed, resume=resume, time_budget=time_budget,
                        precision=precision, device=str(dev), val_every=val_every, ckpt_every=ckpt_every,
                        val_count=val_count, recipe=patch_recipe, synth_length=synth_length,
+                       synth_options={"camera": synth_camera, "grey": synth_grey}, linear_data=linear_data,
                        stage_options=options, quiet=quiet)
     try:
         result, trainer, recipe = run_training(req, warm_start=warm_start, export=export, save_state=save_state)

@@ -3,6 +3,12 @@
 Pixel-style planes (CONVENTIONS.md, Pixel 4): each view is a 16-bit grey image of raw counts;
 ``v = max(raw - black_level, 0) / white_level`` and the right view is multiplied by the
 101x101 box-filtered ratio ``white_sheet_left / white_sheet_right`` (both preprocessed alike).
+
+Dual Pixel RAW (Canon .CR2 from 5D Mark IV / EOS R / R5, or a two-frame DNG): frame 0 = both
+photodiodes (A + B), frame 1 = one photodiode (A), chosen with rawpy's ``shot_select``. The other
+view is (frame 0 - black) - (frame 1 - black); pixels where frame 0 clips are marked invalid. All
+three images go through the same LibRaw rendering, so (left + right) / 2 == combined in linear light.
+Which photodiode is "left" is not documented: left = frame 1 here; ``--swap-lr`` exchanges them.
 """
 from __future__ import annotations
 
@@ -225,7 +231,9 @@ def _render(raw: Any, counts: np.ndarray, black: np.ndarray, demosaic: str) -> t
                           no_auto_bright=True, bright=1.0, gamma=(1, 1), output_bps=16, user_flip=0,
                           output_color=rawpy.ColorSpace.sRGB, highlight_mode=rawpy.HighlightMode.Clip)
     clip = (rgb >= 65535).any(axis=2)
-    return rgb.astype(np.float32) / 65535.0, clip
+    out = rgb.astype(np.float32)
+    out *= 1.0 / 65535.0  # in place: a 30-megapixel frame is 360 MB as float32
+    return out, clip
 
 
 def _to_output_grid(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -244,7 +252,7 @@ def _visible(raw: Any, array: np.ndarray) -> np.ndarray:
 
 def _finish(views: list[np.ndarray], output: str) -> list[np.ndarray]:
     """Linear (H, W, 3) -> clipped to [0, 1], sRGB-encoded on request, (3, H, W) float32."""
-    views = [np.clip(v, 0.0, 1.0) for v in views]
+    views = [np.clip(v, 0.0, 1.0, out=v) for v in views]
     if output == "srgb":
         import torch
 

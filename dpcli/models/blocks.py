@@ -51,8 +51,6 @@ class ChannelAttention(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)  # a module, so dpcli.tiling can swap in local pooling
         self.reduce = nn.Conv2d(channels, hidden, 1)
         self.expand = nn.Conv2d(hidden, channels, 1)
-        # a module (not x.mean) so dpcli.tiling.use_local_pooling can swap it for a local window (TLC)
-        self.pool = nn.AdaptiveAvgPool2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.pool(x)

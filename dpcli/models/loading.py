@@ -249,6 +249,9 @@ def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: st
     native = to_native(sd)
     if arch is None and meta.get("format") == FORMAT_TAG and meta.get("arch"):
         arch = meta["arch"]
+        if family is not None and model_info(arch).family != family:
+            raise ModelError(f"these are {arch} weights, not {family}: use --model "
+                             f"{model_info(arch).family}", path)
     if arch is None:
         found = detect_architectures(native, family)
         if len(found) > 1:

@@ -3,6 +3,7 @@
 Small batched, differentiable torch functions (deepinv/kornia style); shapes in docstrings.
 Sign and unit conventions: CONVENTIONS.md ("Defocus maps").
 """
+from dpcli.optics.coc import coc_radius, coc_scale, depth_for_radius
 from dpcli.optics.color import linear_to_srgb, srgb_to_linear
 from dpcli.optics.conv import PADDING_MODES, blur, blur_direct, blur_fft, choose_method, pad_image
 from dpcli.optics.kernels import (
@@ -18,6 +19,17 @@ from dpcli.optics.kernels import (
     scale_kernels,
     translating_disk_kernels,
 )
+from dpcli.optics.render import (
+    RenderResult,
+    blur_layers,
+    blur_support,
+    edge_asymmetry_mask,
+    over_composite,
+    patch_weights,
+    render_layers,
+    render_mpi,
+    space_varying_blur,
+)
 
 __all__ = [
     "PADDING_MODES", "blur", "blur_direct", "blur_fft", "choose_method", "pad_image",
@@ -25,4 +37,7 @@ __all__ = [
     "kernel_size_for", "load_measured_kernels", "rdpd_kernel_bank", "recentre_kernels",
     "scale_kernels", "translating_disk_kernels",
     "linear_to_srgb", "srgb_to_linear",
+    "coc_radius", "coc_scale", "depth_for_radius",
+    "RenderResult", "blur_layers", "blur_support", "edge_asymmetry_mask", "over_composite",
+    "patch_weights", "render_layers", "render_mpi", "space_varying_blur",
 ]

@@ -220,7 +220,7 @@ def _layer_bins(radius_l: torch.Tensor, alpha_l: torch.Tensor, step: float,
     lo = math.floor(float(vals.min()) / step)
     hi = math.ceil(float(vals.max()) / step)
     bins = torch.arange(lo, hi + 1, dtype=radius_l.dtype, device=radius_l.device) * step
-    wts = (1 - (radius_l - bins.view(1, -1, 1, 1)).abs() / step).clamp_min(0)  # (B, J, H, W)
+    wts = (1 - (radius_l[:, None] - bins.view(1, -1, 1, 1)).abs() / step).clamp_min(0)  # (B, J, H, W)
     return bins, wts
 
 

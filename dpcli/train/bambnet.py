@@ -90,7 +90,7 @@ class BaMBNetCocTrainer(StageTrainer):
         out = self.loss(batch["left"], batch["right"], coc.float(), step)
         out["loss"].backward()
         opt.step()
-        return {k: float(v) for k, v in out.items()}
+        return {k: float(v.detach()) for k, v in out.items()}
 
     @torch.no_grad()
     def validate(self, batches: list[Sample], step: int) -> dict[str, float]:
@@ -286,7 +286,7 @@ class BaMBNetDeblurTrainer(StageTrainer):
         opt.step()
         for sched in self.schedulers.values():
             sched.step()
-        return {"loss": float(loss), "mask_weight": w}
+        return {"loss": float(loss.detach()), "mask_weight": w}
 
     def on_step_end(self, step: int, val_batches: list[Sample]) -> dict[str, float]:
         if self.search.settled or not val_batches or step % self.search.every:

@@ -278,29 +278,53 @@ class FolderDataset(Dataset):
 
 
 class SynthDataset(Dataset):
-    """On-the-fly synthetic DP scenes from :mod:`dpcli.synth` (a fresh scene per (epoch, index)).
+    """On-the-fly synthetic DP scenes from :func:`dpcli.synth.scene.render_scene`, a fresh scene per
+    (epoch, index), rendered at native resolution (``scale_radii=False``: crop-sized scenes keep
+    the camera's real blur radii).
 
-    ``length`` is the notional epoch size (it sets how often epoch-based schedules tick).
+    Args:
+        length: notional epoch size (how often epoch-based schedules tick).
+        size: scene side in px.
+        camera: ``phone`` (Pixel-like radii, linear raw), ``dslr`` (DPDD-like), ``mixed``.
+        encoding: ``linear`` or ``srgb`` for every sample (None: linear for phone, sRGB otherwise),
+            so one batch never mixes encodings.
+        grey: replicate the mean of the channels (Pixel 4 DP data is one green plane).
     """
 
     def __init__(self, length: int = 512, size: int = 128, augment_cfg: AugmentConfig | None = None,
-                 **synth_options: Any) -> None:
-        from dpcli.synth import SceneConfig
+                 camera: str = "phone", encoding: str | None = None, grey: bool = False,
+                 **scene_options: Any) -> None:
+        from dpcli.synth.scene import SceneConfig
 
-        self.length = length
-        self.size = size
+        self.length, self.size, self.grey = length, size, grey
+        self.encoding = encoding or ("linear" if camera == "phone" else "srgb")
+        if self.encoding not in ("linear", "srgb"):
+            raise ValueError(f"encoding must be 'linear' or 'srgb', got {self.encoding!r}")
         self.augment_cfg = augment_cfg or AugmentConfig(crop=None)
-        self.scene_cfg = SceneConfig(height=size, width=size, **synth_options)
+        options = {"scale_radii": False, **scene_options}
+        self.scene_cfg = SceneConfig(height=size, width=size, camera=camera, **options)
+
+    @property
+    def srgb(self) -> bool:
+        return self.encoding == "srgb"
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, key: int | Key) -> Sample:
-        from dpcli.synth import generate_scene
+        from dpcli.optics import linear_to_srgb
+        from dpcli.synth.scene import render_scene
 
         index, seed = key if isinstance(key, tuple) else (key, key)
-        scene = generate_scene(self.scene_cfg, seed=seed)
-        sample = {k: torch.as_tensor(scene[k]).float() for k in (*IMAGE_KEYS, "defocus") if k in scene}
+        scene = render_scene(seed, self.scene_cfg)
+        lin = scene.linear
+        sample = {"left": lin["left"], "right": lin["right"], "combined": lin["combined"], "target": lin["sharp"]}
+        if self.grey:
+            sample = {k: v.mean(0, keepdim=True).expand(3, -1, -1) for k, v in sample.items()}
+        if self.srgb:
+            sample = {k: linear_to_srgb(v.clamp(0, 1)) for k, v in sample.items()}
+        sample = {k: v.float().contiguous() for k, v in sample.items()}
+        sample["defocus"] = scene.defocus.float()
         return augment(sample, self.augment_cfg, random.Random(seed ^ 0x5EED))
 
 

@@ -87,7 +87,7 @@ class DefocusMapTrainer(StageTrainer):
                     dist.all_reduce(p.grad)
                     p.grad /= self.dist.world_size
         self.optimizers[phase].step()
-        return {k: float(v) for k, v in out.items()} | {"phase_kernels": float(phase == "kernels")}
+        return {k: float(v.detach()) for k, v in out.items()} | {"phase_kernels": float(phase == "kernels")}
 
     @torch.no_grad()
     def validate(self, batches: list[Sample], step: int) -> dict[str, float]:
@@ -184,16 +184,16 @@ class DefocusGANGeneratorTrainer(StageTrainer):
         content = l1_loss(fake, target)
         adv = defocus_adversarial_loss(critic, fake, defocus, self.cfg.r_max)
         loss = content + self.cfg.beta * adv
-        values = {"content": float(content), "adv": float(adv)}
+        values = {"content": float(content.detach()), "adv": float(adv.detach())}
         if self.perceptual is not None:
             perc = self.perceptual(fake, target)
             loss = loss + self.cfg.alpha * perc
-            values["perceptual"] = float(perc)
+            values["perceptual"] = float(perc.detach())
         loss.backward()
         opt_g.step()
         for sched in self.schedulers.values():
             sched.step()
-        return values | {"loss": float(loss), "critic": float(d_out["loss"]),
+        return values | {"loss": float(loss.detach()), "critic": float(d_out["loss"].detach()),
                          "wasserstein": float(d_out["wasserstein"]), "mask_weight": w}
 
     @torch.no_grad()

@@ -268,6 +268,17 @@ class RunResult:
     last_val: dict[str, float] = field(default_factory=dict)
 
 
+def _validate(trainer: StageTrainer, batches: list[Sample], step: int, log: RunLog, result: RunResult
+              ) -> dict[str, float]:
+    trainer.train_mode(False)
+    val = trainer.validate(batches, step)
+    trainer.train_mode(True)
+    result.last_val = val
+    log.line(f"step {step} validation " + " ".join(f"{k}={v:.4f}" for k, v in val.items()))
+    log.metrics(step, {f"{k}": v for k, v in val.items()})
+    return val
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
@@ -319,12 +330,7 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
                 record = {"step": step, **{k: float(v) for k, v in values.items()}}
                 result.history.append(record)
                 if cfg.val_every and step % cfg.val_every == 0 and val_batches and info.is_main:
-                    trainer.train_mode(False)
-                    val = trainer.validate(val_batches, step)
-                    trainer.train_mode(True)
-                    result.last_val = val
-                    record.update(val)
-                    log.line(f"step {step} validation " + " ".join(f"{k}={v:.4f}" for k, v in val.items()))
+                    record.update(_validate(trainer, val_batches, step, log, result))
                 if step % max(cfg.log_every, 1) == 0 or step == cfg.steps:
                     rate = window_n / max(time.perf_counter() - window_t, 1e-9)
                     window_t, window_n = time.perf_counter(), 0
@@ -348,6 +354,8 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
         result.last_step = step
         result.seconds = time.perf_counter() - t0
     if info.is_main:
+        if val_batches and result.steps_done and not (cfg.val_every and step % cfg.val_every == 0):
+            _validate(trainer, val_batches, step, log, result)  # the run always ends with a validation
         save_checkpoint(trainer, ckpt_path, step, config)
         log.line(f"stopped ({result.stopped}) at step {step} after {result.seconds:.1f} s")
     if info.enabled:

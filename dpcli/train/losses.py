@@ -60,8 +60,8 @@ def hat_weights(field: Tensor, grid: Tensor) -> Tensor:
         w = torch.zeros_like(f)
         if k > 0:
             w = w + ((f - grid[k - 1]) / step[k - 1]).clamp(0, 1) * (f <= grid[k])
-        if k < grid.numel() - 1:
-            w = w + ((grid[k + 1] - f) / step[k]).clamp(0, 1) * (f > grid[k])
+        if k < grid.numel() - 1:  # at an exact grid value only the left part counts (k = 0: the right one)
+            w = w + ((grid[k + 1] - f) / step[k]).clamp(0, 1) * ((f > grid[k]) if k > 0 else (f <= grid[1]))
         out.append(w)
     return torch.stack(out, 1)
 

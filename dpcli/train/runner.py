@@ -39,6 +39,7 @@ class TrainRequest:
     synth_length: int = 512
     synth_options: dict[str, Any] = field(default_factory=dict)
     stage_options: dict[str, Any] = field(default_factory=dict)
+    linear_data: bool = False  # folder data holds linear values (Pixel-style raw), not sRGB
     quiet: bool = False
 
 
@@ -94,6 +95,9 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
     kwargs = dict(crop=crop, dp=dp, recipe=recipe, synth_length=req.synth_length, synth_options=req.synth_options,
                   index_cache=out / "patch_index.json")
     dataset = build_dataset(req.data, "train", **kwargs)
+    if stage in ("coc", "defocus"):  # reblur losses work in linear light: say how the data is encoded
+        srgb = dataset.srgb if synthetic else not req.linear_data
+        stage_opts.setdefault("srgb", srgb)
     val_set = _validation_set(req, kwargs)
     val_batches = fixed_batches(val_set, req.val_count, batch) if req.val_count else []
     world = int(__import__("os").environ.get("WORLD_SIZE", "1"))

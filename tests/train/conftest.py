@@ -67,3 +67,12 @@ def make_dpdd(root: Path, n_train: int = 4, n_val: int = 2, size: int = 48, seed
 @pytest.fixture(scope="session")
 def tiny_dpdd(tmp_path_factory) -> Path:
     return make_dpdd(tmp_path_factory.mktemp("dpdd"))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks run fastest on one thread (and leave the other core to other jobs)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
