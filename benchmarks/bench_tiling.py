@@ -92,6 +92,8 @@ def child_memory(args: argparse.Namespace) -> None:
     """One run in this (fresh) process; prints a JSON line."""
     torch.set_num_threads(args.threads)
     model, in_chans = build(args.net)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     base = vm_hwm_gib()
     h, w = args.h, args.w
     x = torch.rand(1, in_chans, h, w, generator=torch.Generator().manual_seed(0))
@@ -127,6 +129,7 @@ def section_memory(args: argparse.Namespace) -> list[dict]:
             cmd = [sys.executable, __file__, "--child", "memory", "--net", net, "--h", str(h), "--w", str(w),
                    "--tile", str(args.tile), "--overlap", str(args.overlap), "--threads", str(args.threads),
                    "--max-tiles", str(args.max_tiles if net != "standin" else 0)]
+            cmd += ["--channels-last"] if args.channels_last else []
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
             row = json.loads(res.stdout.strip().splitlines()[-1])
             row["mp"] = mp
@@ -137,7 +140,8 @@ def section_memory(args: argparse.Namespace) -> list[dict]:
 
 def print_memory(rows: list[dict], header: bool = True) -> None:
     if header:
-        print(f"\n## memory (tile {ARGS.tile}, overlap {ARGS.overlap}, {ARGS.threads} threads, fp32, CPU)")
+        print(f"\n## memory (tile {ARGS.tile}, overlap {ARGS.overlap}, {ARGS.threads} threads, fp32, CPU, "
+              f"{'channels_last' if ARGS.channels_last else 'contiguous'})")
         print("| net | input | buffers GiB | peak RSS GiB | tiles run | time s | s/MP |")
         print("|---|---|---|---|---|---|---|")
     for r in rows:
@@ -176,17 +180,16 @@ def section_tiles(args: argparse.Namespace) -> None:
             print(f"| {tile} | {'channels_last' if cl else 'contiguous'} | {dt:.2f} | {core} | "
                   f"{dt / core * 1e6:.1f} |", flush=True)
     model.to(memory_format=torch.contiguous_format)
-    for mass in (0.95, 0.99):
-        r = effective_receptive_field(model, cin, size=args.erf_size, mass=mass)
-        print(f"effective receptive field (random init, {args.erf_size}px noise): {int(mass * 100)}% of the "
-              f"gradient within radius {r} px", flush=True)
+    r = effective_receptive_field(model, cin, size=args.erf_size, mass=0.99)
+    print(f"effective receptive field (random init, {args.erf_size}px noise): 99% of the input gradient "
+          f"of the centre pixel within radius {r} px", flush=True)
 
 
 # ------------------------------------------------------------------------------------ real content
 
 
-def pixel4_crop(size: int) -> torch.Tensor:
-    """Scene 002 of the Pixel 4 set, preprocessed per CONVENTIONS.md -> (1, 6, size, size) cat(L, R)."""
+def pixel4_crop(ch: int, cw: int) -> torch.Tensor:
+    """Scene 002 of the Pixel 4 set, preprocessed per CONVENTIONS.md -> (1, 6, ch, cw) cat(L, R)."""
     from dpcli.io.raw import read_raw_planes
 
     root = Path(os.environ.get("DPDEBLUR_SHARED", "/work/shared")) / "data" / "pixel4"
@@ -196,8 +199,8 @@ def pixel4_crop(size: int) -> torch.Tensor:
                                   white_sheet_right=cal / "white_sheet_right.png")
     lt, rt = torch.from_numpy(left), torch.from_numpy(right)
     h, w = lt.shape[-2:]
-    y0, x0 = (h - size) // 2, (w - size) // 2
-    lt, rt = lt[:, y0:y0 + size, x0:x0 + size], rt[:, y0:y0 + size, x0:x0 + size]
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    lt, rt = lt[:, y0:y0 + ch, x0:x0 + cw], rt[:, y0:y0 + ch, x0:x0 + cw]
     # grey raw green -> 3 channels as the API does; sRGB-like gamma so values span [0, 1]
     x = torch.cat([lt.expand(3, -1, -1), rt.expand(3, -1, -1)])[None].clamp(0, 1) ** (1 / 2.2)
     return x.contiguous()
@@ -213,31 +216,36 @@ def diff_stats(a: torch.Tensor, b: torch.Tensor) -> str:
 def section_pooling(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     model, _ = build(args.model)
-    x = pixel4_crop(args.crop)
+    model = model.to(memory_format=torch.channels_last)  # the CPU default of dpcli.api (faster here)
+    ch, cw = (int(v) for v in args.crop.split("x"))
+    x = pixel4_crop(ch, cw)
     tile, ov, win = args.pool_tile, args.pool_overlap, args.pool_window
-    print(f"\n## tiled vs full frame, real content: Pixel 4 scene 002, central {args.crop}x{args.crop} crop, "
+    print(f"\n## tiled vs full frame, real content: Pixel 4 scene 002, central {cw}x{ch} (WxH) crop, "
           f"{args.model} (random init), tile {tile}, overlap {ov}")
     print("| pooling | compared | max abs diff | mean abs diff | PSNR dB | time s (tiled / full) |")
     print("|---|---|---|---|---|---|")
-    outs = {}
+    outs: dict[str, torch.Tensor] = {}
     for mode in ("global", "local"):
         with (use_local_pooling(model, win) if mode == "local" else contextlib.nullcontext()):
             t0 = time.perf_counter()
-            tiled = run_tiled(model, x, tile=tile, overlap=ov, multiple_of=16)
+            tiled = run_tiled(model, x, tile=tile, overlap=ov, multiple_of=16, channels_last=True)
             t1 = time.perf_counter()
-            full = run_tiled(model, x, tile=0, overlap=0, multiple_of=16)
+            full = run_tiled(model, x, tile=0, overlap=0, multiple_of=16, channels_last=True)
             t2 = time.perf_counter()
-        outs[mode] = full
+        outs[mode], outs[mode + "_tiled"] = full, tiled
         label = "global (AdaptiveAvgPool2d(1))" if mode == "global" else f"local window {win} px (TLC)"
         print(f"| {label} | tiled vs full frame | {diff_stats(tiled, full)} | {t1 - t0:.0f} / {t2 - t1:.0f} |",
               flush=True)
-    print(f"| - | full frame: local vs global | {diff_stats(outs['local'], outs['global'])} | - |")
+    print(f"| local vs global | tiled local vs full-frame global | "
+          f"{diff_stats(outs['local_tiled'], outs['global'])} | - |")
+    print(f"| local vs global | full frame local vs full frame global | "
+          f"{diff_stats(outs['local'], outs['global'])} | - |")
 
 
 def section_precision(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     model, _ = build(args.model)
-    x = pixel4_crop(args.prec_size)
+    x = pixel4_crop(args.prec_size, args.prec_size)
     print(f"\n## precision: {args.model} (random init), Pixel 4 scene 002 central "
           f"{args.prec_size}x{args.prec_size} crop, one tile, CPU")
     print("| precision | time s | PSNR vs fp32 dB | max abs diff |")
@@ -272,10 +280,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tiles", default="256,384,512,768", help="tile sizes of the sweep")
     p.add_argument("--erf-size", type=int, default=256)
-    p.add_argument("--crop", type=int, default=768)
-    p.add_argument("--pool-tile", type=int, default=512)
-    p.add_argument("--pool-overlap", type=int, default=64)
-    p.add_argument("--pool-window", type=int, default=256)
+    p.add_argument("--crop", default="768x1280", help="HxW of the real-content crop")
+    p.add_argument("--pool-tile", type=int, default=DEFAULT_TILE)
+    p.add_argument("--pool-overlap", type=int, default=DEFAULT_OVERLAP)
+    p.add_argument("--pool-window", type=int, default=512, help="local pooling window (BaMBNet trains on 512 px patches)")
     p.add_argument("--prec-size", type=int, default=512)
     p.add_argument("--channels-last", action="store_true")
     # child-process options

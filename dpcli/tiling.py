@@ -42,9 +42,12 @@ __all__ = [
     "DEFAULT_OVERLAP",
 ]
 
-# Chosen by benchmarks/bench_tiling.py (tile sweep on 2 CPU cores, 64-ch 3x3 network): see report.
-DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 64
+# From benchmarks/bench_tiling.py on 2 CPU cores with paper-size BaMBNet: 768 px tiles cost the
+# least time per output pixel of 256-768 (small tiles pay per-layer overhead at the /16 U-Net levels
+# and more overlap) and peak at 1.8 GiB RSS for a 24 MP pair (1024 px would pass 3 GiB); overlap
+# 128 = 2 x the effective receptive-field radius (62 px holds 99 % of the input gradient).
+DEFAULT_TILE = 768
+DEFAULT_OVERLAP = 128
 
 ProgressFn = Callable[[int, int], None]
 
@@ -182,7 +185,7 @@ def run_tiled(
     fn: Callable[[Tensor], Tensor],
     image: Tensor,
     *,
-    tile: int | None,
+    tile: int | tuple[int, int] | None,
     overlap: int,
     multiple_of: int = 16,
     batch_size: int = 1,
@@ -198,7 +201,8 @@ def run_tiled(
         fn: network, (B, C, h, w) on ``device`` -> (B, C_out, h, w); h, w multiples of
             ``multiple_of``. Called under ``torch.inference_mode`` and the precision's autocast.
         image: (N, C, H, W) input, any size >= 1x1; may stay on the CPU (only tiles move).
-        tile: tile side in px (rounded up to ``multiple_of``); 0 or None = one full-frame pass.
+        tile: tile side in px (rounded up to ``multiple_of``); 0 or None = one full-frame pass;
+            a (height, width) pair gives rectangular tiles (0 on an axis = that axis whole).
         overlap: overlap between neighbouring tiles in px; blend ramps span it.
         multiple_of: size multiple the network needs; inputs are padded (reflect, or replicate
             where the image is too small to reflect) on the bottom/right and cropped back.
@@ -216,14 +220,15 @@ def run_tiled(
         DpError: bad shapes or arguments; ModelError: the network changed the spatial size.
     """
     _check_image(image)
-    if overlap < 0 or batch_size < 1 or multiple_of < 1 or (tile is not None and tile < 0):
+    tile_h, tile_w = tile if isinstance(tile, (tuple, list)) else (tile, tile)
+    if overlap < 0 or batch_size < 1 or multiple_of < 1 or min(tile_h or 0, tile_w or 0) < 0:
         raise DpError(f"run_tiled: bad arguments tile={tile} overlap={overlap} batch_size={batch_size}")
     dev = resolve_device(device) if isinstance(device, str) else (device or image.device)
     precision_dtype(precision)  # validate early
     n, _, h, w = image.shape
     hp, wp = _round_up(h, multiple_of), _round_up(w, multiple_of)
-    ys, th = tile_grid(hp, tile or 0, overlap, multiple_of) if tile else ([0], hp)
-    xs, tw = tile_grid(wp, tile or 0, overlap, multiple_of) if tile else ([0], wp)
+    ys, th = tile_grid(hp, tile_h, overlap, multiple_of) if tile_h else ([0], hp)
+    xs, tw = tile_grid(wp, tile_w, overlap, multiple_of) if tile_w else ([0], wp)
     jobs = [(i, y, x) for i in range(n) for y in ys for x in xs]
     # Ramps only as wide as the actual overlap of neighbours, so they never reach past them.
     ramp_y = min(overlap, th - (ys[1] - ys[0])) if len(ys) > 1 else 0

@@ -105,6 +105,8 @@ def test_batching_matches_batch_one() -> None:
     a = run_tiled(net, x, tile=32, overlap=16, batch_size=1)
     b = run_tiled(net, x, tile=32, overlap=16, batch_size=7)
     assert (a - b).abs().max().item() < 1e-6
+    c = run_tiled(net, x, tile=32, overlap=16, batch_size=2, channels_last=True)
+    assert (a - c).abs().max().item() < 1e-5
 
 
 def test_tile_zero_is_one_full_frame_pass() -> None:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dpcli.classical.filters import box_mean, weighted_guided_filter
+from dpcli.classical.filters import box_mean, weighted_guided_coefficients
 from dpcli.optics import dp_kernels, srgb_to_linear, translating_disk_kernels
 from dpcli.optics.conv import _fast_len
 
@@ -31,9 +31,9 @@ class DefocusConfig:
 
     min_radius: float = -12.0  # px at full resolution, signed (CONVENTIONS.md)
     max_radius: float = 12.0
-    step: float = 0.5  # candidate spacing in px at working resolution
+    step: float = 0.25  # candidate spacing in px at working resolution
     kernel: str = "rdpd"  # rdpd (Butterworth DP kernels) | disk (002's translating disk)
-    downscale: int = 0  # 0 = auto: work at a resolution where |r| <= ~10 px
+    downscale: int = 0  # 0 = auto: work at a resolution where |r| <= ~4 px (Pixel 4: 3)
     window: int = 7  # residual smoothing radius (px at working resolution)
     noise: float = 1e-3  # expected noise std of the views (sets the texture threshold)
     guide_radius: int = 16  # edge-aware regularisation window (px, full resolution)
@@ -50,13 +50,14 @@ def _grey(x: torch.Tensor | np.ndarray) -> torch.Tensor:
     return t.mean(0, keepdim=True)[None]  # (1, 1, H, W)
 
 
-def _kernel_fft(kernel: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """(k, k) centred kernel -> rfft2 of size ``shape`` with its centre moved to (0, 0)."""
-    k = kernel.shape[-1]
-    buf = torch.zeros(shape, dtype=torch.float32)
-    buf[:k, :k] = kernel
-    buf = torch.roll(buf, shifts=(-(k // 2), -(k // 2)), dims=(0, 1))
-    return torch.fft.rfft2(buf)
+def _kernel_spectra(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """(R, k, k) centred kernels -> (R, H, W//2+1) rfft2 of size ``shape``, centre moved to (0, 0)
+    by a phase ramp (no full-size spatial buffers)."""
+    c = kernels.shape[-1] // 2
+    spec = torch.fft.rfft2(kernels, s=shape)
+    fy = torch.fft.fftfreq(shape[0])[:, None]
+    fx = torch.fft.rfftfreq(shape[1])[None, :]
+    return spec * torch.exp(2j * math.pi * c * (fy + fx)).to(spec.dtype)
 
 
 def _candidates(cfg: DefocusConfig, scale: int) -> torch.Tensor:
@@ -89,16 +90,16 @@ def cost_volume(left: torch.Tensor, right: torch.Tensor, radii: torch.Tensor, cf
     fl, fr = spectrum(left), spectrum(right)
     kern_fn = translating_disk_kernels if cfg.kernel == "disk" else dp_kernels
     kl_all, kr_all = kern_fn(radii, size=kmax)
+    floor = 2 * cfg.noise ** 2  # derivative noise energy: textureless pixels get no opinion
     costs, energy = [], None
-    for i in range(len(radii)):
-        a = torch.fft.irfft2(fl * _kernel_fft(kr_all[i], size), s=size)[pad:pad + h, pad:pad + w]
-        b = torch.fft.irfft2(fr * _kernel_fft(kl_all[i], size), s=size)[pad:pad + h, pad:pad + w]
-        num = box_mean(((a - b) ** 2)[None, None], cfg.window)[0, 0]
-        den = box_mean((a * a + b * b)[None, None], cfg.window)[0, 0]
-        floor = 2 * cfg.noise ** 2  # derivative noise energy: textureless pixels get no opinion
-        costs.append(num / (den + floor))
-        energy = den if energy is None else torch.maximum(energy, den)
-    return torch.stack(costs), energy
+    for chunk in torch.split(torch.arange(len(radii)), 6):  # bounded memory, few FFT calls
+        a = torch.fft.irfft2(fl * _kernel_spectra(kr_all[chunk], size), s=size)[:, pad:pad + h, pad:pad + w]
+        b = torch.fft.irfft2(fr * _kernel_spectra(kl_all[chunk], size), s=size)[:, pad:pad + h, pad:pad + w]
+        sums = box_mean(torch.stack([(a - b) ** 2, a * a + b * b], dim=1), cfg.window)
+        costs.append(sums[:, 0] / (sums[:, 1] + floor))
+        chunk_energy = sums[:, 1].amax(0)
+        energy = chunk_energy if energy is None else torch.maximum(energy, chunk_energy)
+    return torch.cat(costs), energy
 
 
 def _subpixel_argmin(cost: torch.Tensor, radii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,7 +144,7 @@ def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = No
         gl, gr = srgb_to_linear(gl.clamp(0, 1)), srgb_to_linear(gr.clamp(0, 1))
     h, w = gl.shape[-2:]
     rmax = max(abs(cfg.min_radius), abs(cfg.max_radius))
-    scale = cfg.downscale or max(1, int(math.ceil(rmax / 10.0)))
+    scale = cfg.downscale or max(1, int(round(rmax / 4.0)))
     wl, wr = (F.avg_pool2d(gl, scale), F.avg_pool2d(gr, scale)) if scale > 1 else (gl, gr)
     radii = _candidates(cfg, scale)
     with torch.no_grad():
@@ -155,13 +156,11 @@ def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = No
         texture = energy / (energy + 10 * floor)
         distinct = ((cost.mean(0) - cmin) / cost.mean(0).clamp_min(1e-12)).clamp(0, 1)
         conf = (texture * distinct).clamp(0, 1)
-        if scale > 1:
-            size = (h // scale * scale, w // scale * scale)
-            raw = F.interpolate(raw[None, None], size=size, mode="bilinear", align_corners=False)
-            conf = F.interpolate(conf[None, None], size=size, mode="bilinear", align_corners=False)
-            raw = F.pad(raw, (0, w - size[1], 0, h - size[0]), mode="replicate")[0, 0]
-            conf = F.pad(conf, (0, w - size[1], 0, h - size[0]), mode="replicate")[0, 0]
-        radius = regularise(raw, conf, (gl + gr)[0, 0] / 2, cfg)
+        combined = (gl + gr) / 2
+        radius = regularise(raw, conf, combined, scale, cfg)
+        raw_full = _upsample(raw[None, None], (h, w), scale)[0, 0]
+        conf = _upsample(conf[None, None], (h, w), scale)[0, 0]
+        raw = raw_full
     out = (radius, conf)
     if as_numpy:
         out = tuple(o.numpy().astype(np.float32) for o in out)
@@ -171,22 +170,39 @@ def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = No
     return out
 
 
-def regularise(raw: torch.Tensor, conf: torch.Tensor, combined: torch.Tensor, cfg: DefocusConfig
-               ) -> torch.Tensor:
-    """Edge-aware, confidence-weighted smoothing of a raw radius map (all (H, W)).
+def _upsample(x: torch.Tensor, size: tuple[int, int], scale: int) -> torch.Tensor:
+    """(1, C, h, w) working-resolution map -> (1, C, H, W) (bilinear; edge rows replicated)."""
+    if scale == 1:
+        return x
+    h, w = size
+    inner = (x.shape[-2] * scale, x.shape[-1] * scale)
+    up = F.interpolate(x, size=inner, mode="bilinear", align_corners=False)
+    return F.pad(up, (0, w - inner[1], 0, h - inner[0]), mode="replicate")
+
+
+def regularise(raw: torch.Tensor, conf: torch.Tensor, combined: torch.Tensor, scale: int,
+               cfg: DefocusConfig) -> torch.Tensor:
+    """Edge-aware, confidence-weighted smoothing of a raw radius map.
+
+    Args:
+        raw, conf: (h, w) at working resolution; combined: (1, 1, H, W) full-resolution guide.
 
     1) confident values spread into textureless regions (large confidence-weighted mean);
-    2) a confidence-weighted guided filter on sqrt(combined) (perceptual-ish contrast for linear
-       data) keeps depth edges where the image has edges.
+    2) a confidence-weighted guided filter on sqrt(combined) (perceptual contrast for linear data)
+       keeps depth edges where the image has edges; its linear coefficients are computed at
+       working resolution and applied to the full-resolution guide (fast guided filter).
+    Returns (H, W).
     """
     w = conf[None, None] ** 2  # emphasise the reliable pixels
     r = raw[None, None]
-    fill = box_mean(w * r, cfg.fill_radius) / box_mean(w, cfg.fill_radius).clamp_min(1e-8)
-    # where nothing is confident even at the fill scale, fall back to the global weighted mean
-    glob = (w * r).sum() / w.sum().clamp_min(1e-8)
-    support = box_mean(w, cfg.fill_radius)
+    fr = max(1, cfg.fill_radius // scale)
+    support = box_mean(w, fr)
+    fill = box_mean(w * r, fr) / support.clamp_min(1e-8)
+    glob = (w * r).sum() / w.sum().clamp_min(1e-8)  # nothing confident nearby: global mean
     fill = torch.where(support > 1e-6, fill, glob)
     mixed = w * r + (1 - w) * fill
-    guide = combined.clamp_min(0).sqrt()[None, None]
-    out = weighted_guided_filter(guide, mixed, 0.05 + w, cfg.guide_radius, cfg.guide_eps)
-    return out[0, 0].float()
+    guide_full = combined.clamp_min(0).sqrt()
+    guide = F.avg_pool2d(guide_full, scale) if scale > 1 else guide_full
+    a, b = weighted_guided_coefficients(guide, mixed, 0.05 + w, max(1, cfg.guide_radius // scale), cfg.guide_eps)
+    size = tuple(guide_full.shape[-2:])
+    return (_upsample(a, size, scale) * guide_full + _upsample(b, size, scale))[0, 0].float()

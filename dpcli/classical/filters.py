@@ -46,10 +46,10 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float) ->
     return box_mean(a, r) * guide + box_mean(b, r)
 
 
-def weighted_guided_filter(guide: torch.Tensor, src: torch.Tensor, weight: torch.Tensor, r: int,
-                           eps: float) -> torch.Tensor:
-    """Confidence-weighted guided filter: low-weight pixels borrow from confident neighbours of
-    similar guide value. Weighted means replace the box means of :func:`guided_filter`."""
+def weighted_guided_coefficients(guide: torch.Tensor, src: torch.Tensor, weight: torch.Tensor, r: int,
+                                 eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Box-averaged linear coefficients (a, b) of the confidence-weighted guided filter;
+    output = a * guide + b (a, b may be upsampled first: the fast guided filter)."""
     w = weight.clamp_min(0)
     sw = box_mean(w, r).clamp_min(1e-12)
 
@@ -61,4 +61,12 @@ def weighted_guided_filter(guide: torch.Tensor, src: torch.Tensor, weight: torch
     var_i = wmean(guide * guide) - mean_i * mean_i
     a = cov_ip / (var_i.clamp_min(0) + eps)
     b = mean_p - a * mean_i
-    return box_mean(a, r) * guide + box_mean(b, r)
+    return box_mean(a, r), box_mean(b, r)
+
+
+def weighted_guided_filter(guide: torch.Tensor, src: torch.Tensor, weight: torch.Tensor, r: int,
+                           eps: float) -> torch.Tensor:
+    """Confidence-weighted guided filter: low-weight pixels borrow from confident neighbours of
+    similar guide value. Weighted means replace the box means of :func:`guided_filter`."""
+    a, b = weighted_guided_coefficients(guide, src, weight, r, eps)
+    return a * guide + b

@@ -1,10 +1,165 @@
-"""`dpdeblur synth` (being built; the owner of this module replaces this file)."""
+"""`dpdeblur synth`: render synthetic dual-pixel scenes into a DPDD-layout folder."""
 from __future__ import annotations
 
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
 from dpcli.cli.app import app
+from dpcli.cli.common import JSON_OPTION, OVERWRITE_OPTION, QUIET_OPTION, ItemResult, console_err
+from dpcli.errors import DpError, OutputError
+
+EXAMPLES = """
+Examples:
+
+  dpdeblur synth data/synth --count 200 --size 512 --seed 1 --camera dslr --workers 2
+
+  dpdeblur synth data/pixel_like --count 1000 --size 512 --camera phone --native-blur
+
+  dpdeblur synth data/synth --count 400   # resumes: scenes already written are skipped
+"""
 
 
-@app.command("synth")
-def synth_command() -> None:
-    """Not built yet."""
-    raise SystemExit("dpdeblur synth: not built yet")
+def _parse_size(value: str) -> tuple[int, int]:
+    """"512" -> (512, 512); "768x512" -> (height 512, width 768)."""
+    try:
+        parts = [int(v) for v in value.lower().split("x")]
+    except ValueError:
+        raise DpError(f"--size {value}: expected N or WIDTHxHEIGHT, e.g. 512 or 768x512") from None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 16:
+        raise DpError(f"--size {value}: expected N or WIDTHxHEIGHT with sides >= 16")
+    return parts[1], parts[0]
+
+
+def _parse_splits(value: str) -> tuple[float, float, float]:
+    try:
+        fr = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        fr = ()
+    if len(fr) != 3 or min(fr) < 0 or sum(fr) <= 0:
+        raise DpError(f"--splits {value}: expected three fractions train,val,test, e.g. 0.8,0.1,0.1")
+    return fr  # type: ignore[return-value]
+
+
+def _one(root: str, seed: int, index: int, config: dict, fractions: tuple, overwrite: bool
+         ) -> dict:
+    """Render and write one scene (runs in a worker process)."""
+    import torch
+
+    from dpcli.synth.scene import SceneConfig, render_scene
+    from dpcli.synth.writer import scene_done, scene_name, scene_split, write_scene
+
+    torch.set_num_threads(1)
+    name = scene_name(seed, index)
+    split = scene_split(seed, index, fractions)
+    start = time.perf_counter()
+    if not overwrite and scene_done(Path(root), name, split):
+        return asdict(ItemResult(name=name, status="skipped", message=split))
+    try:
+        scene = render_scene(seed, SceneConfig(**config), index)
+        paths = write_scene(Path(root), scene, name, split, overwrite=True)
+    except DpError as exc:
+        return asdict(ItemResult(name=name, status="failed", message=exc.one_line()))
+    except Exception as exc:  # one scene must not end the run
+        return asdict(ItemResult(name=name, status="failed", message=f"{type(exc).__name__}: {exc}"))
+    return asdict(ItemResult(name=name, seconds=time.perf_counter() - start, message=split,
+                             outputs=[str(p) for p in paths]))
+
+
+@app.command("synth", epilog=EXAMPLES)
+def synth_command(
+    out: Path = typer.Argument(..., help="Output folder (DPDD layout: train_c, train_l, train_r, val_*, test_*)."),
+    count: int = typer.Option(100, "--count", "-n", min=1, help="Number of scenes (indices 0..N-1)."),
+    size: str = typer.Option("512", "--size", help="Scene size: N (square) or WIDTHxHEIGHT."),
+    seed: int = typer.Option(0, "--seed", help="Run seed: the same seed and index give the same scene."),
+    camera: str = typer.Option("dslr", "--camera", help="dslr (DPDD-like) | phone (Pixel-like) | mixed."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Parallel worker processes."),
+    output: str = typer.Option("auto", "--output",
+                               help="auto (dslr: srgb16, phone: linear16) | srgb8 | srgb16 | linear16."),
+    native_blur: bool = typer.Option(False, "--native-blur",
+                                     help="Keep the camera's native-resolution radii (scenes are crops) "
+                                          "instead of scaling radii with --size."),
+    max_radius: Optional[float] = typer.Option(None, "--max-radius", help="Largest |radius| px (default: camera's draw)."),
+    focus: str = typer.Option("auto", "--focus", help="auto | front | middle | back."),
+    noise: bool = typer.Option(True, "--noise/--no-noise", help="Poisson-Gaussian sensor noise."),
+    vignetting: Optional[bool] = typer.Option(None, "--vignetting/--no-vignetting",
+                                              help="DP vignetting on every scene / none (default: 30 %)."),
+    edge_asymmetry: bool = typer.Option(False, "--edge-asymmetry", help="Radial kernel asymmetry near the frame edges."),
+    research_textures: bool = typer.Option(True, "--research-textures/--cc0-only",
+                                           help="Allow the Middlebury motorcycle stereo photo (research use)."),
+    splits: str = typer.Option("0.8,0.1,0.1", "--splits", help="train,val,test fractions."),
+    overwrite: bool = OVERWRITE_OPTION,
+    quiet: bool = QUIET_OPTION,
+    json_summary: bool = JSON_OPTION,
+) -> None:
+    """Render synthetic dual-pixel scenes (left, right, combined, all-in-focus, signed defocus map).
+
+    Deterministic per seed, resumable (finished scenes are skipped), parallel over scenes.
+    """
+    if camera not in ("dslr", "phone", "mixed"):
+        raise DpError(f"--camera {camera}: expected dslr, phone or mixed")
+    if output not in ("auto", "srgb8", "srgb16", "linear16"):
+        raise DpError(f"--output {output}: expected auto, srgb8, srgb16 or linear16")
+    if focus not in ("auto", "front", "middle", "back"):
+        raise DpError(f"--focus {focus}: expected auto, front, middle or back")
+    height, width = _parse_size(size)
+    fractions = _parse_splits(splits)
+    if out.exists() and not out.is_dir():
+        raise OutputError("exists and is not a folder", out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder ({exc.strerror})", out) from None
+    config = dict(height=height, width=width, camera=camera, scale_radii=not native_blur,
+                  max_radius=max_radius, focus_mode=None if focus == "auto" else focus, noise=noise,
+                  vignetting=vignetting, edge_asymmetry=edge_asymmetry,
+                  output=None if output == "auto" else output, allow_research=research_textures)
+    results = _run(out, seed, count, config, fractions, overwrite, workers, quiet or json_summary)
+    counts = {s: sum(r["status"] == s for r in results) for s in ("ok", "skipped", "failed")}
+    by_split = {s: sum(r["message"] == s for r in results if r["status"] != "failed") for s in ("train", "val", "test")}
+    made = [r for r in results if r["status"] == "ok"]
+    rate = 60 * len(made) / max(sum(r["seconds"] for r in made), 1e-9) if made else 0.0
+    failed = [r for r in results if r["status"] == "failed"]
+    if json_summary:
+        print(json.dumps(dict(out=str(out), counts=counts, splits=by_split, items=results), indent=1))
+    elif not quiet:
+        console_err.print(f"{out}: {counts['ok']} rendered, {counts['skipped']} already there, "
+                          f"{counts['failed']} failed; train/val/test = {by_split['train']}/"
+                          f"{by_split['val']}/{by_split['test']}; {rate:.1f} scenes/min per worker",
+                          highlight=False)
+    for r in failed:
+        console_err.print(f"[red]error:[/red] {r['name']}: {r['message']}", highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _run(out: Path, seed: int, count: int, config: dict, fractions: tuple, overwrite: bool,
+         workers: int, quiet: bool) -> list[dict]:
+    progress = Progress(TextColumn("[bold]synth"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[current]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console_err, disable=quiet)
+    results: list[dict] = []
+    with progress:
+        task = progress.add_task("synth", total=count, current="")
+        if workers == 1:
+            for i in range(count):
+                results.append(_one(str(out), seed, i, config, fractions, overwrite))
+                progress.update(task, advance=1, current=results[-1]["name"])
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                futures = [pool.submit(_one, str(out), seed, i, config, fractions, overwrite)
+                           for i in range(count)]
+                for fut in as_completed(futures):
+                    results.append(fut.result())
+                    progress.update(task, advance=1, current=results[-1]["name"])
+    return sorted(results, key=lambda r: r["name"])

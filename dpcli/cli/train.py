@@ -34,6 +34,21 @@ _EXAMPLES = """
 """
 
 
+def _parse_sets(items: list[str]) -> dict:
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DpError(f"--set {item}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 @app.command("train", epilog=_EXAMPLES)
 def train_command(
     model: str = typer.Argument(..., help="bambnet | defocusgan"),
@@ -73,6 +88,8 @@ def train_command(
     export: Optional[str] = typer.Option(None, "--export", help="After training write weights/ARCH.NAME.safetensors "
                                          "(fp16) and its manifest entry."),
     save_state: Optional[Path] = typer.Option(None, "--save-state", help="Also write the compact fp16 state here."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Stage option KEY=VALUE (repeatable), e.g. "
+                                             "search_every=300 anneal_steps=900 lam=0.02."),
     device: str = DEVICE_OPTION,
     threads: int = THREADS_OPTION,
     quiet: bool = QUIET_OPTION,
@@ -93,6 +110,7 @@ def train_command(
         options.update(r_max=int(r_max) if r_max else None)
     elif st == "generator":
         options.update(defocus_weights=defocus_weights, defocus_source=coc_source, r_max=r_max)
+    options.update(_parse_sets(set_ or []))
     req = TrainRequest(model=model, data=data, stage=stage, config=config, out=out, steps=steps,
                        batch_size=batch_size, crop=crop, lr=lr, seed=seed, resume=resume, time_budget=time_budget,
                        precision=precision, device=str(dev), val_every=val_every, ckpt_every=ckpt_every,

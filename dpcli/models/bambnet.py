@@ -27,6 +27,7 @@ from dpcli.models.blocks import (
     MultiBranchUNet,
     check_multiple,
     defocus_masks,
+    full_precision,
     guided_sum,
     mask_weight,
 )
@@ -95,8 +96,13 @@ class BaMBNet(nn.Module):
         masks = None
         if coc is not None and guide_weight > 0 and self.cfg.task == "deblur":
             masks = defocus_masks(coc, self.cfg.thresholds)
-        branches = (self.body.branch(feat, b) for b in range(len(self.cfg.branches)))
-        out = self.tail(feat + guided_sum(list(branches) if masks else branches, masks, guide_weight))
+        if masks is None:
+            res = self.body.forward_sum(feat)
+        else:
+            pyr = self.body.pyramid(feat)
+            res = guided_sum([self.body.branch(feat, b, pyr=pyr) for b in range(len(self.cfg.branches))],
+                             masks, guide_weight)
+        out = full_precision(self.tail, res.add_(feat) if not torch.is_grad_enabled() else res + feat)
         if self.cfg.task == "deblur":
             return torch.sigmoid(out)
         return out.clamp(-self.cfg.coc_clamp, self.cfg.coc_clamp)

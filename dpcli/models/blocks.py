@@ -21,6 +21,25 @@ from torch import nn
 from dpcli.errors import ModelError
 
 
+def inference_only() -> bool:
+    """True when no autograd graph is recorded: in-place ops then save memory safely."""
+    return not torch.is_grad_enabled()
+
+
+def relu_(x: torch.Tensor) -> torch.Tensor:
+    """ReLU in place (conv outputs are not needed by their backward, so this is autograd-safe)."""
+    return F.relu(x, inplace=True)
+
+
+def full_precision(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Run ``layer`` in float32 even under autocast: the output conv decides the image's
+    precision (bf16 keeps 8 mantissa bits, too coarse for 16-bit output); it costs < 1 %."""
+    if torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            return layer(x.float())
+    return layer(x)
+
+
 def conv3x3(in_ch: int, out_ch: int, bias: bool = True) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=bias)
 
@@ -33,7 +52,20 @@ class ConvAct(nn.Module):
         self.conv = conv3x3(in_ch, out_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.conv(x))
+        return relu_(self.conv(x))
+
+
+class GlobalAvgPool(nn.AdaptiveAvgPool2d):
+    """Global average pooling that accumulates low-precision input in float32 (faster on CPU for
+    bf16, and more accurate). An ``nn.AdaptiveAvgPool2d(1)``, so the tiler can swap it."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype in (torch.bfloat16, torch.float16):
+            return x.mean(dim=(2, 3), keepdim=True, dtype=torch.float32).to(x.dtype)
+        return x.mean(dim=(2, 3), keepdim=True)
 
 
 class ChannelAttention(nn.Module):
@@ -48,14 +80,14 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         hidden = max(1, channels // reduction)
-        self.pool = nn.AdaptiveAvgPool2d(1)  # a module, so dpcli.tiling can swap in local pooling
+        self.pool = GlobalAvgPool()  # a module, so dpcli.tiling can swap in local pooling
         self.reduce = nn.Conv2d(channels, hidden, 1)
         self.expand = nn.Conv2d(hidden, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.pool(x)
         y = torch.sigmoid(self.expand(F.relu(self.reduce(y))))
-        return x * y
+        return x.mul_(y) if inference_only() else x * y
 
 
 class RCAB(nn.Module):
@@ -68,7 +100,7 @@ class RCAB(nn.Module):
         self.ca = ChannelAttention(channels, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.ca(self.conv2(F.relu(self.conv1(x))))
+        return self.ca(self.conv2(relu_(self.conv1(x)))).add_(x)
 
 
 class ResidualGroup(nn.Module):
@@ -80,7 +112,7 @@ class ResidualGroup(nn.Module):
         self.conv = conv3x3(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv(self.blocks(x))
+        return self.conv(self.blocks(x)).add_(x)
 
 
 class PointwiseStage(nn.Module):
@@ -93,7 +125,7 @@ class PointwiseStage(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.conv(x))
+        return relu_(self.conv(x))
 
 
 class GroupStage(nn.Module):
@@ -151,47 +183,97 @@ class MultiBranchUNet(nn.Module):
             for s in range(self.n_stages)
         )
 
-    @staticmethod
-    def _pooled(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        # head features at the stage's resolution (adaptive average pooling, as the authors do)
-        if x.shape[-2:] == like.shape[-2:]:
-            return x
-        return F.adaptive_avg_pool2d(x, like.shape[-2:])
+    def pyramid(self, x: torch.Tensor, levels: int = 4) -> dict[tuple[int, int], torch.Tensor]:
+        """Head features average-pooled to 1/2 .. 1/16 (computed once, shared by the branches)."""
+        pyr = {tuple(x.shape[-2:]): x}
+        h, w = x.shape[-2:]
+        for k in range(1, levels + 1):
+            size = (h >> k, w >> k)
+            if size[0] and size[1] and size not in pyr:
+                pyr[size] = F.adaptive_avg_pool2d(x, size)  # the authors' pooling, exactly
+        return pyr
 
-    def branch(self, x: torch.Tensor, b: int, skip_mid: bool = True) -> torch.Tensor:
+    @staticmethod
+    def _pooled(pyr: dict, like: torch.Tensor) -> torch.Tensor:
+        size = tuple(like.shape[-2:])
+        if size not in pyr:
+            pyr[size] = F.adaptive_avg_pool2d(next(iter(pyr.values())), size)
+        return pyr[size]
+
+    def branch(self, x: torch.Tensor, b: int, skip_mid: bool = True, pyr: dict | None = None) -> torch.Tensor:
         """Run branch ``b`` through all 8 stages (one branch at a time keeps peak memory low).
 
         ``skip_mid=False`` drops the skip from stage 3 into stage 6 (DefocusGAN's full-scale DGB).
         """
+        pyr = self.pyramid(x) if pyr is None else pyr
+        p = lambda t: self._pooled(pyr, t)  # noqa: E731
         st = [stage[b] for stage in self.stages]
         o1 = st[0](x)
-        o2 = st[1](self._pooled(x, o1) + o1)
-        o3 = st[2](self._pooled(x, o2) + o2)
-        o4 = st[3](self._pooled(x, o3) + o3)
-        o5 = st[4](self._pooled(x, o4) + o4)
+        o2 = st[1](p(o1) + o1)
+        o3 = st[2](p(o2) + o2)
+        o4 = st[3](p(o3) + o3)
+        o5 = st[4](p(o4) + o4)
         del o4
-        y = self._pooled(x, o5) + o5
+        y = p(o5) + o5
         if skip_mid:
             y = y + o3
         del o3, o5
         o6 = st[5](y)
-        o7 = st[6](self._pooled(x, o6) + o6 + o2)
+        del y
+        o7 = st[6](p(o6) + o6 + o2)
         del o6, o2
-        return st[7](self._pooled(x, o7) + o7 + o1)
+        return st[7](p(o7) + o7 + o1)
 
-    def short_branch(self, x: torch.Tensor, b: int) -> torch.Tensor:
+    def is_pointwise(self, b: int) -> bool:
+        return all(isinstance(stage[b], PointwiseStage) for stage in self.stages)
+
+    def forward_sum(self, x: torch.Tensor, skip_mid: bool = True, rows: int = 64) -> torch.Tensor:
+        """Sum of all branch outputs, in bounded memory (inference path).
+
+        Branches run one after another and are added into one accumulator; the light branch,
+        a per-pixel MLP, runs in chunks of ``rows`` rows (exact: it has no spatial extent).
+        Use :meth:`branch` per branch while training (masks need each branch's output).
+        """
+        pyr = self.pyramid(x)
+        total: torch.Tensor | None = None
+        order = sorted(range(len(self.branches)), key=self.is_pointwise)  # heavy branches first
+        for b in order:
+            if self.is_pointwise(b) and inference_only() and total is not None:
+                self._pointwise_into(x, b, total, skip_mid, rows)
+                continue
+            f = self.branch(x, b, skip_mid, pyr)
+            total = f if total is None else total.add_(f) if inference_only() else total + f
+        assert total is not None
+        return total
+
+    def _pointwise_into(self, x: torch.Tensor, b: int, total: torch.Tensor, skip_mid: bool, rows: int) -> None:
+        st = [stage[b] for stage in self.stages]
+        for r0 in range(0, x.shape[-2], rows):
+            xc = x[..., r0:r0 + rows, :]
+            o1 = st[0](xc)
+            o2 = st[1](xc + o1)
+            o3 = st[2](xc + o2)
+            o5 = st[4](st[3](xc + o3).add_(xc))
+            o6 = st[5](o5.add_(xc).add_(o3) if skip_mid else o5.add_(xc))
+            o7 = st[6](o6.add_(xc).add_(o2))
+            total[..., r0:r0 + rows, :].add_(st[7](o7.add_(xc).add_(o1)))
+
+    def short_branch(self, x: torch.Tensor, b: int, pyr: dict | None = None) -> torch.Tensor:
         """DefocusGAN's 1/4-scale DGB: stages 0, 1, 6, 7 of branch ``b`` (shared weights)."""
+        pyr = self.pyramid(x) if pyr is None else pyr
+        p = lambda t: self._pooled(pyr, t)  # noqa: E731
         st = [stage[b] for stage in self.stages]
         o1 = st[0](x)
-        o2 = st[1](self._pooled(x, o1) + o1)
-        o7 = st[6](self._pooled(x, o2) + o2)
-        return st[7](self._pooled(x, o7) + o7 + o1)
+        o2 = st[1](p(o1) + o1)
+        o7 = st[6](p(o2) + o2)
+        return st[7](p(o7) + o7 + o1)
 
-    def shortest_branch(self, x: torch.Tensor, b: int) -> torch.Tensor:
+    def shortest_branch(self, x: torch.Tensor, b: int, pyr: dict | None = None) -> torch.Tensor:
         """DefocusGAN's 1/8-scale DGB: stages 0 and 6 of branch ``b`` (shared weights)."""
+        pyr = self.pyramid(x) if pyr is None else pyr
         st = [stage[b] for stage in self.stages]
         o1 = st[0](x)
-        return st[6](self._pooled(x, o1) + o1)
+        return st[6](self._pooled(pyr, o1) + o1)
 
 
 def defocus_masks(coc: torch.Tensor, thresholds: Sequence[float]) -> list[torch.Tensor]:

@@ -31,7 +31,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from dpcli.models.bambnet import BaMBNet, BaMBNetCfg, convert_official_body_key
-from dpcli.models.blocks import ConvAct, MultiBranchUNet, check_multiple, defocus_masks, guided_sum, mask_weight
+from dpcli.models.blocks import (
+    ConvAct,
+    MultiBranchUNet,
+    check_multiple,
+    defocus_masks,
+    full_precision,
+    guided_sum,
+    mask_weight,
+)
 from dpcli.models.registry import register_model
 from dpcli.tiling import TilingSpec
 
@@ -148,15 +156,20 @@ class DefocusGANGenerator(nn.Module):
             masks4 = defocus_masks(F.interpolate(blur, scale_factor=0.25), self.cfg.thresholds)
             masks8 = defocus_masks(F.interpolate(blur, scale_factor=0.125), self.cfg.thresholds)
         feat = self.stem(x)
-        full = guided_sum([self.body.branch(feat, b, skip_mid=False) for b in range(n)] if masks
-                          else (self.body.branch(feat, b, skip_mid=False) for b in range(n)),
-                          masks, guide_weight)
+        if masks is None:
+            full = self.body.forward_sum(feat, skip_mid=False)
+        else:
+            pyr = self.body.pyramid(feat)
+            full = guided_sum([self.body.branch(feat, b, skip_mid=False, pyr=pyr) for b in range(n)],
+                              masks, guide_weight)
         x4 = self.down4(full)
-        quarter = guided_sum([self.body.short_branch(x4, b) for b in range(n)], masks4, guide_weight)
+        pyr4 = self.body.pyramid(x4)
+        quarter = guided_sum([self.body.short_branch(x4, b, pyr4) for b in range(n)], masks4, guide_weight)
         x8 = self.down2(quarter)
-        eighth = guided_sum([self.body.shortest_branch(x8, b) for b in range(n)], masks8, guide_weight) + x8
+        pyr8 = self.body.pyramid(x8)
+        eighth = guided_sum([self.body.shortest_branch(x8, b, pyr8) for b in range(n)], masks8, guide_weight) + x8
         up = self.up4(quarter + self.up2(eighth, x4))
-        return torch.sigmoid(self.tail(feat + up + full))
+        return torch.sigmoid(full_precision(self.tail, feat + up + full))
 
 
 class PatchDiscriminator(nn.Module):

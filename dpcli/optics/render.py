@@ -27,6 +27,7 @@ __all__ = [
     "render_mpi",
     "edge_asymmetry_mask",
     "blur_support",
+    "blur_support_box",
     "render_layers",
 ]
 
@@ -162,6 +163,14 @@ def edge_asymmetry_mask(radius: torch.Tensor, centres: torch.Tensor, size: int,
 
 def blur_support(x: torch.Tensor, kernel: torch.Tensor, method: str = "auto",
                  padding: str = "reflect", support: torch.Tensor | None = None) -> torch.Tensor:
+    out, (oy0, oy1, ox0, ox1) = blur_support_box(x, kernel, method, padding, support)
+    h, w = x.shape[-2:]
+    return F.pad(out, (ox0, w - ox1, oy0, h - oy1))
+
+
+def blur_support_box(x: torch.Tensor, kernel: torch.Tensor, method: str = "auto",
+                     padding: str = "reflect", support: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
     """:func:`blur` of layer data that is zero outside a small region, computed on that region only.
 
     Exact (same result as ``blur(x, kernel)``): only the box around the non-zero support
@@ -173,6 +182,9 @@ def blur_support(x: torch.Tensor, kernel: torch.Tensor, method: str = "auto",
         x: (N, C, H, W), zero outside its support (premultiplied colour and alpha).
         kernel: (N|1, 1|C, kh, kw).
         support: optional (H, W) bool, True wherever x may be non-zero (default: x != 0).
+
+    :func:`blur_support_box` returns the blurred box and its frame rows/cols
+    ``(y0, y1, x0, x1)``; outside the box the result is exactly 0.
     """
     h, w = x.shape[-2:]
     kh, kw = kernel.shape[-2:]
@@ -182,7 +194,7 @@ def blur_support(x: torch.Tensor, kernel: torch.Tensor, method: str = "auto",
         support = (x.detach() != 0).flatten(0, 1).any(0)
     rows_any, cols_any = support.any(1), support.any(0)
     if not bool(rows_any.any()):
-        return torch.zeros_like(x)
+        return x[..., :0, :0], (0, 0, 0, 0)
     iy = _axis_index(h, top, bottom, padding, x.device)  # padded axis -> frame index (-1: zero)
     ix = _axis_index(w, left, right, padding, x.device)
     prow = torch.nonzero((iy >= 0) & rows_any[iy.clamp_min(0)]).flatten()
@@ -191,14 +203,22 @@ def blur_support(x: torch.Tensor, kernel: torch.Tensor, method: str = "auto",
     oy0, oy1 = max(0, int(prow[0]) - kh + 1), min(h, int(prow[-1]) + 1)
     ox0, ox1 = max(0, int(pcol[0]) - kw + 1), min(w, int(pcol[-1]) + 1)
     if (oy1 - oy0) * (ox1 - ox0) >= 0.7 * h * w:
-        return blur(x, kernel, method=method, padding=padding)
+        return blur(x, kernel, method=method, padding=padding), (0, h, 0, w)
     ry, rx = iy[oy0 : oy1 + kh - 1], ix[ox0 : ox1 + kw - 1]
     crop = x.index_select(-2, ry.clamp_min(0)).index_select(-1, rx.clamp_min(0))
     if padding == "zeros" and (bool((ry < 0).any()) or bool((rx < 0).any())):
         crop = crop * ((ry >= 0)[:, None] & (rx >= 0)[None, :]).to(crop.dtype)
     out = blur(crop, kernel, method=method, padding="zeros")
-    out = out[..., top : top + (oy1 - oy0), left : left + (ox1 - ox0)]
-    return F.pad(out, (ox0, w - ox1, oy0, h - oy1))
+    return out[..., top : top + (oy1 - oy0), left : left + (ox1 - ox0)], (oy0, oy1, ox0, ox1)
+
+
+def _bbox(mask: torch.Tensor) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the True pixels of an (H, W) mask ((0, 0, 0, 0) when empty)."""
+    rows = torch.nonzero(mask.any(1)).flatten()
+    cols = torch.nonzero(mask.any(0)).flatten()
+    if rows.numel() == 0:
+        return 0, 0, 0, 0
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def _axis_index(n: int, before: int, after: int, padding: str, device) -> torch.Tensor:
@@ -268,8 +288,10 @@ def render_layers(colors: torch.Tensor, alphas: torch.Tensor, radius: torch.Tens
         centres = torch.stack(torch.meshgrid(cx, cy, indexing="xy"), -1).reshape(-1, 2)
         centres = (centres / math.sqrt(2)).to(colors.device)  # |u| = 1 at the corners
 
-    zeros = torch.zeros(b, c + 1, h, w, dtype=colors.dtype, device=colors.device)
-    acc_l, acc_r = zeros, zeros  # running "over" composites (colour + alpha channels)
+    acc_l = torch.zeros(b, c + 1, h, w, dtype=colors.dtype, device=colors.device)
+    acc_r = torch.zeros_like(acc_l)  # running "over" composites (colour + alpha channels)
+    in_place = not (torch.is_grad_enabled() and any(
+        t.requires_grad for t in (colors, alphas, radius)))
     aif = torch.zeros(b, c, h, w, dtype=colors.dtype, device=colors.device)
     for i in range(nl):
         x = torch.cat([colors[:, i] * alphas[:, i], alphas[:, i]], dim=1)  # (B, C+1, H, W)
@@ -305,11 +327,22 @@ def render_layers(colors: torch.Tensor, alphas: torch.Tensor, radius: torch.Tens
         else:
             xw = x[:, None] * torch.cat([wts, wts], dim=1)[:, :, None]
         kk = kern.expand(b, 2 * k2, size, size).reshape(-1, 1, size, size)
-        y = blur_support(xw.reshape(-1, c + 1, h, w), kk, method=method, padding=padding,
-                         support=support).reshape(b, 2, k2, c + 1, h, w).sum(2)
-        acc_l = y[:, 0] + (1 - y[:, 0, c:].clamp(0, 1)) * acc_l
-        acc_r = y[:, 1] + (1 - y[:, 1, c:].clamp(0, 1)) * acc_r
-        aif = x[:, :c] + (1 - alphas[:, i].clamp(0, 1)) * aif
+        y, (y0, y1, x0, x1) = blur_support_box(xw.reshape(-1, c + 1, h, w), kk, method=method,
+                                               padding=padding, support=support)
+        y = y.reshape(b, 2, k2, c + 1, y1 - y0, x1 - x0).sum(2)
+        if in_place:  # composite inside the layer's box only (no autograd: in-place is safe)
+            for acc, yv in ((acc_l, y[:, 0]), (acc_r, y[:, 1])):
+                box = acc[..., y0:y1, x0:x1]
+                box.mul_(1 - yv[:, c:].clamp(0, 1)).add_(yv)
+            a0, a1, b0, b1 = _bbox(support)
+            box = aif[..., a0:a1, b0:b1]
+            box.mul_(1 - alphas[:, i, :, a0:a1, b0:b1].clamp(0, 1)).add_(x[:, :c, a0:a1, b0:b1])
+        else:
+            pad = (x0, w - x1, y0, h - y1)
+            yl, yr = F.pad(y[:, 0], pad), F.pad(y[:, 1], pad)
+            acc_l = yl + (1 - yl[:, c:].clamp(0, 1)) * acc_l
+            acc_r = yr + (1 - yr[:, c:].clamp(0, 1)) * acc_r
+            aif = x[:, :c] + (1 - alphas[:, i].clamp(0, 1)) * aif
 
     # defocus: radius of the layer with the largest visibility a_i * prod_{j > i} (1 - a_j)
     trans = torch.ones(b, 1, h, w, dtype=colors.dtype, device=colors.device)

@@ -83,8 +83,7 @@ def sample_camera(rng: np.random.Generator, camera: str, width: int, scale_radii
     scale = width / p.native_width if scale_radii else 1.0
     mode = str(rng.choice(p.focus_modes, p=p.focus_probs))
     vig = rng.uniform(0.05, 0.3) if (vignetting if vignetting is not None else rng.random() < 0.3) else 0.0
-    asym = rng.uniform(0.05, 0.25) if (edge_asymmetry if edge_asymmetry is not None
-                                       else rng.random() < 0.0) else 0.0
+    asym = rng.uniform(0.05, 0.25) if edge_asymmetry else 0.0
     return CameraSample(
         preset=camera, width=width, radius_scale=scale,
         max_radius=float(rng.uniform(*p.max_radius) * scale), focus_mode=mode,

@@ -42,7 +42,7 @@ class SceneConfig:
     vignetting: bool | None = None  # None: random (30 %)
     edge_asymmetry: bool = False  # radial kernel asymmetry near the frame edges (9x slower)
     output: str | None = None  # srgb8 | srgb16 | linear16 (None: camera's default)
-    objects: tuple[int, int] = (4, 18)
+    objects: tuple[int, int] = (6, 24)
     photo_prob: float = 0.6
     stereo_prob: float = 0.12  # motorcycle background with real disparity
     ground_prob: float = 0.3

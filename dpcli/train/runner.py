@@ -11,7 +11,7 @@ import torch
 from dpcli.errors import DpError
 from dpcli.train.configs import DEFAULT_STAGE, STAGES, epochs_to_steps, preset
 from dpcli.train.data import PatchRecipe, build_dataset, fixed_batches
-from dpcli.train.loop import LoopConfig, RunResult, StageTrainer, train
+from dpcli.train.loop import LoopConfig, RunResult, StageTrainer, seed_everything, train
 
 
 @dataclass
@@ -45,6 +45,17 @@ class TrainRequest:
 
 def _stage_trainer(model: str, stage: str, options: dict[str, Any], device: torch.device,
                    precision: str) -> StageTrainer:
+    """The stage's trainer; an unknown option names the valid ones."""
+    try:
+        return _make_stage(model, stage, options, device, precision)
+    except TypeError as exc:
+        if "unexpected keyword" not in str(exc):
+            raise
+        raise DpError(f"{model} stage {stage}: {exc} (see --help for the stage options)") from None
+
+
+def _make_stage(model: str, stage: str, options: dict[str, Any], device: torch.device,
+                precision: str) -> StageTrainer:
     if model == "bambnet" and stage == "coc":
         from dpcli.train.bambnet import BaMBNetCocTrainer, CocStageConfig
 
@@ -105,6 +116,7 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
     stage_opts = {k: epochs_to_steps(v, steps_per_epoch) for k, v in stage_opts.items()}
     steps = req.steps or loop.get("steps") or int(loop["epochs"] * steps_per_epoch)
     device = torch.device(req.device)
+    seed_everything(req.seed)  # identical initial weights on every rank and every rerun
     trainer = _stage_trainer(req.model, stage, stage_opts, device, req.precision)
     loop_cfg = LoopConfig(out=out, steps=steps, batch_size=batch, seed=req.seed,
                           ckpt_every=req.ckpt_every if req.ckpt_every is not None else loop["ckpt_every"],

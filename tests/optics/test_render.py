@@ -125,7 +125,13 @@ def test_gradient_to_radius_map_finite_difference():
 def test_gradcheck_scalar_radius():
     colors, alphas = _scene(h=32, w=36, dtype=torch.float64)
     r = torch.tensor([[3.3, 0.6, 2.4]], dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: render_layers(colors, alphas, x).left.sum(1), (r,))
+    weight = torch.rand(colors.shape[-2:], dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+
+    def f(x):
+        res = render_layers(colors, alphas, x)
+        return torch.stack([(res.left * weight).sum(), (res.right * weight).sum()])
+
+    assert torch.autograd.gradcheck(f, (r,))
 
 
 def test_edge_asymmetry_changes_corners_only_slightly():

@@ -1,0 +1,190 @@
+"""Inference speed, peak memory and bf16 quality of the paper-size BaMBNet and DefocusGAN on CPU.
+
+Every configuration runs in its own process (clean peak RSS: ``ru_maxrss``). Input: a real DP
+scene (Canon DPDD test scene 1P0A2258 from ../shared/data/canon-dpdd-gif, 840x560, upsampled x2
+bilinear to the full DPDD frame 1680x1120), or random data without the shared folder.
+
+Weights: no trained weights exist yet, so the networks carry the authors' PyTorch default
+initialisation (``../shared/reference/*/official_state_dict.safetensors``, seed 0) when present,
+else our random init. Timing and memory do not depend on the weights; the bf16-vs-fp32 figures
+are measured on these untrained networks' outputs for the real scene (PSNR between the two
+outputs, and the change of PSNR against the ground truth).
+
+Configurations:
+  ref      fp32, NCHW, one full-frame pass, torch.no_grad: closest to how the authors' test
+           script runs the same function (the baseline the 39 s target refers to);
+  fp32     fp32, channels-last, inference mode, full frame when the memory budget allows,
+           else the model's automatic tiles (dpcli.api default);
+  bf16     the same under CPU bf16 autocast (AVX-512 BF16 / AMX);
+  fp32-t / bf16-t   forced tiles (--tile, default 512).
+
+Usage:
+  python benchmarks/bench_infer.py                       # both models, all configurations
+  python benchmarks/bench_infer.py --model bambnet --configs ref,fp32,bf16 --threads 2 --json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SHARED = Path(os.environ.get("DPDEBLUR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+ARCH = {"bambnet": ("bambnet_deblur", "deblur_pair"), "defocusgan": ("defocusgan_generator", "deblur_single")}
+
+
+def _scene(size: tuple[int, int]):
+    """(left, right, combined, ground truth) float32 (3, H, W), or random data without ../shared."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    folder = SHARED / "data" / "canon-dpdd-gif"
+    h, w = size
+    if not folder.is_dir():
+        rng = np.random.default_rng(0)
+        views = [torch.from_numpy(rng.random((3, h, w), dtype=np.float32)) for _ in range(4)]
+        return (*views, "random")
+    from dpcli.io.images import read_image
+
+    names = ["canon_00_view_a.png", "canon_00_view_b.png", "canon_res_00_input_combined.png",
+             "canon_res_00_ground_truth.png"]
+    views = []
+    for n in names:
+        t = torch.from_numpy(read_image(folder / n).data)[None]
+        views.append(F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)[0].clamp(0, 1))
+    return (*views, "canon_00 (1P0A2258) x2")
+
+
+def _loaded(model: str):
+    import torch
+
+    from dpcli.models import create_model, model_info
+    from dpcli.models.loading import LoadedModel, load_model
+
+    arch, task = ARCH[model]
+    ref = SHARED / "reference" / arch / "official_state_dict.safetensors"
+    if ref.is_file():
+        return load_model(model, task=task, weights=ref, arch=arch), "authors' default init (seed 0)"
+    torch.manual_seed(0)
+    return LoadedModel(create_model(arch).eval(), arch, model_info(arch)), "our random init (seed 0)"
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one configuration and print one JSON line (time, RSS, output file)."""
+    import numpy as np
+    import torch
+
+    from dpcli.api import Deblurrer
+
+    torch.set_num_threads(args.threads)
+    width, height = map(int, args.size.split("x"))
+    left, right, combined, gt, content = _scene((height, width))
+    loaded, weights = _loaded(args.model)
+    cfg = args.config
+    precision = "bf16" if cfg.startswith("bf16") else "fp32"
+    tile = args.tile if cfg.endswith("-t") else (0 if cfg == "ref" else None)
+    session = Deblurrer(loaded, device="cpu", precision=precision, tile=tile, channels_last=cfg != "ref")
+    views = (left, right) if args.model == "bambnet" else (combined,)
+    run = session.deblur_pair if args.model == "bambnet" else session.deblur_image
+    times = []
+    out = None
+    ctx = torch.no_grad() if cfg == "ref" else torch.inference_mode()
+    with ctx:
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            out = run(*views)
+            times.append(time.perf_counter() - start)
+    np.save(args.out, out.numpy())
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024  # GiB (ru_maxrss in KiB)
+    print(json.dumps({"model": args.model, "config": cfg, "seconds": min(times), "peak_rss_gib": rss,
+                      "tile": session.tile_for(height, width) if hasattr(session, "tile_for") else tile,
+                      "weights": weights, "content": content, "megapixels": width * height / 1e6}))
+
+
+def _psnr(a, b) -> float:
+    import numpy as np
+
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="both", choices=["both", "bambnet", "defocusgan"])
+    parser.add_argument("--configs", default="ref,fp32,bf16,bf16-t")
+    parser.add_argument("--size", default="1680x1120", help="WIDTHxHEIGHT (DPDD frame: 1680x1120)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tile", type=int, default=512, help="tile side of the -t configurations")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--authors-seconds", type=float, default=39.0, help="authors' code, full frame, fp32")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    import numpy as np
+
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_infer_{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    models = ["bambnet", "defocusgan"] if args.model == "both" else [args.model]
+    rows = []
+    for model in models:
+        outputs = {}
+        for cfg in args.configs.split(","):
+            out = tmp / f"{model}_{cfg}.npy"
+            cmd = [sys.executable, __file__, "--child", "--model", model, "--config", cfg, "--size", args.size,
+                   "--threads", str(args.threads), "--tile", str(args.tile), "--repeat", str(args.repeat),
+                   "--out", str(out)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                rows.append({"model": model, "config": cfg, "error": proc.stderr.strip().splitlines()[-1:]})
+                continue
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            row["mp_per_s"] = row["megapixels"] / row["seconds"]
+            row["x_authors"] = row["seconds"] / args.authors_seconds
+            outputs[cfg] = np.load(out)
+            rows.append(row)
+        _, _, _, gt, _ = _scene(tuple(map(int, args.size.split("x")))[::-1])
+        gt = gt.numpy()
+        base = outputs.get("fp32") if "fp32" in outputs else outputs.get("ref")
+        for row in rows:
+            if row.get("model") != model or "error" in row or base is None:
+                continue
+            o = outputs[row["config"]]
+            row["psnr_vs_fp32_db"] = _psnr(o, base)
+            row["delta_psnr_gt_db"] = _psnr(o, gt) - _psnr(base, gt)
+    for f in tmp.glob("*.npy"):
+        f.unlink()
+    tmp.rmdir()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"size {args.size}, {args.threads} threads, torch threads per process; authors' full-frame fp32: "
+          f"{args.authors_seconds:.0f} s")
+    head = f"{'model':<11}{'config':<8}{'tile':>6}{'time s':>9}{'MP/s':>8}{'x 39s':>7}{'x ref':>7}" \
+           f"{'RSS GiB':>9}{'PSNR vs fp32':>14}{'dPSNR(GT)':>11}"
+    print(head)
+    refs = {r["model"]: r["seconds"] for r in rows if r.get("config") == "ref" and "seconds" in r}
+    for r in rows:
+        if "error" in r:
+            print(f"{r['model']:<11}{r['config']:<8} failed: {r['error']}")
+            continue
+        xref = r["seconds"] / refs[r["model"]] if r["model"] in refs else float("nan")
+        print(f"{r['model']:<11}{r['config']:<8}{str(r['tile']):>6}{r['seconds']:>9.1f}{r['mp_per_s']:>8.3f}"
+              f"{r['x_authors']:>7.2f}{xref:>7.2f}{r['peak_rss_gib']:>9.2f}"
+              f"{r.get('psnr_vs_fp32_db', float('nan')):>14.1f}{r.get('delta_psnr_gt_db', float('nan')):>11.3f}")
+    if rows and "weights" in rows[0]:
+        print(f"weights: {rows[0]['weights']}; content: {rows[0]['content']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The training loop: exact resume, Ctrl-C checkpoints, time budget, export, CLI, DDP with gloo."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+
+from dpcli.train.runner import TrainRequest, run_training
+
+
+def _req(data: Path, out: Path, **kw) -> TrainRequest:
+    base = dict(model="bambnet", stage="deblur", data=str(data), config="test", out=out, val_count=2, quiet=True,
+                stage_options={"coc_source": "gt"})
+    return TrainRequest(**(base | kw))
+
+
+def test_resume_continues_exactly(tiny_dpdd, tmp_path):
+    """8 steps straight == 4 steps, stop, --resume to 8 (same losses, thresholds and weights)."""
+    full, _, _ = run_training(_req(tiny_dpdd, tmp_path / "a", steps=8))
+    run_training(_req(tiny_dpdd, tmp_path / "b", steps=4))
+    resumed, trainer, _ = run_training(_req(tiny_dpdd, tmp_path / "b", steps=8, resume=True))
+    a = [h["loss"] for h in full.history[4:]]
+    b = [h["loss"] for h in resumed.history]
+    assert len(b) == 4 and max(abs(x - y) for x, y in zip(a, b)) < 1e-6
+    assert full.history[3]["r2"] == pytest.approx(resumed_thresholds(tmp_path / "b")[1])  # step-4 search kept
+    sa = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["nets"]["deblur"]
+    sb = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["nets"]["deblur"]
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
+    log = (tmp_path / "b" / "train.log").read_text()
+    assert "resumed bambnet-deblur from step 4" in log and "val_psnr" in log
+
+
+def resumed_thresholds(out: Path) -> list[float]:
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    return state["extra"]["search"]["history"][0]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tiny_dpdd, tmp_path, monkeypatch):
+    from dpcli.train import bambnet
+
+    original = bambnet.BaMBNetDeblurTrainer.train_step
+
+    def interrupting(self, batch, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return original(self, batch, step)
+
+    monkeypatch.setattr(bambnet.BaMBNetDeblurTrainer, "train_step", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(_req(tiny_dpdd, tmp_path / "c", steps=8))
+    assert torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)["step"] == 3
+    monkeypatch.setattr(bambnet.BaMBNetDeblurTrainer, "train_step", original)
+    result, _, _ = run_training(_req(tiny_dpdd, tmp_path / "c", steps=8, resume=True))
+    assert result.steps_done == 5 and result.last_step == 8
+
+
+def test_time_budget_stops_with_checkpoint(tiny_dpdd, tmp_path):
+    result, _, _ = run_training(_req(tiny_dpdd, tmp_path / "t", steps=100, time_budget=0.0))
+    assert result.stopped == "time-budget" and result.last_step == 1
+    assert torch.load(tmp_path / "t" / "checkpoint.pt", weights_only=False)["step"] == 1
+    run = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert run["stopped"] == "time-budget" and "val_psnr" in run["last_val"]
+
+
+def test_bf16_autocast_trains(tiny_dpdd, tmp_path):
+    result, _, _ = run_training(_req(tiny_dpdd, tmp_path / "bf", steps=3, precision="bf16"))
+    assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history)
+
+
+def test_cli_train_export_and_load(tiny_dpdd, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from dpcli.cli import app
+    from dpcli.models.registry import create_model
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(weights))
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(app, ["train", "bambnet", "--data", str(tiny_dpdd), "--config", "test", "--steps", "3",
+                                   "--out", str(out), "--coc-source", "gt", "--val-count", "2", "--quiet",
+                                   "--export", "tiny", "--save-state", str(tmp_path / "state.pt")])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((weights / "manifest.json").read_text())
+    entry = next(e for e in manifest["weights"] if e["name"] == "bambnet_deblur_test.tiny")
+    assert "val_psnr" in entry["metrics"] and json.loads(entry["recipe"])["steps_done"] == 3
+    model = create_model("bambnet_deblur_test.tiny")  # sha256-checked fp16 file through the registry
+    state = torch.load(out / "checkpoint.pt", weights_only=False)["nets"]["deblur"]
+    assert all(torch.allclose(model.state_dict()[k], state[k].half().float()) for k in state)
+    assert (tmp_path / "state.pt").stat().st_size < (out / "checkpoint.pt").stat().st_size
+    bad = CliRunner().invoke(app, ["train", "bambnet", "--stage", "nope", "--data", str(tiny_dpdd)])
+    assert bad.exit_code != 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    result, trainer, _ = run_training(_req(Path(data), Path(out), steps=4, val_count=2))
+    flat = torch.cat([p.detach().flatten() for p in trainer.nets["deblur"].parameters()])
+    torch.save({"params": flat, "history": result.history}, Path(out) / f"rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_two_processes_gloo(tiny_dpdd, tmp_path):
+    import torch.multiprocessing as mp
+
+    out = tmp_path / "ddp"
+    # fork: the children inherit the imported modules (spawn would re-import torch twice, ~15 s)
+    mp.start_processes(_ddp_worker, args=(2, _free_port(), str(tiny_dpdd), str(out)), nprocs=2, join=True,
+                       start_method="fork")
+    r0, r1 = (torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert torch.allclose(r0["params"], r1["params"])  # gradients were averaged: replicas stay equal
+    assert r0["history"][0]["loss"] != r1["history"][0]["loss"]  # ... while each saw its own shard
+    assert (out / "checkpoint.pt").exists() and "x 2" in (out / "train.log").read_text()
