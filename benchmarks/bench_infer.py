@@ -103,7 +103,7 @@ def child(args: argparse.Namespace) -> None:
     np.save(args.out, out.numpy())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024  # GiB (ru_maxrss in KiB)
     print(json.dumps({"model": args.model, "config": cfg, "seconds": min(times), "peak_rss_gib": rss,
-                      "tile": session.tile_for(height, width) if hasattr(session, "tile_for") else tile,
+                      "tile": session.tile_for(height, width),
                       "weights": weights, "content": content, "megapixels": width * height / 1e6}))
 
 
@@ -117,7 +117,7 @@ def _psnr(a, b) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="both", choices=["both", "bambnet", "defocusgan"])
-    parser.add_argument("--configs", default="ref,fp32,bf16,bf16-t")
+    parser.add_argument("--configs", default="ref,fp32,bf16,fp32-t,bf16-t")
     parser.add_argument("--size", default="1680x1120", help="WIDTHxHEIGHT (DPDD frame: 1680x1120)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tile", type=int, default=512, help="tile side of the -t configurations")
@@ -155,13 +155,16 @@ def main() -> None:
             rows.append(row)
         _, _, _, gt, _ = _scene(tuple(map(int, args.size.split("x")))[::-1])
         gt = gt.numpy()
-        base = outputs.get("fp32") if "fp32" in outputs else outputs.get("ref")
         for row in rows:
-            if row.get("model") != model or "error" in row or base is None:
+            if row.get("model") != model or "error" in row:
                 continue
             o = outputs[row["config"]]
-            row["psnr_vs_fp32_db"] = _psnr(o, base)
-            row["delta_psnr_gt_db"] = _psnr(o, gt) - _psnr(base, gt)
+            if "ref" in outputs:  # tiling and precision together, vs the full-frame fp32 pass
+                row["psnr_vs_ref_db"] = _psnr(o, outputs["ref"])
+            twin = row["config"].replace("bf16", "fp32")
+            if row["config"].startswith("bf16") and twin in outputs:  # precision alone
+                row["psnr_bf16_vs_fp32_db"] = _psnr(o, outputs[twin])
+                row["delta_psnr_gt_db"] = _psnr(o, gt) - _psnr(outputs[twin], gt)
     for f in tmp.glob("*.npy"):
         f.unlink()
     tmp.rmdir()
@@ -170,18 +173,21 @@ def main() -> None:
         return
     print(f"size {args.size}, {args.threads} threads, torch threads per process; authors' full-frame fp32: "
           f"{args.authors_seconds:.0f} s")
-    head = f"{'model':<11}{'config':<8}{'tile':>6}{'time s':>9}{'MP/s':>8}{'x 39s':>7}{'x ref':>7}" \
-           f"{'RSS GiB':>9}{'PSNR vs fp32':>14}{'dPSNR(GT)':>11}"
+    head = (f"{'model':<11}{'config':<8}{'tiles':>10}{'time s':>8}{'MP/s':>7}{'x 39s':>7}{'x ref':>7}"
+            f"{'RSS GiB':>8}{'vs ref dB':>10}{'bf16/fp32 dB':>13}{'dPSNR GT':>9}")
     print(head)
     refs = {r["model"]: r["seconds"] for r in rows if r.get("config") == "ref" and "seconds" in r}
+    nan = float("nan")
     for r in rows:
         if "error" in r:
             print(f"{r['model']:<11}{r['config']:<8} failed: {r['error']}")
             continue
-        xref = r["seconds"] / refs[r["model"]] if r["model"] in refs else float("nan")
-        print(f"{r['model']:<11}{r['config']:<8}{str(r['tile']):>6}{r['seconds']:>9.1f}{r['mp_per_s']:>8.3f}"
-              f"{r['x_authors']:>7.2f}{xref:>7.2f}{r['peak_rss_gib']:>9.2f}"
-              f"{r.get('psnr_vs_fp32_db', float('nan')):>14.1f}{r.get('delta_psnr_gt_db', float('nan')):>11.3f}")
+        xref = r["seconds"] / refs[r["model"]] if r["model"] in refs else nan
+        tiles = "full" if not r["tile"] else "x".join(str(t or "all") for t in (r["tile"] if isinstance(
+            r["tile"], list) else [r["tile"], r["tile"]]))
+        print(f"{r['model']:<11}{r['config']:<8}{tiles:>10}{r['seconds']:>8.1f}{r['mp_per_s']:>7.3f}"
+              f"{r['x_authors']:>7.2f}{xref:>7.2f}{r['peak_rss_gib']:>8.2f}{r.get('psnr_vs_ref_db', nan):>10.1f}"
+              f"{r.get('psnr_bf16_vs_fp32_db', nan):>13.1f}{r.get('delta_psnr_gt_db', nan):>9.3f}")
     if rows and "weights" in rows[0]:
         print(f"weights: {rows[0]['weights']}; content: {rows[0]['content']}")
 

@@ -75,6 +75,55 @@ def _to_nchw(image: Any, what: str) -> tuple[torch.Tensor, _Layout]:
                      "or a torch (N, C, H, W) batch with 1 or 3 channels")
 
 
+# --- tile planning ------------------------------------------------------------------------------
+
+# Activation memory of a full-resolution pass, bytes per input pixel per feature channel, measured
+# with benchmarks/bench_infer.py (paper-size nets, 512x512: ~1.6 KB/px fp32, ~1.0 KB/px bf16).
+_BYTES_PER_PX_PER_CH = {"fp32": 26.0, "bf16": 16.0, "fp16": 16.0}
+# Peak-RSS target of a run (issue: <= 2 GiB at any image size), minus what is not activations
+# (interpreter, torch, weights, full-frame input/output buffers).
+MEMORY_BUDGET_GIB = 2.0
+_RESERVED_GIB = 0.8
+
+
+def tile_budget_px(width: int, precision: str, budget_gib: float | None = None) -> int:
+    """Largest tile area (px) whose activations fit the memory budget."""
+    import os
+
+    gib = budget_gib or float(os.environ.get("DPDEBLUR_MEMORY_GIB", MEMORY_BUDGET_GIB))
+    per_px = _BYTES_PER_PX_PER_CH.get(precision, 26.0) * width
+    return max(64 * 64, int((gib - _RESERVED_GIB) * 2**30 / per_px))
+
+
+def plan_tiles(h: int, w: int, max_px: int, overlap: int, multiple_of: int = 16) -> int | tuple[int, int]:
+    """Rectangular tiles covering (h, w) with the least total work and area <= ``max_px``.
+
+    Returns 0 (one full-frame pass) when the whole image fits, else (tile_h, tile_w) where 0
+    means "whole axis". E.g. 1680x1120 fp32 (~0.8 MP allowed) -> 3 tiles of 1120x624.
+    """
+    from dpcli.tiling import tile_grid
+
+    hp, wp = -(-h // multiple_of) * multiple_of, -(-w // multiple_of) * multiple_of
+    if hp * wp <= max_px:
+        return 0
+    best: tuple[float, int, tuple[int, int]] | None = None
+    for ny in range(1, 17):
+        for nx in range(1, 17):
+            th = hp if ny == 1 else -(-(hp + (ny - 1) * overlap) // ny // multiple_of) * multiple_of
+            tw = wp if nx == 1 else -(-(wp + (nx - 1) * overlap) // nx // multiple_of) * multiple_of
+            if th * tw > max_px or min(th, tw) < 2 * overlap + multiple_of:
+                continue
+            (ys, th2), (xs, tw2) = tile_grid(hp, th, overlap, multiple_of), tile_grid(wp, tw, overlap, multiple_of)
+            work = len(ys) * len(xs) * th2 * tw2
+            key = (work, len(ys) * len(xs), (0 if ny == 1 else th, 0 if nx == 1 else tw))
+            if best is None or key[:2] < best[:2]:
+                best = key
+    if best is None:  # tiny budget: square tiles of the allowed area
+        side = max(multiple_of, int(max_px**0.5) // multiple_of * multiple_of)
+        return side
+    return best[2]
+
+
 # --- the session --------------------------------------------------------------------------------
 
 class Deblurrer:
@@ -84,7 +133,9 @@ class Deblurrer:
         loaded: from :func:`dpcli.models.loading.load_model`.
         device: ``auto`` | ``cpu`` | ``cuda`` | ...
         precision: ``fp32`` | ``bf16`` (CPU AVX-512/AMX, CUDA) | ``fp16`` (CUDA).
-        tile: tile side in px; 0 = one full-frame pass; None = the model's default.
+        tile: tile side in px; 0 = one full-frame pass; None = automatic: one full-frame pass when
+            it fits the memory budget (2 GiB peak RSS, ``DPDEBLUR_MEMORY_GIB``), else the
+            fewest rectangular tiles that do (see :func:`plan_tiles`).
         tile_overlap: overlap in px; None = the model's default.
         channels_last: channels-last memory format (None = on for CPU).
     """
@@ -98,7 +149,8 @@ class Deblurrer:
         if precision != "fp32" and not loaded.supports_bf16:
             raise DpError(f"--precision {precision}: {loaded.arch} runs in fp32 only")
         self.precision = precision
-        self.tile, self.overlap = loaded.tiling.resolve(tile, tile_overlap)
+        self.tile = tile
+        self.overlap = loaded.tiling.resolve(tile, tile_overlap)[1]
         self.channels_last = (self.device.type == "cpu") if channels_last is None else channels_last
         module = loaded.module.to(self.device).eval()
         if self.channels_last:
@@ -108,6 +160,13 @@ class Deblurrer:
     @property
     def task(self) -> str:
         return self.loaded.task
+
+    def tile_for(self, h: int, w: int) -> int | tuple[int, int]:
+        """The tiles used for an (h, w) image: the user's ``tile``, else the memory plan."""
+        if self.tile is not None:
+            return self.tile
+        width = int(getattr(self.loaded.module.cfg, "width", 64))
+        return plan_tiles(h, w, tile_budget_px(width, self.precision), self.overlap, self.loaded.multiple_of)
 
     def _run(self, views: list[torch.Tensor], progress: Callable[[int, int], None] | None) -> torch.Tensor:
         """views: (N, C, H, W) RGB tensors of equal shape -> (N, 3 | C, H, W) float32 CPU."""
@@ -122,7 +181,7 @@ class Deblurrer:
         if bgr:
             views = [v.flip(1) for v in views]
         x = torch.cat(views, dim=1)
-        out = run_model_tiled_safe(self.module, x, tile=self.tile, overlap=self.overlap,
+        out = run_model_tiled_safe(self.module, x, tile=self.tile_for(*x.shape[-2:]), overlap=self.overlap,
                                    device=self.device, precision=self.precision,
                                    channels_last=self.channels_last, progress=progress)
         if bgr:

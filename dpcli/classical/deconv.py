@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dpcli.optics import dp_kernels, scale_kernels
+from dpcli.optics import dp_kernels, kernel_size_for, scale_kernels
 from dpcli.optics.conv import _fast_len
 
 
@@ -33,22 +33,35 @@ class DeconvConfig:
     prior: str = "gradient"  # gradient | identity
     patch: int = 168  # patch size (px) for parametric kernels; measured: roi size / kernel grid
     margin: int = 64  # context around each patch tile (px)
-    scales: tuple[float, ...] = tuple(np.round(np.arange(0.0, 2.01, 0.1), 2))  # measured kernels
-    radii: tuple[float, ...] = tuple(np.round(np.arange(-12, 12.01, 0.5), 2))  # parametric kernels
+    scales: tuple[float, ...] = tuple(np.round(np.arange(0.0, 2.41, 0.2), 2))  # measured kernels
+    radii: tuple[float, ...] = tuple(np.round(np.arange(-12, 12.01, 1.0), 2))  # parametric kernels
+    refine: bool = True  # after the coarse search, try half steps either side of the best
+    extend: bool = True  # deblur outside the ROI too (nearest kernels); False: combined image there
 
 
 def _spectrum(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """(N, k, k) centred kernels -> rfft2 of size ``shape`` with the centre at the origin."""
     c = kernels.shape[-1] // 2
-    spec = torch.fft.rfft2(kernels.double(), s=shape)
-    fy = torch.fft.fftfreq(shape[0], dtype=torch.float64)[:, None]
-    fx = torch.fft.rfftfreq(shape[1], dtype=torch.float64)[None, :]
-    return spec * torch.exp(2j * math.pi * c * (fy + fx))
+    spec = torch.fft.rfft2(kernels.float(), s=shape)
+    return spec * _phase(shape, c)
+
+
+_PHASES: dict = {}
+
+
+def _phase(shape: tuple[int, int], c: int) -> torch.Tensor:
+    key = (shape, c)
+    if key not in _PHASES:
+        fy = torch.fft.fftfreq(shape[0], dtype=torch.float64)[:, None]
+        fx = torch.fft.rfftfreq(shape[1], dtype=torch.float64)[None, :]
+        _PHASES.clear() if len(_PHASES) > 64 else None
+        _PHASES[key] = torch.exp(2j * math.pi * c * (fy + fx)).to(torch.complex64)
+    return _PHASES[key]
 
 
 def _gradient_power(shape: tuple[int, int]) -> torch.Tensor:
-    fy = torch.fft.fftfreq(shape[0], dtype=torch.float64)[:, None]
-    fx = torch.fft.rfftfreq(shape[1], dtype=torch.float64)[None, :]
+    fy = torch.fft.fftfreq(shape[0])[:, None]
+    fx = torch.fft.rfftfreq(shape[1])[None, :]
     return (2 - 2 * torch.cos(2 * math.pi * fy)) + (2 - 2 * torch.cos(2 * math.pi * fx))
 
 
@@ -67,11 +80,11 @@ def joint_wiener(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor, 
     size = (_fast_len(h + 2 * pad), _fast_len(w + 2 * pad))
 
     def prep(x: torch.Tensor) -> torch.Tensor:
-        xp = F.pad(x[None].double(), (pad, pad, pad, pad), mode="reflect")[0]
+        xp = F.pad(x[None].float(), (pad, pad, pad, pad), mode="reflect")[0]
         return torch.fft.rfft2(xp, s=size)
 
     kl, kr = _spectrum(torch.stack([k_left, k_right]), size)
-    reg = _gradient_power(size) if prior == "gradient" else torch.ones(1, dtype=torch.float64)
+    reg = _gradient_power(size) if prior == "gradient" else torch.ones(1)
     num = kl.conj() * prep(left) + kr.conj() * prep(right)
     den = kl.abs() ** 2 + kr.abs() ** 2 + lam * reg
     out = torch.fft.irfft2(num / den, s=size)[:, pad:pad + h, pad:pad + w]
@@ -90,8 +103,8 @@ def lr_consistency(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor
     """
     _, h, w = left.shape
     size = (_fast_len(h), _fast_len(w))
-    fl = torch.fft.rfft2(left.double().mean(0), s=size)
-    fr = torch.fft.rfft2(right.double().mean(0), s=size)
+    fl = torch.fft.rfft2(left.float().mean(0), s=size)
+    fr = torch.fft.rfft2(right.float().mean(0), s=size)
     a = torch.fft.irfft2(fl * _spectrum(k_right, size), s=size)
     b = torch.fft.irfft2(fr * _spectrum(k_left, size), s=size)
     sl = (slice(None), slice(border, h - border), slice(border + 1, w - border))
@@ -159,11 +172,20 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
     off_y = roi[0] % ph
     off_x = roi[2] % pw
     rows0, cols0 = -(roi[0] // ph) if off_y == 0 else -(roi[0] // ph) - 1, -(roi[2] // pw) if off_x == 0 else -(roi[2] // pw) - 1
-    y_starts = [roi[0] + i * ph for i in range(rows0, math.ceil((h - roi[0]) / ph))]
-    x_starts = [roi[2] + j * pw for j in range(cols0, math.ceil((w - roi[2]) / pw))]
+    if cfg.extend:
+        y_starts = [roi[0] + i * ph for i in range(rows0, math.ceil((h - roi[0]) / ph))]
+        x_starts = [roi[2] + j * pw for j in range(cols0, math.ceil((w - roi[2]) / pw))]
+    else:
+        y_starts = list(range(roi[0], roi[1] - ph + 1, ph))
+        x_starts = list(range(roi[2], roi[3] - pw + 1, pw))
     # tent weights over patch centres (pixels beyond the outer centres take the nearest patch)
     wy = _patch_weights_1d(h, y_starts, ph)
     wx = _patch_weights_1d(w, x_starts, pw)
+    if not cfg.extend:
+        wy[:, : roi[0]] = 0
+        wy[:, roi[1]:] = 0
+        wx[:, : roi[2]] = 0
+        wx[:, roi[3]:] = 0
     out = torch.zeros(c, h, w, dtype=torch.float64)
     m = cfg.margin
     choice = np.zeros((len(y_starts), len(x_starts)))
@@ -182,24 +204,42 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
             if kernels is not None:
                 gi = min(max((y0 - roi[0]) // ph, 0), grid[0] - 1)
                 gj = min(max((x0 - roi[2]) // pw, 0), grid[1] - 1)
+                base_l, base_r = kl_m[gi * grid[1] + gj], kr_m[gi * grid[1] + gj]
+
+                def make(values: torch.Tensor, bl=base_l, br=base_r):
+                    n = len(values)
+                    return scale_kernels(bl[None].expand(n, -1, -1), values), scale_kernels(br[None].expand(n, -1, -1), values)
                 cands = torch.tensor(cfg.scales, dtype=torch.float32)
-                k_l = scale_kernels(kl_m[gi * grid[1] + gj][None].expand(len(cands), -1, -1), cands)
-                k_r = scale_kernels(kr_m[gi * grid[1] + gj][None].expand(len(cands), -1, -1), cands)
             else:
+                def make(values: torch.Tensor):
+                    return dp_kernels(values, size=kernel_size_for(torch.tensor(cfg.radii)) + 2)
                 cands = torch.tensor(cfg.radii, dtype=torch.float32)
-                k_l, k_r = dp_kernels(cands)
-            # consistency judged on the patch itself (plus a little context)
-            cy0, cy1 = max(0, y0 - 16), min(h, y0 + ph + 16)
-            cx0, cx1 = max(0, x0 - 16), min(w, x0 + pw + 16)
-            border = k_l.shape[-1] // 2
-            cy0, cy1 = max(0, cy0 - border), min(h, cy1 + border)
-            cx0, cx1 = max(0, cx0 - border), min(w, cx1 + border)
-            cost = lr_consistency(lt[:, cy0:cy1, cx0:cx1], rt[:, cy0:cy1, cx0:cx1], k_l, k_r, border)
-            best = int(cost.argmin())
-            choice[i, j] = float(cands[best])
-            est = joint_wiener(tile_l, tile_r, k_l[best], k_r[best], cfg.lam, cfg.prior)
+            # consistency judged on the patch itself plus a little context
+            border = make(cands[:1])[0].shape[-1] // 2
+            cy0, cy1 = max(0, y0 - 16 - border), min(h, y0 + ph + 16 + border)
+            cx0, cx1 = max(0, x0 - 16 - border), min(w, x0 + pw + 16 + border)
+            crop_l, crop_r = lt[:, cy0:cy1, cx0:cx1], rt[:, cy0:cy1, cx0:cx1]
+            k_l, k_r = make(cands)
+            cost = lr_consistency(crop_l, crop_r, k_l, k_r, border)
+            best_value, best_cost = float(cands[int(cost.argmin())]), float(cost.min())
+            if cfg.refine and len(cands) > 1:
+                half = float(cands[1] - cands[0]) / 2
+                fine = torch.tensor([best_value - half, best_value + half], dtype=torch.float32)
+                if kernels is not None:
+                    fine = fine.clamp_min(0) if min(cfg.scales) >= 0 else fine
+                fk_l, fk_r = make(fine)
+                fcost = lr_consistency(crop_l, crop_r, fk_l, fk_r, border)
+                if float(fcost.min()) < best_cost:
+                    best_value = float(fine[int(fcost.argmin())])
+            choice[i, j] = best_value
+            kb_l, kb_r = make(torch.tensor([best_value], dtype=torch.float32))
+            est = joint_wiener(tile_l, tile_r, kb_l[0], kb_r[0], cfg.lam, cfg.prior)
             weight = (wy[i, ty0:ty1, None] * wx[j, None, tx0:tx1])
             out[:, ty0:ty1, tx0:tx1] += est.double() * weight
+    if not cfg.extend:  # outside the ROI: the combined image
+        inside = torch.zeros(h, w, dtype=torch.bool)
+        inside[roi[0]:roi[1], roi[2]:roi[3]] = True
+        out = torch.where(inside, out, (lt.double() + rt.double()) / 2)
     result = out.float()
     if as_numpy:
         result = result.numpy()

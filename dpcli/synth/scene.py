@@ -47,6 +47,7 @@ class SceneConfig:
     stereo_prob: float = 0.12  # motorcycle background with real disparity
     ground_prob: float = 0.3
     slanted_object_prob: float = 0.2
+    subject_prob: float = 0.5  # one large object that the camera focuses on (front / middle)
     allow_research: bool = True  # textures with research-only licences (motorcycle)
     bin_step: float | None = None  # radius bin spacing for slanted layers (None: adaptive)
 
@@ -187,13 +188,19 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
 
     n_obj = int(rng.integers(config.objects[0], config.objects[1] + 1))
     short = min(h, w)
-    for _ in range(n_obj):
-        size = _power_law(rng, 0.03 * short, 0.4 * short)
+    subject = rng.random() < config.subject_prob and cam.focus_mode != "back"
+    for k in range(n_obj + subject):
+        is_subject = subject and k == n_obj
+        size = rng.uniform(0.2, 0.4) * short if is_subject else _power_law(rng, 0.03 * short, 0.4 * short)
         box = int(2 * size * 1.1) + 3
         alpha_p, shape = _shape_alpha(rng, size, box)
         tex_p, name = random_texture(rng, box, box, config.photo_prob, config.allow_research)
-        y0 = int(rng.integers(-box // 2, h - box // 2))
-        x0 = int(rng.integers(-box // 2, w - box // 2))
+        if is_subject:  # near the frame centre
+            y0 = int(h / 2 - box / 2 + rng.uniform(-0.2, 0.2) * h)
+            x0 = int(w / 2 - box / 2 + rng.uniform(-0.2, 0.2) * w)
+        else:
+            y0 = int(rng.integers(-box // 2, h - box // 2))
+            x0 = int(rng.integers(-box // 2, w - box // 2))
         color = np.zeros((3, h, w), np.float32)
         alpha = np.zeros((1, h, w), np.float32)
         _paste(color, tex_p, y0, x0)
@@ -201,10 +208,12 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         if alpha.max() <= 0:
             continue
         qo = float(np.exp(rng.uniform(np.log(max(q_bg, 0.05) * 1.2), np.log(q_near))))
-        meta = dict(kind="object", shape=shape, texture=name, size=round(size, 2),
-                    box=[y0, x0, box], q=qo)
+        if is_subject and cam.focus_mode == "front":
+            qo = q_near * 1.01  # the nearest thing
+        meta = dict(kind="subject" if is_subject else "object", shape=shape, texture=name,
+                    size=round(size, 2), box=[y0, x0, box], q=qo)
         q: float | np.ndarray = qo
-        if rng.random() < config.slanted_object_prob:  # tilted plane: q varies linearly across it
+        if not is_subject and rng.random() < config.slanted_object_prob:  # tilted plane: q varies linearly across it
             ang = rng.uniform(0, 2 * np.pi)
             yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
             cy, cx = y0 + box / 2, x0 + box / 2
@@ -225,8 +234,11 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
     q_min = min(v[0] for v in q_vals)
     q_max = max(v[1] for v in q_vals)
     obj_q = [l["q"] for l in layers if l["meta"]["kind"] == "object" and not isinstance(l["q"], np.ndarray)]
+    subj_q = [l["q"] for l in layers if l["meta"]["kind"] == "subject"]
     if cam.focus_mode == "front":  # focus on (or just before) the nearest thing: all r >= 0
-        q_s = q_max * (1.0 if rng.random() < 0.7 else rng.uniform(1.0, 1.15))
+        q_s = q_max * (1.0 if subj_q or rng.random() < 0.7 else rng.uniform(1.0, 1.15))
+    elif cam.focus_mode == "middle" and subj_q:
+        q_s = subj_q[0]
     elif cam.focus_mode == "back":  # focus on the far background: all r <= 0
         q_s = max(q_min, 0.02)
     else:
@@ -306,7 +318,7 @@ def make_test_scene(size: int | tuple[int, int] = 96, seed: int = 0, camera: str
     h, w = (size, size) if isinstance(size, int) else size
     cfg = SceneConfig(height=h, width=w, camera=camera, max_radius=max_radius,
                       focus_mode=focus_mode, noise=noise, vignetting=False, objects=objects,
-                      output="linear16", stereo_prob=0.0, bin_step=1.0)
+                      output="linear16", stereo_prob=0.0, bin_step=1.0, subject_prob=1.0)
     sc = render_scene(seed, cfg)
     lin = sc.linear
     if output == "linear":

@@ -319,6 +319,12 @@ class BaMBNetDeblurTrainer(StageTrainer):
         return {"search": dataclasses.asdict(self.search)}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Thresholds, their history and the settling step come from the checkpoint; the search
+        schedule (every, max_steps, tol) from the current options, so a resumed run can change it."""
         if "search" in state:
-            self.search = ThresholdSearch(**state["search"])
+            saved = state["search"]
+            for key in ("thresholds", "history", "settled_at"):
+                setattr(self.search, key, saved[key])
+            if self.search.settled_at is None and saved["settled_at"] is None and not self.cfg.search:
+                self.search.settled_at = 0
             self._set_thresholds(self.nets["deblur"], self.search.thresholds)

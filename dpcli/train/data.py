@@ -26,7 +26,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -402,5 +402,3 @@ def build_dataset(data: str | Path, split: str = "train", *, crop: int | None, d
 def to_device(batch: Sample, device: torch.device) -> Sample:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
-
-MapFn = Callable[[Sample], Sample]

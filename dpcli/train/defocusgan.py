@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import Tensor
 
 from dpcli.errors import DpError
-from dpcli.train.bambnet import build_bambnet, load_frozen
+from dpcli.train.bambnet import _pair, build_bambnet, load_frozen
 from dpcli.train.data import Sample, to_device
 from dpcli.train.loop import StageTrainer
 from dpcli.train.losses import (
@@ -28,10 +27,6 @@ from dpcli.train.losses import (
     defocus_adversarial_loss,
     l1_loss,
 )
-
-
-def _pair(batch: Sample) -> Tensor:
-    return torch.cat([batch["left"], batch["right"]], dim=1)
 
 
 # ------------------------------------------------------------------------------ stage 1: defocus map
@@ -51,6 +46,9 @@ class DefocusMapTrainer(StageTrainer):
     """Stage 1: defocus-map net + learnable kernel bank, reblur loss + lambda * TV, alternating."""
 
     name = "defocusgan-defocus"
+    # the kernel bank is used by the loss, outside the net's forward pass, which DDP's reducer
+    # cannot track: gradients of this stage are averaged by hand instead
+    manual_sync = ("defocus",)
 
     def __init__(self, cfg: DefocusMapStageConfig, device: torch.device, precision: str = "fp32") -> None:
         super().__init__(device, precision)
@@ -73,19 +71,11 @@ class DefocusMapTrainer(StageTrainer):
         phase = self.phase(step)
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
-        if phase == "map":
-            with self.autocast():
-                defocus = self.run["defocus"](_pair(batch))
-        else:  # kernels only: the map is a constant, so skip the net's backward pass
-            with torch.no_grad(), self.autocast():
-                defocus = self.nets["defocus"](_pair(batch))
+        with torch.set_grad_enabled(phase == "map"), self.autocast():  # kernel phase: the map is a constant
+            defocus = self.run["defocus"](_pair(batch))
         out = self.loss(defocus.float(), batch["target"], batch["combined"], batch.get("left"), batch.get("right"))
         out["loss"].backward()
-        if phase == "kernels" and self.dist.enabled:  # outside DDP's graph: average by hand
-            for p in self.nets["defocus"].kernel_bank.parameters():
-                if p.grad is not None:
-                    dist.all_reduce(p.grad)
-                    p.grad /= self.dist.world_size
+        self.allreduce_grads("defocus")
         self.optimizers[phase].step()
         return {k: float(v.detach()) for k, v in out.items()} | {"phase_kernels": float(phase == "kernels")}
 

@@ -10,8 +10,11 @@ in DistributedDataParallel, shards the data, and logs / checkpoints on rank 0 on
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import random
 import tempfile
 import time
@@ -89,6 +92,7 @@ class StageTrainer:
     # networks whose gradients are averaged by hand (allreduce_grads) instead of by a DDP wrapper:
     # a WGAN-GP critic needs double backward (torch.autograd.grad), which DDP does not support
     manual_sync: tuple[str, ...] = ()
+    ddp_find_unused = False  # True where some parameters of a wrapped net stay out of its forward pass
 
     def __init__(self, device: torch.device, precision: str = "fp32") -> None:
         self.device, self.precision = device, precision
@@ -150,7 +154,7 @@ class StageTrainer:
         for key, net in self.nets.items():
             if key not in self.manual_sync and any(p.requires_grad for p in net.parameters()):
                 ids = [self.device.index] if self.device.type == "cuda" else None
-                self.run[key] = DDP(net, device_ids=ids, find_unused_parameters=True)
+                self.run[key] = DDP(net, device_ids=ids, find_unused_parameters=self.ddp_find_unused)
 
 
     def allreduce_grads(self, key: str) -> None:
@@ -182,6 +186,9 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(obj, handle)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -268,6 +275,26 @@ class RunResult:
     last_val: dict[str, float] = field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def _interrupts_checkpoint():
+    """Ctrl-C and SIGTERM both become KeyboardInterrupt (which saves a checkpoint), also in a
+    background job whose shell started it with SIGINT ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    def _raise(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def _validate(trainer: StageTrainer, batches: list[Sample], step: int, log: RunLog, result: RunResult
               ) -> dict[str, float]:
     trainer.train_mode(False)
@@ -318,7 +345,7 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
     window_t, window_n = time.perf_counter(), 0
     show = info.is_main and not cfg.quiet
     try:
-        with _progress(show) as progress:
+        with _interrupts_checkpoint(), _progress(show) as progress:
             task = progress.add_task(trainer.name, total=cfg.steps, completed=start_step, info="")
             for batch in loader:
                 trainer.train_mode(True)
