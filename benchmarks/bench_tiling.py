@@ -240,6 +240,8 @@ def section_pooling(args: argparse.Namespace) -> None:
           f"{diff_stats(outs['local_tiled'], outs['global'])} | - |")
     print(f"| local vs global | full frame local vs full frame global | "
           f"{diff_stats(outs['local'], outs['global'])} | - |")
+    g = outs["global"]
+    print(f"(full-frame output for scale: std {float(g.std()):.2e}, range {float(g.min()):.3f}..{float(g.max()):.3f})")
 
 
 def section_precision(args: argparse.Namespace) -> None:

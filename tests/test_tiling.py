@@ -152,6 +152,20 @@ def test_network_that_changes_size_is_refused() -> None:
         run_tiled(lambda t: t, torch.rand(3, 8, 8), tile=32, overlap=8)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (17, 33), (33, 47), (40, 9)])
+@pytest.mark.parametrize("tile", [16, 32])
+def test_tiles_are_windows_of_the_padded_frame(size: tuple[int, int], tile: int) -> None:
+    x = torch.rand(1, 2, *size)
+    padded = pad_to_multiple(x, 16)
+    seen: list[torch.Tensor] = []
+    run_tiled(lambda t: seen.append(t.clone()) or t, x, tile=tile, overlap=0, multiple_of=16)
+    ys, t_h = tile_grid(padded.shape[-2], tile, 0, 16)
+    xs, t_w = tile_grid(padded.shape[-1], tile, 0, 16)
+    expected = [padded[..., y:y + t_h, x0:x0 + t_w] for y in ys for x0 in xs]
+    assert len(seen) == len(expected)
+    assert all(torch.equal(a, b) for a, b in zip(seen, expected))
+
+
 def test_tile_grid_aligned_and_covering() -> None:
     starts, t = tile_grid(3008, 512, 64, 16)
     assert t == 512 and starts[0] == 0 and starts[-1] + t == 3008

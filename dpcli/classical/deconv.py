@@ -125,9 +125,27 @@ def _tent(n: int, p: int, device=None) -> torch.Tensor:
     return (1 - (pos[None] - centres[:, None]).abs()).clamp_min(0)
 
 
+def load_kernels_dir(path, swap_lr: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Measured kernels in the Pixel 4 calibration format: a folder with
+    ``blur_kernels_left.npy`` / ``blur_kernels_right.npy`` (or a ``calibration/`` subfolder),
+    re-centred; ``swap_lr`` exchanges them (Pixel 4: the file named left is our right view)."""
+    from pathlib import Path
+
+    from dpcli.errors import InputError
+    from dpcli.optics import load_measured_kernels
+
+    root = Path(path)
+    if (root / "calibration").is_dir() and not (root / "blur_kernels_left.npy").exists():
+        root = root / "calibration"
+    if not root.is_dir():
+        raise InputError("expected a folder with blur_kernels_left.npy and blur_kernels_right.npy", path)
+    kl, kr = load_measured_kernels(root / "blur_kernels_left.npy", root / "blur_kernels_right.npy")
+    return (kr, kl) if swap_lr else (kl, kr)
+
+
 def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | None = None,
                           roi: tuple[int, int, int, int] | None = None, grid: tuple[int, int] | None = None,
-                          return_info: bool = False, **overrides):
+                          srgb: bool = False, return_info: bool = False, **overrides):
     """Training-free all-in-focus image from a DP pair (linear-light views).
 
     Args:
@@ -138,6 +156,7 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
             the default for a 1512 x 2016 view with 48 kernels); the factor per patch is chosen
             from ``config.scales``. Patches outside the ROI use the nearest calibrated kernel.
         config / overrides: :class:`DeconvConfig` fields (``lam``, ``patch``, ...).
+        srgb: the views are sRGB-encoded: linearise, deconvolve, re-encode.
         return_info: also return {"choice": (rows, cols) chosen radius/scale, "grid", "patch"}.
 
     Returns:
@@ -154,6 +173,10 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
     rt = torch.as_tensor(np.asarray(right) if as_numpy else right).float()
     if lt.ndim == 2:
         lt, rt = lt[None], rt[None]
+    if srgb:
+        from dpcli.optics import linear_to_srgb, srgb_to_linear
+
+        lt, rt = srgb_to_linear(lt.clamp(0, 1)), srgb_to_linear(rt.clamp(0, 1))
     if lt.shape != rt.shape:
         raise ValueError(f"left and right differ in size: {tuple(lt.shape)} vs {tuple(rt.shape)}")
     c, h, w = lt.shape
@@ -241,6 +264,8 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
         inside[roi[0]:roi[1], roi[2]:roi[3]] = True
         out = torch.where(inside, out, (lt.double() + rt.double()) / 2)
     result = out.float()
+    if srgb:
+        result = linear_to_srgb(result.clamp(0, 1))
     if as_numpy:
         result = result.numpy()
     if return_info:

@@ -57,6 +57,7 @@ class _Plan:
     pair_session: Any = None  # Deblurrer for pairs, or "classical"
     single_session: Any = None  # Deblurrer for single images
     coc_session: Any = None  # Deblurrer estimating COC, or "classical"
+    kernels: Any = None  # measured (left, right) kernels for --model classical
 
 
 def _session(model: str, task: str, weights, arch, opts: dict) -> Any:
@@ -91,51 +92,11 @@ def _make_plan(items: list, single: bool, model: str, weights: Optional[Path], a
     return plan
 
 
-def _classical_deblur(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """The classical helper's joint L/R Wiener deconvolution (dpcli.classical)."""
-    import dpcli.classical as classical
+def _classical_deblur(left: np.ndarray, right: np.ndarray, srgb: bool, kernels) -> np.ndarray:
+    """The classical helper's joint L/R deconvolution (dpcli.classical), parametric or measured kernels."""
+    from dpcli.classical import deblur_pair_classical
 
-    fn = getattr(classical, "deblur_pair_classical", None) or getattr(classical, "deblur_classical", None)
-    if fn is None:
-        raise DpError("--model classical: dpcli.classical has no deblurring function in this installation")
-    out = fn(left, right)
-    return out[0] if isinstance(out, tuple) else out
-
-
-def _write_defocus(out_dir: Path, name: str, radius: np.ndarray, *, overwrite: bool, protected: set) -> list[str]:
-    """NAME_defocus.tiff (float32 signed radius, px) + NAME_defocus.png preview (CONVENTIONS.md)."""
-    from dpcli.io.images import write_image
-
-    radius = np.asarray(radius, dtype=np.float32)
-    tiff = write_image(out_dir / f"{name}_defocus.tiff", radius[None], 32, overwrite=overwrite, protected=protected)
-    png = write_image(out_dir / f"{name}_defocus.png", defocus_preview(radius), 8, overwrite=overwrite,
-                      protected=protected)
-    return [str(tiff), str(png)]
-
-
-def _diverging(t: np.ndarray) -> np.ndarray:
-    """t in [-1, 1] -> RGB (3, ...): blue (in front of focus), white (in focus), red (behind)."""
-    pos, neg = np.clip(t, 0, 1), np.clip(-t, 0, 1)
-    return np.stack([1 - neg, 1 - pos - neg, 1 - pos]).clip(0, 1).astype(np.float32)
-
-
-def defocus_preview(radius: np.ndarray, bar: int = 64) -> np.ndarray:
-    """Colour preview of a signed radius map with its scale drawn beside it: (3, H, W + bar)."""
-    from PIL import Image as PILImage, ImageDraw
-
-    h, w = radius.shape
-    m = float(np.nanmax(np.abs(radius))) if radius.size else 0.0
-    m = m if m > 0 else 1.0
-    image = _diverging(np.nan_to_num(radius) / m)
-    ramp = np.linspace(1, -1, h, dtype=np.float32)[:, None].repeat(bar // 3, 1)
-    strip = np.ones((3, h, bar), np.float32)
-    strip[:, :, :bar // 3] = _diverging(ramp)
-    canvas = PILImage.fromarray((np.concatenate([image, strip], 2).transpose(1, 2, 0) * 255).round().astype(np.uint8))
-    draw = ImageDraw.Draw(canvas)
-    for frac, text in ((0.0, f"+{m:.3g}px"), (0.5, "0"), (1.0, f"-{m:.3g}px")):
-        y = min(max(int(frac * (h - 1)) - 5, 0), max(h - 11, 0))
-        draw.text((w + bar // 3 + 2, y), text, fill=(0, 0, 0))
-    return np.asarray(canvas, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    return deblur_pair_classical(left, right, kernels, srgb=srgb)
 
 
 @app.command("run", epilog=_EPILOG)
@@ -155,6 +116,9 @@ def run_command(
     defocus_model: str = typer.Option("bambnet", "--defocus-model", help="COC network for --defocus-map: "
                                       "bambnet | defocusgan | classical | an architecture."),
     defocus_weights: Optional[Path] = typer.Option(None, "--defocus-weights", help="Checkpoint for --defocus-model."),
+    kernels: Optional[Path] = typer.Option(None, "--kernels", help="--model classical: folder with measured "
+                                           "blur_kernels_{left,right}.npy (Pixel 4 calibration) instead of "
+                                           "parametric kernels."),
     bit_depth: str = BIT_DEPTH_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
     tile: Optional[int] = TILE_OPTION,
@@ -190,6 +154,12 @@ def run_command(
         raise InputError("no images found", inputs[0])
     opts = dict(device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
     plan = _make_plan(items, single, model, weights, arch, defocus_map, defocus_model, defocus_weights, opts)
+    if kernels is not None:
+        if model != "classical":
+            raise DpError("--kernels goes with --model classical")
+        from dpcli.classical import load_kernels_dir
+
+        plan.kernels = load_kernels_dir(kernels, swap_lr=swap_lr)
     output.mkdir(parents=True, exist_ok=True)
     protected = input_paths(items)
 
@@ -200,6 +170,11 @@ def run_command(
     code = run_batch(items, process, lambda it: it.name, title="deblurring", quiet=quiet, verbose=verbose,
                      json_summary=json_summary)
     raise typer.Exit(code)
+
+
+def _is_srgb(raw) -> bool:
+    """Views read from ordinary image files (and rendered DP RAW) are sRGB-encoded; raw planes are linear."""
+    return raw.black_level is None and raw.output == "srgb"
 
 
 def _process(item, plan: _Plan, out_dir: Path, *, single: bool, bit_depth: str, overwrite: bool,
@@ -223,7 +198,7 @@ def _process(item, plan: _Plan, out_dir: Path, *, single: bool, bit_depth: str, 
         pair = load_pair(item, swap_lr=swap_lr, raw=raw, with_target=False)
         left, right, depth = pair.left, pair.right, pair.bit_depth
         if plan.pair_session == "classical":
-            aif = _classical_deblur(left, right)
+            aif = _classical_deblur(left, right, _is_srgb(raw), plan.kernels)
         else:
             aif = plan.pair_session.deblur_pair(left, right)
     else:
@@ -235,8 +210,10 @@ def _process(item, plan: _Plan, out_dir: Path, *, single: bool, bit_depth: str, 
         if plan.coc_session == "classical":
             from dpcli.classical.defocus import estimate_defocus_classical
 
-            radius, _ = estimate_defocus_classical(left, right, srgb=raw.black_level is None)
+            radius, _ = estimate_defocus_classical(left, right, srgb=_is_srgb(raw))
         else:
             radius = plan.coc_session.estimate_coc(left, right)[0]
-        outputs += _write_defocus(out_dir, item.name, radius, overwrite=overwrite, protected=protected)
+        from dpcli.io.preview import write_defocus_outputs
+
+        outputs += write_defocus_outputs(out_dir, item.name, radius, overwrite=overwrite, protected=protected)
     return ItemResult(item.name, outputs=outputs, seconds=time.perf_counter() - start)

@@ -20,9 +20,11 @@ Examples:
 
   dpdeblur synth data/synth --count 200 --size 512 --seed 1 --camera dslr --workers 2
 
-  dpdeblur synth data/pixel_like --count 1000 --size 512 --camera phone --native-blur
+  dpdeblur synth data/pixel_like --count 1000 --size 512 --camera phone --native-blur --grey
 
   dpdeblur synth data/synth --count 400   # resumes: scenes already written are skipped
+
+  dpdeblur synth data/pixel_measured --camera phone --native-blur --grey --kernels CALIBRATION_DIR
 """
 
 
@@ -93,6 +95,10 @@ def synth_command(
     vignetting: Optional[bool] = typer.Option(None, "--vignetting/--no-vignetting",
                                               help="DP vignetting on every scene / none (default: 30 %)."),
     edge_asymmetry: bool = typer.Option(False, "--edge-asymmetry", help="Radial kernel asymmetry near the frame edges."),
+    grey: bool = typer.Option(False, "--grey", help="One channel (green plane), like Pixel 4 DP data."),
+    kernels: Optional[Path] = typer.Option(None, "--kernels",
+                                           help="Folder with measured blur_kernels_left.npy / _right.npy "
+                                                "(Pixel 4 calibration format) to blur with instead of RDPD."),
     research_textures: bool = typer.Option(True, "--research-textures/--cc0-only",
                                            help="Allow the Middlebury motorcycle stereo photo (research use)."),
     splits: str = typer.Option("0.8,0.1,0.1", "--splits", help="train,val,test fractions."),
@@ -111,6 +117,10 @@ def synth_command(
     if focus not in ("auto", "front", "middle", "back"):
         raise DpError(f"--focus {focus}: expected auto, front, middle or back")
     height, width = _parse_size(size)
+    if kernels is not None:
+        from dpcli.optics import load_measured_kernels
+
+        load_measured_kernels(kernels / "blur_kernels_left.npy", kernels / "blur_kernels_right.npy")
     fractions = _parse_splits(splits)
     if out.exists() and not out.is_dir():
         raise OutputError("exists and is not a folder", out)
@@ -121,7 +131,8 @@ def synth_command(
     config = dict(height=height, width=width, camera=camera, scale_radii=not native_blur,
                   max_radius=max_radius, focus_mode=None if focus == "auto" else focus, noise=noise,
                   vignetting=vignetting, edge_asymmetry=edge_asymmetry,
-                  output=None if output == "auto" else output, allow_research=research_textures)
+                  output=None if output == "auto" else output, allow_research=research_textures,
+                  grey=grey, kernels=str(kernels) if kernels else None)
     results = _run(out, seed, count, config, fractions, overwrite, workers, quiet or json_summary)
     counts = {s: sum(r["status"] == s for r in results) for s in ("ok", "skipped", "failed")}
     by_split = {s: sum(r["message"] == s for r in results if r["status"] != "failed") for s in ("train", "val", "test")}

@@ -5,8 +5,10 @@ Sign and unit conventions: CONVENTIONS.md ("Defocus maps").
 """
 from dpcli.optics.coc import coc_radius, coc_scale, depth_for_radius
 from dpcli.optics.color import linear_to_srgb, srgb_to_linear
-from dpcli.optics.conv import PADDING_MODES, blur, blur_direct, blur_fft, choose_method, pad_image
+from dpcli.optics.conv import PADDING_MODES, blur, blur_direct, blur_fft, choose_method, fast_len, pad_image
 from dpcli.optics.kernels import (
+    MeasuredKernelFn,
+    equivalent_radius,
     combined_kernel,
     disk_kernel,
     dp_kernels,
@@ -32,10 +34,10 @@ from dpcli.optics.render import (
 )
 
 __all__ = [
-    "PADDING_MODES", "blur", "blur_direct", "blur_fft", "choose_method", "pad_image",
+    "PADDING_MODES", "blur", "blur_direct", "blur_fft", "choose_method", "fast_len", "pad_image",
     "combined_kernel", "disk_kernel", "dp_kernels", "gaussian_kernel", "kernel_centroid",
     "kernel_size_for", "load_measured_kernels", "rdpd_kernel_bank", "recentre_kernels",
-    "scale_kernels", "translating_disk_kernels",
+    "scale_kernels", "translating_disk_kernels", "MeasuredKernelFn", "equivalent_radius",
     "linear_to_srgb", "srgb_to_linear",
     "coc_radius", "coc_scale", "depth_for_radius",
     "RenderResult", "blur_layers", "blur_support", "edge_asymmetry_mask", "over_composite",

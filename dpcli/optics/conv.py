@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PADDING_MODES", "pad_image", "blur", "blur_direct", "blur_fft", "choose_method"]
+__all__ = ["PADDING_MODES", "pad_image", "blur", "blur_direct", "blur_fft", "choose_method", "fast_len"]
 
 PADDING_MODES = ("reflect", "replicate", "zeros", "circular")
 
@@ -78,7 +78,7 @@ def blur_direct(image: torch.Tensor, kernel: torch.Tensor, padding: str = "refle
     return out.reshape(b, c, h, w)
 
 
-def _fast_len(n: int) -> int:
+def fast_len(n: int) -> int:
     """Smallest 2^a 3^b 5^c >= n (FFT-friendly size)."""
     best = 1 << max(0, (n - 1).bit_length())
     p5 = 1
@@ -94,6 +94,9 @@ def _fast_len(n: int) -> int:
     return best
 
 
+_fast_len = fast_len  # old private name, still imported by other modules
+
+
 def blur_fft(image: torch.Tensor, kernel: torch.Tensor, padding: str = "reflect") -> torch.Tensor:
     """FFT convolution (same result as :func:`blur_direct`); see :func:`blur` for shapes."""
     _check(image, kernel)
@@ -101,7 +104,7 @@ def blur_fft(image: torch.Tensor, kernel: torch.Tensor, padding: str = "reflect"
     kh, kw = kernel.shape[-2:]
     xp = pad_image(image, *_pads(kh, kw), padding=padding)
     hp, wp = xp.shape[-2:]
-    nh, nw = _fast_len(hp), _fast_len(wp)
+    nh, nw = fast_len(hp), fast_len(wp)
     # a circular convolution of any length >= the padded size is exact on the rows we keep
     dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
     fx = torch.fft.rfft2(xp.to(dtype), s=(nh, nw))
@@ -114,7 +117,7 @@ def choose_method(image_shape: tuple[int, ...], kernel_shape: tuple[int, ...]) -
     """"direct" or "fft" by operation count (constants measured on a 2-core CPU with torch)."""
     h, w = image_shape[-2:]
     kh, kw = kernel_shape[-2:]
-    hp, wp = _fast_len(h + kh - 1), _fast_len(w + kw - 1)
+    hp, wp = fast_len(h + kh - 1), fast_len(w + kw - 1)
     direct = h * w * kh * kw
     fft = 12.0 * hp * wp * math.log2(max(hp * wp, 2))
     return "fft" if fft < direct else "direct"

@@ -41,6 +41,8 @@ __all__ = [
     "recentre_kernels",
     "scale_kernels",
     "load_measured_kernels",
+    "equivalent_radius",
+    "MeasuredKernelFn",
 ]
 
 
@@ -339,3 +341,62 @@ def load_measured_kernels(path_left: str | Path, path_right: str | Path, recentr
     left = left / left.sum((-2, -1), keepdim=True).clamp_min(1e-12)
     right = right / right.sum((-2, -1), keepdim=True).clamp_min(1e-12)
     return recentre_kernels(left, right) if recentre else (left, right)
+
+
+def equivalent_radius(kernel: torch.Tensor, order: int = 3, cutoff: float = 2.5,
+                      beta: float = 0.1) -> torch.Tensor:
+    """Radius of the RDPD combined kernel with the same spread E[rho^2] as ``kernel``.
+
+    Gives measured kernels a defocus radius on the same scale as :func:`dp_kernels`.
+    Shapes: (P, k, k) -> (P,).
+    """
+    k = kernel.shape[-1]
+    ax = torch.arange(k, dtype=torch.float64) - (k - 1) / 2
+    rho2 = ax[None, :] ** 2 + ax[:, None] ** 2
+    kern = kernel.detach().double()
+    m2 = (kern * rho2).sum((-2, -1)) / kern.sum((-2, -1))
+    grid = torch.arange(0, (k - 1) / 2 + 1e-9, 0.05, dtype=torch.float64)
+    ref = combined_kernel(grid, size=k, order=order, cutoff=cutoff, beta=beta)
+    ref_m2 = (ref * rho2).sum((-2, -1))  # increasing in the radius
+    idx = torch.searchsorted(ref_m2, m2).clamp(1, len(grid) - 1)
+    t = (m2 - ref_m2[idx - 1]) / (ref_m2[idx] - ref_m2[idx - 1])
+    return (grid[idx - 1] + t.clamp(0, 1) * 0.05).to(kernel.dtype)
+
+
+class MeasuredKernelFn:
+    """Kernels for any signed radius from one measured (left, right) pair, by scaling.
+
+    ``fn(radius (J,), size=None) -> (left, right)`` each (J, k, k): the measured pair resized by
+    ``radius / ref_radius`` (negative radii mirror in x, :func:`scale_kernels`). ``ref_radius``
+    defaults to :func:`equivalent_radius` of the pair's combined kernel. With
+    ``orient="auto"`` the pair is swapped if needed so that the left kernel's centroid lies at
+    +x (CONVENTIONS.md); ``swapped`` records whether that happened.
+    """
+
+    def __init__(self, left: torch.Tensor, right: torch.Tensor, ref_radius: float | None = None,
+                 orient: str = "auto") -> None:
+        if left.ndim != 2 or left.shape != right.shape:
+            raise ValueError(f"expected two (k, k) kernels, got {tuple(left.shape)} and {tuple(right.shape)}")
+        gap = float(kernel_centroid(left)[0] - kernel_centroid(right)[0])
+        self.swapped = orient == "swap" or (orient == "auto" and gap < 0)
+        self.left, self.right = (right, left) if self.swapped else (left, right)
+        comb = (self.left + self.right)[None] / 2
+        self.ref_radius = float(ref_radius) if ref_radius else float(equivalent_radius(comb)[0])
+        # half-width holding 99.5 % of the mass: how far the kernel reaches per unit radius
+        k = left.shape[-1]
+        ax = torch.arange(k, dtype=left.dtype) - (k - 1) / 2
+        rho = torch.sqrt(ax[None, :] ** 2 + ax[:, None] ** 2).flatten()
+        order = torch.argsort(rho)
+        mass = torch.cumsum(comb.flatten()[order], 0) / comb.sum()
+        self.reach = float(rho[order][int(torch.searchsorted(mass, torch.tensor(0.995, dtype=mass.dtype)))])
+
+    def __call__(self, radius: torch.Tensor, size: int | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        radius = torch.as_tensor(radius, dtype=self.left.dtype)
+        factor = radius / self.ref_radius
+        if size is None:
+            size = kernel_size_for(factor.detach().abs().max() * self.reach)
+        j = radius.shape[0]
+        left = scale_kernels(self.left[None].expand(j, -1, -1).to(radius.device), factor, size)
+        right = scale_kernels(self.right[None].expand(j, -1, -1).to(radius.device), factor, size)
+        return left, right

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from dpcli.optics.conv import _index, blur
-from dpcli.optics.kernels import dp_kernels, kernel_size_for, translating_disk_kernels
+from dpcli.optics.kernels import dp_kernels, translating_disk_kernels
 
 __all__ = [
     "RenderResult",
@@ -245,7 +245,7 @@ def _layer_bins(radius_l: torch.Tensor, alpha_l: torch.Tensor, step: float,
 
 
 def render_layers(colors: torch.Tensor, alphas: torch.Tensor, radius: torch.Tensor, *,
-                  kernel: str = "rdpd", order: int = 3, cutoff: float = 2.5, beta: float = 0.1,
+                  kernel: str | KernelFn = "rdpd", order: int = 3, cutoff: float = 2.5, beta: float = 0.1,
                   edge_asymmetry: float = 0.0, patch_grid: tuple[int, int] = (3, 3),
                   bin_step: float = 1.0, exact_constant: bool = False, method: str = "auto",
                   padding: str = "reflect") -> RenderResult:
@@ -257,7 +257,9 @@ def render_layers(colors: torch.Tensor, alphas: torch.Tensor, radius: torch.Tens
         radius: signed blur radius in px per layer, (B, L) for fronto-parallel layers, or a map
             (B, L, 1, H, W) (slanted planes: split into radius bins ``bin_step`` apart with
             linear (hat) weights, the same interpolation the kernels use for fractional radii).
-        kernel: "rdpd" (Butterworth DP kernels) or "disk" (translating disk).
+        kernel: "rdpd" (Butterworth DP kernels), "disk" (translating disk), or a callable
+            ``fn(radius (J,)) -> (left, right)`` each (J, k, k), e.g.
+            :class:`dpcli.optics.MeasuredKernelFn` for measured kernels.
         order, cutoff, beta: RDPD kernel parameters.
         edge_asymmetry: 0 = shift-invariant kernels; > 0 clips kernels toward the frame edges
             (:func:`edge_asymmetry_mask`) on a ``patch_grid`` of kernels blended bilinearly.
@@ -277,8 +279,13 @@ def render_layers(colors: torch.Tensor, alphas: torch.Tensor, radius: torch.Tens
     per_pixel = radius.ndim == 5
     if not per_pixel and tuple(radius.shape) != (b, nl):
         raise ValueError(f"radius must be (B, L) or (B, L, 1, H, W), got {tuple(radius.shape)}")
-    kfn = dp_kernels if kernel == "rdpd" else translating_disk_kernels
-    kargs = dict(order=order, cutoff=cutoff, beta=beta) if kernel == "rdpd" else {}
+    if callable(kernel):
+        kfn, kargs = kernel, {}
+    elif kernel in ("rdpd", "disk"):
+        kfn = dp_kernels if kernel == "rdpd" else translating_disk_kernels
+        kargs = dict(order=order, cutoff=cutoff, beta=beta) if kernel == "rdpd" else {}
+    else:
+        raise ValueError(f"kernel must be 'rdpd', 'disk' or a callable, got {kernel!r}")
     patches = centres = None
     if edge_asymmetry > 0:
         patches = patch_weights(patch_grid, h, w, colors.device, colors.dtype)
@@ -302,8 +309,8 @@ def render_layers(colors: torch.Tensor, alphas: torch.Tensor, radius: torch.Tens
         else:
             rr = radius[:, i]  # (B,) one exact fractional kernel per image
             wts = torch.ones(b, 1, 1, 1, dtype=x.dtype, device=x.device)
-        size = kernel_size_for(rr)
-        kl, kr = kfn(rr, size=size, **kargs)  # (J|B, k, k)
+        kl, kr = kfn(rr, **kargs)  # (J|B, k, k), k from max |rr|
+        size = kl.shape[-1]
         if per_pixel:
             kl, kr = kl[None], kr[None]  # (1, J, k, k)
         else:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dpcli.optics.kernels import MeasuredKernelFn, load_measured_kernels
 from dpcli.optics.render import render_layers
 from dpcli.synth.camera import CameraSample, add_noise, apply_vignetting, encode, sample_camera
 from dpcli.synth.textures import random_texture, stereo_motorcycle
@@ -42,6 +45,7 @@ class SceneConfig:
     vignetting: bool | None = None  # None: random (30 %)
     edge_asymmetry: bool = False  # radial kernel asymmetry near the frame edges (9x slower)
     output: str | None = None  # srgb8 | srgb16 | linear16 (None: camera's default)
+    grey: bool = False  # one channel (the green plane, like Pixel 4 DP data)
     objects: tuple[int, int] = (6, 24)
     photo_prob: float = 0.6
     stereo_prob: float = 0.12  # motorcycle background with real disparity
@@ -50,6 +54,7 @@ class SceneConfig:
     subject_prob: float = 0.5  # one large object that the camera focuses on (front / middle)
     allow_research: bool = True  # textures with research-only licences (motorcycle)
     bin_step: float | None = None  # radius bin spacing for slanted layers (None: adaptive)
+    kernels: str | None = None  # folder with measured blur_kernels_{left,right}.npy (else RDPD)
 
 
 @dataclass
@@ -240,7 +245,7 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
     elif cam.focus_mode == "middle" and subj_q:
         q_s = subj_q[0]
     elif cam.focus_mode == "back":  # focus on the far background: all r <= 0
-        q_s = max(q_min, 0.02)
+        q_s = q_min
     else:
         q_s = float(rng.choice(obj_q)) if obj_q and rng.random() < 0.7 else float(rng.uniform(q_min, q_max))
     extent = max(abs(q_s - q_min), abs(q_s - q_max), 1e-6)
@@ -255,12 +260,34 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         radius[i] = r if r.ndim else r.expand(1, h, w)
         rr = radius[i][alphas[i] > 0]
         l["meta"]["radius"] = [round(float(rr.min()), 3), round(float(rr.max()), 3)] if rr.numel() else None
-    focus_d = 1 / q_s if q_s > 0 else float("inf")
+    focus_d = 1 / q_s if q_s > 1e-6 else None  # None: focused at infinity (JSON has no inf)
     meta = dict(version=SYNTH_VERSION, height=h, width=w, camera=cam.to_json(),
                 focus_inverse_depth=q_s, focus_distance_m=focus_d,
-                f_number=cam.f_number(focus_d) if math.isfinite(focus_d) else None,
+                f_number=cam.f_number(focus_d) if focus_d is not None else None,
                 layers=[l["meta"] for l in layers])
     return SceneLayers(colors=colors * gains, alphas=alphas, radius=radius, camera=cam, meta=meta)
+
+
+@lru_cache(maxsize=4)
+def _measured(folder: str) -> tuple[torch.Tensor, torch.Tensor]:
+    root = Path(folder)
+    return load_measured_kernels(root / "blur_kernels_left.npy", root / "blur_kernels_right.npy")
+
+
+@lru_cache(maxsize=256)
+def _measured_fn(folder: str, patch: int) -> MeasuredKernelFn:
+    left, right = _measured(folder)
+    return MeasuredKernelFn(left[patch], right[patch])
+
+
+def _kernel_fn(config: SceneConfig, rng: np.random.Generator) -> tuple[object, dict]:
+    """RDPD kernels, or one measured patch's kernels (drawn per scene) scaled to each radius."""
+    if config.kernels is None:
+        return "rdpd", dict(kernels="rdpd")
+    patch = int(rng.integers(_measured(str(config.kernels))[0].shape[0]))
+    fn = _measured_fn(str(config.kernels), patch)
+    return fn, dict(kernels="measured", kernel_folder=str(config.kernels), kernel_patch=patch,
+                    kernel_files_swapped=fn.swapped, kernel_ref_radius=round(fn.ref_radius, 3))
 
 
 def render_scene(seed: int, config: SceneConfig | None = None, index: int = 0) -> SynthScene:
@@ -270,9 +297,11 @@ def render_scene(seed: int, config: SceneConfig | None = None, index: int = 0) -
     scene = generate_layers(rng, config)
     cam = scene.camera
     step = config.bin_step or max(1.0, cam.max_radius / 12)
+    kernel, kernel_meta = _kernel_fn(config, rng)
     with torch.no_grad():
         res = render_layers(scene.colors[None], scene.alphas[None], scene.radius[None],
-                            edge_asymmetry=cam.edge_asymmetry, bin_step=step, exact_constant=True)
+                            kernel=kernel, edge_asymmetry=cam.edge_asymmetry, bin_step=step,
+                            exact_constant=True)
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     left, right = apply_vignetting(res.left[0], res.right[0], cam.vignetting)
     sharp, _ = apply_vignetting(res.aif[0], res.aif[0], cam.vignetting)
@@ -281,11 +310,13 @@ def render_scene(seed: int, config: SceneConfig | None = None, index: int = 0) -
     right = add_noise(right, cam.shot_noise, cam.read_noise, gen).clamp(0, 1)
     combined = (left + right) / 2
     sharp = sharp.clamp(0, 1)
+    if config.grey:  # the green plane, as a DP sensor's green photodiodes record it
+        left, right, combined, sharp = (t[1:2] for t in (left, right, combined, sharp))
     enc = {k: encode(v, cam.output)[0] for k, v in
            dict(left=left, right=right, combined=combined, sharp=sharp).items()}
     bit_depth = encode(sharp[:, :1, :1], cam.output)[1]
     meta = dict(scene.meta, seed=int(seed), index=int(index), output=cam.output,
-                bit_depth=bit_depth, bin_step=step)
+                bit_depth=bit_depth, bin_step=step, channels=int(left.shape[0]), **kernel_meta)
     return SynthScene(left=enc["left"], right=enc["right"], combined=enc["combined"],
                       sharp=enc["sharp"], defocus=res.defocus[0], bit_depth=bit_depth,
                       output=cam.output,

@@ -245,8 +245,8 @@ class FolderDataset(Dataset):
                 return [tuple(p) for p in stored["patches"]]
         patches = []
         for i, item in enumerate(self.items):
-            sample = self._load(i)
-            image = sample["target"]  # sharpness of the scene content, not of its blur
+            image = self._decoded[i]["target"] if i in self._decoded else _read(item.target)
+            # sharpness of the scene content (the all-in-focus target), not of its blur
             boxes = sliding_boxes(image.shape[-2], image.shape[-1], self.recipe.size, self.recipe.overlap)
             for y, x in select_sharp_boxes(image, boxes, self.recipe.size, self.recipe.drop):
                 patches.append((i, y, x))

@@ -53,13 +53,17 @@ def synthetic_scores(run: Runner, count: int = 16, size: int = 192, camera: str 
 
 
 @torch.no_grad()
-def pixel4_scores(run: Runner, pixel4_dir: Path, margin: int = 48) -> dict[str, Any]:
-    """PSNR/SSIM/MAE on the Pixel 4 scenes (grey replicated to RGB), and the input's figures."""
+def pixel4_scores(run: Runner, pixel4_dir: Path, margin: int = 48, scene_ids: list[str] | None = None
+                  ) -> dict[str, Any]:
+    """PSNR/SSIM/MAE on the Pixel 4 scenes (grey replicated to RGB), and the input's figures.
+
+    The network sees the GT crop plus ``margin`` px of context on every side (not the whole view).
+    """
     from dpcli.metrics.protocols import PIXEL4_CROP, list_pixel4_scenes, load_pixel4_scene, score_pixel4
 
     r0, r1, c0, c1 = PIXEL4_CROP
     per_scene, rows = {}, []
-    for sid in list_pixel4_scenes(pixel4_dir):
+    for sid in scene_ids or list_pixel4_scenes(pixel4_dir):
         scene = load_pixel4_scene(pixel4_dir, sid)
         box = (slice(max(r0 - margin, 0), r1 + margin), slice(max(c0 - margin, 0), c1 + margin))
         left = torch.from_numpy(scene.left[:, box[0], box[1]]).expand(3, -1, -1)[None]
@@ -110,7 +114,7 @@ def canon_scores(run: Runner, canon_dir: Path) -> dict[str, Any]:
             "canon_ssim_input": mean("ssim", 1), "canon_scenes": per_scene}
 
 
-def load_candidate(path: Path) -> tuple[nn.Module, str, str]:
+def load_candidate(path: Path, arch: str | None = None) -> tuple[nn.Module, str, str]:
     """(network, arch, task) from our checkpoint.pt (first network) or an exported safetensors."""
     from dpcli.models.registry import create_model, model_info
 
@@ -123,9 +127,8 @@ def load_candidate(path: Path) -> tuple[nn.Module, str, str]:
         net = create_model(arch, weights=path)
     else:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        arch = state["config"].get("arch") if "arch" in state.get("config", {}) else None
-        key, weights = next(iter(state["nets"].items()))
-        arch = arch or _arch_from_run(path)
+        arch = arch or state.get("arch") or _arch_from_run(path)
+        weights = next(iter(state["nets"].values()))
         net = create_model(arch)
         net.load_state_dict({k: v.float() for k, v in weights.items()})
         extra = state.get("extra", {}).get("search")
@@ -145,8 +148,8 @@ def _arch_from_run(ckpt: Path) -> str:
 
 
 def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int = 256,
-             grey: bool = True, camera: str = "phone") -> dict[str, Any]:
-    net, arch, task = load_candidate(path)
+             grey: bool = True, camera: str = "phone", arch: str | None = None) -> dict[str, Any]:
+    net, arch, task = load_candidate(path, arch)
     run = pair_runner(net, task, tile=tile)
     scores: dict[str, Any] = {"arch": arch, **synthetic_scores(run, synth_count, camera=camera, grey=grey)}
     if shared is not None:
@@ -166,14 +169,42 @@ def main() -> None:
     parser.add_argument("--colour", action="store_true", help="colour synthetic scenes (default grey)")
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--arch", default=None, help="registry name when the checkpoint does not record it")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--export", default=None, metavar="TAG",
+                        help="ship as ARCH.TAG (fp16 + manifest) IF it beats the input on the real Pixel 4 data")
+    parser.add_argument("--training-data", default="synthetic (dpcli.synth)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera)
+    scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera,
+                      args.arch)
     text = json.dumps(scores, indent=2)
     if args.json:
         args.json.write_text(text)
     print(text)
+    if args.export:
+        print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch))
+
+
+def beats_input(scores: dict[str, Any]) -> bool:
+    """The shipping rule: better than doing nothing on the real Pixel 4 scenes (PSNR and SSIM)."""
+    return ("pixel4_psnr" in scores and scores["pixel4_psnr"] > scores["pixel4_psnr_input"]
+            and scores["pixel4_ssim"] >= scores["pixel4_ssim_input"])
+
+
+def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None) -> str:
+    """Export the candidate with every figure in its manifest entry, only if it beats the input."""
+    if not beats_input(scores):
+        return f"not shipped: Pixel 4 PSNR {scores.get('pixel4_psnr', float('nan')):.2f} dB vs input " \
+               f"{scores.get('pixel4_psnr_input', float('nan')):.2f} dB"
+    from dpcli.train.export import export_weights
+
+    net, arch, _ = load_candidate(path, arch)
+    state = torch.load(path, map_location="cpu", weights_only=False) if path.suffix != ".safetensors" else {}
+    metrics = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
+    recipe = {"checkpoint_step": state.get("step"), "config": state.get("config", {})}
+    entry = export_weights(net, arch, tag, metrics=metrics, recipe=recipe, training_data=training_data)
+    return f"shipped {entry['name']} sha256 {entry['sha256']}"
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class LoopConfig:
     precision: str = "fp32"
     device: str = "cpu"
     resume: bool = False
+    start_step: int = 0  # first step of a fresh run (a warm start from a compact state continues its count)
     num_workers: int = 0
     quiet: bool = False
 
@@ -199,6 +200,7 @@ def save_checkpoint(trainer: StageTrainer, path: Path, step: int, config: dict[s
     state = {
         "step": step,
         "stage": trainer.name,
+        "arch": getattr(getattr(trainer, "cfg", None), "model", None),  # registry name of the main net
         "nets": {k: v.state_dict() for k, v in trainer.nets.items()},
         "optimizers": {k: v.state_dict() for k, v in trainer.optimizers.items()},
         "schedulers": {k: v.state_dict() for k, v in trainer.schedulers.items()},
@@ -326,7 +328,7 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
     log = RunLog(out, info.is_main)
     ckpt_path = out / CHECKPOINT_NAME
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
-    start_step = 0
+    start_step = cfg.start_step
     if cfg.resume:
         start_step = load_checkpoint(trainer, ckpt_path)
         log.line(f"resumed {trainer.name} from step {start_step}")

@@ -90,6 +90,8 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
     stage = req.stage or DEFAULT_STAGE[req.model]
     if stage not in STAGES[req.model]:
         raise DpError(f"{req.model} has stages {', '.join(STAGES[req.model])}, not '{stage}'")
+    if req.precision == "fp16":  # fp16 gradients underflow without a GradScaler, which the stages do not use
+        raise DpError("--precision fp16 is not supported for training; use bf16 (CPU AMX / recent GPUs) or fp32")
     cfg = preset(req.model, stage, req.config)
     stage_opts = {**cfg["stage"], **{k: v for k, v in req.stage_options.items() if v is not None}}
     if req.lr is not None:
@@ -107,7 +109,7 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
                   index_cache=out / "patch_index.json")
     dataset = build_dataset(req.data, "train", **kwargs)
     if stage in ("coc", "defocus"):  # reblur losses work in linear light: say how the data is encoded
-        srgb = dataset.srgb if synthetic else not req.linear_data
+        srgb = dataset.srgb if synthetic else not (req.linear_data or _folder_is_linear(Path(req.data)))
         stage_opts.setdefault("srgb", srgb)
     val_set = _validation_set(req, kwargs)
     val_batches = fixed_batches(val_set, req.val_count, batch) if req.val_count else []
@@ -129,6 +131,18 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
                                                                           for k, v in stage_opts.items()},
                    "synth_options": req.synth_options, "augment": "hflip(swap L/R)+vflip" + ("" if dp else "+rot90")}
     return trainer, dataset, val_batches, loop_cfg, recipe_info
+
+
+def _folder_is_linear(root: Path) -> bool:
+    """``dpdeblur synth`` output records its encoding in ``<split>_c/meta/*.json`` (phone: linear16)."""
+    import json as _json
+
+    for meta in sorted(root.glob("*_c/meta/*.json"))[:1]:
+        try:
+            return str(_json.loads(meta.read_text()).get("output", "")).startswith("linear")
+        except (OSError, ValueError):
+            return False
+    return False
 
 
 def _folder_has_maps(root: Path) -> bool:
@@ -158,7 +172,7 @@ def run_training(req: TrainRequest, *, warm_start: Path | None = None, export: s
     trainer, dataset, val_batches, loop_cfg, recipe = prepare(req)
     if warm_start is not None and not req.resume:
         recipe["warm_start"] = str(warm_start)
-        recipe["warm_start_step"] = load_compact_state(trainer, warm_start)
+        recipe["warm_start_step"] = loop_cfg.start_step = load_compact_state(trainer, warm_start)
     result = train(trainer, dataset, loop_cfg, val_batches)
     if not trainer.dist.is_main:
         return result, trainer, recipe

@@ -25,7 +25,7 @@ from dpcli.zeroshot.config import SCHEDULES, ZeroShotConfig, make_config
 from dpcli.zeroshot.init import LatentInit, closed_form_layers, iterative_layers
 from dpcli.zeroshot.kernels import (layer_kernels, layer_radii, measured_max_kernels,
                                     parametric_max_kernels)
-from dpcli.zeroshot.optimize import learn_kernels, train_defocus_net
+from dpcli.zeroshot.optimize import learn_kernels, residual_weights, train_defocus_net
 
 __all__ = ["ZeroShotConfig", "ZeroShotResult", "make_config", "SCHEDULES", "zeroshot_deblur",
            "horizontal_disparity"]
@@ -91,20 +91,11 @@ def horizontal_disparity(left: torch.Tensor, right: torch.Tensor, max_shift: int
     return float(k - m)
 
 
-def _init_image(init: LatentInit, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-    """Stage-1 readout: soft choice of the layer with the smallest local L/R reblur residual."""
-    s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
-    out = torch.zeros_like(left)
-    best = None
-    res = []
-    for i in range(init.latent.shape[0]):
-        r = ((init.blur_left[i].float() - left).square() + (init.blur_right[i].float() - right).square()).mean(0)
-        res.append(F.avg_pool2d(r[None, None], 15, 1, 7, count_include_pad=False)[0, 0] / s2)
-    res_t = torch.stack(res)
-    w = torch.softmax(-res_t / 5e-4, 0)
-    for i in range(init.latent.shape[0]):
-        out += w[i] * init.latent[i].float()
-    del best
+def _blend(weights: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+    """sum_i D_i X_i (Eq. 7): (L, H, W) x (L, C, H, W) -> (C, H, W), layer by layer (low memory)."""
+    out = torch.zeros(latent.shape[1:], dtype=torch.float32)
+    for i in range(latent.shape[0]):
+        out += weights[i] * latent[i].float()
     return out
 
 
@@ -165,19 +156,20 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     else:
         init = iterative_layers(yl, yr, kernels, cfg.init_iters, cfg.init_lr, deadline(0.3), store)
     timings["init"] = init.seconds
-    stage_images = {}
-    if cfg.stage_images:
-        stage_images["init"] = _init_image(init, yl, yr).numpy()
+    # stage-1 readout: per pixel, the layer whose reblur best explains both views
+    warm = residual_weights(yl, yr, init.blur_left, init.blur_right)
+    stage_images = {"init": _blend(warm, init.latent).numpy()}
 
     say("stage 2: defocus map (G_D)")
     from dpcli.device import autocast, resolve_device
 
     with autocast(resolve_device(cfg.device), cfg.precision):
         _, weights, log2 = train_defocus_net(yl, yr, init.blur_left, init.blur_right, radii, cfg,
-                                             deadline(0.45))
+                                             deadline(0.45), warm)
+    del warm
     weights = weights.float()
     timings["defocus"] = log2.seconds
-    aif2 = (weights.unsqueeze(1) * init.latent.float()).sum(0)
+    aif2 = _blend(weights, init.latent)
     stage_images["defocus"] = aif2.numpy()
     defocus = (weights * radii.view(-1, 1, 1)).sum(0)
     layers = init.latent.float().numpy() if cfg.keep_layers else None

@@ -39,11 +39,12 @@ class ZeroShotConfig:
     lam: float = 0.01
     init_iters: int = 300
     init_lr: float = 0.01
-    gd_iters: int = 200
-    gd_lr: float = 1e-3
+    gd_iters: int = 300
+    gd_lr: float = 2e-3
     gd_crop: int = 128
     gd_batch: int = 2
-    gd_input_scale: float = 1.0
+    gd_downsample: int = 2
+    gd_warm_iters: int = 60
     tv_weight: float = 2e-5
     gf_prefit_iters: int = 150
     gf_vp_iters: int = 60
@@ -61,7 +62,6 @@ class ZeroShotConfig:
     device: str = "cpu"
     seed: int = 0
     keep_layers: bool = False
-    stage_images: bool = True
 
     @property
     def n(self) -> int:
@@ -74,7 +74,7 @@ class ZeroShotConfig:
 SCHEDULES: dict[str, dict] = {
     "fast": {},
     # the thesis gives no iteration counts; these are long enough to converge everywhere we tried
-    "paper": dict(init="iterative", init_iters=1000, gd_iters=2000, gd_crop=256, gd_batch=4,
+    "paper": dict(init="iterative", init_iters=1000, gd_iters=2000, gd_downsample=1, gd_warm_iters=0, gd_crop=256, gd_batch=4,
                   gf_prefit_iters=500, gf_vp_iters=0, gf_joint_iters=1000, gf_groups=1,
                   plateau_patience=10**9),
 }

@@ -56,12 +56,21 @@ def _pad8(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
     return (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x), h, w
 
 
-def defocus_weights(net: DefocusNet, inp: torch.Tensor) -> torch.Tensor:
-    """G_D -> alpha (Eq. 8) -> defocus weights (Eq. 6) -> bilinear upsampling: (B, L, H, W)."""
-    x, h, w = _pad8(inp)
+def defocus_weights(net: DefocusNet, inp: torch.Tensor, down: int = 1) -> torch.Tensor:
+    """G_D -> alpha (Eq. 8) -> defocus weights (Eq. 6) -> bilinear upsampling: (B, L, H, W).
+
+    ``down`` > 1 feeds G_D an area-downsampled pair (coarse-to-fine speed lever; the map it
+    predicts is 8 * down times coarser than the image either way, then upsampled).
+    """
+    h, w = inp.shape[-2:]
+    if down > 1:
+        inp = F.avg_pool2d(inp, down, ceil_mode=True)
+    x, hs, ws = _pad8(inp)
     d = alpha_to_weights(net(x))
-    d = F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)
-    return d[..., :h, :w]
+    d = F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)[..., :hs, :ws]
+    if down > 1:
+        d = F.interpolate(d, scale_factor=down, mode="bilinear", align_corners=False)[..., :h, :w]
+    return d
 
 
 def tv(d: torch.Tensor) -> torch.Tensor:
@@ -77,9 +86,23 @@ class StageLog:
     stopped: str = "iterations"
 
 
+def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.Tensor,
+                     blur_right: torch.Tensor, window: int = 15, temperature: float = 5e-4) -> torch.Tensor:
+    """Soft per-pixel choice of the stage-1 layer that best re-blurs into both views:
+    softmin over layers of the local (window x window) mean squared L/R residual, relative to
+    the squared image level. (L, C, H, W) layers -> (L, H, W) weights summing to 1."""
+    s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
+    res = []
+    for i in range(blur_left.shape[0]):
+        r = ((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)
+        res.append(F.avg_pool2d(r[None, None], window, 1, window // 2, count_include_pad=False)[0, 0] / s2)
+    return torch.softmax(-torch.stack(res) / temperature, 0)
+
+
 def train_defocus_net(left: torch.Tensor, right: torch.Tensor, blur_left: torch.Tensor,
                       blur_right: torch.Tensor, radii: torch.Tensor, cfg: ZeroShotConfig,
-                      deadline: float | None = None) -> tuple[DefocusNet, torch.Tensor, StageLog]:
+                      deadline: float | None = None, warm_target: torch.Tensor | None = None
+                      ) -> tuple[DefocusNet, torch.Tensor, StageLog]:
     """Stage 2: fit G_D to this scene (Eq. 9-11 reblur loss + TV prior Eq. 13-14).
 
     Args:
@@ -97,11 +120,12 @@ def train_defocus_net(left: torch.Tensor, right: torch.Tensor, blur_left: torch.
     opt = torch.optim.Adam(net.parameters(), lr=cfg.gd_lr)
     inp = net_input(left, right)
     s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
-    crop = min(cfg.gd_crop, h - h % 8, w - w % 8)
-    crop -= crop % 8
+    unit = 8 * cfg.gd_downsample
+    crop = min(cfg.gd_crop * cfg.gd_downsample, h - h % unit, w - w % unit)
+    crop -= crop % unit
     r = radii.view(1, -1, 1, 1)
     log = StageLog()
-    stop = Plateau(cfg.plateau_patience, cfg.plateau_tol)
+    stop = Plateau(2 * cfg.plateau_patience, cfg.plateau_tol)  # crops make this loss noisy
     gen = torch.Generator().manual_seed(cfg.seed)
     for it in range(cfg.gd_iters):
         ys = torch.randint(0, h - crop + 1, (cfg.gd_batch,), generator=gen).tolist()
@@ -112,7 +136,15 @@ def train_defocus_net(left: torch.Tensor, right: torch.Tensor, blur_left: torch.
         br = torch.stack([blur_right[..., a, b] for a, b in sl]).float()
         yl = torch.stack([left[:, a, b] for a, b in sl])
         yr = torch.stack([right[:, a, b] for a, b in sl])
-        d = defocus_weights(net, batch)  # (B, L, s, s)
+        d = defocus_weights(net, batch, cfg.gd_downsample)  # (B, L, s, s)
+        if warm_target is not None and it < cfg.gd_warm_iters:
+            # warm start (speed lever, not in the thesis): imitate the stage-1 residual choice
+            tgt = torch.stack([warm_target[:, a, b] for a, b in sl])
+            loss = -(tgt * torch.log(d.clamp_min(1e-6))).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            continue
         pl = (d.unsqueeze(2) * bl).sum(1)
         pr = (d.unsqueeze(2) * br).sum(1)
         data = ((pl - yl).square().mean() + (pr - yr).square().mean()) / s2
@@ -120,16 +152,17 @@ def train_defocus_net(left: torch.Tensor, right: torch.Tensor, blur_left: torch.
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        log.losses.append(float(loss))
+        value = loss.item()
+        log.losses.append(value)
         log.iters = it + 1
-        if stop.step(float(loss)):
+        if stop.step(value):
             log.stopped = "plateau"
             break
         if deadline is not None and time.perf_counter() > deadline:
             log.stopped = "time budget"
             break
     with torch.no_grad():
-        d_full = defocus_weights(net, inp)[0]
+        d_full = defocus_weights(net, inp, cfg.gd_downsample)[0]
     log.seconds = time.perf_counter() - start
     return net, d_full, log
 
@@ -232,18 +265,48 @@ class KernelModel(torch.nn.Module):
         return {s: torch.stack([self.gens[f"{s}L"](), self.gens[f"{s}R"]()], 1) for s in self.sides}
 
 
-def prefit_generators(model: KernelModel, target: dict[str, torch.Tensor], iters: int,
-                      lr: float) -> float:
-    """Initialise G_F to reproduce the given kernels (parametric or measured): L1 + L2 fit."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr * 5)
-    loss = torch.zeros(())
+def _fit(model: torch.nn.Module, target: dict[str, torch.Tensor], sides: list[str], iters: int,
+         lr: float) -> float:
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    value = float("nan")
     for _ in range(iters):
         out = model()
-        loss = sum(((out[s] - target[s]).abs().sum((-2, -1)).mean() for s in model.sides))
+        loss = sum(((out[s] - target[s]).abs().sum((-2, -1)).mean() for s in sides))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return float(loss)
+        value = loss.item()
+    return value
+
+
+def prefit_generators(model: KernelModel, target: dict[str, torch.Tensor], iters: int,
+                      lr: float) -> float:
+    """Initialise G_F to reproduce the given kernels (parametric or measured), L1 fit.
+
+    With one group per patch, a single-patch generator is fitted to the patch-mean kernel and
+    copied into every group (48x cheaper); patches with their own targets (measured kernels)
+    are then fine-tuned for a quarter of the iterations.
+    """
+    first = next(iter(model.gens.values()))
+    n_p = first.z.shape[1]
+    grouped = first.net[0].groups == n_p and n_p > 1
+    if not grouped:
+        return _fit(model, target, model.sides, iters, lr * 5)
+    single = KernelModel(model.sides, 1, first.ksize, None, 0)
+    mean_t = {s: target[s].mean(0, keepdim=True) for s in model.sides}
+    loss = _fit(single, mean_t, model.sides, iters, lr * 5)
+    with torch.no_grad():
+        for key, gen in model.gens.items():
+            src = single.gens[key]
+            gen.z.copy_(src.z.expand_as(gen.z))
+            for dst, one in zip(gen.net, src.net):
+                if isinstance(dst, torch.nn.Conv2d):
+                    reps = dst.weight.shape[0] // one.weight.shape[0]
+                    dst.weight.copy_(one.weight.repeat(reps, 1, 1, 1))
+                    dst.bias.copy_(one.bias.repeat(reps))
+    if any(float((target[s] - mean_t[s]).abs().max()) > 1e-6 for s in model.sides):
+        loss = _fit(model, target, model.sides, max(iters // 4, 1), lr * 2)
+    return loss
 
 
 def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor,
@@ -320,9 +383,10 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        log.losses.append(float(loss))
+        value = loss.item()
+        log.losses.append(value)
         log.iters += 1
-        if stop.step(float(loss)):
+        if stop.step(value):
             log.stopped = "plateau"
             break
         if deadline_vp is not None and time.perf_counter() > deadline_vp:
@@ -353,9 +417,10 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            log.losses.append(float(loss))
+            value = loss.item()
+            log.losses.append(value)
             log.iters += 1
-            if stop.step(float(loss)):
+            if stop.step(value):
                 log.stopped = "plateau"
                 break
             if deadline is not None and time.perf_counter() > deadline:

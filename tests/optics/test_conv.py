@@ -59,10 +59,10 @@ def test_auto_picks_fft_for_large_kernels():
 
 
 def test_gradients_both_paths():
-    x = torch.rand(1, 2, 12, 13, dtype=torch.float64, requires_grad=True)
-    k = torch.rand(1, 1, 5, 5, dtype=torch.float64, requires_grad=True)
+    x = torch.rand(1, 2, 7, 8, dtype=torch.float64, requires_grad=True)
+    k = torch.rand(1, 1, 4, 3, dtype=torch.float64, requires_grad=True)
     for method in ("direct", "fft"):
-        assert torch.autograd.gradcheck(lambda a, b: blur(a, b, method=method), (x, k))
+        assert torch.autograd.gradcheck(lambda a, b: blur(a, b, method=method), (x, k), fast_mode=True)
 
 
 def test_bad_arguments():

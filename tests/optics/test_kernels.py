@@ -161,3 +161,23 @@ class TestMeasured:
         assert kernel_centroid(left + right).abs().max() < 0.05
         gap = (kernel_centroid(left)[:, 0] - kernel_centroid(right)[:, 0]).mean()
         assert float(gap) == pytest.approx(-5.3, abs=0.6)  # file "left" acts as our right view
+
+
+class TestMeasuredKernelFn:
+    def test_rescales_orients_and_mirrors(self):
+        from dpcli.optics import MeasuredKernelFn, equivalent_radius
+
+        left, right = dp_kernels(torch.tensor([8.0, 4.0]), size=25)
+        torch.testing.assert_close(equivalent_radius((left + right) / 2), torch.tensor([8.0, 4.0]),
+                                   atol=0.03, rtol=0)
+        fn = MeasuredKernelFn(right[0], left[0])  # given in the wrong order
+        assert fn.swapped and fn.ref_radius == pytest.approx(8.0, abs=0.03)
+        out_l, out_r = fn(torch.tensor([8.0, 4.0, -4.0, 0.0]))
+        torch.testing.assert_close(out_l.sum((-2, -1)), torch.ones(4))
+        k = out_l.shape[-1]  # reach of 99.5 % of the mass: may be smaller than the input array
+        c = (25 - k) // 2
+        assert (out_l[0] - left[0, c : c + k, c : c + k]).abs().max() < 0.05 * left[0].max()
+        gap = kernel_centroid(out_l)[:, 0] - kernel_centroid(out_r)[:, 0]
+        assert gap[0] > 0 and gap[1] == pytest.approx(float(gap[0]) / 2, rel=0.1)
+        torch.testing.assert_close(out_l[2], out_l[1].flip(-1), atol=1e-6, rtol=0)
+        assert out_l[3].max() == 1.0  # radius 0: a delta

@@ -47,6 +47,16 @@ def test_writes_dpdd_layout_deterministic_and_resumes(tmp_path):
     assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())
 
 
+def test_grey_phone_linear(tmp_path):
+    res = _run(tmp_path / "g", "--count", 1, "--size", 40, "--camera", "phone", "--grey",
+               "--native-blur", "--quiet")
+    assert res.exit_code == 0, res.output
+    meta = json.loads(next((tmp_path / "g").glob("*_c/meta/*.json")).read_text())
+    img = read_image(tmp_path / "g" / meta["files"]["left"])
+    assert img.data.shape == (1, 40, 40) and img.bit_depth == 16 and meta["output"] == "linear16"
+    assert 5 <= meta["camera"]["max_radius"] <= 10
+
+
 def test_bad_options(tmp_path):
     from dpcli.errors import DpError
 

@@ -92,6 +92,12 @@ def test_cli_train_export_and_load(tiny_dpdd, tmp_path, monkeypatch):
     state = torch.load(out / "checkpoint.pt", weights_only=False)["nets"]["deblur"]
     assert all(torch.allclose(model.state_dict()[k], state[k].half().float()) for k in state)
     assert (tmp_path / "state.pt").stat().st_size < (out / "checkpoint.pt").stat().st_size
+    # a later session continues from the compact state: weights, thresholds and the step count
+    warm = CliRunner().invoke(app, ["train", "bambnet", "--data", str(tiny_dpdd), "--config", "test", "--steps", "5",
+                                    "--out", str(tmp_path / "warm"), "--coc-source", "gt", "--val-count", "2",
+                                    "--quiet", "--warm-start", str(tmp_path / "state.pt")])
+    assert warm.exit_code == 0, warm.output
+    assert "steps 3->5" in (tmp_path / "warm" / "train.log").read_text()
     bad = CliRunner().invoke(app, ["train", "bambnet", "--stage", "nope", "--data", str(tiny_dpdd)])
     assert bad.exit_code != 0
 
@@ -123,3 +129,24 @@ def test_ddp_two_processes_gloo(tiny_dpdd, tmp_path):
     assert torch.allclose(r0["params"], r1["params"])  # gradients were averaged: replicas stay equal
     assert r0["history"][0]["loss"] != r1["history"][0]["loss"]  # ... while each saw its own shard
     assert (out / "checkpoint.pt").exists() and "x 2" in (out / "train.log").read_text()
+
+
+def test_sigterm_also_checkpoints(tiny_dpdd, tmp_path, monkeypatch):
+    """A background job stopped with SIGTERM (or SIGINT ignored by its shell) still saves its state."""
+    import signal
+
+    from dpcli.train import bambnet
+
+    original = bambnet.BaMBNetDeblurTrainer.train_step
+
+    def terminating(self, batch, step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, batch, step)
+
+    monkeypatch.setattr(bambnet.BaMBNetDeblurTrainer, "train_step", terminating)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(_req(tiny_dpdd, tmp_path / "s", steps=8))
+    assert torch.load(tmp_path / "s" / "checkpoint.pt", weights_only=False)["step"] in (2, 3)
+    assert signal.getsignal(signal.SIGTERM) == before  # handlers restored

@@ -1,0 +1,24 @@
+"""Training-free dual-pixel methods: defocus map from the left/right kernel symmetry (002 Eq. 5-6)
+and joint left/right regularised deconvolution.
+
+Public API (used by ``dpdeblur defocus-map --method classical`` and ``dpdeblur run --model classical``):
+
+- ``estimate_defocus_classical(left, right, *, srgb=False, **options) -> (radius, confidence)``:
+  signed blur radius in px (CONVENTIONS.md) and a [0, 1] confidence, both (H, W) float32, numpy in
+  -> numpy out. Options: :class:`DefocusConfig` fields (``min_radius``, ``max_radius``, ``step``,
+  ``kernel="rdpd"|"disk"``, ``window``, ``noise``, ``guide_radius``, ...).
+- ``deblur_pair_classical(left, right, kernels=None, *, srgb=False, **options) -> aif``: (C, H, W)
+  all-in-focus image; ``kernels`` = measured (left, right) (P, k, k) re-centred kernels (e.g. from
+  ``load_kernels_dir``), else parametric RDPD kernels; options: :class:`DeconvConfig` fields
+  (``lam``, ``patch``, ``scales``, ``radii``, ``extend``), ``roi``, ``grid``.
+- ``load_kernels_dir(path, swap_lr=False) -> (left, right)``: Pixel 4 calibration format
+  (``blur_kernels_{left,right}.npy``), re-centred.
+
+Views must be in OUR orientation (Pixel 4 files: ``swap_lr=True``). With ``srgb=True`` the views
+are linearised first and the result re-encoded (blur is linear-light physics).
+"""
+from dpcli.classical.deconv import DeconvConfig, deblur_pair_classical, joint_wiener, load_kernels_dir, lr_consistency
+from dpcli.classical.defocus import DefocusConfig, cost_volume, estimate_defocus_classical
+
+__all__ = ["estimate_defocus_classical", "deblur_pair_classical", "DefocusConfig", "DeconvConfig",
+           "joint_wiener", "lr_consistency", "cost_volume", "load_kernels_dir"]

@@ -1,0 +1,45 @@
+"""Candidate evaluation: crop bookkeeping on the real Pixel 4 protocol, Canon view order."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dpcli.train.evaluate import canon_view_order, pixel4_scores, synthetic_scores
+from conftest import render_layers, texture
+
+
+def _identity(left, right):
+    return (left + right) / 2
+
+
+@pytest.mark.realdata
+def test_pixel4_identity_candidate_scores_exactly_the_input(pixel4_dir):
+    scores = pixel4_scores(_identity, pixel4_dir, margin=16, scene_ids=["002"])
+    assert scores["pixel4_psnr"] == pytest.approx(scores["pixel4_psnr_input"], abs=1e-6)
+    assert scores["pixel4_scenes"]["002"]["input"]["psnr"] == pytest.approx(27.82, abs=0.01)  # published
+
+
+def test_canon_view_order_from_disparity_sign():
+    sharp = texture(64, torch.Generator().manual_seed(5))
+    left, right, _ = render_layers(sharp, [torch.ones(1, 64, 64)], [4.0])
+    from dpcli.optics import linear_to_srgb
+
+    left, right = linear_to_srgb(left)[None], linear_to_srgb(right)[None]
+    assert canon_view_order(left, right) is True
+    assert canon_view_order(right, left) is False
+
+
+def test_synthetic_scores_identity_is_the_input():
+    s = synthetic_scores(_identity, count=2, size=48)
+    assert s["synth_psnr"] == pytest.approx(s["synth_psnr_input"], abs=1e-4)
+
+
+def test_shipping_rule_refuses_a_candidate_that_does_not_beat_the_input(tmp_path, monkeypatch):
+    from dpcli.train.evaluate import beats_input, ship_if_better
+
+    monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
+    worse = {"pixel4_psnr": 30.0, "pixel4_psnr_input": 31.2, "pixel4_ssim": 0.9, "pixel4_ssim_input": 0.85}
+    assert not beats_input(worse) and not beats_input({"synth_psnr": 40.0})
+    assert beats_input(worse | {"pixel4_psnr": 31.5})
+    assert ship_if_better(tmp_path / "none.pt", worse, "x", "synthetic").startswith("not shipped")
+    assert not (tmp_path / "manifest.json").exists()
