@@ -170,6 +170,12 @@ def _encode(path: Path, array: np.ndarray) -> bytes:
     raise OutputError(f"unsupported output type '{suffix}' (use .png, .tiff or .jpg)", path)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, payload: bytes, *, overwrite: bool = False,
                        protected: set[Path] | None = None) -> None:
     """Write ``payload`` to ``path`` through a temp file + rename, refusing to touch inputs.
@@ -191,6 +197,7 @@ def atomic_write_bytes(path: Path, payload: bytes, *, overwrite: bool = False,
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's normal mode
         os.replace(tmp, path)
     except OSError as exc:  # e.g. the output path is a folder, the disk is full
         Path(tmp).unlink(missing_ok=True)
