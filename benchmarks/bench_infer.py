@@ -151,6 +151,9 @@ def main() -> None:
             row = json.loads(proc.stdout.strip().splitlines()[-1])
             row["mp_per_s"] = row["megapixels"] / row["seconds"]
             row["x_authors"] = row["seconds"] / args.authors_seconds
+            if not args.json:  # progress: runs are long on a shared CPU
+                print(f"  done {model} {cfg}: {row['seconds']:.1f} s, peak RSS {row['peak_rss_gib']:.2f} GiB, "
+                      f"tiles {row['tile']}", flush=True)
             outputs[cfg] = np.load(out)
             rows.append(row)
         _, _, _, gt, _ = _scene(tuple(map(int, args.size.split("x")))[::-1])

@@ -123,6 +123,20 @@ def test_tile_zero_is_one_full_frame_pass() -> None:
     assert (out - full_frame(net, x, 16)).abs().max().item() < 1e-6
 
 
+def test_rectangular_tiles_and_whole_axis() -> None:
+    net = tiny_net()
+    x = torch.rand(1, 3, 70, 150)
+    calls: list[tuple[int, ...]] = []
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        calls.append(tuple(t.shape[-2:]))
+        return net(t)
+
+    out = run_tiled(fn, x, tile=(0, 64), overlap=16, multiple_of=16)  # whole height, 64-px columns
+    assert set(calls) == {(80, 64)} and len(calls) == 3
+    assert (out - full_frame(net, x, 16)).abs().max().item() < 1e-5
+
+
 def test_image_smaller_than_tile_is_one_tile() -> None:
     calls: list[tuple[int, ...]] = []
 

@@ -35,10 +35,11 @@ class DefocusConfig:
     kernel: str = "rdpd"  # rdpd (Butterworth DP kernels) | disk (002's translating disk)
     downscale: int = 0  # 0 = auto: work at a resolution where |r| <= ~4 px (Pixel 4: 3)
     window: int = 7  # residual smoothing radius (px at working resolution)
-    noise: float = 1e-3  # expected noise std of the views (sets the texture threshold)
+    noise: float | None = None  # noise std of the views (texture threshold); None = estimate (Immerkaer)
     guide_radius: int = 16  # edge-aware regularisation window (px, full resolution)
     guide_eps: float = 1e-3  # guided-filter eps (guide = sqrt of the combined image)
     fill_radius: int = 64  # how far confident values propagate into textureless areas
+    trust: float = 0.1  # confidence above which the raw estimate is kept before smoothing
 
 
 def _grey(x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -60,19 +61,27 @@ def _kernel_spectra(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tens
     return spec * torch.exp(2j * math.pi * c * (fy + fx)).to(spec.dtype)
 
 
+def estimate_noise(x: torch.Tensor) -> float:
+    """Immerkaer's fast noise std estimate of a (1, 1, H, W) image (Laplacian-difference mask)."""
+    mask = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=x.dtype)[None, None]
+    resp = F.conv2d(x, mask).abs()
+    return float(math.sqrt(math.pi / 2) * resp.mean() / 6)
+
+
 def _candidates(cfg: DefocusConfig, scale: int) -> torch.Tensor:
     lo, hi = cfg.min_radius / scale, cfg.max_radius / scale
     n = int(math.floor((hi - lo) / cfg.step + 1e-6)) + 1
     return lo + cfg.step * torch.arange(n, dtype=torch.float32)
 
 
-def cost_volume(left: torch.Tensor, right: torch.Tensor, radii: torch.Tensor, cfg: DefocusConfig
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def cost_volume(left: torch.Tensor, right: torch.Tensor, radii: torch.Tensor, cfg: DefocusConfig,
+                noise: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised symmetry residual for every candidate radius.
 
     Args:
         left, right: (1, 1, H, W) grey linear views at working resolution.
         radii: (R,) signed candidate radii (working px).
+        noise: noise std of the views at this resolution (textureless pixels get no opinion).
 
     Returns:
         cost (R, H, W) in [0, 1] (0 = perfect left/right consistency) and texture energy (H, W).
@@ -90,7 +99,7 @@ def cost_volume(left: torch.Tensor, right: torch.Tensor, radii: torch.Tensor, cf
     fl, fr = spectrum(left), spectrum(right)
     kern_fn = translating_disk_kernels if cfg.kernel == "disk" else dp_kernels
     kl_all, kr_all = kern_fn(radii, size=kmax)
-    floor = 2 * cfg.noise ** 2  # derivative noise energy: textureless pixels get no opinion
+    floor = 2 * noise ** 2  # derivative noise energy
     costs, energy = [], None
     for chunk in torch.split(torch.arange(len(radii)), 6):  # bounded memory, few FFT calls
         a = torch.fft.irfft2(fl * _kernel_spectra(kr_all[chunk], size), s=size)[:, pad:pad + h, pad:pad + w]
@@ -147,12 +156,14 @@ def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = No
     scale = cfg.downscale or max(1, int(round(rmax / 4.0)))
     wl, wr = (F.avg_pool2d(gl, scale), F.avg_pool2d(gr, scale)) if scale > 1 else (gl, gr)
     radii = _candidates(cfg, scale)
+    # noise at working resolution; floored at 16-bit quantisation so noiseless data keep a threshold
+    noise = max(estimate_noise(wl), 1.0 / 65535) if cfg.noise is None else cfg.noise / scale
     with torch.no_grad():
-        cost, energy = cost_volume(wl, wr, radii, cfg)
+        cost, energy = cost_volume(wl, wr, radii, cfg, noise)
         raw, cmin = _subpixel_argmin(cost, radii)
         raw = raw * scale  # back to full-resolution px
         # confidence: enough texture (vs noise) and a distinct minimum (vs the mean cost)
-        floor = 2 * (cfg.noise / scale) ** 2
+        floor = 2 * noise ** 2
         texture = energy / (energy + 10 * floor)
         distinct = ((cost.mean(0) - cmin) / cost.mean(0).clamp_min(1e-12)).clamp(0, 1)
         conf = (texture * distinct).clamp(0, 1)
@@ -193,16 +204,18 @@ def regularise(raw: torch.Tensor, conf: torch.Tensor, combined: torch.Tensor, sc
        working resolution and applied to the full-resolution guide (fast guided filter).
     Returns (H, W).
     """
-    w = conf[None, None] ** 2  # emphasise the reliable pixels
+    w = conf[None, None]
     r = raw[None, None]
     fr = max(1, cfg.fill_radius // scale)
     support = box_mean(w, fr)
     fill = box_mean(w * r, fr) / support.clamp_min(1e-8)
     glob = (w * r).sum() / w.sum().clamp_min(1e-8)  # nothing confident nearby: global mean
     fill = torch.where(support > 1e-6, fill, glob)
-    mixed = w * r + (1 - w) * fill
+    # even a modest confidence beats propagated values: only near-blind pixels are filled
+    trust = (w / cfg.trust).clamp(0, 1)
+    mixed = trust * r + (1 - trust) * fill
     guide_full = combined.clamp_min(0).sqrt()
     guide = F.avg_pool2d(guide_full, scale) if scale > 1 else guide_full
-    a, b = weighted_guided_coefficients(guide, mixed, 0.05 + w, max(1, cfg.guide_radius // scale), cfg.guide_eps)
+    a, b = weighted_guided_coefficients(guide, mixed, 0.02 + w, max(1, cfg.guide_radius // scale), cfg.guide_eps)
     size = tuple(guide_full.shape[-2:])
     return (_upsample(a, size, scale) * guide_full + _upsample(b, size, scale))[0, 0].float()

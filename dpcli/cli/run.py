@@ -82,6 +82,12 @@ def _make_plan(items: list, single: bool, model: str, weights: Optional[Path], a
     if model == "auto" and weights is not None and has_pairs and has_singles:
         raise DpError("--weights with both DP pairs and single images: say which network they are for with "
                       "--model bambnet|defocusgan (or run pairs and single images separately)")
+    if has_pairs and model not in ("auto", "classical", "bambnet"):
+        from dpcli.models.loading import resolve_arch
+
+        if resolve_arch(model, "deblur_pair")[0] == "defocusgan":
+            raise DpError(f"--model {model} is a single-image network; add --single to run it on the pairs' "
+                          "combined views, or use --model bambnet for the pairs")
     if has_pairs:
         plan.pair_session = _session("bambnet" if model == "auto" else model, "deblur_pair", weights, arch, opts)
     if has_singles:

@@ -247,7 +247,7 @@ def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: st
     sd, meta = read_checkpoint(path)
     official = is_official(clean_state_dict(sd))
     native = to_native(sd)
-    if arch is None and meta.get("format") == FORMAT_TAG and meta.get("arch"):
+    if arch is None and meta.get("arch") in list_models():  # our files say what they are
         arch = meta["arch"]
         if family is not None and model_info(arch).family != family:
             raise ModelError(f"these are {arch} weights, not {family}: use --model "

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from dpcli.optics import pad_image
-from dpcli.optics.conv import _fast_len
+from dpcli.optics.conv import fast_len as _fast_len
 
 
 @dataclass
@@ -59,8 +59,8 @@ def _fade(n: int, m: int, like: torch.Tensor) -> torch.Tensor:
     """1 over the image, raised cosine from 1 to 0 across each margin: (n + 2m,)."""
     w = torch.ones(n + 2 * m, dtype=like.dtype, device=like.device)
     if m > 0:
-        t = torch.arange(1, m + 1, dtype=like.dtype, device=like.device) / (m + 1)
-        ramp = 0.5 - 0.5 * torch.cos(math.pi * t)  # 0 -> 1 toward the image
+        t = torch.arange(0, m, dtype=like.dtype, device=like.device) / m
+        ramp = 0.5 - 0.5 * torch.cos(math.pi * t)  # exactly 0 at the outer edge -> 1 at the image
         w[:m] = ramp
         w[n + m :] = ramp.flip(0)
     return w

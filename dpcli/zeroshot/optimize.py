@@ -87,16 +87,18 @@ class StageLog:
 
 
 def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.Tensor,
-                     blur_right: torch.Tensor, window: int = 15, temperature: float = 5e-4) -> torch.Tensor:
-    """Soft per-pixel choice of the stage-1 layer that best re-blurs into both views:
-    softmin over layers of the local (window x window) mean squared L/R residual, relative to
-    the squared image level. (L, C, H, W) layers -> (L, H, W) weights summing to 1."""
-    s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
+                     blur_right: torch.Tensor, window: int = 15, temperature: float = 0.3) -> torch.Tensor:
+    """Soft per-pixel choice of the stage-1 layer that best re-blurs into both views: softmin
+    over layers of the local (window x window) mean squared L/R residual divided by the smallest
+    one at that pixel (scale-free, so one temperature fits dark and textured regions alike).
+    (L, C, H, W) layers -> (L, H, W) weights summing to 1."""
     res = []
     for i in range(blur_left.shape[0]):
         r = ((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)
-        res.append(F.avg_pool2d(r[None, None], window, 1, window // 2, count_include_pad=False)[0, 0] / s2)
-    return torch.softmax(-torch.stack(res) / temperature, 0)
+        res.append(F.avg_pool2d(r[None, None], window, 1, window // 2, count_include_pad=False)[0, 0])
+    res_t = torch.stack(res)
+    rel = res_t / res_t.min(0, keepdim=True).values.clamp_min(1e-12)
+    return torch.softmax(-rel / temperature, 0)
 
 
 def train_defocus_net(left: torch.Tensor, right: torch.Tensor, blur_left: torch.Tensor,
@@ -145,6 +147,9 @@ def train_defocus_net(left: torch.Tensor, right: torch.Tensor, blur_left: torch.
             loss.backward()
             opt.step()
             continue
+        if warm_target is not None and it == cfg.gd_warm_iters:
+            for group in opt.param_groups:  # Eq. 10 then only fine-tunes the warm-started G_D
+                group["lr"] = cfg.gd_lr * cfg.gd_finetune_lr
         pl = (d.unsqueeze(2) * bl).sum(1)
         pr = (d.unsqueeze(2) * br).sum(1)
         data = ((pl - yl).square().mean() + (pr - yr).square().mean()) / s2
@@ -187,7 +192,7 @@ class Tiles:
 
 
 def make_tiles(h: int, w: int, grid: tuple[int, int], margin: int) -> Tiles:
-    from dpcli.optics.conv import _fast_len
+    from dpcli.optics.conv import fast_len as _fast_len
 
     gy, gx = grid
     by = [round(i * h / gy) for i in range(gy + 1)]

@@ -94,6 +94,19 @@ class TestRun:
         assert code == 0, err
 
 
+    def test_classical_needs_no_weights(self, tmp_path, inputs, monkeypatch, capsys) -> None:
+        out = tmp_path / "out"
+        code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png", "-o", out,
+                             "--model", "classical", "-q")
+        assert code == 0, err
+        assert read_image(out / "scene.png").data.shape == (3, 40, 56)
+
+    def test_single_image_network_on_pairs_asks_for_single(self, tmp_path, inputs, monkeypatch, capsys) -> None:
+        code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
+                             "-o", tmp_path / "out", "--model", "defocusgan")
+        assert code == 2 and "--single" in err
+
+
 def test_models_lists_architectures_and_no_weights(monkeypatch, capsys, tmp_path) -> None:
     monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
     code, stdout, _ = _main(monkeypatch, capsys, "models", "--json")

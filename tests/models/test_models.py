@@ -89,6 +89,17 @@ class TestNetworks:
         heavy_only = net.tail(net.stem(x) + net.body.branch(net.stem(x), 1))
         assert torch.allclose(guided, torch.sigmoid(heavy_only), atol=1e-6)
 
+    @pytest.mark.parametrize("arch", ["bambnet_deblur_test", "defocusgan_generator_test", "defocusgan_defocusnet_test"])
+    @pytest.mark.parametrize("weight", [0.0, 0.5])
+    def test_trains(self, arch, weight) -> None:
+        # the in-place ops of the inference path must not break autograd
+        net = create_model(arch).train()
+        x = torch.rand(2, net.cfg.in_chans, 32, 32)
+        out = net(x, coc=torch.rand(2, 3, 32, 32) * 8, guide_weight=weight)
+        out.square().mean().backward()
+        missing = [n for n, p in net.named_parameters() if p.grad is None and not n.startswith("kernel_bank.")]
+        assert not missing
+
     def test_coc_net_is_signed_and_clamped(self) -> None:
         net = create_model("bambnet_coc_test").eval()
         with torch.no_grad():

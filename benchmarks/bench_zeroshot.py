@@ -1,0 +1,125 @@
+"""Zero-shot MPI deblurring on the Pixel 4 scenes: quality per stage, time and peak RSS.
+
+Two modes (both print a table; ``--json`` writes the rows):
+
+* quality (default): every scene in ``--scenes`` through ``zeroshot_deblur`` on the 1344x1008
+  GT crop, PSNR / SSIM / MAE after each stage (init, G_D, kernels) + Spearman of the defocus map
+  vs the GT map on valid pixels, wall time and peak RSS of the process.
+* ``--compare-schedules``: fast vs paper schedule on ONE scene (optionally a central ``--crop``,
+  since the paper schedule takes hours on 2 CPU cores), time and PSNR of both.
+
+Examples:
+    DPDEBLUR_SHARED=/work/shared python benchmarks/bench_zeroshot.py --time-budget 300
+    DPDEBLUR_SHARED=/work/shared python benchmarks/bench_zeroshot.py --kernels --time-budget 300
+    DPDEBLUR_SHARED=/work/shared python benchmarks/bench_zeroshot.py --compare-schedules --crop 336
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_scene(pixel4: Path, sid: str, schedule: str, budget: float | None, kernels: bool,
+              crop: int | None, threads: int, overrides: dict) -> dict:
+    from dpcli.metrics import spearman
+    from dpcli.metrics.image import image_metrics
+    from dpcli.metrics.protocols import PIXEL4_CROP, load_pixel4_scene
+    from dpcli.optics import load_measured_kernels
+    from dpcli.zeroshot import make_config, zeroshot_deblur
+
+    torch.set_num_threads(threads)
+    sc = load_pixel4_scene(pixel4, sid)  # swap_lr=True: the Pixel 4 "left" file is our right view
+    r0, r1, c0, c1 = PIXEL4_CROP
+    y0, y1, x0, x1 = 0, r1 - r0, 0, c1 - c0
+    if crop:
+        cy, cx = (r1 - r0) // 2, (c1 - c0) // 2
+        y0, y1, x0, x1 = cy - crop // 2, cy + crop // 2, cx - crop // 2, cx + crop // 2
+    left = sc.left[:, r0 + y0 : r0 + y1, c0 + x0 : c0 + x1]
+    right = sc.right[:, r0 + y0 : r0 + y1, c0 + x0 : c0 + x1]
+    gt = sc.gt[:, y0:y1, x0:x1]
+    measured = None
+    grid = overrides.pop("grid", (6, 8) if not crop else (2, 2))
+    if kernels:
+        cal = pixel4 / "calibration"
+        fl, fr = load_measured_kernels(cal / "blur_kernels_left.npy", cal / "blur_kernels_right.npy")
+        measured = (fr.numpy(), fl.numpy())  # swapped with the views, explicitly
+        if crop:
+            raise SystemExit("--kernels needs the full crop (the 6x8 calibration grid)")
+    cfg = make_config(schedule, time_budget=budget, grid=tuple(grid), **overrides)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = zeroshot_deblur(left, right, cfg, measured_kernels=measured)
+    seconds = time.perf_counter() - start
+    row = {"scene": sid, "schedule": schedule, "kernels": "measured" if kernels else "learned",
+           "size": f"{x1 - x0}x{y1 - y0}", "seconds": round(seconds, 1), "timings": res.timings,
+           "peak_rss_mb": round(peak_rss_mb(), 1), "info": res.info}
+    row["none"] = image_metrics((left + right) / 2, gt)
+    for stage, img in res.stage_images.items():
+        row[stage] = image_metrics(img, gt)
+    row["spearman"] = spearman(res.defocus, sc.gt_defocus[y0:y1, x0:x1], sc.valid[y0:y1, x0:x1])
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pixel4", type=Path, default=Path(os.environ.get("DPDEBLUR_SHARED", "../shared")) / "data" / "pixel4")
+    ap.add_argument("--scenes", default="002,006,009,013")
+    ap.add_argument("--schedule", default="fast")
+    ap.add_argument("--time-budget", type=float, default=None)
+    ap.add_argument("--kernels", action="store_true", help="use the measured calibration kernels")
+    ap.add_argument("--compare-schedules", action="store_true")
+    ap.add_argument("--crop", type=int, default=None, help="central crop side (px) instead of the full GT crop")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], help="config override KEY=JSON")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    rows = []
+    if args.compare_schedules:
+        sid = args.scenes.split(",")[0]
+        for schedule in ("fast", "paper"):
+            rows.append(run_scene(args.pixel4, sid, schedule, None, args.kernels, args.crop, args.threads,
+                                  dict(overrides)))
+            _print(rows[-1:])
+    else:
+        for sid in args.scenes.split(","):
+            rows.append(run_scene(args.pixel4, sid, args.schedule, args.time_budget, args.kernels, args.crop,
+                                  args.threads, dict(overrides)))
+            _print(rows[-1:])
+    _print(rows, mean=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2, default=float))
+
+
+def _print(rows: list[dict], mean: bool = False) -> None:
+    stages = ("none", "init", "defocus", "kernels")
+    head = f"{'scene':>6} {'sched':>6} {'kern':>8} {'size':>10} {'s':>7} {'RSS MB':>7} " + \
+        " ".join(f"{s + ' PSNR/SSIM/MAE':>24}" for s in stages) + f" {'rho':>6}"
+    print(head)
+    for r in rows:
+        cells = " ".join(f"{r[s]['psnr']:7.2f}/{r[s]['ssim']:.3f}/{r[s]['mae']:.4f}".rjust(24) for s in stages)
+        print(f"{r['scene']:>6} {r['schedule']:>6} {r['kernels']:>8} {r['size']:>10} {r['seconds']:7.1f} "
+              f"{r['peak_rss_mb']:7.0f} {cells} {r['spearman']:6.3f}")
+    if mean and len(rows) > 1:
+        cells = " ".join(
+            f"{np.mean([r[s]['psnr'] for r in rows]):7.2f}/{np.mean([r[s]['ssim'] for r in rows]):.3f}/"
+            f"{np.mean([r[s]['mae'] for r in rows]):.4f}".rjust(24) for s in stages)
+        print(f"{'mean':>6} {'':>6} {'':>8} {'':>10} {np.mean([r['seconds'] for r in rows]):7.1f} "
+              f"{max(r['peak_rss_mb'] for r in rows):7.0f} {cells} {np.mean([r['spearman'] for r in rows]):6.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Zero-shot MPI deblurring (dpcli.zeroshot): pieces, a synthetic scene, a real Pixel 4 crop."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from dpcli.metrics import psnr, spearman
+from dpcli.optics import blur, dp_kernels
+from dpcli.zeroshot import horizontal_disparity, make_config, zeroshot_deblur
+from dpcli.zeroshot.init import closed_form_layers, iterative_layers, taper_pad
+from dpcli.zeroshot.kernels import downsize, layer_kernels, layer_radii, parametric_max_kernels
+from dpcli.zeroshot.networks import DefocusNet, KernelGenerator, alpha_to_weights
+from dpcli.zeroshot.optimize import prefit_generators, KernelModel
+
+
+def _texture(h: int = 96, w: int = 96, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 1, h // 4, w // 4, generator=g)
+    x = torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
+    return (0.2 + 0.6 * x.clamp(0, 1))[0]
+
+
+class TestKernels:
+    def test_radii_front_back_both(self):
+        assert layer_radii(4, 3.0, "front").tolist() == [0, 1, 2, 3]
+        assert layer_radii(4, 3.0, "back").tolist() == [-3, -2, -1, 0]
+        assert layer_radii(4, 3.0, "both").tolist() == [-3, -2, -1, 0, 1, 2, 3]
+
+    def test_downsized_layers(self):
+        kmax = parametric_max_kernels(5.0)
+        ks = layer_kernels(kmax, layer_radii(6, 5.0, "both"))  # (11, 2, 11, 11)
+        assert ks.shape == (11, 2, 11, 11)
+        assert torch.allclose(ks.sum((-2, -1)), torch.ones(11, 2), atol=1e-5)
+        zero = ks[5, 0]
+        assert float(zero[5, 5]) == pytest.approx(1.0)  # radius 0: a delta
+        # layer 2 only occupies the central 5 x 5 (zero-padded)
+        assert float(ks[7, 0].sum()) == pytest.approx(float(ks[7, 0, 3:8, 3:8].sum()), abs=1e-6)
+        # back layers are the mirror image: left kernel mass toward -x
+        xs = torch.arange(11) - 5.0
+        assert float((ks[0, 0].sum(0) * xs).sum()) < 0 < float((ks[10, 0].sum(0) * xs).sum())
+
+    def test_downsize_is_differentiable(self):
+        k = parametric_max_kernels(4.0)["f"].clone().requires_grad_(True)
+        downsize(k, 2.0).square().sum().backward()
+        assert k.grad is not None and float(k.grad.abs().sum()) > 0
+
+
+class TestNetworks:
+    def test_over_operator_weights_sum_to_one(self):
+        alpha = torch.rand(2, 5, 4, 4)
+        alpha[:, 0] = 1
+        d = alpha_to_weights(alpha)
+        assert torch.allclose(d.sum(1), torch.ones(2, 4, 4), atol=1e-6)
+        # the top layer is never occluded: D_top = alpha_top
+        assert torch.allclose(d[:, -1], alpha[:, -1])
+
+    def test_defocus_net_shapes_and_uniform_start(self):
+        net = DefocusNet(2, 6)
+        alpha = net(torch.rand(1, 2, 64, 48))
+        assert alpha.shape == (1, 6, 8, 6)
+        d = alpha_to_weights(alpha)
+        assert torch.allclose(d, torch.full_like(d, 1 / 6), atol=0.02)
+
+    def test_kernel_generator_softmax_and_prefit(self):
+        gen = KernelGenerator(4, 7)
+        k = gen()
+        assert k.shape == (4, 7, 7) and torch.all(k >= 0)
+        assert torch.allclose(k.sum((-2, -1)), torch.ones(4), atol=1e-5)
+        target = parametric_max_kernels(3.0)
+        model = KernelModel(["f"], 4, 7, None, 0)
+        before = (model()["f"] - target["f"][None]).abs().sum((-2, -1)).mean().item()
+        after = prefit_generators(model, {"f": target["f"][None].expand(4, -1, -1, -1)}, 80, 2e-3)
+        assert after < 0.25 * before
+
+
+class TestStage1:
+    def test_taper_pad_is_periodic_smooth(self):
+        img = _texture(40, 52)
+        p = taper_pad(img, 8)
+        assert torch.allclose(p.crop(p.data), img)
+        # the wrap-around seam is continuous: opposite borders agree
+        assert float((p.data[..., 0, :] - p.data[..., -1, :]).abs().max()) < 1e-3
+
+    def test_closed_form_deblurs_uniform_blur(self):
+        sharp = _texture()
+        radii = torch.tensor([0.0, 2.0, 4.0])
+        kernels = layer_kernels(parametric_max_kernels(4.0), radii)
+        yl = blur(sharp[None], kernels[2, 0][None, None])[0]
+        yr = blur(sharp[None], kernels[2, 1][None, None])[0]
+        init = closed_form_layers(yl, yr, kernels, lam=1e-3)
+        c = slice(12, -12)
+        gain = psnr(init.latent[2][:, c, c], sharp[:, c, c]) - psnr(((yl + yr) / 2)[:, c, c], sharp[:, c, c])
+        assert gain > 5.0
+        # the right layer explains both views best
+        res = ((init.blur_left - yl).square() + (init.blur_right - yr).square()).mean((1, 2, 3))
+        assert int(res.argmin()) == 2
+
+    def test_iterative_variant_reduces_eq4(self):
+        sharp = _texture(48, 48)
+        kernels = layer_kernels(parametric_max_kernels(3.0), torch.tensor([0.0, 3.0]))
+        yl = blur(sharp[None], kernels[1, 0][None, None])[0]
+        yr = blur(sharp[None], kernels[1, 1][None, None])[0]
+        few = iterative_layers(yl, yr, kernels, iters=2)
+        more = iterative_layers(yl, yr, kernels, iters=60)
+        err = lambda r: float(((r.blur_left[1] - yl).square() + (r.blur_right[1] - yr).square()).mean())  # noqa
+        assert err(more) < 0.5 * err(few)
+
+
+def test_disparity_sign_and_swap_warning():
+    sharp = _texture(96, 96, seed=3)
+    kl, kr = dp_kernels(torch.tensor([5.0]))
+    yl = blur(sharp[None], kl[None])[0]
+    yr = blur(sharp[None], kr[None])[0]
+    assert horizontal_disparity(yl, yr) > 1.0
+    cfg = make_config("fast", layers=3, max_radius=4.0, grid=(1, 1), gd_iters=1, gd_warm_iters=0,
+                      gf_prefit_iters=1, gf_vp_iters=0, gf_joint_iters=0)
+    with pytest.warns(UserWarning, match="swap"):
+        zeroshot_deblur(yr, yl, cfg)
+
+
+def test_synthetic_scene_improves_and_maps_defocus():
+    from dpcli.synth import make_test_scene
+
+    torch.manual_seed(0)
+    sc = make_test_scene(96, seed=3, max_radius=5.0, focus_mode="front", output="linear")
+    cfg = make_config("fast", layers=6, max_radius=5.0, grid=(2, 2), gd_iters=60, gd_warm_iters=30,
+                      gd_crop=32, gf_prefit_iters=60, gf_vp_iters=5, gf_joint_iters=3)
+    res = zeroshot_deblur(sc.left, sc.right, cfg)
+    assert res.aif.shape == tuple(sc.left.shape)
+    base = psnr(sc.combined.numpy(), sc.sharp.numpy())
+    out = psnr(np.clip(res.aif, 0, 1), sc.sharp.numpy())
+    assert out > base + 1.0, (base, out)
+    rho = spearman(res.defocus, sc.defocus[0].numpy())
+    assert rho > 0.4, rho
+    assert set(res.stage_images) == {"init", "defocus", "kernels"}
+    assert res.kernels_left.shape == (1, 4, 11, 11)
+    assert np.allclose(res.kernels_left.sum((-2, -1)), 1, atol=1e-4)
+
+
+def test_bad_inputs():
+    from dpcli.errors import InputError
+
+    with pytest.raises(InputError, match="differ"):
+        zeroshot_deblur(np.zeros((1, 64, 64)), np.zeros((1, 64, 60)))
+    with pytest.raises(InputError, match="small"):
+        zeroshot_deblur(np.zeros((1, 16, 16)), np.zeros((1, 16, 16)))
+
+
+@pytest.mark.slow
+def test_pixel4_crop_improves(pixel4_dir):
+    from dpcli.metrics.protocols import PIXEL4_CROP, load_pixel4_scene
+
+    sc = load_pixel4_scene(pixel4_dir, "009")  # swap_lr=True: our orientation
+    r0, _, c0, _ = PIXEL4_CROP
+    y, x, s = 336, 504, 168
+    left = sc.left[:, r0 + y : r0 + y + s, c0 + x : c0 + x + s]
+    right = sc.right[:, r0 + y : r0 + y + s, c0 + x : c0 + x + s]
+    gt = sc.gt[:, y : y + s, x : x + s]
+    cfg = make_config("fast", grid=(1, 1), gd_iters=80, gd_warm_iters=40, gd_crop=64,
+                      gf_prefit_iters=60, gf_vp_iters=10, gf_joint_iters=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # correctly oriented views: no swap warning
+        res = zeroshot_deblur(left, right, cfg)
+    base = psnr((left + right) / 2, gt)
+    assert psnr(res.aif, gt) > base + 0.3
+    assert res.defocus.mean() > 1.0  # behind the focal plane: positive radii
