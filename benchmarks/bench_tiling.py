@@ -13,11 +13,13 @@ Sections (``--sections``, default all):
   precision  bf16 vs fp32 on the same crop: PSNR of bf16 output against fp32, and time.
 
 Timings are single runs (no repeats: the 2 cores are shared with other jobs; expect noise).
+Networks are randomly initialised (no trained weights are shipped); the pooling section needs
+../shared/data (DPDEBLUR_SHARED).
 
-Example:
-    python benchmarks/bench_tiling.py --sections memory --nets standin
-    python benchmarks/bench_tiling.py --sections memory --nets bambnet_deblur --max-tiles 2
-    DPDEBLUR_SHARED=/work/shared python benchmarks/bench_tiling.py --sections tiles,pooling,precision
+Example (the runs behind the figures in the tiling report):
+    python benchmarks/bench_tiling.py --sections memory --nets standin,bambnet_deblur --max-tiles 1 --channels-last
+    python benchmarks/bench_tiling.py --sections tiles
+    DPDEBLUR_SHARED=/work/shared python benchmarks/bench_tiling.py --sections pooling,precision
 """
 from __future__ import annotations
 

@@ -212,6 +212,7 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
     out = torch.zeros(c, h, w, dtype=torch.float64)
     m = cfg.margin
     choice = np.zeros((len(y_starts), len(x_starts)))
+    memo: dict = {}
     for i, y0 in enumerate(y_starts):
         ry = torch.nonzero(wy[i] > 0).flatten()
         if len(ry) == 0:
@@ -234,8 +235,11 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
                     return scale_kernels(bl[None].expand(n, -1, -1), values), scale_kernels(br[None].expand(n, -1, -1), values)
                 cands = torch.tensor(cfg.scales, dtype=torch.float32)
             else:
-                def make(values: torch.Tensor):
-                    return dp_kernels(values, size=kernel_size_for(torch.tensor(cfg.radii)) + 2)
+                def make(values: torch.Tensor):  # same for every patch: memoised
+                    key = tuple(values.tolist())
+                    if key not in memo:
+                        memo[key] = dp_kernels(values, size=kernel_size_for(torch.tensor(cfg.radii)) + 2)
+                    return memo[key]
                 cands = torch.tensor(cfg.radii, dtype=torch.float32)
             # consistency judged on the patch itself plus a little context
             border = make(cands[:1])[0].shape[-1] // 2

@@ -33,13 +33,14 @@ class DefocusConfig:
     max_radius: float = 12.0
     step: float = 0.25  # candidate spacing in px at working resolution
     kernel: str = "rdpd"  # rdpd (Butterworth DP kernels) | disk (002's translating disk)
-    downscale: int = 0  # 0 = auto: work at a resolution where |r| <= ~4 px (Pixel 4: 3)
+    downscale: int = 0  # 0 = auto: |r| <= ~4 px at working res, short side >= 256 px (Pixel 4: 3)
     window: int = 7  # residual smoothing radius (px at working resolution)
     noise: float | None = None  # noise std of the views (texture threshold); None = estimate (Immerkaer)
     guide_radius: int = 16  # edge-aware regularisation window (px, full resolution)
     guide_eps: float = 1e-3  # guided-filter eps (guide = sqrt of the combined image)
     fill_radius: int = 64  # how far confident values propagate into textureless areas
-    trust: float = 0.1  # confidence above which the raw estimate is kept before smoothing
+    trust: float = 0.3  # confidence above which the raw estimate is kept before smoothing
+    distinct_power: float = 1.0  # weight of the cost-minimum distinctness in the confidence
 
 
 def _grey(x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -62,10 +63,11 @@ def _kernel_spectra(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tens
 
 
 def estimate_noise(x: torch.Tensor) -> float:
-    """Immerkaer's fast noise std estimate of a (1, 1, H, W) image (Laplacian-difference mask)."""
+    """Noise std of a (1, 1, H, W) image from Immerkaer's Laplacian-difference mask, with the
+    median instead of the mean of |response| so texture does not count as noise."""
     mask = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]], dtype=x.dtype)[None, None]
     resp = F.conv2d(x, mask).abs()
-    return float(math.sqrt(math.pi / 2) * resp.mean() / 6)
+    return float(resp.median() / (6 * 0.6745))  # |N(0, 36 s^2)| has median 0.6745 * 6 s
 
 
 def _candidates(cfg: DefocusConfig, scale: int) -> torch.Tensor:
@@ -153,7 +155,8 @@ def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = No
         gl, gr = srgb_to_linear(gl.clamp(0, 1)), srgb_to_linear(gr.clamp(0, 1))
     h, w = gl.shape[-2:]
     rmax = max(abs(cfg.min_radius), abs(cfg.max_radius))
-    scale = cfg.downscale or max(1, int(round(rmax / 4.0)))
+    # auto: |r| <= ~4 px at working resolution, but keep >= ~256 px on the short side
+    scale = cfg.downscale or max(1, min(int(round(rmax / 4.0)), min(h, w) // 256))
     wl, wr = (F.avg_pool2d(gl, scale), F.avg_pool2d(gr, scale)) if scale > 1 else (gl, gr)
     radii = _candidates(cfg, scale)
     # noise at working resolution; floored at 16-bit quantisation so noiseless data keep a threshold
@@ -166,7 +169,7 @@ def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = No
         floor = 2 * noise ** 2
         texture = energy / (energy + 10 * floor)
         distinct = ((cost.mean(0) - cmin) / cost.mean(0).clamp_min(1e-12)).clamp(0, 1)
-        conf = (texture * distinct).clamp(0, 1)
+        conf = (texture * distinct ** cfg.distinct_power).clamp(0, 1)
         combined = (gl + gr) / 2
         radius = regularise(raw, conf, combined, scale, cfg)
         raw_full = _upsample(raw[None, None], (h, w), scale)[0, 0]

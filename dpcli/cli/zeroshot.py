@@ -162,6 +162,11 @@ def _run(left: Path, right: Path, output: Path, stem: str, schedule: str, time_b
     raw = RawOptions(black_level=black_level, white_level=white_level,
                      white_sheet_left=white_sheet[0] if white_sheet else None,
                      white_sheet_right=white_sheet[1] if white_sheet else None)
+    out = Path(output)
+    main_out = out / f"{stem}.png"
+    if main_out.exists() and not overwrite:
+        return ItemResult(name=stem, status="skipped", outputs=[str(main_out)],
+                          message=f"{main_out} exists (use --overwrite)")
     item = PairInput(name=stem, left=left, right=right)
     pair = load_pair(item, swap_lr=swap_lr, raw=raw)
     yl, yr = pair.left, pair.right
@@ -181,7 +186,6 @@ def _run(left: Path, right: Path, output: Path, stem: str, schedule: str, time_b
     say = (lambda msg: None) if quiet else (lambda msg: console_err.print(f"{stem}: {msg}", highlight=False))
     start = time.perf_counter()
     res = zeroshot_deblur(yl, yr, cfg, measured_kernels=measured, progress=say)
-    out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     protected = {left.resolve(), right.resolve()}
     depth = parse_bit_depth(bit_depth, pair.bit_depth)
@@ -193,12 +197,9 @@ def _run(left: Path, right: Path, output: Path, stem: str, schedule: str, time_b
         return np.clip(img, 0, 1)
 
     outputs = [write_image(out / f"{stem}.png", encode(res.aif), depth, overwrite=overwrite, protected=protected)]
-    from dpcli.cli.run import defocus_preview  # shared preview (owner: run command); see report
+    from dpcli.io.preview import write_defocus_outputs
 
-    outputs.append(write_image(out / f"{stem}_defocus.tiff", res.defocus[None].astype(np.float32), 32,
-                               overwrite=overwrite, protected=protected))
-    outputs.append(write_image(out / f"{stem}_defocus.png", defocus_preview(res.defocus), 8,
-                               overwrite=overwrite, protected=protected))
+    outputs += write_defocus_outputs(out, stem, res.defocus, overwrite=overwrite, protected=protected)
     kern = np.stack([res.kernels_left, res.kernels_right]).astype(np.float32)
     from dpcli.io.images import atomic_write_bytes
     import io
@@ -206,7 +207,7 @@ def _run(left: Path, right: Path, output: Path, stem: str, schedule: str, time_b
     buf = io.BytesIO()
     np.save(buf, kern)
     kpath = out / f"{stem}_kernels.npy"
-    atomic_write_bytes(kpath, buf.getvalue(), overwrite=overwrite)
+    atomic_write_bytes(kpath, buf.getvalue(), overwrite=overwrite, protected=protected)
     outputs.append(kpath)
     outputs.append(write_image(out / f"{stem}_kernels.png", _kernel_grid(kern, grid), 8,
                                overwrite=overwrite, protected=protected))

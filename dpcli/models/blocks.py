@@ -74,7 +74,8 @@ class ChannelAttention(nn.Module):
     Args:
         channels: feature channels C.
         reduction: bottleneck is C // reduction channels.
-    Shapes: (B, C, H, W) -> (B, C, H, W).
+    Shapes: (B, C, H, W) -> (B, C, H, W). Without autograd the input is rescaled in place (in
+    our blocks it is always a fresh conv output), saving one feature map.
     """
 
     def __init__(self, channels: int, reduction: int = 16) -> None:

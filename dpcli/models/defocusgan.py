@@ -211,6 +211,7 @@ class ButterworthKernelBank(nn.Module):
 
         self.max_radius = int(max_radius)
         bank = rdpd_kernel_bank(self.max_radius, order=order, cutoff=cutoff, beta=beta)
+        # Ambiguity (paper): what is learnt; we learn each combined kernel, the L/R split stays the ramp.
         self.weight = nn.Parameter(bank[:, 2].clone())  # (R+1, k, k) combined kernels
         k = 2 * self.max_radius + 1
         self.register_buffer("ramp", torch.linspace(0.0, 1.0, k).view(1, 1, k), persistent=False)

@@ -167,3 +167,33 @@ def test_pixel4_crop_improves(pixel4_dir):
     base = psnr((left + right) / 2, gt)
     assert psnr(res.aif, gt) > base + 0.3
     assert res.defocus.mean() > 1.0  # behind the focal plane: positive radii
+
+
+def test_cli_writes_all_outputs(tmp_path):
+    from typer.testing import CliRunner
+
+    from dpcli.cli import app
+    from dpcli.io.images import read_image, write_image
+    from dpcli.synth import make_test_scene
+
+    sc = make_test_scene(64, seed=1, max_radius=3.0, focus_mode="front", output="linear")
+    write_image(tmp_path / "s_L.png", sc.left.numpy(), 16)
+    write_image(tmp_path / "s_R.png", sc.right.numpy(), 16)
+    out = tmp_path / "out"
+    args = ["zeroshot", str(tmp_path / "s_L.png"), str(tmp_path / "s_R.png"), "-o", str(out), "--layers", "4",
+            "--max-radius", "3", "--grid", "1x1", "--time-budget", "4", "--debug", "--threads", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert {"s.png", "s_defocus.tiff", "s_defocus.png", "s_kernels.npy", "s_kernels.png", "s_debug"} <= names
+    aif = read_image(out / "s.png")
+    assert aif.bit_depth == 16 and aif.data.shape == (3, 64, 64)
+    kern = np.load(out / "s_kernels.npy")
+    assert kern.shape == (2, 1, 1, 7, 7)
+    assert (out / "s_debug" / "loss_curve.png").is_file()
+    assert len(list((out / "s_debug").glob("layer_*.png"))) == 4
+    # a second run without --overwrite skips the finished scene and leaves its outputs alone
+    stamp = (out / "s.png").stat().st_mtime_ns
+    again = CliRunner().invoke(app, args + ["--json"])
+    assert again.exit_code == 0 and '"skipped": 1' in again.output
+    assert (out / "s.png").stat().st_mtime_ns == stamp
