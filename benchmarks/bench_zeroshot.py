@@ -63,7 +63,7 @@ def run_scene(pixel4: Path, sid: str, schedule: str, budget: float | None, kerne
         warnings.simplefilter("ignore")
         res = zeroshot_deblur(left, right, cfg, measured_kernels=measured)
     seconds = time.perf_counter() - start
-    row = {"scene": sid, "schedule": schedule, "kernels": "measured" if kernels else "learned",
+    row = {"scene": sid, "schedule": schedule, "kernel_src": "measured" if kernels else "parametric",
            "size": f"{x1 - x0}x{y1 - y0}", "seconds": round(seconds, 1), "timings": res.timings,
            "peak_rss_mb": round(peak_rss_mb(), 1), "info": res.info}
     row["none"] = image_metrics((left + right) / 2, gt)
@@ -98,6 +98,7 @@ def main() -> None:
         for sid in args.scenes.split(","):
             rows.append(run_scene(args.pixel4, sid, args.schedule, args.time_budget, args.kernels, args.crop,
                                   args.threads, dict(overrides)))
+            print(json.dumps(rows[-1], default=float), flush=True)
             _print(rows[-1:])
     _print(rows, mean=True)
     if args.json:
@@ -106,18 +107,18 @@ def main() -> None:
 
 def _print(rows: list[dict], mean: bool = False) -> None:
     stages = ("none", "init", "defocus", "kernels")
-    head = f"{'scene':>6} {'sched':>6} {'kern':>8} {'size':>10} {'s':>7} {'RSS MB':>7} " + \
+    head = f"{'scene':>6} {'sched':>6} {'kernels':>10} {'size':>10} {'s':>7} {'RSS MB':>7} " + \
         " ".join(f"{s + ' PSNR/SSIM/MAE':>24}" for s in stages) + f" {'rho':>6}"
     print(head)
     for r in rows:
         cells = " ".join(f"{r[s]['psnr']:7.2f}/{r[s]['ssim']:.3f}/{r[s]['mae']:.4f}".rjust(24) for s in stages)
-        print(f"{r['scene']:>6} {r['schedule']:>6} {r['kernels']:>8} {r['size']:>10} {r['seconds']:7.1f} "
+        print(f"{r['scene']:>6} {r['schedule']:>6} {r['kernel_src']:>10} {r['size']:>10} {r['seconds']:7.1f} "
               f"{r['peak_rss_mb']:7.0f} {cells} {r['spearman']:6.3f}")
     if mean and len(rows) > 1:
         cells = " ".join(
             f"{np.mean([r[s]['psnr'] for r in rows]):7.2f}/{np.mean([r[s]['ssim'] for r in rows]):.3f}/"
             f"{np.mean([r[s]['mae'] for r in rows]):.4f}".rjust(24) for s in stages)
-        print(f"{'mean':>6} {'':>6} {'':>8} {'':>10} {np.mean([r['seconds'] for r in rows]):7.1f} "
+        print(f"{'mean':>6} {'':>6} {'':>10} {'':>10} {np.mean([r['seconds'] for r in rows]):7.1f} "
               f"{max(r['peak_rss_mb'] for r in rows):7.0f} {cells} {np.mean([r['spearman'] for r in rows]):6.3f}")
 
 

@@ -51,9 +51,9 @@ class TestFilters:
 
 class TestDefocusEstimate:
     def test_constant_radius_recovered(self):
-        sharp = _texture(96, 112)
-        for true_r in (-3.0, 2.0, 5.0):
-            left, right = _dp_render(sharp, torch.full((1, 96, 112), true_r))
+        sharp = _texture(80, 96)
+        for true_r in (-3.0, 5.0):
+            left, right = _dp_render(sharp, torch.full((1, 80, 96), true_r))
             radius, conf = estimate_defocus_classical(left, right, min_radius=-8, max_radius=8, downscale=1)
             inner = radius[16:-16, 16:-16]
             assert float(inner.median()) == pytest.approx(true_r, abs=0.5), true_r
@@ -101,9 +101,9 @@ class TestDeblur:
     def test_joint_wiener_inverts_known_kernels(self):
         sharp = _texture(64, 64, seed=5)
         kl, kr = dp_kernels(torch.tensor([4.0]))
-        left = blur(sharp[None], kl[None], padding="circular")[0]
-        right = blur(sharp[None], kr[None], padding="circular")[0]
-        est = joint_wiener(left, right, kl[0], kr[0], lam=1e-4)
+        left = blur(sharp[None], kl[None])[0]
+        right = blur(sharp[None], kr[None])[0]
+        est = joint_wiener(left, right, kl[0], kr[0], lam=0.01)
         assert psnr(est[:, 8:-8, 8:-8], sharp[:, 8:-8, 8:-8]) > psnr((left + right)[:, 8:-8, 8:-8] / 2,
                                                                          sharp[:, 8:-8, 8:-8]) + 8
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from dpcli.optics import dp_kernels, kernel_size_for, scale_kernels
-from dpcli.optics.conv import _fast_len
+from dpcli.optics.conv import _fast_len, pad_image
 
 
 @dataclass
@@ -80,8 +80,10 @@ def joint_wiener(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor, 
     size = (_fast_len(h + 2 * pad), _fast_len(w + 2 * pad))
 
     def prep(x: torch.Tensor) -> torch.Tensor:
-        xp = F.pad(x[None].float(), (pad, pad, pad, pad), mode="reflect")[0]
-        return torch.fft.rfft2(xp, s=size)
+        # reflect up to the whole FFT size: a zero band would be a step no blur explains (ringing)
+        bottom, right_ = size[0] - h - pad, size[1] - w - pad
+        xp = pad_image(x[None].float(), pad, bottom, pad, right_, padding="reflect")[0]
+        return torch.fft.rfft2(xp)
 
     kl, kr = _spectrum(torch.stack([k_left, k_right]), size)
     reg = _gradient_power(size) if prior == "gradient" else torch.ones(1)

@@ -13,7 +13,7 @@ from dpcli.cli.common import JSON_OPTION, console
 @app.command("models")
 def models_command(
     pattern: str = typer.Argument("*", help="Only names matching this pattern (fnmatch), e.g. 'bambnet*'."),
-    weights_only: bool = typer.Option(False, "--weights", help="List only registered weights (arch.tag)."),
+    weights_only: bool = typer.Option(False, "--pretrained", help="List only registered weights (arch.tag)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """List networks and their weights.
@@ -21,7 +21,7 @@ def models_command(
     Examples:
       dpdeblur models
       dpdeblur models 'bambnet*'
-      dpdeblur models --weights --json
+      dpdeblur models --pretrained --json
     """
     from dpcli.models.registry import WEIGHTS_HINT, describe, list_models, list_pretrained, manifest_path, model_info
 

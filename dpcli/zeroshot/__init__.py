@@ -93,7 +93,7 @@ def horizontal_disparity(left: torch.Tensor, right: torch.Tensor, max_shift: int
 
 def _blend(weights: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
     """sum_i D_i X_i (Eq. 7): (L, H, W) x (L, C, H, W) -> (C, H, W), layer by layer (low memory)."""
-    out = torch.zeros(latent.shape[1:], dtype=torch.float32)
+    out = torch.zeros(latent.shape[1:], dtype=torch.float32, device=latent.device)
     for i in range(latent.shape[0]):
         out += weights[i] * latent[i].float()
     return out
@@ -125,6 +125,10 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     if min(h, w) < 32:
         raise InputError(f"image of {h}x{w} px is too small for zero-shot deblurring (>= 32 px)")
     torch.manual_seed(cfg.seed)
+    from dpcli.device import autocast, resolve_device
+
+    device = resolve_device(cfg.device)
+    yl, yr = yl.to(device), yr.to(device)
     budget = cfg.time_budget
     deadline = (lambda frac: t0 + frac * budget) if budget else (lambda frac: None)
     store = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
@@ -142,10 +146,10 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
         if ml.shape[0] != n_patch:
             raise InputError(f"{ml.shape[0]} measured kernels do not match the {cfg.grid[0]}x"
                              f"{cfg.grid[1]} patch grid ({n_patch})")
-        start_k = measured_max_kernels(ml, mr, cfg.max_radius)  # (P, 2, K, K)
+        start_k = {k: v.to(device) for k, v in measured_max_kernels(ml, mr, cfg.max_radius).items()}
         uniform = {k: v.mean(0) for k, v in start_k.items()}
     else:
-        uniform = parametric_max_kernels(cfg.max_radius)  # (2, K, K)
+        uniform = {k: v.to(device) for k, v in parametric_max_kernels(cfg.max_radius).items()}
         start_k = {k: v[None] for k, v in uniform.items()}
     kernels = layer_kernels(uniform, radii)  # (L, 2, K, K)
 
@@ -158,35 +162,33 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     timings["init"] = init.seconds
     # stage-1 readout: per pixel, the layer whose reblur best explains both views
     warm = residual_weights(yl, yr, init.blur_left, init.blur_right)
-    stage_images = {"init": _blend(warm, init.latent).numpy()}
+    stage_images = {"init": _blend(warm, init.latent).cpu().numpy()}
 
     say("stage 2: defocus map (G_D)")
-    from dpcli.device import autocast, resolve_device
-
-    with autocast(resolve_device(cfg.device), cfg.precision):
+    with autocast(device, cfg.precision):
         _, weights, log2 = train_defocus_net(yl, yr, init.blur_left, init.blur_right, radii, cfg,
                                              deadline(0.45), warm)
     del warm
     weights = weights.float()
     timings["defocus"] = log2.seconds
     aif2 = _blend(weights, init.latent)
-    stage_images["defocus"] = aif2.numpy()
-    defocus = (weights * radii.view(-1, 1, 1)).sum(0)
-    layers = init.latent.float().numpy() if cfg.keep_layers else None
+    stage_images["defocus"] = aif2.cpu().numpy()
+    defocus = (weights * radii.view(-1, 1, 1).to(device)).sum(0).cpu()
+    layers = init.latent.float().cpu().numpy() if cfg.keep_layers else None
     del init
 
     say("stage 3: non-uniform kernels (G_F)")
     ks = learn_kernels(yl, yr, weights, radii, start_k, cfg, deadline(0.8), deadline(0.95))
     timings["kernels"] = ks.log.seconds
-    stage_images["kernels"] = ks.aif.numpy()
+    stage_images["kernels"] = ks.aif.cpu().numpy()
     timings["total"] = time.perf_counter() - t0
     sides = [s for s in ("f", "b") if s in ks.kernels]
-    kl = np.stack([ks.kernels[s][:, 0].numpy() for s in sides])
-    kr = np.stack([ks.kernels[s][:, 1].numpy() for s in sides])
+    kl = np.stack([ks.kernels[s][:, 0].cpu().numpy() for s in sides])
+    kr = np.stack([ks.kernels[s][:, 1].cpu().numpy() for s in sides])
     return ZeroShotResult(
-        aif=ks.aif.numpy(), defocus=defocus.numpy(), kernels_left=kl, kernels_right=kr,
+        aif=ks.aif.cpu().numpy(), defocus=defocus.numpy(), kernels_left=kl, kernels_right=kr,
         layers=layers, losses={"defocus": log2.losses, "kernels": ks.log.losses},
-        stage_images=stage_images, weights=weights.numpy() if cfg.keep_layers else None,
+        stage_images=stage_images, weights=weights.cpu().numpy() if cfg.keep_layers else None,
         radii=radii.numpy(), timings=timings,
         info={"disparity_px": disparity, "gd_iters": log2.iters, "gd_stopped": log2.stopped,
               "gf_iters": ks.log.iters, "gf_stopped": ks.log.stopped, "prefit_loss": ks.prefit_loss,

@@ -56,6 +56,7 @@ class ZeroShotConfig:
     edge_sigma: float = 0.02
     gf_groups: int | None = None  # None = one group per patch (per-patch generator); 1 = dense
     active_threshold: float = 2e-3
+    max_active: int = 6
     plateau_patience: int = 25
     plateau_tol: float = 1e-3
     time_budget: float | None = None
@@ -76,7 +77,7 @@ SCHEDULES: dict[str, dict] = {
     "fast": {},
     # the thesis gives no iteration counts; these are long enough to converge everywhere we tried
     "paper": dict(init="iterative", init_iters=1000, gd_iters=2000, gd_downsample=1, gd_warm_iters=0, gd_crop=256, gd_batch=4,
-                  gf_prefit_iters=500, gf_vp_iters=0, gf_joint_iters=1000, gf_groups=1,
+                  gf_prefit_iters=500, gf_vp_iters=0, gf_joint_iters=1000, gf_groups=1, max_active=10**6,
                   plateau_patience=10**9),
 }
 

@@ -123,7 +123,7 @@ def closed_form_layers(left: torch.Tensor, right: torch.Tensor, kernels: torch.T
     g2 = gradient_power(shape, left.device, left.dtype)
     n_layers = kernels.shape[0]
     c, h, w = left.shape
-    latent = torch.empty(n_layers, c, h, w, dtype=store_dtype)
+    latent = torch.empty(n_layers, c, h, w, dtype=store_dtype, device=left.device)
     bl, br = torch.empty_like(latent), torch.empty_like(latent)
     for i in range(n_layers):
         kl = kernel_otf(kernels[i, 0], shape)

@@ -118,14 +118,14 @@ def train_defocus_net(left: torch.Tensor, right: torch.Tensor, blur_left: torch.
     torch.manual_seed(cfg.seed)
     c, h, w = left.shape
     n_layers = radii.numel()
-    net = DefocusNet(2 * c, n_layers)
+    net = DefocusNet(2 * c, n_layers).to(left.device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.gd_lr)
     inp = net_input(left, right)
     s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
     unit = 8 * cfg.gd_downsample
     crop = min(cfg.gd_crop * cfg.gd_downsample, h - h % unit, w - w % unit)
     crop -= crop % unit
-    r = radii.view(1, -1, 1, 1)
+    r = radii.view(1, -1, 1, 1).to(left.device)
     log = StageLog()
     stop = Plateau(2 * cfg.plateau_patience, cfg.plateau_tol)  # crops make this loss noisy
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -146,6 +146,10 @@ def train_defocus_net(left: torch.Tensor, right: torch.Tensor, blur_left: torch.
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            log.iters = it + 1
+            if deadline is not None and time.perf_counter() > deadline:
+                log.stopped = "time budget"
+                break
             continue
         if warm_target is not None and it == cfg.gd_warm_iters:
             for group in opt.param_groups:  # Eq. 10 then only fine-tunes the warm-started G_D
@@ -209,11 +213,11 @@ def _fade_window(t: Tiles, ch: int, cw: int, like: torch.Tensor) -> torch.Tensor
     """(T, T) window: 1 over the core + margin/2, raised cosine to 0 at the tile edge."""
     def axis(n_core: int) -> torch.Tensor:
         n = t.size
-        v = torch.zeros(n, dtype=like.dtype)
+        v = torch.zeros(n, dtype=like.dtype, device=like.device)
         m = t.margin
         fade = max(m // 2, 1)
         v[: n_core + 2 * m] = 1
-        ramp = 0.5 - 0.5 * torch.cos(math.pi * torch.arange(1, fade + 1, dtype=like.dtype) / (fade + 1))
+        ramp = 0.5 - 0.5 * torch.cos(math.pi * torch.arange(1, fade + 1, dtype=like.dtype, device=like.device) / (fade + 1))
         v[:fade] = ramp
         v[n_core + 2 * m - fade : n_core + 2 * m] = ramp.flip(0)
         return v
@@ -224,7 +228,7 @@ def extract_tiles(image: torch.Tensor, t: Tiles) -> torch.Tensor:
     """(C, H, W) -> (P, C, T, T) tiles (core + margin, tapered to the tile mean, zero-extended)."""
     c = image.shape[0]
     pad = taper_pad(image, t.margin + t.size)
-    out = torch.empty(t.count, c, t.size, t.size, dtype=image.dtype)
+    out = torch.empty(t.count, c, t.size, t.size, dtype=image.dtype, device=image.device)
     for p in range(t.count):
         y0, x0 = pad.top + t.ys[p] - t.margin, pad.left + t.xs[p] - t.margin
         tile = pad.data[:, y0 : y0 + t.size, x0 : x0 + t.size]
@@ -240,7 +244,7 @@ def tile_cores(maps: torch.Tensor, t: Tiles) -> list[torch.Tensor]:
 
 
 def stitch(cores: list[torch.Tensor], t: Tiles, h: int, w: int) -> torch.Tensor:
-    out = torch.zeros(*cores[0].shape[:-2], h, w, dtype=cores[0].dtype)
+    out = torch.zeros(*cores[0].shape[:-2], h, w, dtype=cores[0].dtype, device=cores[0].device)
     for p, c in enumerate(cores):
         out[..., t.ys[p] : t.ye[p], t.xs[p] : t.xe[p]] = c
     return out
@@ -297,7 +301,7 @@ def prefit_generators(model: KernelModel, target: dict[str, torch.Tensor], iters
     grouped = first.net[0].groups == n_p and n_p > 1
     if not grouped:
         return _fit(model, target, model.sides, iters, lr * 5)
-    single = KernelModel(model.sides, 1, first.ksize, None, 0)
+    single = KernelModel(model.sides, 1, first.ksize, None, 0).to(first.z.device)
     mean_t = {s: target[s].mean(0, keepdim=True) for s in model.sides}
     loss = _fit(single, mean_t, model.sides, iters, lr * 5)
     with torch.no_grad():
@@ -330,20 +334,24 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
     n_p = t.count
     sides = sorted({"f" if r >= 0 else "b" for r in radii.tolist()}, reverse=True)
     target = {s: start_kernels[s].expand(n_p, -1, -1, -1).contiguous() for s in sides}
-    model = KernelModel(sides, n_p, ksize, cfg.gf_groups, cfg.seed)
+    model = KernelModel(sides, n_p, ksize, cfg.gf_groups, cfg.seed).to(left.device)
     prefit = prefit_generators(model, target, cfg.gf_prefit_iters, cfg.gf_lr)
 
     yl_t, yr_t = extract_tiles(left, t), extract_tiles(right, t)  # (P, C, T, T)
     fl, fr = torch.fft.rfft2(yl_t), torch.fft.rfft2(yr_t)
     shape = (t.size, t.size)
-    g2 = gradient_power(shape, dtype=left.dtype)
+    g2 = gradient_power(shape, left.device, left.dtype)
     d_cores = tile_cores(weights, t)  # P x (L, h_p, w_p)
     yl_c, yr_c = tile_cores(left, t), tile_cores(right, t)
     # active (patch, layer) pairs: layers with a noticeable weight somewhere in the patch
-    pairs = [(p, i) for p in range(n_p) for i in range(radii.numel())
-             if float(d_cores[p][i].max()) > cfg.active_threshold]
-    pa = torch.tensor([p for p, _ in pairs])
-    la = torch.tensor([i for _, i in pairs])
+    pairs = []
+    for p in range(n_p):  # at most max_active layers per patch, by total weight
+        mass = d_cores[p].sum((-2, -1))
+        keep = [i for i in mass.argsort(descending=True)[: cfg.max_active].tolist()
+                if float(d_cores[p][i].max()) > cfg.active_threshold]
+        pairs += [(p, i) for i in sorted(keep)]
+    pa = torch.tensor([p for p, _ in pairs], device=left.device)
+    la = torch.tensor([i for _, i in pairs], device=left.device)
     s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
     m = t.margin
     # renormalised weights over the active layers of each patch
@@ -354,7 +362,7 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
         d_act.append(d / d.sum(0, keepdim=True).clamp_min(1e-6))
 
     def spectra(kmax: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        kers = layer_kernels(kmax, radii)  # (P, L, 2, K, K)
+        kers = layer_kernels(kmax, radii)  # (P, L, 2, K, K); radii stay on the CPU (a list)
         ka = kers[pa, la]  # (A, 2, K, K)
         otf = kernel_otf(ka, shape)
         return otf[:, 0:1], otf[:, 1:2]  # (A, 1, T, T')

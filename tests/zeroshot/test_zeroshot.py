@@ -126,12 +126,13 @@ def test_synthetic_scene_improves_and_maps_defocus():
 
     torch.manual_seed(0)
     sc = make_test_scene(96, seed=3, max_radius=5.0, focus_mode="front", output="linear")
-    cfg = make_config("fast", layers=6, max_radius=5.0, grid=(2, 2), gd_iters=60, gd_warm_iters=30,
+    cfg = make_config("fast", layers=6, max_radius=5.0, grid=(2, 2), gd_iters=200, gd_warm_iters=150,
                       gd_crop=32, gf_prefit_iters=60, gf_vp_iters=5, gf_joint_iters=3)
     res = zeroshot_deblur(sc.left, sc.right, cfg)
     assert res.aif.shape == tuple(sc.left.shape)
     base = psnr(sc.combined.numpy(), sc.sharp.numpy())
     out = psnr(np.clip(res.aif, 0, 1), sc.sharp.numpy())
+    assert psnr(res.stage_images["init"], sc.sharp.numpy()) > base + 1.5
     assert out > base + 1.0, (base, out)
     rho = spearman(res.defocus, sc.defocus[0].numpy())
     assert rho > 0.4, rho
