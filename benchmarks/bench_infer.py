@@ -18,6 +18,12 @@ Configurations:
   bf16     the same under CPU bf16 autocast (AVX-512 BF16 / AMX);
   fp32-t / bf16-t   forced tiles (--tile, default 512).
 
+Columns: wall time; process CPU time; MP/s and "x 39s" from CPU time / threads (the wall time
+the run would take on an idle machine: this CPU is shared, wall times swing with other load);
+"x ref" = CPU-time ratio to the ref configuration; peak RSS; PSNR of the output against the
+full-frame fp32 pass (tiling + precision), bf16 against fp32 with the same tiles (precision
+alone), and the change of PSNR against the ground truth caused by bf16.
+
 Usage:
   python benchmarks/bench_infer.py                       # both models, all configurations
   python benchmarks/bench_infer.py --model bambnet --configs ref,fp32,bf16 --threads 2 --json
@@ -95,14 +101,17 @@ def child(args: argparse.Namespace) -> None:
     times = []
     out = None
     ctx = torch.no_grad() if cfg == "ref" else torch.inference_mode()
+    cpu = []
     with ctx:
         for _ in range(args.repeat):
-            start = time.perf_counter()
+            start, c0 = time.perf_counter(), time.process_time()
             out = run(*views)
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - c0)
     np.save(args.out, out.numpy())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024  # GiB (ru_maxrss in KiB)
-    print(json.dumps({"model": args.model, "config": cfg, "seconds": min(times), "peak_rss_gib": rss,
+    print(json.dumps({"model": args.model, "config": cfg, "seconds": min(times), "cpu_seconds": min(cpu),
+                      "peak_rss_gib": rss,
                       "tile": session.tile_for(height, width),
                       "weights": weights, "content": content, "megapixels": width * height / 1e6}))
 
@@ -149,10 +158,12 @@ def main() -> None:
                 rows.append({"model": model, "config": cfg, "error": proc.stderr.strip().splitlines()[-1:]})
                 continue
             row = json.loads(proc.stdout.strip().splitlines()[-1])
-            row["mp_per_s"] = row["megapixels"] / row["seconds"]
-            row["x_authors"] = row["seconds"] / args.authors_seconds
+            row["mp_per_s"] = row["megapixels"] / (row["cpu_seconds"] / args.threads)
+            # on a shared CPU, CPU seconds / threads estimates the wall time of an idle machine
+            row["x_authors"] = row["cpu_seconds"] / args.threads / args.authors_seconds
             if not args.json:  # progress: runs are long on a shared CPU
-                print(f"  done {model} {cfg}: {row['seconds']:.1f} s, peak RSS {row['peak_rss_gib']:.2f} GiB, "
+                print(f"  done {model} {cfg}: {row['seconds']:.1f} s ({row['cpu_seconds']:.1f} CPU s), "
+                      f"peak RSS {row['peak_rss_gib']:.2f} GiB, "
                       f"tiles {row['tile']}", flush=True)
             outputs[cfg] = np.load(out)
             rows.append(row)
@@ -176,19 +187,20 @@ def main() -> None:
         return
     print(f"size {args.size}, {args.threads} threads, torch threads per process; authors' full-frame fp32: "
           f"{args.authors_seconds:.0f} s")
-    head = (f"{'model':<11}{'config':<8}{'tiles':>10}{'time s':>8}{'MP/s':>7}{'x 39s':>7}{'x ref':>7}"
+    head = (f"{'model':<11}{'config':<8}{'tiles':>10}{'time s':>8}{'CPU s':>8}{'MP/s':>7}{'x 39s':>7}{'x ref':>7}"
             f"{'RSS GiB':>8}{'vs ref dB':>10}{'bf16/fp32 dB':>13}{'dPSNR GT':>9}")
     print(head)
-    refs = {r["model"]: r["seconds"] for r in rows if r.get("config") == "ref" and "seconds" in r}
+    refs = {r["model"]: r["cpu_seconds"] for r in rows if r.get("config") == "ref" and "seconds" in r}
     nan = float("nan")
     for r in rows:
         if "error" in r:
             print(f"{r['model']:<11}{r['config']:<8} failed: {r['error']}")
             continue
-        xref = r["seconds"] / refs[r["model"]] if r["model"] in refs else nan
+        xref = r["cpu_seconds"] / refs[r["model"]] if r["model"] in refs else nan  # CPU time: robust to load
         tiles = "full" if not r["tile"] else "x".join(str(t or "all") for t in (r["tile"] if isinstance(
             r["tile"], list) else [r["tile"], r["tile"]]))
-        print(f"{r['model']:<11}{r['config']:<8}{tiles:>10}{r['seconds']:>8.1f}{r['mp_per_s']:>7.3f}"
+        print(f"{r['model']:<11}{r['config']:<8}{tiles:>10}{r['seconds']:>8.1f}{r['cpu_seconds']:>8.1f}"
+              f"{r['mp_per_s']:>7.3f}"
               f"{r['x_authors']:>7.2f}{xref:>7.2f}{r['peak_rss_gib']:>8.2f}{r.get('psnr_vs_ref_db', nan):>10.1f}"
               f"{r.get('psnr_bf16_vs_fp32_db', nan):>13.1f}{r.get('delta_psnr_gt_db', nan):>9.3f}")
     if rows and "weights" in rows[0]:

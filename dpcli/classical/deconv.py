@@ -36,6 +36,8 @@ class DeconvConfig:
     scales: tuple[float, ...] = tuple(np.round(np.arange(0.0, 2.41, 0.2), 2))  # measured kernels
     radii: tuple[float, ...] = tuple(np.round(np.arange(-12, 12.01, 1.0), 2))  # parametric kernels
     refine: bool = True  # after the coarse search, try half steps either side of the best
+    use_map: bool = True  # parametric: start each patch from the classical defocus map (fast)
+    map_window: float = 1.0  # ... and search only +- this many px around the patch's map radius
     extend: bool = True  # deblur outside the ROI too (nearest kernels); False: combined image there
 
 
@@ -215,6 +217,13 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
     m = cfg.margin
     choice = np.zeros((len(y_starts), len(x_starts)))
     memo: dict = {}
+    layer_w: dict[float, torch.Tensor] = {}
+    patch_radius = None
+    if kernels is None and cfg.use_map:
+        from dpcli.classical.defocus import estimate_defocus_classical
+
+        rad, _ = estimate_defocus_classical(lt, rt, min_radius=min(cfg.radii), max_radius=max(cfg.radii))
+        patch_radius = rad
     for i, y0 in enumerate(y_starts):
         ry = torch.nonzero(wy[i] > 0).flatten()
         if len(ry) == 0:
@@ -236,6 +245,17 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
                     n = len(values)
                     return scale_kernels(bl[None].expand(n, -1, -1), values), scale_kernels(br[None].expand(n, -1, -1), values)
                 cands = torch.tensor(cfg.scales, dtype=torch.float32)
+            elif patch_radius is not None:  # candidates around the defocus map's radius of this patch
+                py0, px0 = min(max(y0, 0), h - 1), min(max(x0, 0), w - 1)
+                r0 = float(patch_radius[py0:max(y0 + ph, py0 + 1), px0:max(x0 + pw, px0 + 1)].median())
+                steps = torch.arange(-cfg.map_window, cfg.map_window + 1e-6, 0.5)
+                cands = torch.clamp(r0 + steps, min(cfg.radii), max(cfg.radii))
+
+                def make(values: torch.Tensor):
+                    key = tuple(np.round(values.tolist(), 4))
+                    if key not in memo:
+                        memo[key] = dp_kernels(values, size=kernel_size_for(torch.tensor(cfg.radii)) + 2)
+                    return memo[key]
             else:
                 def make(values: torch.Tensor):  # same for every patch: memoised
                     key = tuple(values.tolist())
@@ -261,10 +281,24 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
                 if float(fcost.min()) < best_cost:
                     best_value = float(fine[int(fcost.argmin())])
             choice[i, j] = best_value
+            weight = (wy[i, ty0:ty1, None] * wx[j, None, tx0:tx1])
+            if kernels is None:  # parametric: one full-frame solve per distinct radius, below
+                key = round(best_value * 4) / 4
+                layer_w.setdefault(key, torch.zeros(h, w, dtype=torch.float64))[ty0:ty1, tx0:tx1] += weight
+                continue
             kb_l, kb_r = make(torch.tensor([best_value], dtype=torch.float32))
             est = joint_wiener(tile_l, tile_r, kb_l[0], kb_r[0], cfg.lam, cfg.prior)
-            weight = (wy[i, ty0:ty1, None] * wx[j, None, tx0:tx1])
             out[:, ty0:ty1, tx0:tx1] += est.double() * weight
+    # parametric kernels: patches sharing a radius (0.25 px bins) share one FFT solve of the whole
+    # frame, blended by their tent weights ("per local blur radius, blended smoothly")
+    for value, lw in layer_w.items():
+        kb_l, kb_r = make(torch.tensor([value], dtype=torch.float32))
+        rows = torch.nonzero(lw.sum(1) > 0).flatten()
+        cols = torch.nonzero(lw.sum(0) > 0).flatten()
+        y0_, y1_ = max(0, int(rows[0]) - m), min(h, int(rows[-1]) + 1 + m)
+        x0_, x1_ = max(0, int(cols[0]) - m), min(w, int(cols[-1]) + 1 + m)
+        est = joint_wiener(lt[:, y0_:y1_, x0_:x1_], rt[:, y0_:y1_, x0_:x1_], kb_l[0], kb_r[0], cfg.lam, cfg.prior)
+        out[:, y0_:y1_, x0_:x1_] += est.double() * lw[y0_:y1_, x0_:x1_]
     if not cfg.extend:  # outside the ROI: the combined image
         inside = torch.zeros(h, w, dtype=torch.bool)
         inside[roi[0]:roi[1], roi[2]:roi[3]] = True
