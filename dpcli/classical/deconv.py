@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dpcli.optics import dp_kernels, kernel_size_for, scale_kernels
+from dpcli.optics import dp_kernels, kernel_size_for, linear_to_srgb, scale_kernels, srgb_to_linear
 from dpcli.optics.conv import _fast_len, pad_image
 
 
@@ -154,14 +154,15 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
 
     Args:
         left, right: (C, H, W) or (H, W) float views (numpy or torch), OUR left/right order.
-        kernels: None for parametric RDPD kernels (radius chosen per patch), or measured
+        kernels: None for parametric RDPD kernels (radius per patch: the classical defocus map's
+            median in the patch, refined by left/right consistency within +-``map_window``), or measured
             (left (P, k, k), right (P, k, k)) re-centred kernels on a ``grid`` (rows, cols) of
             patches covering ``roi`` (Pixel 4: (6, 8) over rows 252:1260, cols 336:1680, which is
             the default for a 1512 x 2016 view with 48 kernels); the factor per patch is chosen
             from ``config.scales``. Patches outside the ROI use the nearest calibrated kernel.
         config / overrides: :class:`DeconvConfig` fields (``lam``, ``patch``, ...).
         srgb: the views are sRGB-encoded: linearise, deconvolve, re-encode.
-        return_info: also return {"choice": (rows, cols) chosen radius/scale, "grid", "patch"}.
+        return_info: also return {"choice": (rows, cols) chosen radius/scale per patch, "patch", starts}.
 
     Returns:
         (C, H, W) float32 all-in-focus estimate in the units of the views (numpy if input numpy).
@@ -178,8 +179,6 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
     if lt.ndim == 2:
         lt, rt = lt[None], rt[None]
     if srgb:
-        from dpcli.optics import linear_to_srgb, srgb_to_linear
-
         lt, rt = srgb_to_linear(lt.clamp(0, 1)), srgb_to_linear(rt.clamp(0, 1))
     if lt.shape != rt.shape:
         raise ValueError(f"left and right differ in size: {tuple(lt.shape)} vs {tuple(rt.shape)}")
@@ -196,9 +195,7 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
     else:
         roi, ph, pw = roi or (0, h, 0, w), cfg.patch, cfg.patch
     # patch grid aligned on the ROI origin, extended to cover the whole image
-    off_y = roi[0] % ph
-    off_x = roi[2] % pw
-    rows0, cols0 = -(roi[0] // ph) if off_y == 0 else -(roi[0] // ph) - 1, -(roi[2] // pw) if off_x == 0 else -(roi[2] // pw) - 1
+    rows0, cols0 = -math.ceil(roi[0] / ph), -math.ceil(roi[2] / pw)
     if cfg.extend:
         y_starts = [roi[0] + i * ph for i in range(rows0, math.ceil((h - roi[0]) / ph))]
         x_starts = [roi[2] + j * pw for j in range(cols0, math.ceil((w - roi[2]) / pw))]
@@ -217,7 +214,6 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
     m = cfg.margin
     choice = np.zeros((len(y_starts), len(x_starts)))
     memo: dict = {}
-    layer_w: dict[float, torch.Tensor] = {}
     patch_radius = None
     if kernels is None and cfg.use_map:
         from dpcli.classical.defocus import estimate_defocus_classical
@@ -281,24 +277,10 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
                 if float(fcost.min()) < best_cost:
                     best_value = float(fine[int(fcost.argmin())])
             choice[i, j] = best_value
-            weight = (wy[i, ty0:ty1, None] * wx[j, None, tx0:tx1])
-            if kernels is None:  # parametric: one full-frame solve per distinct radius, below
-                key = round(best_value * 4) / 4
-                layer_w.setdefault(key, torch.zeros(h, w, dtype=torch.float64))[ty0:ty1, tx0:tx1] += weight
-                continue
             kb_l, kb_r = make(torch.tensor([best_value], dtype=torch.float32))
             est = joint_wiener(tile_l, tile_r, kb_l[0], kb_r[0], cfg.lam, cfg.prior)
+            weight = (wy[i, ty0:ty1, None] * wx[j, None, tx0:tx1])
             out[:, ty0:ty1, tx0:tx1] += est.double() * weight
-    # parametric kernels: patches sharing a radius (0.25 px bins) share one FFT solve of the whole
-    # frame, blended by their tent weights ("per local blur radius, blended smoothly")
-    for value, lw in layer_w.items():
-        kb_l, kb_r = make(torch.tensor([value], dtype=torch.float32))
-        rows = torch.nonzero(lw.sum(1) > 0).flatten()
-        cols = torch.nonzero(lw.sum(0) > 0).flatten()
-        y0_, y1_ = max(0, int(rows[0]) - m), min(h, int(rows[-1]) + 1 + m)
-        x0_, x1_ = max(0, int(cols[0]) - m), min(w, int(cols[-1]) + 1 + m)
-        est = joint_wiener(lt[:, y0_:y1_, x0_:x1_], rt[:, y0_:y1_, x0_:x1_], kb_l[0], kb_r[0], cfg.lam, cfg.prior)
-        out[:, y0_:y1_, x0_:x1_] += est.double() * lw[y0_:y1_, x0_:x1_]
     if not cfg.extend:  # outside the ROI: the combined image
         inside = torch.zeros(h, w, dtype=torch.bool)
         inside[roi[0]:roi[1], roi[2]:roi[3]] = True

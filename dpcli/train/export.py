@@ -84,6 +84,19 @@ def save_compact_state(trainer: Any, step: int, path: Path) -> Path:
     return Path(path)
 
 
+def compact_from_checkpoint(checkpoint: Path, out: Path) -> Path:
+    """The compact state of a run's ``checkpoint.pt`` (fp16 nets, stage state, step; no optimiser)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    compact = {"step": state["step"], "stage": state["stage"], "arch": state.get("arch"),
+               "nets": {k: {n: (t.half() if t.is_floating_point() else t) for n, t in sd.items()}
+                        for k, sd in state["nets"].items()},
+               "extra": state.get("extra", {})}
+    buffer = io.BytesIO()
+    torch.save(compact, buffer)
+    atomic_write_bytes(Path(out), buffer.getvalue(), overwrite=True)
+    return Path(out)
+
+
 def load_compact_state(trainer: Any, path: Path) -> int:
     """Warm-start a stage from :func:`save_compact_state` (fresh optimiser moments); returns its step."""
     state = torch.load(path, map_location="cpu", weights_only=False)

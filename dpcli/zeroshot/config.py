@@ -26,9 +26,15 @@ class ZeroShotConfig:
         init: "closed" (regularised joint L/R Wiener deconvolution, exact LS) | "iterative" (Adam).
         lam: Tikhonov weight on the latent gradients in the closed form (relative to the image
             mean level); also the weight of that prior in stage 3's closed form.
-    Stage 2 (G_D, Eq. 5-10, 13-14): iterations, learning rate, crop size/batch, TV weight.
+    Stage 2 (G_D, Eq. 5-10, 13-14): iterations, learning rate, crop size/batch (in G_D input
+        pixels), TV weight; ``gd_downsample`` feeds G_D a 2x area-downsampled pair (fast only);
+        the first ``gd_warm_iters`` steps imitate the stage-1 residual choice (cross-entropy; a
+        speed lever, not in the thesis), then Eq. 10 + TV fine-tune at ``gd_finetune_lr`` x lr.
     Stage 3 (G_F, section 3.3, Eq. 12, 15): variable-projection and joint iterations, lr's,
-        edge-aware latent prior weight, G_F grouping (1 = the dense network of Fig. 3.4).
+        edge-aware latent prior weight, G_F grouping (1 = the dense network of Fig. 3.4);
+        at most ``max_active`` layers per patch (by defocus weight) are solved in stage 3.
+    time_budget: wall-clock seconds; stage 2 stops at 45 %, stage 3's variable projection at
+        80 %, its joint refinement at 95 % of it. Plateau early stopping in every loop.
     """
 
     layers: int = 18
@@ -56,7 +62,7 @@ class ZeroShotConfig:
     edge_sigma: float = 0.02
     gf_groups: int | None = None  # None = one group per patch (per-patch generator); 1 = dense
     active_threshold: float = 2e-3
-    max_active: int = 6
+    max_active: int = 4
     plateau_patience: int = 25
     plateau_tol: float = 1e-3
     time_budget: float | None = None

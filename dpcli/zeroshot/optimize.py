@@ -386,10 +386,12 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
     log = StageLog()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.gf_lr)
     stop = Plateau(cfg.plateau_patience, cfg.plateau_tol)
+    fl_a, fr_a = fl[pa], fr[pa]  # observed spectra of each active pair's tile
+    del fl, fr
     # -- variable projection: latent = exact LS solution for the current kernels
     for it in range(cfg.gf_vp_iters):
         kl, kr = spectra(model())
-        fx = wiener_joint(fl[pa], fr[pa], kl, kr, cfg.lam, g2)
+        fx = wiener_joint(fl_a, fr_a, kl, kr, cfg.lam, g2)
         bl = torch.fft.irfft2(fx * kl, s=shape)
         br = torch.fft.irfft2(fx * kr, s=shape)
         loss = data_loss(bl, br)
@@ -407,7 +409,8 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
             break
     with torch.no_grad():
         kl, kr = spectra(model())
-        latent = torch.fft.irfft2(wiener_joint(fl[pa], fr[pa], kl, kr, cfg.lam, g2), s=shape)
+        latent = torch.fft.irfft2(wiener_joint(fl_a, fr_a, kl, kr, cfg.lam, g2), s=shape)
+    del fl_a, fr_a
     # -- joint refinement: latent map free (margins included: no wrap-around in the cores),
     #    G_F and Z trained with it, edge-aware smoothness on the latent image (Eq. 15)
     if cfg.gf_joint_iters > 0:
