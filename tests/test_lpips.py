@@ -94,3 +94,28 @@ def test_vgg16_conv3_3_features(lpips_weights):
     assert out["conv3_3"].shape == (1, 256, 16, 16) and out["relu2_2"].shape == (1, 128, 32, 32)
     assert (out["conv3_3"] < 0).any() and (out["relu2_2"] >= 0).all()  # conv = before ReLU
     assert not any(p.requires_grad for p in vgg.parameters())
+
+
+def test_convert_lpips_cli_on_a_folder(tmp_path):
+    """The command converts an unpacked-sdist layout (weights/alexnet.ckpt) and writes safetensors."""
+    from safetensors.torch import load_file
+    from typer.testing import CliRunner
+
+    from dpcli.cli import app
+
+    rng = np.random.default_rng(0)
+    shapes = [(11, 11, 3, 64), (5, 5, 64, 192), (3, 3, 192, 384), (3, 3, 384, 256), (3, 3, 256, 256)]
+    tree = {"AlexNet_0": {f"Conv_{i}": {"kernel": rng.standard_normal(s).astype(np.float32),
+                                         "bias": np.zeros(s[-1], np.float32)} for i, s in enumerate(shapes)}}
+    tree.update({f"NetLinLayer_{i}": {"Conv_0": {"kernel": np.ones((1, 1, s[-1], 1), np.float32)}}
+                 for i, s in enumerate(shapes)})
+    (tmp_path / "pkg" / "weights").mkdir(parents=True)
+    (tmp_path / "pkg" / "weights" / "alexnet.ckpt").write_bytes(pickle.dumps(tree))
+    result = CliRunner().invoke(app, ["convert-lpips", str(tmp_path / "pkg"), "--out-dir", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    state = load_file(str(tmp_path / "out" / "alexnet.safetensors"))
+    np.testing.assert_array_equal(state["trunk.features.conv1.weight"].numpy(),
+                                  tree["AlexNet_0"]["Conv_0"]["kernel"].transpose(3, 2, 0, 1))
+    assert state["lin4.weight"].shape == (1, 256, 1, 1)
+    bad = CliRunner().invoke(app, ["convert-lpips", str(tmp_path / "missing")])
+    assert bad.exit_code != 0

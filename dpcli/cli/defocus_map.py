@@ -45,6 +45,7 @@ def defocus_map_command(
     min_radius: float = typer.Option(-12.0, "--min-radius", help="classical: smallest signed radius (px) searched."),
     max_radius: float = typer.Option(12.0, "--max-radius", help="classical: largest signed radius (px) searched."),
     srgb: str = typer.Option("auto", "--srgb", help="auto (image files are sRGB, raw planes linear) | yes | no."),
+    time_budget: float = typer.Option(0.0, "--time-budget", help="zeroshot: seconds per pair (0 = the schedule's own)."),
     npy: bool = typer.Option(False, "--npy", help="Also write NAME_defocus.npy."),
     confidence: bool = typer.Option(False, "--confidence", help="classical: also write NAME_confidence.png."),
     swap_lr: bool = SWAP_LR_OPTION,
@@ -79,7 +80,7 @@ def defocus_map_command(
         raise InputError("no images found", inputs[0])
     output.mkdir(parents=True, exist_ok=True)
     protected = input_paths(items)
-    estimate = _estimator(method, model, weights, device, tile, min_radius, max_radius)
+    estimate = _estimator(method, model, weights, device, tile, min_radius, max_radius, time_budget)
 
     def process(item) -> ItemResult:
         from dpcli.io.images import write_image
@@ -113,7 +114,7 @@ def defocus_map_command(
 
 
 def _estimator(method: str, model: str, weights: Optional[Path], device: str, tile: Optional[int],
-               min_radius: float, max_radius: float):
+               min_radius: float, max_radius: float, time_budget: float = 0.0):
     """-> fn(left, right, srgb) -> (radius (H, W), confidence (H, W) or None)."""
     if method == "classical":
         from dpcli.classical import estimate_defocus_classical
@@ -130,7 +131,9 @@ def _estimator(method: str, model: str, weights: Optional[Path], device: str, ti
             coc = np.asarray(session.estimate_coc(left, right))
             return (coc[0] if coc.ndim == 3 else coc), None
         return net
-    from dpcli.zeroshot import zeroshot_deblur
+    from dpcli.zeroshot import make_config, zeroshot_deblur
+
+    config = make_config("fast", time_budget=time_budget or None)
 
     def zeroshot(left, right, srgb):
         if srgb:  # the MPI optimiser works on linear views
@@ -140,5 +143,5 @@ def _estimator(method: str, model: str, weights: Optional[Path], device: str, ti
 
             left = srgb_to_linear(torch.as_tensor(left).clamp(0, 1)).numpy()
             right = srgb_to_linear(torch.as_tensor(right).clamp(0, 1)).numpy()
-        return zeroshot_deblur(left, right).defocus, None
+        return zeroshot_deblur(left, right, config).defocus, None
     return zeroshot

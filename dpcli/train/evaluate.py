@@ -186,10 +186,11 @@ def main() -> None:
         print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch))
 
 
-def beats_input(scores: dict[str, Any]) -> bool:
-    """The shipping rule: better than doing nothing on the real Pixel 4 scenes (PSNR and SSIM)."""
-    return ("pixel4_psnr" in scores and scores["pixel4_psnr"] > scores["pixel4_psnr_input"]
-            and scores["pixel4_ssim"] >= scores["pixel4_ssim_input"])
+def beats_input(scores: dict[str, Any], min_gain_db: float = 0.1) -> bool:
+    """The shipping rule: clearly better than doing nothing on the real Pixel 4 scenes: PSNR up by
+    ``min_gain_db`` or more, and SSIM and MAE no worse than the input's."""
+    return ("pixel4_psnr" in scores and scores["pixel4_psnr"] >= scores["pixel4_psnr_input"] + min_gain_db
+            and scores["pixel4_ssim"] >= scores["pixel4_ssim_input"] and scores["pixel4_mae"] <= scores["pixel4_mae_input"])
 
 
 def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None) -> str:

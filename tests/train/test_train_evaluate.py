@@ -38,8 +38,11 @@ def test_shipping_rule_refuses_a_candidate_that_does_not_beat_the_input(tmp_path
     from dpcli.train.evaluate import beats_input, ship_if_better
 
     monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
-    worse = {"pixel4_psnr": 30.0, "pixel4_psnr_input": 31.2, "pixel4_ssim": 0.9, "pixel4_ssim_input": 0.85}
+    worse = {"pixel4_psnr": 30.0, "pixel4_psnr_input": 31.2, "pixel4_ssim": 0.9, "pixel4_ssim_input": 0.85,
+             "pixel4_mae": 0.015, "pixel4_mae_input": 0.016}
     assert not beats_input(worse) and not beats_input({"synth_psnr": 40.0})
     assert beats_input(worse | {"pixel4_psnr": 31.5})
+    assert not beats_input(worse | {"pixel4_psnr": 31.21})  # a tie is not a gain
+    assert not beats_input(worse | {"pixel4_psnr": 31.5, "pixel4_mae": 0.017})
     assert ship_if_better(tmp_path / "none.pt", worse, "x", "synthetic").startswith("not shipped")
     assert not (tmp_path / "manifest.json").exists()

@@ -160,3 +160,22 @@ def test_compact_state_from_a_run_checkpoint(tiny_dpdd, tmp_path):
     assert path.stat().st_size < 0.6 * (tmp_path / "r" / "checkpoint.pt").stat().st_size  # fp16, no Adam moments
     assert load_compact_state(trainer, path) == 4
     assert trainer.search.thresholds == torch.load(path, weights_only=False)["extra"]["search"]["thresholds"]
+
+
+def test_stage_two_uses_the_stage_one_checkpoint(tiny_dpdd, tmp_path):
+    """Paper pipelines: BaMBNet deblur masks from the trained COC net; DefocusGAN guided by its map net."""
+    run_training(TrainRequest(model="bambnet", stage="coc", data=str(tiny_dpdd), config="test", steps=2,
+                              out=tmp_path / "coc", val_count=1, quiet=True))
+    _, deblur, _ = run_training(TrainRequest(model="bambnet", stage="deblur", data=str(tiny_dpdd), config="test",
+                                             steps=2, out=tmp_path / "deblur", val_count=1, quiet=True,
+                                             stage_options={"coc_weights": tmp_path / "coc" / "checkpoint.pt"}))
+    coc_state = torch.load(tmp_path / "coc" / "checkpoint.pt", weights_only=False)["nets"]["coc"]
+    assert deblur.coc_net is not None
+    assert all(torch.equal(deblur.coc_net.state_dict()[k], coc_state[k]) for k in coc_state)
+    run_training(TrainRequest(model="defocusgan", stage="defocus", data=str(tiny_dpdd), config="test", steps=2,
+                              out=tmp_path / "dm", val_count=1, quiet=True))
+    _, gen, _ = run_training(TrainRequest(model="defocusgan", stage="generator", data=str(tiny_dpdd), config="test",
+                                          steps=2, out=tmp_path / "gan", val_count=1, quiet=True,
+                                          stage_options={"defocus_weights": tmp_path / "dm" / "checkpoint.pt",
+                                                         "perceptual": False}))
+    assert gen.defocus_net is not None and gen.dp  # maps from DP views: DP augmentation rules stay on
