@@ -35,6 +35,25 @@ def _root(
     """Remove defocus blur from photographs with dual-pixel data or from single images."""
 
 
+def _click_error_types() -> tuple[type[BaseException], ...]:
+    # Recent Typer vendors click as typer._click; older ones use click itself: catch both.
+    types: list[type[BaseException]] = []
+    try:
+        from typer._click.exceptions import ClickException as vendored
+        types.append(vendored)
+    except ImportError:
+        pass
+    try:
+        from click.exceptions import ClickException as upstream
+        types.append(upstream)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+_CLICK_ERRORS = _click_error_types()
+
+
 def main() -> None:
     """Console entry point: any DpError becomes one line on stderr and its exit code."""
     try:
@@ -53,10 +72,6 @@ def main() -> None:
     except KeyboardInterrupt:
         console_err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and friends
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except _CLICK_ERRORS as exc:  # usage errors: click prints its own one-line message
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -186,6 +186,9 @@ def _run(left: Path, right: Path, output: Path, stem: str, schedule: str, time_b
     say = (lambda msg: None) if quiet else (lambda msg: console_err.print(f"{stem}: {msg}", highlight=False))
     start = time.perf_counter()
     res = zeroshot_deblur(yl, yr, cfg, measured_kernels=measured, progress=say)
+    if res.info.get("output_stage") != "kernels" or res.info.get("defocus_source") != "G_D":
+        say(f"note: defocus from {res.info['defocus_source']}; output from {res.info['output_stage']} "
+            "(raise --time-budget for the full optimisation)")
     out.mkdir(parents=True, exist_ok=True)
     protected = {left.resolve(), right.resolve()}
     depth = parse_bit_depth(bit_depth, pair.bit_depth)

@@ -47,6 +47,10 @@ class ZeroShotResult:
         stage_images: AiF after each stage: "init" (stage-1 layers picked per pixel by their local
             reblur residual), "defocus" (after G_D), "kernels" (final).
         timings: seconds per stage and in total.
+        info: iterations and stop reasons per stage; ``defocus_source`` ("G_D", or the stage-1
+            residual choice when the time budget stopped G_D during its warm-up) and
+            ``output_stage`` (which stage produced ``aif``: "kernels" unless the budget stopped
+            G_F before ``min_kernel_iters`` steps).
     """
 
     aif: np.ndarray
@@ -168,11 +172,19 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     with autocast(device, cfg.precision):
         _, weights, log2 = train_defocus_net(yl, yr, init.blur_left, init.blur_right, radii, cfg,
                                              deadline(0.45), warm)
-    del warm
     weights = weights.float()
     timings["defocus"] = log2.seconds
-    aif2 = _blend(weights, init.latent)
-    stage_images["defocus"] = aif2.cpu().numpy()
+    info: dict = {"disparity_px": disparity, "gd_iters": log2.iters, "gd_stopped": log2.stopped,
+                  "defocus_source": "G_D", "output_stage": "kernels"}
+    stage_images["defocus"] = _blend(weights, init.latent).cpu().numpy()
+    stage2_out = stage_images["defocus"]
+    if log2.stopped == "time budget" and log2.iters < cfg.gd_warm_iters:
+        # budget cut G_D before it even matched its warm-start target: use that target (the
+        # stage-1 residual choice) rather than a half-trained network; recorded in ``info``
+        weights = warm
+        info["defocus_source"] = "stage-1 residual (time budget hit during G_D warm-up)"
+        stage2_out = stage_images["init"]
+    del warm
     defocus = (weights * radii.view(-1, 1, 1).to(device)).sum(0).cpu()
     layers = init.latent.float().cpu().numpy() if cfg.keep_layers else None
     del init
@@ -181,15 +193,19 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     ks = learn_kernels(yl, yr, weights, radii, start_k, cfg, deadline(0.8), deadline(0.95))
     timings["kernels"] = ks.log.seconds
     stage_images["kernels"] = ks.aif.cpu().numpy()
+    aif = stage_images["kernels"]
+    if ks.log.stopped == "time budget" and ks.log.iters < cfg.min_kernel_iters:
+        aif = stage2_out  # G_F barely started: keep the stage-2 result (see info)
+        info["output_stage"] = "defocus (time budget hit before G_F made min_kernel_iters steps)"
     timings["total"] = time.perf_counter() - t0
     sides = [s for s in ("f", "b") if s in ks.kernels]
     kl = np.stack([ks.kernels[s][:, 0].cpu().numpy() for s in sides])
     kr = np.stack([ks.kernels[s][:, 1].cpu().numpy() for s in sides])
+    info.update({"gf_iters": ks.log.iters, "gf_stopped": ks.log.stopped, "prefit_loss": ks.prefit_loss,
+                 "sides": sides})
     return ZeroShotResult(
-        aif=ks.aif.cpu().numpy(), defocus=defocus.numpy(), kernels_left=kl, kernels_right=kr,
+        aif=aif, defocus=defocus.numpy(), kernels_left=kl, kernels_right=kr,
         layers=layers, losses={"defocus": log2.losses, "kernels": ks.log.losses},
         stage_images=stage_images, weights=weights.cpu().numpy() if cfg.keep_layers else None,
         radii=radii.numpy(), timings=timings,
-        info={"disparity_px": disparity, "gd_iters": log2.iters, "gd_stopped": log2.stopped,
-              "gf_iters": ks.log.iters, "gf_stopped": ks.log.stopped, "prefit_loss": ks.prefit_loss,
-              "sides": sides})
+        info=info)

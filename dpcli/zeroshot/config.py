@@ -63,6 +63,7 @@ class ZeroShotConfig:
     gf_groups: int | None = None  # None = one group per patch (per-patch generator); 1 = dense
     active_threshold: float = 2e-3
     max_active: int = 4
+    min_kernel_iters: int = 10
     plateau_patience: int = 25
     plateau_tol: float = 1e-3
     time_budget: float | None = None
