@@ -198,3 +198,15 @@ def test_cli_writes_all_outputs(tmp_path):
     again = CliRunner().invoke(app, args + ["--json"])
     assert again.exit_code == 0 and '"skipped": 1' in again.output
     assert (out / "s.png").stat().st_mtime_ns == stamp
+
+
+def test_time_budget_falls_back_to_finished_stage():
+    sharp = _texture(64, 64, seed=5)
+    kl, kr = dp_kernels(torch.tensor([3.0]))
+    yl, yr = blur(sharp[None], kl[None])[0], blur(sharp[None], kr[None])[0]
+    cfg = make_config("fast", layers=4, max_radius=3.0, grid=(1, 1), time_budget=1e-3, gf_prefit_iters=2)
+    res = zeroshot_deblur(yl, yr, cfg)
+    assert res.info["defocus_source"].startswith("stage-1 residual")
+    assert res.info["output_stage"].startswith("defocus")
+    assert np.array_equal(res.aif, res.stage_images["init"])
+    assert psnr(res.aif, sharp) > psnr((yl + yr) / 2, sharp) + 1.0
