@@ -39,6 +39,9 @@ class DeconvConfig:
     use_map: bool = True  # parametric: start each patch from the classical defocus map (fast)
     map_window: float = 1.0  # ... and search only +- this many px around the patch's map radius
     extend: bool = True  # deblur outside the ROI too (nearest kernels); False: combined image there
+    mode: str = "levels"  # parametric kernels: levels (per-pixel blend of per-radius results) | patches
+    level_step: float = 1.0  # levels mode: spacing of the signed radius levels (px)
+    level_lam: float = 0.3  # levels mode: lam (stronger: ringing of wrong levels leaks across edges)
 
 
 def _spectrum(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -93,6 +96,42 @@ def joint_wiener(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor, 
     den = kl.abs() ** 2 + kr.abs() ** 2 + lam * reg
     out = torch.fft.irfft2(num / den, s=size)[:, pad:pad + h, pad:pad + w]
     return out.to(left.dtype)
+
+
+def wiener_levels(left: torch.Tensor, right: torch.Tensor, radius: torch.Tensor, step: float = 1.0,
+                  lam: float = 0.3, prior: str = "gradient") -> torch.Tensor:
+    """Spatially varying joint deconvolution: one whole-image joint Wiener estimate per signed
+    radius level (``step`` apart, covering the map's range), blended per pixel with hat weights of
+    the radius map. Unlike one kernel per patch this follows occlusion boundaries and both signs.
+
+    Args:
+        left, right: (C, H, W) linear views; radius: (H, W) signed radius map (px).
+
+    Returns:
+        (C, H, W) latent sharp image.
+    """
+    c, h, w = left.shape
+    lo = math.floor(float(radius.min()) / step) * step
+    hi = math.ceil(float(radius.max()) / step) * step
+    levels = torch.arange(lo, hi + step / 2, step, dtype=torch.float32)
+    ksize = kernel_size_for(levels) + 2
+    pad = ksize // 2 + 8
+    size = (_fast_len(h + 2 * pad), _fast_len(w + 2 * pad))
+    bottom, right_ = size[0] - h - pad, size[1] - w - pad
+    spec = torch.fft.rfft2(pad_image(torch.stack([left, right]).float(), pad, bottom, pad, right_,
+                                     padding="reflect"))  # (2, C, H', W'//2+1), once for all levels
+    reg = lam * (_gradient_power(size) if prior == "gradient" else torch.ones(1))
+    out = torch.zeros(c, h, w, dtype=torch.float32)
+    for r in levels:
+        wt = (1 - (radius - r).abs() / step).clamp_min(0)
+        if not bool(wt.gt(0).any()):
+            continue
+        kl, kr = dp_kernels(r.view(1), size=ksize)
+        fk = _spectrum(torch.cat([kl, kr]), size)
+        est = torch.fft.irfft2((fk[0].conj() * spec[0] + fk[1].conj() * spec[1])
+                               / (fk[0].abs() ** 2 + fk[1].abs() ** 2 + reg), s=size)
+        out += est[:, pad:pad + h, pad:pad + w] * wt
+    return out
 
 
 def lr_consistency(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor, k_right: torch.Tensor,
@@ -215,12 +254,22 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
     choice = np.zeros((len(y_starts), len(x_starts)))
     memo: dict = {}
     patch_radius = None
+    y_starts_loop: list[int] | None = None  # levels mode: no per-patch loop
     if kernels is None and cfg.use_map:
         from dpcli.classical.defocus import estimate_defocus_classical
 
         rad, _ = estimate_defocus_classical(lt, rt, min_radius=min(cfg.radii), max_radius=max(cfg.radii))
         patch_radius = rad
-    for i, y0 in enumerate(y_starts):
+        if cfg.mode == "levels":
+            out = wiener_levels(lt, rt, rad, cfg.level_step, cfg.level_lam, cfg.prior).double()
+            for i, y0 in enumerate(y_starts):  # info only: the map's median radius per patch
+                for j, x0 in enumerate(x_starts):
+                    py0, px0 = min(max(y0, 0), h - 1), min(max(x0, 0), w - 1)
+                    choice[i, j] = float(rad[py0:max(y0 + ph, py0 + 1), px0:max(x0 + pw, px0 + 1)].median())
+            y_starts_loop = []
+        elif cfg.mode != "patches":
+            raise ValueError(f"mode must be 'levels' or 'patches', got {cfg.mode!r}")
+    for i, y0 in enumerate(y_starts if y_starts_loop is None else y_starts_loop):
         ry = torch.nonzero(wy[i] > 0).flatten()
         if len(ry) == 0:
             continue

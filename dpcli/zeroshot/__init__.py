@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from dpcli.errors import InputError
 from dpcli.zeroshot.config import SCHEDULES, ZeroShotConfig, make_config
-from dpcli.zeroshot.init import LatentInit, closed_form_layers, iterative_layers
+from dpcli.zeroshot.init import closed_form_layers, iterative_layers
 from dpcli.zeroshot.kernels import (layer_kernels, layer_radii, measured_max_kernels,
                                     parametric_max_kernels)
 from dpcli.zeroshot.optimize import learn_kernels, residual_weights, train_defocus_net

@@ -6,7 +6,7 @@ iteration counts: iterative stage 1, dense G_F, many more steps). Every field ca
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Focus = Literal["front", "back", "both"]
@@ -99,4 +99,4 @@ def make_config(schedule: str = "fast", **overrides) -> ZeroShotConfig:
     return base.with_(**overrides)
 
 
-__all__ = ["ZeroShotConfig", "SCHEDULES", "make_config", "Focus", "field"]
+__all__ = ["ZeroShotConfig", "SCHEDULES", "make_config", "Focus"]
