@@ -99,7 +99,7 @@ def joint_wiener(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor, 
 
 
 def wiener_levels(left: torch.Tensor, right: torch.Tensor, radius: torch.Tensor, step: float = 1.0,
-                  lam: float = 0.3, prior: str = "gradient") -> torch.Tensor:
+                  lam: float = 0.3, prior: str = "gradient", anchor: bool = True) -> torch.Tensor:
     """Spatially varying joint deconvolution: one whole-image joint Wiener estimate per signed
     radius level (``step`` apart, covering the map's range), blended per pixel with hat weights of
     the radius map. Unlike one kernel per patch this follows occlusion boundaries and both signs.
@@ -128,8 +128,10 @@ def wiener_levels(left: torch.Tensor, right: torch.Tensor, radius: torch.Tensor,
             continue
         kl, kr = dp_kernels(r.view(1), size=ksize)
         fk = _spectrum(torch.cat([kl, kr]), size)
-        est = torch.fft.irfft2((fk[0].conj() * spec[0] + fk[1].conj() * spec[1])
-                               / (fk[0].abs() ** 2 + fk[1].abs() ** 2 + reg), s=size)
+        num = fk[0].conj() * spec[0] + fk[1].conj() * spec[1]
+        if anchor:  # prior mean = the combined view: a level near r = 0 returns its input unchanged
+            num = num + reg * (spec[0] + spec[1]) / 2
+        est = torch.fft.irfft2(num / (fk[0].abs() ** 2 + fk[1].abs() ** 2 + reg), s=size)
         out += est[:, pad:pad + h, pad:pad + w] * wt
     return out
 

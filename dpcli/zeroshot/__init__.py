@@ -189,23 +189,36 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     layers = init.latent.float().cpu().numpy() if cfg.keep_layers else None
     del init
 
-    say("stage 3: non-uniform kernels (G_F)")
-    ks = learn_kernels(yl, yr, weights, radii, start_k, cfg, deadline(0.8), deadline(0.95))
-    timings["kernels"] = ks.log.seconds
-    stage_images["kernels"] = ks.aif.cpu().numpy()
-    aif = stage_images["kernels"]
-    if ks.log.stopped == "time budget" and ks.log.iters < cfg.min_kernel_iters:
-        aif = stage2_out  # G_F barely started: keep the stage-2 result (see info)
-        info["output_stage"] = "defocus (time budget hit before G_F made min_kernel_iters steps)"
+    dl3 = deadline(0.8)
+    if dl3 is not None and time.perf_counter() > dl3:
+        # no time left for G_F: keep the stage-2 image and the starting kernels (see info)
+        aif, losses3 = stage2_out, []
+        kernels_out = {k: v.expand(cfg.grid[0] * cfg.grid[1], -1, -1, -1) for k, v in start_k.items()}
+        info["output_stage"] = "defocus (time budget exhausted before stage 3)"
+        info.update({"gf_iters": 0, "gf_stopped": "time budget"})
+    else:
+        say("stage 3: non-uniform kernels (G_F)")
+        ks = learn_kernels(yl, yr, weights, radii, start_k, cfg, dl3, deadline(0.95))
+        timings["kernels"] = ks.log.seconds
+        stage_images["kernels"] = ks.aif.cpu().numpy()
+        aif, losses3, kernels_out = stage_images["kernels"], ks.log.losses, ks.kernels
+        if ks.log.stopped == "time budget" and ks.log.iters < cfg.min_kernel_iters:
+            aif = stage2_out  # G_F barely started: keep the stage-2 result (see info)
+            info["output_stage"] = "defocus (time budget hit before G_F made min_kernel_iters steps)"
+        info.update({"gf_iters": ks.log.iters, "gf_stopped": ks.log.stopped, "prefit_loss": ks.prefit_loss})
+    if cfg.output_stage in ("init", "defocus"):
+        aif = stage_images["init"] if cfg.output_stage == "init" else stage2_out
+        info["output_stage"] = f"{cfg.output_stage} (requested)"
+    elif cfg.output_stage != "kernels":
+        raise InputError(f"output stage {cfg.output_stage!r}: expected init, defocus or kernels")
     timings["total"] = time.perf_counter() - t0
-    sides = [s for s in ("f", "b") if s in ks.kernels]
-    kl = np.stack([ks.kernels[s][:, 0].cpu().numpy() for s in sides])
-    kr = np.stack([ks.kernels[s][:, 1].cpu().numpy() for s in sides])
-    info.update({"gf_iters": ks.log.iters, "gf_stopped": ks.log.stopped, "prefit_loss": ks.prefit_loss,
-                 "sides": sides})
+    sides = sorted({"f" if r >= 0 else "b" for r in radii.tolist()}, reverse=True)
+    kl = np.stack([kernels_out[s][:, 0].cpu().numpy() for s in sides])
+    kr = np.stack([kernels_out[s][:, 1].cpu().numpy() for s in sides])
+    info["sides"] = sides
     return ZeroShotResult(
         aif=aif, defocus=defocus.numpy(), kernels_left=kl, kernels_right=kr,
-        layers=layers, losses={"defocus": log2.losses, "kernels": ks.log.losses},
+        layers=layers, losses={"defocus": log2.losses, "kernels": losses3},
         stage_images=stage_images, weights=weights.cpu().numpy() if cfg.keep_layers else None,
         radii=radii.numpy(), timings=timings,
         info=info)

@@ -64,6 +64,7 @@ class ZeroShotConfig:
     active_threshold: float = 2e-3
     max_active: int = 4
     min_kernel_iters: int = 10
+    output_stage: str = "kernels"  # which stage's image is the result: init | defocus | kernels
     plateau_patience: int = 25
     plateau_tol: float = 1e-3
     time_budget: float | None = None

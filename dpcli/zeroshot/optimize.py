@@ -275,10 +275,12 @@ class KernelModel(torch.nn.Module):
 
 
 def _fit(model: torch.nn.Module, target: dict[str, torch.Tensor], sides: list[str], iters: int,
-         lr: float) -> float:
+         lr: float, deadline: float | None = None) -> float:
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     value = float("nan")
     for _ in range(iters):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         out = model()
         loss = sum(((out[s] - target[s]).abs().sum((-2, -1)).mean() for s in sides))
         opt.zero_grad(set_to_none=True)
@@ -289,7 +291,7 @@ def _fit(model: torch.nn.Module, target: dict[str, torch.Tensor], sides: list[st
 
 
 def prefit_generators(model: KernelModel, target: dict[str, torch.Tensor], iters: int,
-                      lr: float) -> float:
+                      lr: float, deadline: float | None = None) -> float:
     """Initialise G_F to reproduce the given kernels (parametric or measured), L1 fit.
 
     With one group per patch, a single-patch generator is fitted to the patch-mean kernel and
@@ -300,10 +302,10 @@ def prefit_generators(model: KernelModel, target: dict[str, torch.Tensor], iters
     n_p = first.z.shape[1]
     grouped = first.net[0].groups == n_p and n_p > 1
     if not grouped:
-        return _fit(model, target, model.sides, iters, lr * 5)
+        return _fit(model, target, model.sides, iters, lr * 5, deadline)
     single = KernelModel(model.sides, 1, first.ksize, None, 0).to(first.z.device)
     mean_t = {s: target[s].mean(0, keepdim=True) for s in model.sides}
-    loss = _fit(single, mean_t, model.sides, iters, lr * 5)
+    loss = _fit(single, mean_t, model.sides, iters, lr * 5, deadline)
     with torch.no_grad():
         for key, gen in model.gens.items():
             src = single.gens[key]
@@ -314,7 +316,7 @@ def prefit_generators(model: KernelModel, target: dict[str, torch.Tensor], iters
                     dst.weight.copy_(one.weight.repeat(reps, 1, 1, 1))
                     dst.bias.copy_(one.bias.repeat(reps))
     if any(float((target[s] - mean_t[s]).abs().max()) > 1e-6 for s in model.sides):
-        loss = _fit(model, target, model.sides, max(iters // 4, 1), lr * 2)
+        loss = _fit(model, target, model.sides, max(iters // 4, 1), lr * 2, deadline)
     return loss
 
 
@@ -335,7 +337,7 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
     sides = sorted({"f" if r >= 0 else "b" for r in radii.tolist()}, reverse=True)
     target = {s: start_kernels[s].expand(n_p, -1, -1, -1).contiguous() for s in sides}
     model = KernelModel(sides, n_p, ksize, cfg.gf_groups, cfg.seed).to(left.device)
-    prefit = prefit_generators(model, target, cfg.gf_prefit_iters, cfg.gf_lr)
+    prefit = prefit_generators(model, target, cfg.gf_prefit_iters, cfg.gf_lr, deadline_vp)
 
     yl_t, yr_t = extract_tiles(left, t), extract_tiles(right, t)  # (P, C, T, T)
     fl, fr = torch.fft.rfft2(yl_t), torch.fft.rfft2(yr_t)

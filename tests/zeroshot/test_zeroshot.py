@@ -210,3 +210,7 @@ def test_time_budget_falls_back_to_finished_stage():
     assert res.info["output_stage"].startswith("defocus")
     assert np.array_equal(res.aif, res.stage_images["init"])
     assert psnr(res.aif, sharp) > psnr((yl + yr) / 2, sharp) + 1.0
+    chosen = zeroshot_deblur(yl, yr, cfg.with_(time_budget=None, output_stage="init", gd_iters=1, gd_warm_iters=0,
+                                               gf_vp_iters=1, gf_joint_iters=0))
+    assert chosen.info["output_stage"] == "init (requested)"
+    assert np.array_equal(chosen.aif, chosen.stage_images["init"])
