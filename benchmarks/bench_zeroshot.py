@@ -111,10 +111,12 @@ def _print(rows: list[dict], mean: bool = False) -> None:
         " ".join(f"{s + ' PSNR/SSIM/MAE':>24}" for s in stages) + f" {'rho':>6}"
     print(head)
     for r in rows:
-        cells = " ".join(f"{r[s]['psnr']:7.2f}/{r[s]['ssim']:.3f}/{r[s]['mae']:.4f}".rjust(24) for s in stages)
+        cells = " ".join((f"{r[s]['psnr']:7.2f}/{r[s]['ssim']:.3f}/{r[s]['mae']:.4f}" if s in r else "skipped")
+                         .rjust(24) for s in stages)
         print(f"{r['scene']:>6} {r['schedule']:>6} {r['kernel_src']:>10} {r['size']:>10} {r['seconds']:7.1f} "
               f"{r['peak_rss_mb']:7.0f} {cells} {r['spearman']:6.3f}")
     if mean and len(rows) > 1:
+        rows = [r for r in rows if all(s in r for s in stages)]
         cells = " ".join(
             f"{np.mean([r[s]['psnr'] for r in rows]):7.2f}/{np.mean([r[s]['ssim'] for r in rows]):.3f}/"
             f"{np.mean([r[s]['mae'] for r in rows]):.4f}".rjust(24) for s in stages)

@@ -45,7 +45,8 @@ class ZeroShotResult:
         radii: (L,) layer radii in px.
         losses: per-stage loss curves.
         stage_images: AiF after each stage: "init" (stage-1 layers picked per pixel by their local
-            reblur residual), "defocus" (after G_D), "kernels" (final).
+            reblur residual), "defocus" (after G_D), "kernels" (after G_F; absent when the time
+            budget left no time for stage 3).
         timings: seconds per stage and in total.
         info: iterations and stop reasons per stage; ``defocus_source`` ("G_D", or the stage-1
             residual choice when the time budget stopped G_D during its warm-up) and
