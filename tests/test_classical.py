@@ -159,3 +159,13 @@ def test_pixel4_defocus_map_correlates_with_gt(pixel4_dir):
     crop = scene.crop_view(radius)
     assert np.median(crop) > 3  # front-focus scene: everything behind the focal plane
     assert defocus_metrics(crop, scene.gt_defocus, scene.valid)["spearman"] > 0.8
+
+
+def test_blind_levels_deblur_both_signs_beats_input():
+    """Focus in the middle (radii of both signs, occlusion edges): the per-level blend must beat the
+    combined input (measured +0.61 dB here; the old one-kernel-per-patch method lost 2.2 dB)."""
+    synth = pytest.importorskip("dpcli.synth.scene")
+    scene = synth.make_test_scene((128, 160), seed=0, max_radius=6.0, focus_mode="middle", output="srgb")
+    assert float(scene.defocus.min()) < -1 and float(scene.defocus.max()) > 4  # both signs
+    aif = deblur_pair_classical(scene.left, scene.right, srgb=True, radii=tuple(range(-8, 9)))
+    assert psnr(aif, scene.sharp) > psnr(scene.combined, scene.sharp) + 0.3
