@@ -3,6 +3,11 @@ the Fourier domain, per patch, with the kernel of each patch chosen blindly by l
 consistency (002 Eq. 5: ``left * K_R = right * K_L`` for the true kernel pair), and the patch
 results blended with bilinear (tent) weights so the output has no seams.
 
+Parametric kernels (default ``mode="levels"``): the classical defocus map is estimated, the whole
+image is deconvolved once per signed radius level and the results are blended per pixel by the map
+(:func:`wiener_levels`); this follows occlusion boundaries and both signs, which one kernel per
+patch cannot (bundled examples: -1.8 / -0.7 dB vs the input with patches, +1.7 / +1.8 dB with levels).
+
 Kernels: measured per-patch DP kernels (Pixel 4 calibration format, re-centred, scaled by a
 per-patch factor as in Xin et al.) or the parametric RDPD kernels of ``dpcli.optics`` at a per-patch
 radius. The estimate for a kernel pair (K_L, K_R) and views (L, R) is
