@@ -85,6 +85,18 @@ class StageLog:
     seconds: float = 0.0
     stopped: str = "iterations"
 
+    def record(self, value: float, stop: "Plateau", deadline: float | None) -> bool:
+        """Log one step's loss; True when the loop should end (plateau or time budget)."""
+        self.losses.append(value)
+        self.iters += 1
+        if stop.step(value):
+            self.stopped = "plateau"
+            return True
+        if deadline is not None and time.perf_counter() > deadline:
+            self.stopped = "time budget"
+            return True
+        return False
+
 
 def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.Tensor,
                      blur_right: torch.Tensor, window: int = 15, temperature: float = 0.3) -> torch.Tensor:
@@ -161,14 +173,7 @@ def train_defocus_net(left: torch.Tensor, right: torch.Tensor, blur_left: torch.
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        value = loss.item()
-        log.losses.append(value)
-        log.iters = it + 1
-        if stop.step(value):
-            log.stopped = "plateau"
-            break
-        if deadline is not None and time.perf_counter() > deadline:
-            log.stopped = "time budget"
+        if log.record(loss.item(), stop, deadline):
             break
     with torch.no_grad():
         d_full = defocus_weights(net, inp, cfg.gd_downsample)[0]
@@ -400,14 +405,7 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        value = loss.item()
-        log.losses.append(value)
-        log.iters += 1
-        if stop.step(value):
-            log.stopped = "plateau"
-            break
-        if deadline_vp is not None and time.perf_counter() > deadline_vp:
-            log.stopped = "time budget"
+        if log.record(loss.item(), stop, deadline_vp):
             break
     with torch.no_grad():
         kl, kr = spectra(model())
@@ -435,14 +433,7 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            value = loss.item()
-            log.losses.append(value)
-            log.iters += 1
-            if stop.step(value):
-                log.stopped = "plateau"
-                break
-            if deadline is not None and time.perf_counter() > deadline:
-                log.stopped = "time budget"
+            if log.record(loss.item(), stop, deadline):
                 break
         latent = latent.detach()
     with torch.no_grad():
