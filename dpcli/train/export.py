@@ -27,9 +27,21 @@ def _cfg_json(net: nn.Module) -> str:
     return json.dumps(dataclasses.asdict(cfg))
 
 
-def fp16_state(net: nn.Module) -> dict[str, torch.Tensor]:
+def _half(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating tensors to fp16 (compact storage); integer buffers as they are."""
     return {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous().cpu()
-            for k, v in net.state_dict().items()}
+            for k, v in state_dict.items()}
+
+
+def fp16_state(net: nn.Module) -> dict[str, torch.Tensor]:
+    return _half(net.state_dict())
+
+
+def _write_state(state: dict[str, Any], path: Path) -> Path:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue(), overwrite=True)
+    return Path(path)
 
 
 def save_fp16_safetensors(net: nn.Module, arch: str, path: Path, extra_meta: dict[str, str] | None = None,
@@ -78,23 +90,16 @@ def save_compact_state(trainer: Any, step: int, path: Path) -> Path:
     state = {"step": step, "stage": trainer.name,
              "nets": {k: fp16_state(v) for k, v in trainer.nets.items()},
              "extra": trainer.extra_state()}
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(Path(path), buffer.getvalue(), overwrite=True)
-    return Path(path)
+    return _write_state(state, path)
 
 
 def compact_from_checkpoint(checkpoint: Path, out: Path) -> Path:
     """The compact state of a run's ``checkpoint.pt`` (fp16 nets, stage state, step; no optimiser)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     compact = {"step": state["step"], "stage": state["stage"], "arch": state.get("arch"),
-               "nets": {k: {n: (t.half() if t.is_floating_point() else t) for n, t in sd.items()}
-                        for k, sd in state["nets"].items()},
+               "nets": {k: _half(sd) for k, sd in state["nets"].items()},
                "extra": state.get("extra", {})}
-    buffer = io.BytesIO()
-    torch.save(compact, buffer)
-    atomic_write_bytes(Path(out), buffer.getvalue(), overwrite=True)
-    return Path(out)
+    return _write_state(compact, out)
 
 
 def load_compact_state(trainer: Any, path: Path) -> int:
