@@ -20,9 +20,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from dpcli.device import precision_dtype, resolve_device
+from dpcli.device import precision_dtype, release_freed_memory, resolve_device
 from dpcli.errors import DpError, InputError, ModelError
 from dpcli.models.loading import LoadedModel, load_model
+from dpcli.tiling import run_tiled
 
 __all__ = ["Deblurrer", "deblur_pair", "deblur_image", "estimate_coc", "load_session"]
 
@@ -83,16 +84,17 @@ _BYTES_PER_PX_PER_CH = {"fp32": 26.0, "bf16": 16.0, "fp16": 16.0}
 # Peak-RSS target of a run (issue: <= 2 GiB at any image size), minus what is not activations
 # (interpreter, torch, weights, full-frame input/output buffers).
 MEMORY_BUDGET_GIB = 2.0
-_RESERVED_GIB = 0.8
+_RESERVED_GIB = 1.0
 
 
-def tile_budget_px(width: int, precision: str, budget_gib: float | None = None) -> int:
-    """Largest tile area (px) whose activations fit the memory budget."""
+def tile_budget_px(width: int, precision: str, budget_gib: float | None = None, frame_bytes: int = 0) -> int:
+    """Largest tile area (px) whose activations fit the memory budget, after ``frame_bytes`` of
+    full-frame buffers (input views, output, blend weights: 0.9 GiB for a 24 MP RGB pair)."""
     import os
 
     gib = budget_gib or float(os.environ.get("DPDEBLUR_MEMORY_GIB", MEMORY_BUDGET_GIB))
     per_px = _BYTES_PER_PX_PER_CH.get(precision, 26.0) * width
-    return max(64 * 64, int((gib - _RESERVED_GIB) * 2**30 / per_px))
+    return max(64 * 64, int(((gib - _RESERVED_GIB) * 2**30 - frame_bytes) / per_px))
 
 
 def plan_tiles(h: int, w: int, max_px: int, overlap: int, multiple_of: int = 16) -> int | tuple[int, int]:
@@ -161,15 +163,20 @@ class Deblurrer:
     def task(self) -> str:
         return self.loaded.task
 
-    def tile_for(self, h: int, w: int) -> int | tuple[int, int]:
+    def tile_for(self, h: int, w: int, in_channels: int = 6, out_channels: int = 3) -> int | tuple[int, int]:
         """The tiles used for an (h, w) image: the user's ``tile``, else the memory plan."""
         if self.tile is not None:
             return self.tile
         width = int(getattr(self.loaded.module.cfg, "width", 64))
-        return plan_tiles(h, w, tile_budget_px(width, self.precision), self.overlap, self.loaded.multiple_of)
+        frame_bytes = 4 * h * w * (in_channels + out_channels + 1)  # float32 views, output, blend weights
+        return plan_tiles(h, w, tile_budget_px(width, self.precision, frame_bytes=frame_bytes), self.overlap,
+                          self.loaded.multiple_of)
 
     def _run(self, views: list[torch.Tensor], progress: Callable[[int, int], None] | None) -> torch.Tensor:
-        """views: (N, C, H, W) RGB tensors of equal shape -> (N, 3 | C, H, W) float32 CPU."""
+        """views: (N, C, H, W) RGB or grey tensors of equal shape -> (N, 3 | 1, H, W) float32 CPU.
+
+        Channel order and grey -> RGB are handled tile by tile, so no full-frame copy is made.
+        """
         shape = views[0].shape
         for v in views[1:]:
             if v.shape != shape:
@@ -178,17 +185,24 @@ class Deblurrer:
         if grey:  # grey data (e.g. the raw DP green channel): the networks want 3 channels
             views = [v.expand(-1, 3, -1, -1) for v in views]
         bgr = self.loaded.colour_order.upper() == "BGR"
-        if bgr:
-            views = [v.flip(1) for v in views]
-        x = torch.cat(views, dim=1)
-        out = run_model_tiled_safe(self.module, x, tile=self.tile_for(*x.shape[-2:]), overlap=self.overlap,
-                                   device=self.device, precision=self.precision,
-                                   channels_last=self.channels_last, progress=progress)
-        if bgr:
-            out = out.flip(1)
-        if grey:
-            out = out.mean(dim=1, keepdim=True)
-        return out
+        module = self.module
+        # the authors' checkpoints want BGR: reverse each view's channels going in, the output's coming out
+        order = [3 * k + c for k in range(len(views)) for c in (2, 1, 0)]
+
+        def net(t: torch.Tensor) -> torch.Tensor:
+            y = module(t[:, order] if bgr else t)
+            y = y.flip(1) if bgr else y
+            return y.mean(dim=1, keepdim=True) if grey else y
+
+        h, w = shape[-2:]
+        tile = self.tile_for(h, w, 3 * len(views) if not grey else len(views), 1 if grey else 3)
+        release_freed_memory()
+        try:
+            return run_tiled(net, views, tile=tile, overlap=self.overlap, multiple_of=self.loaded.multiple_of,
+                             device=self.device, precision=self.precision, channels_last=self.channels_last,
+                             out_channels=1 if grey else 3, progress=progress)
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            raise DpError(f"out of memory ({type(exc).__name__}); use a smaller --tile (now {tile})") from exc
 
     def deblur_pair(self, left: Any, right: Any, progress=None) -> Any:
         self._need("deblur_pair")
@@ -212,17 +226,6 @@ class Deblurrer:
     def _need(self, task: str) -> None:
         if self.task != task:
             raise ModelError(f"{self.loaded.arch} is a {self.task} network; this call needs {task}")
-
-
-def run_model_tiled_safe(module, x, **kwargs) -> torch.Tensor:
-    """:func:`dpcli.tiling.run_tiled` with the model's multiple; out-of-memory says what to do."""
-    from dpcli.tiling import run_tiled
-
-    try:
-        return run_tiled(module, x, multiple_of=module.tiling.multiple_of, **kwargs)
-    except (torch.OutOfMemoryError, MemoryError) as exc:
-        raise DpError(f"out of memory ({type(exc).__name__}); use a smaller --tile (now "
-                      f"{kwargs.get('tile')})") from exc
 
 
 _SESSIONS: dict[tuple, Deblurrer] = {}

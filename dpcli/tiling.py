@@ -187,7 +187,7 @@ def _check_image(image: Tensor) -> None:
 
 def run_tiled(
     fn: Callable[[Tensor], Tensor],
-    image: Tensor,
+    image: Tensor | Sequence[Tensor],
     *,
     tile: int | tuple[int, int] | None,
     overlap: int,
@@ -204,7 +204,9 @@ def run_tiled(
     Args:
         fn: network, (B, C, h, w) on ``device`` -> (B, C_out, h, w); h, w multiples of
             ``multiple_of``. Called under ``torch.inference_mode`` and the precision's autocast.
-        image: (N, C, H, W) input, any size >= 1x1; may stay on the CPU (only tiles move).
+        image: (N, C, H, W) input, any size >= 1x1; may stay on the CPU (only tiles move). A
+            sequence of (N, C_k, H, W) tensors (e.g. the two DP views) is concatenated along C
+            tile by tile, so no full-frame copy of the joined input is ever made.
         tile: tile side in px (rounded up to ``multiple_of``); 0 or None = one full-frame pass;
             a (height, width) pair gives rectangular tiles (0 on an axis = that axis whole).
         overlap: overlap between neighbouring tiles in px; blend ramps span it.
@@ -223,13 +225,17 @@ def run_tiled(
     Raises:
         DpError: bad shapes or arguments; ModelError: the network changed the spatial size.
     """
-    _check_image(image)
+    views = list(image) if isinstance(image, (list, tuple)) else [image]
+    for view in views:
+        _check_image(view)
+        if view.shape[0] != views[0].shape[0] or view.shape[-2:] != views[0].shape[-2:]:
+            raise DpError(f"run_tiled: inputs differ in size: {tuple(views[0].shape)} vs {tuple(view.shape)}")
     tile_h, tile_w = tile if isinstance(tile, (tuple, list)) else (tile, tile)
     if overlap < 0 or batch_size < 1 or multiple_of < 1 or min(tile_h or 0, tile_w or 0) < 0:
         raise DpError(f"run_tiled: bad arguments tile={tile} overlap={overlap} batch_size={batch_size}")
-    dev = resolve_device(device) if isinstance(device, str) else (device or image.device)
+    dev = resolve_device(device) if isinstance(device, str) else (device or views[0].device)
     precision_dtype(precision)  # validate early
-    n, _, h, w = image.shape
+    n, _, h, w = views[0].shape
     hp, wp = _round_up(h, multiple_of), _round_up(w, multiple_of)
     ys, th = tile_grid(hp, tile_h, overlap, multiple_of) if tile_h else ([0], hp)
     xs, tw = tile_grid(wp, tile_w, overlap, multiple_of) if tile_w else ([0], wp)
@@ -238,14 +244,17 @@ def run_tiled(
     ramp_y = min(overlap, th - (ys[1] - ys[0])) if len(ys) > 1 else 0
     ramp_x = min(overlap, tw - (xs[1] - xs[0])) if len(xs) > 1 else 0
 
-    out: Tensor | None = None
+    # full-frame buffers first when their size is known: allocated before any tile's activations,
+    # they sit below them in the heap and the tiles' memory is reused without fragmentation
+    out = torch.zeros(n, out_channels, h, w, dtype=torch.float32) if out_channels else None
     wsum = torch.zeros(n, h, w, dtype=torch.float32) if len(ys) * len(xs) > 1 else None
     done = 0
     for start in range(0, len(jobs), batch_size):
         batch = jobs[start:start + batch_size]
-        tiles = torch.stack([_extract(image[i], y, x, th, tw, h, w) for i, y, x in batch])
+        tiles = torch.stack([torch.cat([_extract(v[i], y, x, th, tw, h, w) for v in views]) for i, y, x in batch])
         result = _forward(fn, tiles, dev, precision, channels_last)
-        if result.ndim != 4 or result.shape[-2:] != tiles.shape[-2:] or result.shape[0] != len(batch):
+        if (result.ndim != 4 or result.shape[-2:] != tiles.shape[-2:] or result.shape[0] != len(batch)
+                or (out is not None and result.shape[1] != out.shape[1])):
             raise ModelError(
                 f"network returned shape {tuple(result.shape)} for tiles {tuple(tiles.shape)}: "
                 "run_tiled needs a same-size image-to-image network")

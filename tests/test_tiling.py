@@ -250,3 +250,19 @@ def test_run_model_tiled_reads_the_models_spec() -> None:
     x = torch.rand(1, 3, 45, 51)
     out = run_model_tiled(net, x)
     assert (out - full_frame(net, x, 8)).abs().max().item() < 1e-5
+
+
+def test_views_joined_tile_by_tile_equal_the_joined_frame() -> None:
+    """A list of views (the DP pair) gives exactly what their concatenation gives, grey
+    views expanded lazily included; the channel count is checked against ``out_channels``."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(6, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1)).eval()
+    left, right = torch.rand(1, 1, 70, 90), torch.rand(1, 1, 70, 90)
+    views = [left.expand(-1, 3, -1, -1), right.expand(-1, 3, -1, -1)]
+    joined = run_tiled(net, torch.cat(views, 1), tile=32, overlap=16)
+    split = run_tiled(net, views, tile=32, overlap=16, out_channels=3)
+    assert torch.equal(joined, split)
+    with pytest.raises(ModelError):
+        run_tiled(net, views, tile=32, overlap=16, out_channels=1)
+    with pytest.raises(DpError, match="differ in size"):
+        run_tiled(net, [views[0], torch.rand(1, 3, 70, 91)], tile=32, overlap=16)

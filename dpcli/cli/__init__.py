@@ -56,6 +56,9 @@ _CLICK_ERRORS = _click_error_types()
 
 def main() -> None:
     """Console entry point: any DpError becomes one line on stderr and its exit code."""
+    from dpcli.device import retain_freed_memory
+
+    retain_freed_memory()  # large conv buffers are reused instead of re-faulted (see its docstring)
     try:
         # Without standalone mode click RETURNS the code of `raise typer.Exit(code)`: pass it on.
         code = app(standalone_mode=False)

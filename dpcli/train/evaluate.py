@@ -81,6 +81,61 @@ def pixel4_scores(run: Runner, pixel4_dir: Path, margin: int = 48, scene_ids: li
             "pixel4_mae_input": mean("mae", 1), "pixel4_scenes": per_scene}
 
 
+def coc_runner(net: nn.Module, tile: int = 256, overlap: int = 32) -> Runner:
+    """Tiled signed defocus radius (px) of a pair network with task ``coc``: (1, 1, H, W)."""
+    from dpcli.tiling import run_tiled
+
+    net.eval()
+
+    @torch.no_grad()
+    def run(left: Tensor, right: Tensor) -> Tensor:
+        return run_tiled(net, [left, right], tile=tile, overlap=overlap, multiple_of=16).mean(1, keepdim=True)
+
+    return run
+
+
+@torch.no_grad()
+def synthetic_defocus_scores(run: Runner, count: int = 16, size: int = 192, camera: str = "phone",
+                             grey: bool = True, seed: int = 2024) -> dict[str, float]:
+    """Signed-radius error (px) and Spearman of a defocus-map network on fixed synthetic scenes."""
+    from dpcli.metrics import spearman
+
+    ds = SynthDataset(length=count, size=size, camera=camera, grey=grey)
+    ds.augment_cfg.hflip = ds.augment_cfg.vflip = False
+    err, rank, zero = [], [], []
+    for batch in fixed_batches(ds, count, 1, seed=seed):
+        pred, gt = run(batch["left"], batch["right"])[0, 0].numpy(), batch["defocus"][0, 0].numpy()
+        err.append(float(np.abs(pred - gt).mean()))
+        zero.append(float(np.abs(gt - np.median(gt)).mean()))  # the best constant map
+        rank.append(spearman(pred, gt))
+    return {"synth_defocus_mae_px": float(np.mean(err)), "synth_defocus_mae_px_constant": float(np.mean(zero)),
+            "synth_defocus_spearman": float(np.mean(rank))}
+
+
+@torch.no_grad()
+def pixel4_defocus_scores(run: Runner, pixel4_dir: Path, margin: int = 48) -> dict[str, Any]:
+    """Spearman rank correlation of the predicted map with the Pixel 4 GT defocus maps (which are
+    normalised per scene, so only an affine-invariant measure applies), beside the classical map's."""
+    from dpcli.classical import estimate_defocus_classical
+    from dpcli.metrics import spearman
+    from dpcli.metrics.protocols import PIXEL4_CROP, list_pixel4_scenes, load_pixel4_scene
+
+    r0, r1, c0, c1 = PIXEL4_CROP
+    per_scene = {}
+    for sid in list_pixel4_scenes(pixel4_dir):
+        sc = load_pixel4_scene(pixel4_dir, sid)
+        box = (slice(r0 - margin, r1 + margin), slice(c0 - margin, c1 + margin))
+        left = torch.from_numpy(sc.left[:, box[0], box[1]]).expand(3, -1, -1)[None]
+        right = torch.from_numpy(sc.right[:, box[0], box[1]]).expand(3, -1, -1)[None]
+        pred = run(left, right)[0, 0].numpy()[margin:-margin, margin:-margin]
+        classical, _ = estimate_defocus_classical(sc.left, sc.right)
+        per_scene[sid] = {"spearman": spearman(pred, sc.gt_defocus, sc.valid),
+                          "spearman_classical": spearman(sc.crop_view(classical), sc.gt_defocus, sc.valid)}
+    mean = lambda key: float(np.mean([v[key] for v in per_scene.values()]))  # noqa: E731
+    return {"pixel4_defocus_spearman": mean("spearman"),
+            "pixel4_defocus_spearman_classical": mean("spearman_classical"), "pixel4_defocus_scenes": per_scene}
+
+
 def canon_view_order(left: Tensor, right: Tensor, r: float = 4.0) -> bool:
     """True when (a, b) is (left, right) in our convention: the BaMBNet reblur loss prefers +r to -r
     (DPDD scenes are mostly behind the focal plane). Decided from the data, never from the GT."""
@@ -150,6 +205,12 @@ def _arch_from_run(ckpt: Path) -> str:
 def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int = 256,
              grey: bool = True, camera: str = "phone", arch: str | None = None) -> dict[str, Any]:
     net, arch, task = load_candidate(path, arch)
+    if task == "coc":
+        run = coc_runner(net, tile=tile)
+        scores = {"arch": arch, **synthetic_defocus_scores(run, synth_count, camera=camera, grey=grey)}
+        if shared is not None and (shared / "data" / "pixel4").is_dir():
+            scores |= pixel4_defocus_scores(run, shared / "data" / "pixel4")
+        return scores
     run = pair_runner(net, task, tile=tile)
     scores: dict[str, Any] = {"arch": arch, **synthetic_scores(run, synth_count, camera=camera, grey=grey)}
     if shared is not None:
@@ -186,9 +247,14 @@ def main() -> None:
         print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch))
 
 
-def beats_input(scores: dict[str, Any], min_gain_db: float = 0.1) -> bool:
+def beats_input(scores: dict[str, Any], min_gain_db: float = 0.1, min_spearman: float = 0.6) -> bool:
     """The shipping rule: clearly better than doing nothing on the real Pixel 4 scenes: PSNR up by
-    ``min_gain_db`` or more, and SSIM and MAE no worse than the input's."""
+    ``min_gain_db`` or more, and SSIM and MAE no worse than the input's. A defocus-map network has
+    no "input" to beat: it must beat the best constant map on synthetic data and rank the real
+    scenes' depths with a mean Spearman of at least ``min_spearman``."""
+    if "pixel4_defocus_spearman" in scores:
+        return (scores["pixel4_defocus_spearman"] >= min_spearman
+                and scores["synth_defocus_mae_px"] < scores["synth_defocus_mae_px_constant"])
     return ("pixel4_psnr" in scores and scores["pixel4_psnr"] >= scores["pixel4_psnr_input"] + min_gain_db
             and scores["pixel4_ssim"] >= scores["pixel4_ssim_input"] and scores["pixel4_mae"] <= scores["pixel4_mae_input"])
 
@@ -196,6 +262,10 @@ def beats_input(scores: dict[str, Any], min_gain_db: float = 0.1) -> bool:
 def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None) -> str:
     """Export the candidate with every figure in its manifest entry, only if it beats the input."""
     if not beats_input(scores):
+        if "pixel4_defocus_spearman" in scores:
+            return (f"not shipped: Pixel 4 defocus Spearman {scores['pixel4_defocus_spearman']:.3f}, synthetic "
+                    f"MAE {scores['synth_defocus_mae_px']:.2f} px vs {scores['synth_defocus_mae_px_constant']:.2f} "
+                    "for the best constant map")
         return f"not shipped: Pixel 4 PSNR {scores.get('pixel4_psnr', float('nan')):.2f} dB vs input " \
                f"{scores.get('pixel4_psnr_input', float('nan')):.2f} dB"
     from dpcli.train.export import export_weights
