@@ -98,6 +98,14 @@ class StageLog:
         return False
 
 
+def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean over a window x window box (borders: over the pixels inside), separably: O(window)
+    per pixel instead of O(window^2). (H, W) -> (H, W)."""
+    pad = window // 2
+    x = F.avg_pool2d(x[None, None], (1, window), 1, (0, pad), count_include_pad=False)
+    return F.avg_pool2d(x, (window, 1), 1, (pad, 0), count_include_pad=False)[0, 0]
+
+
 def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.Tensor,
                      blur_right: torch.Tensor, window: int = 15, temperature: float = 0.3) -> torch.Tensor:
     """Soft per-pixel choice of the stage-1 layer that best re-blurs into both views: softmin
@@ -107,7 +115,7 @@ def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.T
     res = []
     for i in range(blur_left.shape[0]):
         r = ((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)
-        res.append(F.avg_pool2d(r[None, None], window, 1, window // 2, count_include_pad=False)[0, 0])
+        res.append(box_mean(r, window))
     res_t = torch.stack(res)
     rel = res_t / res_t.min(0, keepdim=True).values.clamp_min(1e-12)
     return torch.softmax(-rel / temperature, 0)
