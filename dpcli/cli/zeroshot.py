@@ -94,6 +94,8 @@ def zeroshot_command(
     layers: Optional[int] = typer.Option(None, "--layers", help="MPI layers per focus side, N + 1 (default 18)."),
     max_radius: Optional[float] = typer.Option(None, "--max-radius", help="Blur radius of the last layer, px "
                                                "(default 17: 35x35 kernels)."),
+    kernel_beta: Optional[float] = typer.Option(None, "--kernel-beta", help="Ramp floor of the parametric "
+                                                "DP kernels (default 0.5; RDPD's 0.1 separates the views more)."),
     focus: str = typer.Option("front", "--focus", help="front (behind the focal plane, Pixel 4) | back | both."),
     init: Optional[str] = typer.Option(None, "--init", help="closed (exact Fourier LS, default) | iterative."),
     kernels: Optional[Path] = typer.Option(None, "--kernels", help="Folder with measured kernels "
@@ -140,7 +142,7 @@ def zeroshot_command(
     stem = name or left.stem.removesuffix("_left").removesuffix("_L").removesuffix("_l")
 
     def process(_item) -> ItemResult:
-        return _run(left, right, output, stem, schedule, time_budget, layers, max_radius, focus, init,
+        return _run(left, right, output, stem, schedule, time_budget, layers, max_radius, kernel_beta, focus, init,
                     kernels, (gy, gx), output_stage, black_level, white_level, white_sheet, swap_lr, srgb, debug,
                     bit_depth, device, precision, seed, overwrite, quiet or json_summary)
 
@@ -150,7 +152,7 @@ def zeroshot_command(
 
 
 def _run(left: Path, right: Path, output: Path, stem: str, schedule: str, time_budget, layers, max_radius,
-         focus: str, init, kernels: Path | None, grid: tuple[int, int], output_stage: str, black_level, white_level, white_sheet,
+         kernel_beta, focus: str, init, kernels: Path | None, grid: tuple[int, int], output_stage: str, black_level, white_level, white_sheet,
          swap_lr: bool, srgb: bool, debug: bool, bit_depth: str, device: str, precision: str, seed: int,
          overwrite: bool, quiet: bool) -> ItemResult:
     from dpcli.io.images import write_image
@@ -187,7 +189,9 @@ def _run(left: Path, right: Path, output: Path, stem: str, schedule: str, time_b
         if swap_lr:  # the kernels belong to the files: they swap with them, explicitly
             kl, kr = kr, kl
         measured = (kl.numpy(), kr.numpy())
-    cfg = make_config(schedule, layers=layers, max_radius=max_radius, focus=focus, init=init,
+    if kernel_beta is not None and not 0.0 <= kernel_beta < 1.0:
+        raise DpError(f"--kernel-beta {kernel_beta}: expected a value in [0, 1)")
+    cfg = make_config(schedule, layers=layers, max_radius=max_radius, kernel_beta=kernel_beta, focus=focus, init=init,
                       time_budget=time_budget, precision=precision, device=device, seed=seed,
                       grid=grid, keep_layers=debug, output_stage=output_stage)
     say = (lambda msg: None) if quiet else (lambda msg: console_err.print(f"{stem}: {msg}", highlight=False))

@@ -104,6 +104,13 @@ def _blend(weights: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _reblur_error(weights: torch.Tensor, init, left: torch.Tensor, right: torch.Tensor) -> float:
+    """Mean squared error of both views re-blurred through the blended MPI (Eq. 9-10 data term)."""
+    el = (_blend(weights, init.blur_left) - left).square().mean()
+    er = (_blend(weights, init.blur_right) - right).square().mean()
+    return float(el + er)
+
+
 def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
                     measured_kernels: tuple | None = None, progress=None) -> ZeroShotResult:
     """Deblur one DP pair by the zero-shot MPI method.
@@ -154,7 +161,7 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
         start_k = {k: v.to(device) for k, v in measured_max_kernels(ml, mr, cfg.max_radius).items()}
         uniform = {k: v.mean(0) for k, v in start_k.items()}
     else:
-        uniform = {k: v.to(device) for k, v in parametric_max_kernels(cfg.max_radius).items()}
+        uniform = {k: v.to(device) for k, v in parametric_max_kernels(cfg.max_radius, cfg.kernel_beta).items()}
         start_k = {k: v[None] for k, v in uniform.items()}
     kernels = layer_kernels(uniform, radii)  # (L, 2, K, K)
 
@@ -179,7 +186,15 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
                   "defocus_source": "G_D", "output_stage": "kernels"}
     stage_images["defocus"] = _blend(weights, init.latent).cpu().numpy()
     stage2_out = stage_images["defocus"]
-    if log2.stopped == "time budget" and log2.iters < cfg.gd_warm_iters:
+    # guard (ours): G_D's full-frame reblur error (Eq. 10's data term) against the stage-1 choice's;
+    # a collapsed G_D (one layer everywhere) explains the views far worse and is not used
+    ratio = _reblur_error(weights, init, yl, yr) / max(_reblur_error(warm, init, yl, yr), 1e-20)
+    info["gd_reblur_ratio"] = ratio
+    if ratio > cfg.gd_max_reblur_ratio:
+        weights = warm
+        info["defocus_source"] = f"stage-1 residual (G_D reblur error {ratio:.2f}x the stage-1 choice's)"
+        stage2_out = stage_images["init"]
+    elif log2.stopped == "time budget" and log2.iters < cfg.gd_warm_iters:
         # budget cut G_D before it even matched its warm-start target: use that target (the
         # stage-1 residual choice) rather than a half-trained network; recorded in ``info``
         weights = warm

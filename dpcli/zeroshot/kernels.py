@@ -33,11 +33,12 @@ def kernel_size(max_radius: float) -> int:
     return 2 * int(math.ceil(max_radius - 1e-9)) + 1
 
 
-def parametric_max_kernels(max_radius: float) -> dict[str, torch.Tensor]:
-    """Largest parametric kernels: {"f": (2, K, K) front [left, right], "b": back}, K = 2ceil(r)+1."""
+def parametric_max_kernels(max_radius: float, beta: float = 0.1) -> dict[str, torch.Tensor]:
+    """Largest parametric kernels: {"f": (2, K, K) front [left, right], "b": back}, K = 2ceil(r)+1.
+    ``beta``: the RDPD ramp floor (0.1 in RDPD; larger values separate the views less)."""
     k = kernel_size(max_radius)
-    fl, fr = dp_kernels(torch.tensor([float(max_radius)]), size=k)
-    bl, br = dp_kernels(torch.tensor([-float(max_radius)]), size=k)
+    fl, fr = dp_kernels(torch.tensor([float(max_radius)]), size=k, beta=beta)
+    bl, br = dp_kernels(torch.tensor([-float(max_radius)]), size=k, beta=beta)
     return {"f": torch.cat([fl, fr]), "b": torch.cat([bl, br])}
 
 

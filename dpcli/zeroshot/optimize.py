@@ -117,7 +117,10 @@ def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.T
         r = ((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)
         res.append(box_mean(r, window))
     res_t = torch.stack(res)
-    rel = res_t / res_t.min(0, keepdim=True).values.clamp_min(1e-12)
+    # floor: a residual 1e-3 below the signal's power is "fits exactly" (noise-free flat regions
+    # would otherwise divide by ~0 and turn rounding noise into a hard, arbitrary layer choice)
+    floor = 1e-3 * float(((left + right) / 2).mean()) ** 2 * 1e-3
+    rel = res_t / res_t.min(0, keepdim=True).values.clamp_min(max(floor, 1e-12))
     return torch.softmax(-rel / temperature, 0)
 
 

@@ -126,8 +126,9 @@ def test_synthetic_scene_improves_and_maps_defocus():
 
     torch.manual_seed(0)
     sc = make_test_scene(96, seed=3, max_radius=5.0, focus_mode="front", output="linear")
+    # the scene is rendered with RDPD kernels (beta 0.1): the optimiser gets that camera model
     cfg = make_config("fast", layers=6, max_radius=5.0, grid=(2, 2), gd_iters=200, gd_warm_iters=150,
-                      gd_crop=32, gf_prefit_iters=60, gf_vp_iters=5, gf_joint_iters=3)
+                      gd_crop=32, gf_prefit_iters=60, gf_vp_iters=5, gf_joint_iters=3, kernel_beta=0.1)
     res = zeroshot_deblur(sc.left, sc.right, cfg)
     assert res.aif.shape == tuple(sc.left.shape)
     base = psnr(sc.combined.numpy(), sc.sharp.numpy())
@@ -214,3 +215,25 @@ def test_time_budget_falls_back_to_finished_stage():
                                                gf_vp_iters=1, gf_joint_iters=0))
     assert chosen.info["output_stage"] == "init (requested)"
     assert np.array_equal(chosen.aif, chosen.stage_images["init"])
+
+
+def test_collapsed_defocus_net_is_not_used(monkeypatch):
+    """A G_D that puts every pixel on one wrong layer explains the views far worse than the stage-1
+    choice: the guard keeps the stage-1 weights and says so in ``info``."""
+    import dpcli.zeroshot as zs
+    from dpcli.synth import make_test_scene
+    from dpcli.zeroshot.optimize import StageLog
+
+    def collapsed(left, right, blur_left, blur_right, radii, cfg, deadline=None, warm=None):
+        w = torch.zeros(radii.numel(), *left.shape[-2:])
+        w[-1] = 1.0  # the largest blur everywhere
+        return None, w, StageLog(iters=cfg.gd_iters)
+
+    monkeypatch.setattr(zs, "train_defocus_net", collapsed)
+    sc = make_test_scene(64, seed=1, max_radius=4.0, focus_mode="front", output="linear")
+    cfg = make_config("fast", layers=5, max_radius=4.0, grid=(1, 1), gf_prefit_iters=5, gf_vp_iters=2,
+                      gf_joint_iters=1, kernel_beta=0.1, output_stage="defocus")
+    res = zeroshot_deblur(sc.left, sc.right, cfg)
+    assert res.info["gd_reblur_ratio"] > 3
+    assert res.info["defocus_source"].startswith("stage-1 residual")
+    assert np.array_equal(res.aif, res.stage_images["init"])
