@@ -336,6 +336,26 @@ def prefit_generators(model: KernelModel, target: dict[str, torch.Tensor], iters
     return loss
 
 
+def active_layers(weights: torch.Tensor, max_active: int, threshold: float) -> list[int]:
+    """Layers solved for one patch in stage 3: at most ``max_active``, those most often the pixels'
+    first choice (ties by mean weight), each above ``threshold`` somewhere. (L, h, w) -> sorted ids.
+
+    Ranking by summed soft weight instead kept layers no pixel picks: -2.9 dB on Pixel 4 006 at 4."""
+    n_layers = weights.shape[0]
+    score = torch.bincount(weights.argmax(0).flatten(), minlength=n_layers).float() + weights.mean((-2, -1))
+    keep = [i for i in score.argsort(descending=True)[:max_active].tolist() if float(weights[i].max()) > threshold]
+    return sorted(keep)
+
+
+def merge_weights(weights: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """(L, h, w) weights -> (len(kept), h, w): each dropped layer's weight goes to the kept layer
+    nearest in radius (layer index), then per-pixel normalised (plain renormalising: -0.16 dB on 006)."""
+    ids = torch.arange(weights.shape[0], device=kept.device)
+    nearest = (ids[:, None] - kept[None, :]).abs().argmin(1)
+    merged = torch.stack([weights[nearest == k].sum(0) for k in range(len(kept))])
+    return merged / merged.sum(0, keepdim=True).clamp_min(1e-6)
+
+
 def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor,
                   radii: torch.Tensor, start_kernels: dict[str, torch.Tensor], cfg: ZeroShotConfig,
                   deadline_vp: float | None = None, deadline: float | None = None) -> KernelStage:
@@ -363,21 +383,13 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
     yl_c, yr_c = tile_cores(left, t), tile_cores(right, t)
     # active (patch, layer) pairs: layers with a noticeable weight somewhere in the patch
     pairs = []
-    for p in range(n_p):  # at most max_active layers per patch, by total weight
-        mass = d_cores[p].sum((-2, -1))
-        keep = [i for i in mass.argsort(descending=True)[: cfg.max_active].tolist()
-                if float(d_cores[p][i].max()) > cfg.active_threshold]
-        pairs += [(p, i) for i in sorted(keep)]
+    for p in range(n_p):
+        pairs += [(p, i) for i in active_layers(d_cores[p], cfg.max_active, cfg.active_threshold)]
     pa = torch.tensor([p for p, _ in pairs], device=left.device)
     la = torch.tensor([i for _, i in pairs], device=left.device)
     s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
     m = t.margin
-    # renormalised weights over the active layers of each patch
-    d_act = []
-    for p in range(n_p):
-        idx = la[pa == p]
-        d = d_cores[p][idx]
-        d_act.append(d / d.sum(0, keepdim=True).clamp_min(1e-6))
+    d_act = [merge_weights(d_cores[p], la[pa == p]) for p in range(n_p)]
 
     def spectra(kmax: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         kers = layer_kernels(kmax, radii)  # (P, L, 2, K, K); radii stay on the CPU (a list)

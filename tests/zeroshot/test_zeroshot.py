@@ -237,3 +237,20 @@ def test_collapsed_defocus_net_is_not_used(monkeypatch):
     assert res.info["gd_reblur_ratio"] > 3
     assert res.info["defocus_source"].startswith("stage-1 residual")
     assert np.array_equal(res.aif, res.stage_images["init"])
+
+
+def test_stage3_keeps_the_layers_pixels_pick_and_moves_dropped_weight_to_neighbours():
+    from dpcli.zeroshot.optimize import active_layers, merge_weights
+
+    w = torch.full((6, 4, 4), 0.1)  # soft, spread weights ...
+    w[1, :2] = 0.5  # ... but half the pixels pick layer 1,
+    w[4, 2:] = 0.5  # the other half layer 4
+    w[5] = 0.4  # the most total weight, yet no pixel's first choice
+    assert w[5].sum() > w[1].sum() and w[5].sum() > w[4].sum()
+    w = w / w.sum(0, keepdim=True)
+    kept = active_layers(w, 2, 1e-3)
+    assert kept == [1, 4]
+    merged = merge_weights(w, torch.tensor(kept))
+    assert merged.shape == (2, 4, 4) and torch.allclose(merged.sum(0), torch.ones(4, 4))
+    # dropped layers 0, 2 join layer 1 and 3, 5 join layer 4: each half keeps its pick
+    assert (merged[0, :2] > 0.5).all() and (merged[1, 2:] > 0.5).all()
