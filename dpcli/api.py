@@ -81,8 +81,8 @@ def _to_nchw(image: Any, what: str) -> tuple[torch.Tensor, _Layout]:
 # Activation memory of a full-resolution pass, bytes per input pixel per feature channel, measured
 # with benchmarks/bench_infer.py (paper-size nets, 512x512: ~1.6 KB/px fp32, ~1.0 KB/px bf16).
 _BYTES_PER_PX_PER_CH = {"fp32": 26.0, "bf16": 16.0, "fp16": 16.0}
-# Peak-RSS target of a run (issue: <= 2 GiB at any image size), minus what is not activations
-# (interpreter, torch, weights, full-frame input/output buffers).
+# Peak-RSS target of a run (issue: <= 2 GiB at any image size). Reserved: interpreter, torch,
+# weights and allocator slack; the full-frame views and output are counted per image (frame_bytes).
 MEMORY_BUDGET_GIB = 2.0
 _RESERVED_GIB = 1.0
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Iterator, Literal
 
 import torch
@@ -34,6 +35,23 @@ def resolve_device(name: str = "auto") -> torch.device:
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
 
+@functools.lru_cache(maxsize=1)
+def _glibc():
+    """The C library when it is glibc on Linux (mallopt, malloc_trim), else None."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - musl and others have neither
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
 def retain_freed_memory() -> bool:
     """Keep freed blocks in the process heap instead of returning them to the kernel (glibc only).
 
@@ -43,34 +61,21 @@ def retain_freed_memory() -> bool:
     CPU-s (fp32). Process-wide, so only the CLI and benchmarks call it; ``DPDEBLUR_MALLOC=system``
     opts out. Returns True when the setting took effect.
     """
-    import ctypes
-    import ctypes.util
     import os
-    import sys
 
-    if os.environ.get("DPDEBLUR_MALLOC", "").lower() == "system" or not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if os.environ.get("DPDEBLUR_MALLOC", "").lower() == "system" or libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others have no mallopt
-        return False
-    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
 
 
 def release_freed_memory() -> None:
     """Hand the heap's free pages back to the kernel (glibc ``malloc_trim``): called before a
     tiled pass, so memory retained from loading and converting the inputs does not add to its
     peak; the pass's own buffers are then faulted in once and reused tile after tile."""
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def set_threads(threads: int | None) -> None:

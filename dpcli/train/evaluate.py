@@ -52,6 +52,20 @@ def synthetic_scores(run: Runner, count: int = 16, size: int = 192, camera: str 
     return {"synth_psnr": float(np.mean(pred)), "synth_psnr_input": float(np.mean(base))}
 
 
+def run_on_pixel4_crop(run: Runner, scene: Any, margin: int) -> np.ndarray:
+    """``run`` on the Pixel 4 GT crop plus ``margin`` px of context (grey replicated to RGB), its
+    output cut back to the crop and averaged over channels: (1, 1008, 1344)."""
+    from dpcli.metrics.protocols import PIXEL4_CROP
+
+    r0, r1, c0, c1 = PIXEL4_CROP
+    box = (slice(max(r0 - margin, 0), r1 + margin), slice(max(c0 - margin, 0), c1 + margin))
+    left = torch.from_numpy(scene.left[:, box[0], box[1]]).expand(3, -1, -1)[None]
+    right = torch.from_numpy(scene.right[:, box[0], box[1]]).expand(3, -1, -1)[None]
+    out = run(left, right)[0].mean(0, keepdim=True).numpy()
+    oy, ox = r0 - box[0].start, c0 - box[1].start
+    return out[:, oy:oy + (r1 - r0), ox:ox + (c1 - c0)]
+
+
 @torch.no_grad()
 def pixel4_scores(run: Runner, pixel4_dir: Path, margin: int = 48, scene_ids: list[str] | None = None
                   ) -> dict[str, Any]:
@@ -59,19 +73,12 @@ def pixel4_scores(run: Runner, pixel4_dir: Path, margin: int = 48, scene_ids: li
 
     The network sees the GT crop plus ``margin`` px of context on every side (not the whole view).
     """
-    from dpcli.metrics.protocols import PIXEL4_CROP, list_pixel4_scenes, load_pixel4_scene, score_pixel4
+    from dpcli.metrics.protocols import list_pixel4_scenes, load_pixel4_scene, score_pixel4
 
-    r0, r1, c0, c1 = PIXEL4_CROP
     per_scene, rows = {}, []
     for sid in scene_ids or list_pixel4_scenes(pixel4_dir):
         scene = load_pixel4_scene(pixel4_dir, sid)
-        box = (slice(max(r0 - margin, 0), r1 + margin), slice(max(c0 - margin, 0), c1 + margin))
-        left = torch.from_numpy(scene.left[:, box[0], box[1]]).expand(3, -1, -1)[None]
-        right = torch.from_numpy(scene.right[:, box[0], box[1]]).expand(3, -1, -1)[None]
-        out = run(left, right)[0].mean(0, keepdim=True).numpy()
-        oy, ox = r0 - box[0].start, c0 - box[1].start
-        crop = out[:, oy:oy + (r1 - r0), ox:ox + (c1 - c0)]
-        pred = score_pixel4(crop, scene)
+        pred = score_pixel4(run_on_pixel4_crop(run, scene, margin), scene)
         base = score_pixel4(scene.crop_view(scene.combined), scene)
         per_scene[sid] = {"pred": pred, "input": base}
         rows.append((pred, base))
@@ -118,16 +125,12 @@ def pixel4_defocus_scores(run: Runner, pixel4_dir: Path, margin: int = 48) -> di
     normalised per scene, so only an affine-invariant measure applies), beside the classical map's."""
     from dpcli.classical import estimate_defocus_classical
     from dpcli.metrics import spearman
-    from dpcli.metrics.protocols import PIXEL4_CROP, list_pixel4_scenes, load_pixel4_scene
+    from dpcli.metrics.protocols import list_pixel4_scenes, load_pixel4_scene
 
-    r0, r1, c0, c1 = PIXEL4_CROP
     per_scene = {}
     for sid in list_pixel4_scenes(pixel4_dir):
         sc = load_pixel4_scene(pixel4_dir, sid)
-        box = (slice(r0 - margin, r1 + margin), slice(c0 - margin, c1 + margin))
-        left = torch.from_numpy(sc.left[:, box[0], box[1]]).expand(3, -1, -1)[None]
-        right = torch.from_numpy(sc.right[:, box[0], box[1]]).expand(3, -1, -1)[None]
-        pred = run(left, right)[0, 0].numpy()[margin:-margin, margin:-margin]
+        pred = run_on_pixel4_crop(run, sc, margin)[0]
         classical, _ = estimate_defocus_classical(sc.left, sc.right)
         per_scene[sid] = {"spearman": spearman(pred, sc.gt_defocus, sc.valid),
                           "spearman_classical": spearman(sc.crop_view(classical), sc.gt_defocus, sc.valid)}

@@ -48,8 +48,9 @@ class ZeroShotResult:
             reblur residual), "defocus" (after G_D), "kernels" (after G_F; absent when the time
             budget left no time for stage 3).
         timings: seconds per stage and in total.
-        info: iterations and stop reasons per stage; ``defocus_source`` ("G_D", or the stage-1
-            residual choice when the time budget stopped G_D during its warm-up) and
+        info: iterations and stop reasons per stage; ``gd_reblur_ratio`` (G_D's reblur error over
+            the stage-1 choice's); ``defocus_source`` ("G_D", or the stage-1 residual choice when
+            that ratio exceeds ``gd_max_reblur_ratio`` or the budget stopped G_D in its warm-up) and
             ``output_stage`` (which stage produced ``aif``: "kernels" unless the budget stopped
             G_F before ``min_kernel_iters`` steps).
     """
@@ -190,16 +191,16 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     # a collapsed G_D (one layer everywhere) explains the views far worse and is not used
     ratio = _reblur_error(weights, init, yl, yr) / max(_reblur_error(warm, init, yl, yr), 1e-20)
     info["gd_reblur_ratio"] = ratio
+    fallback = None
     if ratio > cfg.gd_max_reblur_ratio:
-        weights = warm
-        info["defocus_source"] = f"stage-1 residual (G_D reblur error {ratio:.2f}x the stage-1 choice's)"
-        stage2_out = stage_images["init"]
+        fallback = f"G_D reblur error {ratio:.2f}x the stage-1 choice's"
     elif log2.stopped == "time budget" and log2.iters < cfg.gd_warm_iters:
-        # budget cut G_D before it even matched its warm-start target: use that target (the
-        # stage-1 residual choice) rather than a half-trained network; recorded in ``info``
-        weights = warm
-        info["defocus_source"] = "stage-1 residual (time budget hit during G_D warm-up)"
-        stage2_out = stage_images["init"]
+        # budget cut G_D before it even matched its warm-start target: use that target rather
+        # than a half-trained network
+        fallback = "time budget hit during G_D warm-up"
+    if fallback:
+        weights, stage2_out = warm, stage_images["init"]
+        info["defocus_source"] = f"stage-1 residual ({fallback})"
     del warm
     defocus = (weights * radii.view(-1, 1, 1).to(device)).sum(0).cpu()
     layers = init.latent.float().cpu().numpy() if cfg.keep_layers else None

@@ -30,10 +30,13 @@ class ZeroShotConfig:
     Stage 2 (G_D, Eq. 5-10, 13-14): iterations, learning rate, crop size/batch (in G_D input
         pixels), TV weight; ``gd_downsample`` feeds G_D a 2x area-downsampled pair (fast only);
         the first ``gd_warm_iters`` steps imitate the stage-1 residual choice (cross-entropy; a
-        speed lever, not in the thesis), then Eq. 10 + TV fine-tune at ``gd_finetune_lr`` x lr.
+        speed lever, not in the thesis), then Eq. 10 + TV fine-tune at ``gd_finetune_lr`` x lr;
+        G_D's map is kept only if it re-blurs into the views within ``gd_max_reblur_ratio`` of
+        the stage-1 choice's error (a guard of ours).
     Stage 3 (G_F, section 3.3, Eq. 12, 15): variable-projection and joint iterations, lr's,
         edge-aware latent prior weight, G_F grouping (1 = the dense network of Fig. 3.4);
-        at most ``max_active`` layers per patch (by defocus weight) are solved in stage 3.
+        at most ``max_active`` layers per patch (those most often a pixel's first choice) are
+        solved in stage 3.
     time_budget: wall-clock seconds; stage 2 stops at 45 %, stage 3's variable projection at
         80 %, its joint refinement at 95 % of it. Plateau early stopping in every loop.
     """

@@ -117,9 +117,9 @@ def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.T
         r = ((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)
         res.append(box_mean(r, window))
     res_t = torch.stack(res)
-    # floor: a residual 1e-3 below the signal's power is "fits exactly" (noise-free flat regions
-    # would otherwise divide by ~0 and turn rounding noise into a hard, arbitrary layer choice)
-    floor = 1e-3 * float(((left + right) / 2).mean()) ** 2 * 1e-3
+    # floor: a residual below 1e-6 of the signal's power counts as "fits exactly" (noise-free flat
+    # regions would otherwise divide by ~0 and turn rounding noise into an arbitrary layer choice)
+    floor = 1e-6 * float(((left + right) / 2).mean()) ** 2
     rel = res_t / res_t.min(0, keepdim=True).values.clamp_min(max(floor, 1e-12))
     return torch.softmax(-rel / temperature, 0)
 
@@ -381,7 +381,7 @@ def learn_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor
     g2 = gradient_power(shape, left.device, left.dtype)
     d_cores = tile_cores(weights, t)  # P x (L, h_p, w_p)
     yl_c, yr_c = tile_cores(left, t), tile_cores(right, t)
-    # active (patch, layer) pairs: layers with a noticeable weight somewhere in the patch
+    # active (patch, layer) pairs: see active_layers; dropped weight is merged into kept layers
     pairs = []
     for p in range(n_p):
         pairs += [(p, i) for i in active_layers(d_cores[p], cfg.max_active, cfg.active_threshold)]
