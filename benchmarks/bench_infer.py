@@ -27,6 +27,7 @@ alone), and the change of PSNR against the ground truth caused by bf16.
 Usage:
   python benchmarks/bench_infer.py                       # both models, all configurations
   python benchmarks/bench_infer.py --model bambnet --configs ref,fp32,bf16 --threads 2 --json
+  python benchmarks/bench_infer.py --configs fp32,bf16 --size 6000x4000 --max-tiles 4   # 24 MP peak RSS
 """
 from __future__ import annotations
 

@@ -25,6 +25,9 @@ Examples:
   dpdeblur zeroshot 002_left.png 002_right.png -o out/ --black-level 1024 --white-level 16383 \\
       --white-sheet white_sheet_left.png white_sheet_right.png --swap-lr --time-budget 300
 
+  # a camera whose DP views separate like RDPD's kernels (DSLR-like), full method output:
+  dpdeblur zeroshot L.png R.png -o out/ --kernel-beta 0.1 --output-stage kernels
+
   # with the camera's measured kernels (48 kernels for the 6 x 8 patch grid):
   dpdeblur zeroshot L.png R.png -o out/ --kernels calibration/ --swap-lr --debug
 """
