@@ -35,11 +35,12 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _common import peak_rss_gib
 
 SHARED = Path(os.environ.get("DPDEBLUR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 ARCH = {"bambnet": ("bambnet_deblur", "deblur_pair"), "defocusgan": ("defocusgan_generator", "deblur_single")}
@@ -125,7 +126,7 @@ def child(args: argparse.Namespace) -> None:
             times.append(time.perf_counter() - start)
             cpu.append(time.process_time() - c0)
     np.save(args.out, out.numpy())
-    rss = _peak_rss_gib()
+    rss = peak_rss_gib()
     print(json.dumps({"model": args.model, "config": cfg, "seconds": min(times), "cpu_seconds": min(cpu),
                       "peak_rss_gib": rss,
                       "tile": session.tile_for(height, width, 3 * len(views)),
@@ -141,15 +142,6 @@ def _reset_peak_rss() -> None:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         pass
-
-
-def _peak_rss_gib() -> float:
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
 
 
 def _psnr(a, b) -> float:

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import torch
+from _common import peak_rss_gib
 from torch import nn
 
 from dpcli.tiling import (
@@ -74,15 +75,6 @@ def build(net: str) -> tuple[nn.Module, int]:
     return model, int(model.cfg.in_chans)
 
 
-def vm_hwm_gib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
 class _Stop(Exception):
     pass
 
@@ -96,7 +88,7 @@ def child_memory(args: argparse.Namespace) -> None:
     model, in_chans = build(args.net)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    base = vm_hwm_gib()
+    base = peak_rss_gib()
     h, w = args.h, args.w
     x = torch.rand(1, in_chans, h, w, generator=torch.Generator().manual_seed(0))
     ys, th = tile_grid(-(-h // 16) * 16, args.tile, args.overlap, 16)
@@ -120,7 +112,7 @@ def child_memory(args: argparse.Namespace) -> None:
     dt = time.perf_counter() - t0
     print(json.dumps({"net": args.net, "h": h, "w": w, "tiles_run": calls["n"], "tiles_total": total,
                       "seconds": dt, "est_seconds": dt / max(calls["n"], 1) * total,
-                      "base_gib": base, "peak_gib": vm_hwm_gib(), "in_chans": in_chans}))
+                      "base_gib": base, "peak_gib": peak_rss_gib(), "in_chans": in_chans}))
 
 
 def section_memory(args: argparse.Namespace) -> list[dict]:

@@ -18,17 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+from _common import peak_rss_gib
 
 
 def run_scene(pixel4: Path, sid: str, schedule: str, budget: float | None, kernels: bool,
@@ -65,7 +61,7 @@ def run_scene(pixel4: Path, sid: str, schedule: str, budget: float | None, kerne
     seconds = time.perf_counter() - start
     row = {"scene": sid, "schedule": schedule, "kernel_src": "measured" if kernels else "parametric",
            "size": f"{x1 - x0}x{y1 - y0}", "seconds": round(seconds, 1), "timings": res.timings,
-           "peak_rss_mb": round(peak_rss_mb(), 1), "info": res.info}
+           "peak_rss_mb": round(peak_rss_gib() * 1024, 1), "info": res.info}
     row["none"] = image_metrics((left + right) / 2, gt)
     for stage, img in res.stage_images.items():
         row[stage] = image_metrics(img, gt)

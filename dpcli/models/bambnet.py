@@ -48,6 +48,9 @@ class BaMBNetCfg:
     thresholds: tuple[float, ...] = (0.0, 1.9, 4.2, 6.2)  # one lower bound per branch, last open
     anneal_iters: float = 2e4
     coc_clamp: float = 24.0
+    # ours (1 = the authors'): a COC net's tail predicts radius / coc_scale, so Adam's ~lr-sized
+    # weight steps move the map by coc_scale times more px; from scratch the map crawls otherwise
+    coc_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.task not in ("deblur", "coc"):
@@ -105,6 +108,8 @@ class BaMBNet(nn.Module):
         out = full_precision(self.tail, res.add_(feat) if not torch.is_grad_enabled() else res + feat)
         if self.cfg.task == "deblur":
             return torch.sigmoid(out)
+        if self.cfg.coc_scale != 1.0:
+            out = out * self.cfg.coc_scale
         return out.clamp(-self.cfg.coc_clamp, self.cfg.coc_clamp)
 
 

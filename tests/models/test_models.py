@@ -108,6 +108,16 @@ class TestNetworks:
         assert float(out.max()) == 24.0
 
     @torch.no_grad()
+    def test_coc_scale_multiplies_the_map(self) -> None:
+        torch.manual_seed(0)
+        plain = create_model("bambnet_coc_test").eval()
+        scaled = create_model("bambnet_coc_test", coc_scale=8.0).eval()
+        scaled.load_state_dict(plain.state_dict())
+        x = torch.rand(1, 6, 16, 16)
+        assert torch.allclose(scaled(x), (plain(x) * 8).clamp(-24, 24), atol=1e-5)
+        assert create_model("defocusgan_defocusnet_small").cfg.coc_scale == 8.0
+
+    @torch.no_grad()
     def test_generator_guidance_and_shapes(self) -> None:
         gen = create_model("defocusgan_generator_test").eval()
         x = torch.rand(2, 3, 32, 48)
@@ -116,6 +126,29 @@ class TestNetworks:
         coc = torch.rand(2, 3, 32, 48) * 8
         assert not torch.allclose(gen(x, coc=coc, guide_weight=0.7), out)
         assert torch.equal(gen(x, coc=coc, guide_weight=0.0), out)
+
+    def test_residual_generator_starts_as_identity_and_learns(self) -> None:
+        torch.manual_seed(0)
+        gen = create_model("defocusgan_generator_test", residual=True)
+        x = torch.rand(2, 3, 32, 32)
+        with torch.no_grad():
+            assert torch.equal(gen.eval()(x), x)
+        opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
+        target = (x + 0.1).detach()
+        losses, stem_grads = [], []
+        for _ in range(20):
+            opt.zero_grad()
+            loss = (gen.train()(x) - target).abs().mean()
+            loss.backward()
+            losses.append(float(loss))
+            stem_grads.append(float(gen.stem.conv.weight.grad.abs().sum()))
+            opt.step()
+        assert stem_grads[0] == 0 and stem_grads[1] > 0  # the zero tail blocks the body for one step only
+        assert losses[-1] < 0.5 * losses[0]
+        with torch.no_grad():
+            gen.tail.bias.fill_(5.0)
+            assert float(gen.eval()(x).max()) == 1.0  # clamped at inference only
+            assert float(gen.train()(x).max()) > 5.0
 
     def test_size_must_be_multiple_of_16(self) -> None:
         with pytest.raises(ModelError, match="multiples of 16"):
