@@ -40,6 +40,9 @@ class DefocusMapStageConfig:
     alternate_every: int = 500  # then kernels / map alternate (paper: every 5 epochs)
     srgb: bool = True
     dp_terms: bool = True
+    # ours, not the paper's (DPDD has no maps): + weight * L1(map - GT map) in px where the data has
+    # GT maps (synthetic scenes); the unsupervised loss alone moved our CPU-sized net too slowly
+    supervised_weight: float = 0.0
 
 
 class DefocusMapTrainer(StageTrainer):
@@ -74,6 +77,10 @@ class DefocusMapTrainer(StageTrainer):
         with torch.set_grad_enabled(phase == "map"), self.autocast():  # kernel phase: the map is a constant
             defocus = self.run["defocus"](_pair(batch))
         out = self.loss(defocus.float(), batch["target"], batch["combined"], batch.get("left"), batch.get("right"))
+        if self.cfg.supervised_weight > 0 and "defocus" in batch:
+            supervised = (defocus.float().mean(1, keepdim=True) - batch["defocus"]).abs().mean()
+            out["supervised_px"] = supervised.detach()
+            out["loss"] = out["loss"] + self.cfg.supervised_weight * supervised
         out["loss"].backward()
         self.allreduce_grads("defocus")
         self.optimizers[phase].step()

@@ -74,6 +74,20 @@ def test_defocus_map_stage_learns_and_alternates(batch):
     assert torch.equal(body_before, net.stem.conv.weight)
 
 
+def test_defocus_map_supervised_term_pulls_the_map_to_ground_truth(batch):
+    assert "defocus" in batch
+    errors = {}
+    for weight in (0.0, 1.0):
+        seed_everything(0)
+        cfg = DefocusMapStageConfig(model="defocusgan_defocusnet_test", lr=3e-3, supervised_weight=weight)
+        trainer = DefocusMapTrainer(cfg, CPU)
+        _run(trainer, batch, 25)
+        with torch.no_grad():
+            pred = trainer.nets["defocus"](torch.cat([batch["left"], batch["right"]], 1)).mean(1, keepdim=True)
+        errors[weight] = float((pred - batch["defocus"]).abs().mean())
+    assert errors[1.0] < 0.9 * errors[0.0], errors  # a tiny net: mostly the offset, hardly structure
+
+
 def test_defocusgan_generator_stage_learns(batch):
     seed_everything(0)
     cfg = GeneratorStageConfig(model="defocusgan_generator_test", defocus_source="gt", lr=2e-3, anneal_steps=10,
