@@ -22,7 +22,6 @@ from dpcli.models.registry import (
     WEIGHTS_HINT,
     ModelInfo,
     list_models,
-    list_pretrained,
     model_info,
     pretrained_cfg,
 )
@@ -234,7 +233,7 @@ def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: st
         if family is not None and info.family != family:
             raise ModelError(f"--arch {arch} is a {info.family} network, not {family}")
     if weights is None:
-        chosen = arch or _installed_default(family, default_arch, task, tag)
+        chosen = arch or default_arch
         if chosen is None:
             raise ModelError(f"{model} has no network that {TASK_WORDS.get(task, task)}")
         _check_task(chosen, task)
@@ -278,17 +277,6 @@ def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: st
     net.load_state_dict(native, strict=True)
     colour = "BGR" if official else meta.get("colour_order", "RGB")
     return LoadedModel(net.eval(), arch, model_info(arch), colour, str(path), official)
-
-
-def _installed_default(family: str | None, default_arch: str | None, task: str, tag: str | None) -> str | None:
-    """A family name picks its paper-size network, or, when that has no installed weights, the
-    first installed network of the family for the task (e.g. our small CPU-trained one)."""
-    installed = [c.arch for c in list_pretrained() if tag is None or c.tag == tag]
-    if family is None or default_arch in installed:
-        return default_arch
-    same = [a for a in installed if a in list_models() and model_info(a).family == family
-            and model_info(a).task == task]
-    return same[0] if same else default_arch
 
 
 def _check_task(arch: str, task: str) -> None:

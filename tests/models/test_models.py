@@ -202,19 +202,6 @@ class TestRegistry:
         with pytest.raises(ModelError, match=r"dpdeblur train.*--weights"):
             load_model("bambnet", task="deblur_pair")
 
-    def test_family_name_falls_back_to_the_installed_network(self, tmp_path, monkeypatch, tiny_weights) -> None:
-        monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
-        data = tiny_weights["bambnet_deblur_test"].read_bytes()
-        (tmp_path / "w.safetensors").write_bytes(data)
-        entry = {"name": "bambnet_deblur_test.unit", "file": "w.safetensors",
-                 "sha256": hashlib.sha256(data).hexdigest(), "training_data": "none (unit test)"}
-        (tmp_path / "manifest.json").write_text(json.dumps({"weights": [entry]}))
-        assert load_model("bambnet", task="deblur_pair").arch == "bambnet_deblur_test"
-        with pytest.raises(ModelError, match="no trained weights for defocusgan_generator"):
-            load_model("defocusgan", task="deblur_single")  # another family's weights never stand in
-        with pytest.raises(ModelError, match="no trained weights for bambnet_coc"):
-            load_model("bambnet", task="coc")  # nor another task's
-
     def test_sha256_checked(self, tmp_path, monkeypatch, tiny_weights) -> None:
         monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
         data = tiny_weights["bambnet_deblur_test"].read_bytes()
