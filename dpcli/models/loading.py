@@ -22,6 +22,7 @@ from dpcli.models.registry import (
     WEIGHTS_HINT,
     ModelInfo,
     list_models,
+    list_pretrained,
     model_info,
     pretrained_cfg,
 )
@@ -237,7 +238,7 @@ def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: st
         if chosen is None:
             raise ModelError(f"{model} has no network that {TASK_WORDS.get(task, task)}")
         _check_task(chosen, task)
-        entry = pretrained_cfg(chosen, tag)
+        entry = _pretrained_or_hint(chosen, family, task, tag)
         path = entry.path_checked()
         net = _build(chosen, {})
         load_into(net, chosen, path)
@@ -277,6 +278,21 @@ def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: st
     net.load_state_dict(native, strict=True)
     colour = "BGR" if official else meta.get("colour_order", "RGB")
     return LoadedModel(net.eval(), arch, model_info(arch), colour, str(path), official)
+
+
+def _pretrained_or_hint(arch: str, family: str | None, task: str, tag: str | None):
+    """The manifest entry of ``arch``; if there is none, the error names the installed weights of
+    the same family and task. They are never used silently: ours are trained for one kind of data."""
+    try:
+        return pretrained_cfg(arch, tag)
+    except ModelError as exc:
+        other = [c for c in list_pretrained() if c.arch != arch and c.arch in list_models()
+                 and model_info(c.arch).family == (family or model_info(arch).family)
+                 and model_info(c.arch).task == task]
+        if not other:
+            raise
+        hint = "; ".join(f"--model {c.name} ({c.training_data or 'see weights/README.md'})" for c in other)
+        raise ModelError(f"{exc}. Installed instead, for the data it was trained on: {hint}") from None
 
 
 def _check_task(arch: str, task: str) -> None:

@@ -202,6 +202,21 @@ class TestRegistry:
         with pytest.raises(ModelError, match=r"dpdeblur train.*--weights"):
             load_model("bambnet", task="deblur_pair")
 
+    def test_missing_default_names_installed_weights_of_the_family(self, tmp_path, monkeypatch, tiny_weights) -> None:
+        monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
+        data = tiny_weights["bambnet_deblur_test"].read_bytes()
+        (tmp_path / "w.safetensors").write_bytes(data)
+        entry = {"name": "bambnet_deblur_test.unit", "file": "w.safetensors",
+                 "sha256": hashlib.sha256(data).hexdigest(), "training_data": "unit-test scenes"}
+        (tmp_path / "manifest.json").write_text(json.dumps({"weights": [entry]}))
+        # never used silently (trained for one kind of data), but named
+        with pytest.raises(ModelError, match=r"--model bambnet_deblur_test\.unit \(unit-test scenes\)"):
+            load_model("bambnet", task="deblur_pair")
+        for family, task in (("defocusgan", "deblur_single"), ("bambnet", "coc")):  # other family / task
+            with pytest.raises(ModelError) as err:
+                load_model(family, task=task)
+            assert "Installed instead" not in str(err.value)
+
     def test_sha256_checked(self, tmp_path, monkeypatch, tiny_weights) -> None:
         monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
         data = tiny_weights["bambnet_deblur_test"].read_bytes()
