@@ -238,6 +238,7 @@ def main() -> None:
     parser.add_argument("--export", default=None, metavar="TAG",
                         help="ship as ARCH.TAG (fp16 + manifest) IF it beats the input on the real Pixel 4 data")
     parser.add_argument("--training-data", default="synthetic (dpcli.synth)")
+    parser.add_argument("--notes", default="", help="free text for the manifest entry (with --export)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera,
@@ -247,7 +248,7 @@ def main() -> None:
         args.json.write_text(text)
     print(text)
     if args.export:
-        print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch))
+        print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch, args.notes))
 
 
 def beats_input(scores: dict[str, Any], min_gain_db: float = 0.1, min_spearman: float = 0.6) -> bool:
@@ -262,7 +263,8 @@ def beats_input(scores: dict[str, Any], min_gain_db: float = 0.1, min_spearman: 
             and scores["pixel4_ssim"] >= scores["pixel4_ssim_input"] and scores["pixel4_mae"] <= scores["pixel4_mae_input"])
 
 
-def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None) -> str:
+def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None,
+                   notes: str = "") -> str:
     """Export the candidate with every figure in its manifest entry, only if it beats the input."""
     if not beats_input(scores):
         if "pixel4_defocus_spearman" in scores:
@@ -277,7 +279,9 @@ def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: 
     state = torch.load(path, map_location="cpu", weights_only=False) if path.suffix != ".safetensors" else {}
     metrics = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
     recipe = {"checkpoint_step": state.get("step"), "config": state.get("config", {})}
-    entry = export_weights(net, arch, tag, metrics=metrics, recipe=recipe, training_data=training_data)
+    if state.get("averaged_steps"):
+        recipe["averaged_steps"] = state["averaged_steps"]
+    entry = export_weights(net, arch, tag, metrics=metrics, recipe=recipe, training_data=training_data, notes=notes)
     return f"shipped {entry['name']} sha256 {entry['sha256']}"
 
 

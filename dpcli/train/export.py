@@ -111,3 +111,39 @@ def load_compact_state(trainer: Any, path: Path) -> int:
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["nets"][key].items()})
     trainer.load_extra_state(state.get("extra", {}))
     return int(state["step"])
+
+
+def average_checkpoints(checkpoints: list[Path], out: Path) -> Path:
+    """Weight averaging (SWA-style) of snapshots of ONE run: the networks' float tensors are averaged,
+    everything else (step, stage, extra state, optimiser) comes from the last snapshot; the list of
+    averaged steps is recorded under ``averaged_steps``. Late snapshots of a constant-lr phase
+    scatter around a minimum; their mean generalises better than any one of them."""
+    if len(checkpoints) < 2:
+        raise DpError("averaging needs two or more checkpoints")
+    states = [torch.load(p, map_location="cpu", weights_only=False) for p in checkpoints]
+    if len({s.get("stage") for s in states}) != 1 or len({s.get("arch") for s in states}) != 1:
+        raise DpError("these checkpoints come from different stages or architectures", checkpoints[0])
+    merged = dict(states[-1])
+    merged["nets"] = {}
+    for key, last in states[-1]["nets"].items():
+        merged["nets"][key] = {
+            name: (torch.stack([s["nets"][key][name].float() for s in states]).mean(0).to(t.dtype)
+                   if t.is_floating_point() else t)
+            for name, t in last.items()}
+    merged["averaged_steps"] = [int(s["step"]) for s in states]
+    return _write_state(merged, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Average snapshots of one training run (SWA-style).")
+    parser.add_argument("checkpoints", type=Path, nargs="+", help="checkpoint.pt snapshots of one run")
+    parser.add_argument("-o", "--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    path = average_checkpoints(args.checkpoints, args.out)
+    print(f"averaged {len(args.checkpoints)} checkpoints -> {path}")
+
+
+if __name__ == "__main__":
+    main()
