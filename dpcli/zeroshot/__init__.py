@@ -174,7 +174,7 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
         init = iterative_layers(yl, yr, kernels, cfg.init_iters, cfg.init_lr, deadline(0.3), store)
     timings["init"] = init.seconds
     # stage-1 readout: per pixel, the layer whose reblur best explains both views
-    warm = residual_weights(yl, yr, init.blur_left, init.blur_right)
+    warm = residual_weights(yl, yr, init.blur_left, init.blur_right, cfg.choice_windows, cfg.choice_temperature)
     stage_images = {"init": _blend(warm, init.latent).cpu().numpy()}
 
     say("stage 2: defocus map (G_D)")

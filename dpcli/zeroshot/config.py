@@ -49,6 +49,10 @@ class ZeroShotConfig:
     # centroid gap from 0.70|r| (RDPD's 0.1) to 0.59|r|, toward the 0.49|r| of the calibrated
     # Pixel 4 kernels: stage 1 on our 4 dev scenes 32.36 dB (0.1), 32.50 (0.3), 32.56 (0.5), 32.57 (0.7).
     kernel_beta: float = 0.5
+    # stage-1 layer choice: softmin of the L/R reblur residual averaged over these box windows.
+    # 4 dev scenes, stage 1: window 15 / temp 0.3 32.43 dB; 31 / 0.6 32.53; 15+31+61 / 0.6 32.56
+    choice_windows: tuple[int, ...] = (15, 31, 61)
+    choice_temperature: float = 0.6
     init: Literal["closed", "iterative"] = "closed"
     lam: float = 0.03
     init_iters: int = 300

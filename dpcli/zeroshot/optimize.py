@@ -107,15 +107,17 @@ def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
 
 
 def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.Tensor,
-                     blur_right: torch.Tensor, window: int = 15, temperature: float = 0.3) -> torch.Tensor:
+                     blur_right: torch.Tensor, windows: tuple[int, ...] = (15, 31, 61),
+                     temperature: float = 0.6) -> torch.Tensor:
     """Soft per-pixel choice of the stage-1 layer that best re-blurs into both views: softmin
-    over layers of the local (window x window) mean squared L/R residual divided by the smallest
-    one at that pixel (scale-free, so one temperature fits dark and textured regions alike).
+    over layers of the local mean squared L/R residual, averaged over several window sizes (small
+    windows follow depth edges, large ones steady flat regions), divided by the smallest one at
+    that pixel (scale-free, so one temperature fits dark and textured regions alike).
     (L, C, H, W) layers -> (L, H, W) weights summing to 1."""
     res = []
     for i in range(blur_left.shape[0]):
         r = ((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)
-        res.append(box_mean(r, window))
+        res.append(sum(box_mean(r, w) for w in windows) / len(windows))
     res_t = torch.stack(res)
     # floor: a residual below 1e-6 of the signal's power counts as "fits exactly" (noise-free flat
     # regions would otherwise divide by ~0 and turn rounding noise into an arbitrary layer choice)
