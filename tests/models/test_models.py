@@ -183,6 +183,16 @@ class TestNetworks:
 
 # --- registry -------------------------------------------------------------------------------------
 
+def _install_tiny_bambnet(folder: Path, monkeypatch, tiny_weights, training_data: str) -> None:
+    """A weights folder whose manifest registers the tiny BaMBNet as ``bambnet_deblur_test.unit``."""
+    monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(folder))
+    data = tiny_weights["bambnet_deblur_test"].read_bytes()
+    (folder / "w.safetensors").write_bytes(data)
+    entry = {"name": "bambnet_deblur_test.unit", "file": "w.safetensors",
+             "sha256": hashlib.sha256(data).hexdigest(), "training_data": training_data}
+    (folder / "manifest.json").write_text(json.dumps({"weights": [entry]}))
+
+
 class TestRegistry:
     def test_list_models(self) -> None:
         names = list_models()
@@ -203,12 +213,7 @@ class TestRegistry:
             load_model("bambnet", task="deblur_pair")
 
     def test_missing_default_names_installed_weights_of_the_family(self, tmp_path, monkeypatch, tiny_weights) -> None:
-        monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
-        data = tiny_weights["bambnet_deblur_test"].read_bytes()
-        (tmp_path / "w.safetensors").write_bytes(data)
-        entry = {"name": "bambnet_deblur_test.unit", "file": "w.safetensors",
-                 "sha256": hashlib.sha256(data).hexdigest(), "training_data": "unit-test scenes"}
-        (tmp_path / "manifest.json").write_text(json.dumps({"weights": [entry]}))
+        _install_tiny_bambnet(tmp_path, monkeypatch, tiny_weights, "unit-test scenes")
         # never used silently (trained for one kind of data), but named
         with pytest.raises(ModelError, match=r"--model bambnet_deblur_test\.unit \(unit-test scenes\)"):
             load_model("bambnet", task="deblur_pair")
@@ -218,16 +223,12 @@ class TestRegistry:
             assert "Installed instead" not in str(err.value)
 
     def test_sha256_checked(self, tmp_path, monkeypatch, tiny_weights) -> None:
-        monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
-        data = tiny_weights["bambnet_deblur_test"].read_bytes()
-        (tmp_path / "w.safetensors").write_bytes(data)
-        entry = {"name": "bambnet_deblur_test.unit", "file": "w.safetensors",
-                 "sha256": hashlib.sha256(data).hexdigest(), "training_data": "none (unit test)"}
-        (tmp_path / "manifest.json").write_text(json.dumps({"weights": [entry]}))
+        _install_tiny_bambnet(tmp_path, monkeypatch, tiny_weights, "none (unit test)")
         assert list_models(pretrained=True) == ["bambnet_deblur_test.unit"]
         net = create_model("bambnet_deblur_test", pretrained=True)
         ref = create_model("bambnet_deblur_test", weights=tiny_weights["bambnet_deblur_test"])
         assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), ref.state_dict().values()))
+        data = (tmp_path / "w.safetensors").read_bytes()
         (tmp_path / "w.safetensors").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
         with pytest.raises(ModelError, match="sha256 mismatch"):
             create_model("bambnet_deblur_test.unit")
