@@ -117,7 +117,8 @@ def average_checkpoints(checkpoints: list[Path], out: Path) -> Path:
     """Weight averaging (SWA-style) of snapshots of ONE run: the networks' float tensors are averaged,
     everything else (step, stage, extra state, optimiser) comes from the last snapshot; the list of
     averaged steps is recorded under ``averaged_steps``. Late snapshots of a constant-lr phase
-    scatter around a minimum; their mean generalises better than any one of them."""
+    scatter around a minimum; their mean is often better than each of them (it was for our
+    defocus-map net: Pixel 4 Spearman 0.656 against 0.590-0.637 for single snapshots)."""
     if len(checkpoints) < 2:
         raise DpError("averaging needs two or more checkpoints")
     states = [torch.load(p, map_location="cpu", weights_only=False) for p in checkpoints]
