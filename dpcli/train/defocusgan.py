@@ -45,6 +45,11 @@ class DefocusMapStageConfig:
     supervised_weight: float = 0.0
 
 
+def map_error_px(pred: Tensor, gt: Tensor) -> Tensor:
+    """Mean |error| (px) of a per-channel map (B, C, H, W) against a GT map (B, 1, H, W)."""
+    return (pred.mean(1, keepdim=True) - gt).abs().mean()
+
+
 class DefocusMapTrainer(StageTrainer):
     """Stage 1: defocus-map net + learnable kernel bank, reblur loss + lambda * TV, alternating."""
 
@@ -78,7 +83,7 @@ class DefocusMapTrainer(StageTrainer):
             defocus = self.run["defocus"](_pair(batch))
         out = self.loss(defocus.float(), batch["target"], batch["combined"], batch.get("left"), batch.get("right"))
         if self.cfg.supervised_weight > 0 and "defocus" in batch:
-            supervised = (defocus.float().mean(1, keepdim=True) - batch["defocus"]).abs().mean()
+            supervised = map_error_px(defocus.float(), batch["defocus"])
             out["supervised_px"] = supervised.detach()
             out["loss"] = out["loss"] + self.cfg.supervised_weight * supervised
         out["loss"].backward()
@@ -95,7 +100,7 @@ class DefocusMapTrainer(StageTrainer):
             geo.append(float(self.loss(d, batch["target"], batch["combined"], batch.get("left"),
                                        batch.get("right"))["geometric"]))
             if "defocus" in batch:
-                err.append(float((d.mean(1, keepdim=True) - batch["defocus"]).abs().mean()))
+                err.append(float(map_error_px(d, batch["defocus"])))
         out = {"val_geometric": float(np.mean(geo))}
         if err:
             out["val_defocus_mae_px"] = float(np.mean(err))

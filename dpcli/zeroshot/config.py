@@ -27,6 +27,8 @@ class ZeroShotConfig:
         init: "closed" (regularised joint L/R Wiener deconvolution, exact LS) | "iterative" (Adam).
         lam: Tikhonov weight on the latent gradients in the closed form (relative to the image
             mean level); also the weight of that prior in stage 3's closed form.
+        choice_windows, choice_temperature: the per-pixel layer choice read from stage 1 (softmin
+            of the L/R reblur residual averaged over these box windows); it also warm-starts G_D.
     Stage 2 (G_D, Eq. 5-10, 13-14): iterations, learning rate, crop size/batch (in G_D input
         pixels), TV weight; ``gd_downsample`` feeds G_D a 2x area-downsampled pair (fast only);
         the first ``gd_warm_iters`` steps imitate the stage-1 residual choice (cross-entropy; a
