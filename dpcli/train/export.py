@@ -138,7 +138,10 @@ def average_checkpoints(checkpoints: list[Path], out: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description="Average snapshots of one training run (SWA-style).")
+    parser = argparse.ArgumentParser(
+        description="Average snapshots of one training run (SWA-style).",
+        epilog="example: python -m dpcli.train.export runs/x/snaps/step_*.pt -o runs/x/avg.pt  "
+               "(then: python -m dpcli.train.evaluate runs/x/avg.pt --shared ../shared --export TAG)")
     parser.add_argument("checkpoints", type=Path, nargs="+", help="checkpoint.pt snapshots of one run")
     parser.add_argument("-o", "--out", type=Path, required=True)
     args = parser.parse_args(argv)
