@@ -1,0 +1,67 @@
+"""Zero-shot stage-1 layer choice on the Pixel 4 dev scenes: PSNR of the stage-1 image under
+several per-pixel choice rules, against a GT-picked oracle.
+
+The closed-form layers are solved once per scene (about 15 s each); every rule then only
+re-blends them, so rules are cheap to compare.
+
+Usage:
+  DPDEBLUR_SHARED=../shared python benchmarks/bench_layer_choice.py --threads 1
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# (windows, temperature) per rule; the last is ZeroShotConfig's default
+RULES = {"w15 t0.3 (session 2)": ((15,), 0.3), "w31 t0.6": ((31,), 0.6), "w15+31+61 t0.6": ((15, 31, 61), 0.6)}
+
+
+def scene_row(pixel4: Path, sid: str) -> dict[str, float]:
+    from dpcli.metrics.image import image_metrics
+    from dpcli.metrics.protocols import PIXEL4_CROP, load_pixel4_scene
+    from dpcli.zeroshot import _blend, make_config
+    from dpcli.zeroshot.init import closed_form_layers
+    from dpcli.zeroshot.kernels import layer_kernels, layer_radii, parametric_max_kernels
+    from dpcli.zeroshot.optimize import box_mean, residual_weights
+
+    cfg = make_config("fast")
+    sc = load_pixel4_scene(pixel4, sid)  # swap_lr=True: our orientation
+    r0, r1, c0, c1 = PIXEL4_CROP
+    left = torch.as_tensor(np.asarray(sc.left[:, r0:r1, c0:c1]))
+    right = torch.as_tensor(np.asarray(sc.right[:, r0:r1, c0:c1]))
+    radii = layer_radii(cfg.layers, cfg.max_radius, cfg.focus)
+    kernels = layer_kernels(parametric_max_kernels(cfg.max_radius, cfg.kernel_beta), radii)
+    init = closed_form_layers(left, right, kernels, cfg.lam)
+    row = {"input": image_metrics(((left + right) / 2).numpy(), sc.gt)["psnr"]}
+    for name, (windows, temp) in RULES.items():
+        weights = residual_weights(left, right, init.blur_left, init.blur_right, windows, temp)
+        row[name] = image_metrics(_blend(weights, init.latent).numpy(), sc.gt)["psnr"]
+    gt = torch.as_tensor(sc.gt)
+    err = torch.stack([box_mean((init.latent[i].float() - gt).square().mean(0), 15) for i in range(len(radii))])
+    oracle = torch.nn.functional.one_hot(err.argmin(0), len(radii)).permute(2, 0, 1).float()
+    row["oracle (GT-picked, w15)"] = image_metrics(_blend(oracle, init.latent).numpy(), sc.gt)["psnr"]
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pixel4", type=Path,
+                    default=Path(os.environ.get("DPDEBLUR_SHARED", "../shared")) / "data" / "pixel4")
+    ap.add_argument("--scenes", default="002,006,009,013")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = {sid: scene_row(args.pixel4, sid) for sid in args.scenes.split(",")}
+    names = list(next(iter(rows.values())))
+    print(f"{'rule':>26} " + " ".join(f"{s:>7}" for s in rows) + f" {'mean':>7}")
+    for name in names:
+        values = [rows[s][name] for s in rows]
+        print(f"{name:>26} " + " ".join(f"{v:7.2f}" for v in values) + f" {np.mean(values):7.3f}")
+
+
+if __name__ == "__main__":
+    main()
