@@ -37,6 +37,7 @@ __all__ = [
     "run_model_tiled",
     "tile_grid",
     "blend_ramp",
+    "tent_weights",
     "pad_to_multiple",
     "LocalAvgPool2d",
     "use_local_pooling",
@@ -175,6 +176,15 @@ def blend_ramp(length: int, overlap: int, lead: bool, trail: bool) -> Tensor:
     if trail:
         w[length - overlap:] *= prof.flip(0)
     return w
+
+
+def tent_weights(n: int, starts: Sequence[float], size: float) -> Tensor:
+    """Bilinear (tent) weights of patches of ``size`` px starting at ``starts`` along an axis of
+    ``n`` px: (len(starts), n) float64, a partition of unity; each tent peaks at its patch centre
+    and reaches 0 at the neighbours' centres; pixels beyond the outer centres take the nearest patch."""
+    centres = torch.tensor([s + size / 2 - 0.5 for s in starts], dtype=torch.float64)
+    pos = torch.arange(n, dtype=torch.float64).clamp(float(centres[0]), float(centres[-1]))
+    return (1 - (pos[None] - centres[:, None]).abs() / size).clamp_min(0)
 
 
 def _check_image(image: Tensor) -> None:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from dpcli.optics import dp_kernels, kernel_size_for, linear_to_srgb, scale_kernels, srgb_to_linear
 from dpcli.optics.conv import _fast_len, pad_image
+from dpcli.tiling import tent_weights
 
 
 @dataclass
@@ -166,15 +167,6 @@ def lr_consistency(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor
     return num / den
 
 
-def _tent(n: int, p: int, device=None) -> torch.Tensor:
-    """(rows, H) bilinear weights of patch rows of size p whose centres are at (i + 0.5) p."""
-    rows = math.ceil(n / p)
-    pos = (torch.arange(n, dtype=torch.float64) + 0.5) / p - 0.5
-    pos = pos.clamp(0, rows - 1)
-    centres = torch.arange(rows, dtype=torch.float64)
-    return (1 - (pos[None] - centres[:, None]).abs()).clamp_min(0)
-
-
 def load_kernels_dir(path, swap_lr: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Measured kernels in the Pixel 4 calibration format: a folder with
     ``blur_kernels_left.npy`` / ``blur_kernels_right.npy`` (or a ``calibration/`` subfolder),
@@ -249,8 +241,8 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
         y_starts = list(range(roi[0], roi[1] - ph + 1, ph))
         x_starts = list(range(roi[2], roi[3] - pw + 1, pw))
     # tent weights over patch centres (pixels beyond the outer centres take the nearest patch)
-    wy = _patch_weights_1d(h, y_starts, ph)
-    wx = _patch_weights_1d(w, x_starts, pw)
+    wy = tent_weights(h, y_starts, ph)
+    wx = tent_weights(w, x_starts, pw)
     if not cfg.extend:
         wy[:, : roi[0]] = 0
         wy[:, roi[1]:] = 0
@@ -350,9 +342,3 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
         return result, {"choice": choice, "patch": (ph, pw), "y_starts": y_starts, "x_starts": x_starts}
     return result
 
-
-def _patch_weights_1d(n: int, starts: list[int], p: int) -> torch.Tensor:
-    """(len(starts), n) tent weights centred on each patch centre; partition of unity."""
-    centres = torch.tensor([s + p / 2 - 0.5 for s in starts], dtype=torch.float64)
-    pos = torch.arange(n, dtype=torch.float64).clamp(float(centres[0]), float(centres[-1]))
-    return (1 - (pos[None] - centres[:, None]).abs() / p).clamp_min(0)

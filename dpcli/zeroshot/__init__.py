@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from dpcli.errors import InputError
 from dpcli.zeroshot.config import SCHEDULES, ZeroShotConfig, make_config
-from dpcli.zeroshot.init import closed_form_layers, iterative_layers
+from dpcli.zeroshot.init import closed_form_layers, closed_form_layers_patched, iterative_layers
 from dpcli.zeroshot.kernels import (layer_kernels, layer_radii, measured_max_kernels,
                                     parametric_max_kernels)
 from dpcli.zeroshot.optimize import learn_kernels, residual_weights, train_defocus_net
@@ -122,7 +122,9 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
         config: :class:`ZeroShotConfig` (default: the fast schedule).
         measured_kernels: optional (left (P, k, k), right (P, k, k)) calibration kernels, already
             in our orientation and re-centred (``dpcli.optics.load_measured_kernels``); P must match
-            the grid. Stages 1-2 use their mean, stage 3 starts each patch from its own kernel.
+            the grid. The closed-form stage 1 and stage 3 use each patch's own kernels (stage 1
+            blends neighbouring patches' solutions bilinearly, and G_D fits those layers); the
+            iterative stage 1 uses their mean.
         progress: optional callable(str) told when each stage starts.
 
     Returns:
@@ -168,7 +170,9 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
 
     timings: dict[str, float] = {}
     say("stage 1: latent-map initialisation")
-    if cfg.init == "closed":
+    if cfg.init == "closed" and measured_kernels is not None:  # calibrated kernels vary over the field
+        init = closed_form_layers_patched(yl, yr, layer_kernels(start_k, radii), cfg.grid, cfg.lam, store)
+    elif cfg.init == "closed":
         init = closed_form_layers(yl, yr, kernels, cfg.lam, store)
     else:
         init = iterative_layers(yl, yr, kernels, cfg.init_iters, cfg.init_lr, deadline(0.3), store)

@@ -10,7 +10,7 @@ import torch
 from dpcli.metrics import psnr, spearman
 from dpcli.optics import blur, dp_kernels
 from dpcli.zeroshot import horizontal_disparity, make_config, zeroshot_deblur
-from dpcli.zeroshot.init import closed_form_layers, iterative_layers, taper_pad
+from dpcli.zeroshot.init import closed_form_layers, closed_form_layers_patched, iterative_layers, taper_pad
 from dpcli.zeroshot.kernels import downsize, layer_kernels, layer_radii, parametric_max_kernels
 from dpcli.zeroshot.networks import DefocusNet, KernelGenerator, alpha_to_weights
 from dpcli.zeroshot.optimize import prefit_generators, KernelModel
@@ -97,6 +97,30 @@ class TestStage1:
         # the right layer explains both views best
         res = ((init.blur_left - yl).square() + (init.blur_right - yr).square()).mean((1, 2, 3))
         assert int(res.argmin()) == 2
+
+    def test_patched_closed_form_matches_uniform_and_follows_field_varying_kernels(self):
+        sharp = _texture(96, 128, seed=3)
+        radii = torch.tensor([0.0, 2.0, 4.0])
+        kernels = layer_kernels(parametric_max_kernels(4.0), radii)  # (L, 2, K, K)
+        yl = blur(sharp[None], kernels[2, 0][None, None])[0]
+        yr = blur(sharp[None], kernels[2, 1][None, None])[0]
+        same = closed_form_layers_patched(yl, yr, kernels.expand(2 * 2, -1, -1, -1, -1), (2, 2), 0.03)
+        whole = closed_form_layers(yl, yr, kernels, 0.03)
+        # tents sum to 1 and every patch saw a kernel width of context: equal up to tile borders
+        assert float((same.latent[2] - whole.latent[2]).abs().mean()) < 4e-3
+        # left half blurred with radius 4, right half sharp (radius 0): per-patch kernels find both
+        y_mix_l, y_mix_r = yl.clone(), yr.clone()
+        y_mix_l[..., 64:], y_mix_r[..., 64:] = sharp[..., 64:], sharp[..., 64:]
+        per_patch = torch.stack([kernels[[2, 2, 2]], kernels[[0, 0, 0]]])  # cols: r=4 | r=0, all layers
+        mixed = closed_form_layers_patched(y_mix_l, y_mix_r, per_patch.repeat(1, 1, 1, 1, 1), (1, 2), 1e-3)
+        uniform = closed_form_layers(y_mix_l, y_mix_r, kernels[[2, 2, 2]], 1e-3)
+        c = (slice(8, -8), slice(8, 40))  # the blurred half, away from the image border
+        gain = psnr(mixed.latent[0][:, c[0], c[1]], sharp[:, c[0], c[1]]) - \
+            psnr(((y_mix_l + y_mix_r) / 2)[:, c[0], c[1]], sharp[:, c[0], c[1]])
+        assert gain > 3.0
+        far = (slice(8, -8), slice(104, 120))  # the sharp half: left alone by its own (r=0) kernels
+        assert psnr(mixed.latent[0][:, far[0], far[1]], sharp[:, far[0], far[1]]) > \
+            psnr(uniform.latent[0][:, far[0], far[1]], sharp[:, far[0], far[1]]) + 3.0
 
     def test_iterative_variant_reduces_eq4(self):
         sharp = _texture(48, 48)
