@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from dpcli.errors import InputError
 from dpcli.zeroshot.config import SCHEDULES, ZeroShotConfig, make_config
 from dpcli.zeroshot.init import closed_form_layers, closed_form_layers_patched, iterative_layers
-from dpcli.zeroshot.kernels import (layer_kernels, layer_radii, measured_max_kernels,
-                                    parametric_max_kernels)
+from dpcli.zeroshot.kernels import (kernel_size, layer_kernels, layer_radii, measured_layer_kernels,
+                                    measured_max_kernels, parametric_max_kernels)
 from dpcli.zeroshot.optimize import learn_kernels, residual_weights, train_defocus_net
 
 __all__ = ["ZeroShotConfig", "ZeroShotResult", "make_config", "SCHEDULES", "zeroshot_deblur",
@@ -171,7 +171,10 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     timings: dict[str, float] = {}
     say("stage 1: latent-map initialisation")
     if cfg.init == "closed" and measured_kernels is not None:  # calibrated kernels vary over the field
-        init = closed_form_layers_patched(yl, yr, layer_kernels(start_k, radii), cfg.grid, cfg.lam, store)
+        size = kernel_size(cfg.max_radius * cfg.measured_support)
+        per_patch = measured_layer_kernels(ml.to(device), mr.to(device), radii, size)
+        init = closed_form_layers_patched(yl, yr, per_patch, cfg.grid, cfg.lam, store)
+        del per_patch
     elif cfg.init == "closed":
         init = closed_form_layers(yl, yr, kernels, cfg.lam, store)
     else:

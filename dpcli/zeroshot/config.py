@@ -23,6 +23,9 @@ class ZeroShotConfig:
         focus: "front" (objects behind the focal plane, positive radii), "back" or "both".
         grid: (rows, cols) of the non-uniform kernel patches (paper 6 x 8 on 1008 x 1344).
         kernel_beta: floor of the parametric RDPD kernels' ramp (larger = less L/R separation).
+        measured_support: with measured kernels, stage 1 stretches each patch's calibration PSF to
+            every layer radius (not downsized from a cropped largest kernel) in arrays of
+            ``2 ceil(measured_support * max_radius) + 1`` px.
     Stage 1 (latent-map init, Eq. 2-4):
         init: "closed" (regularised joint L/R Wiener deconvolution, exact LS) | "iterative" (Adam).
         lam: Tikhonov weight on the latent gradients in the closed form (relative to the image
@@ -55,6 +58,9 @@ class ZeroShotConfig:
     # 4 dev scenes, stage 1: window 15 / temp 0.3 32.43 dB; 31 / 0.6 32.53; 15+31+61 / 0.6 32.56
     choice_windows: tuple[int, ...] = (15, 31, 61)
     choice_temperature: float = 0.6
+    # measured kernels (--kernels): stage-1 kernel arrays hold measured_support x max_radius px of
+    # PSF (the Pixel 4 calibration PSFs keep 1 % of their mass beyond 1.5x their nominal radius)
+    measured_support: float = 1.5
     init: Literal["closed", "iterative"] = "closed"
     lam: float = 0.03
     init_iters: int = 300

@@ -63,6 +63,23 @@ def measured_max_kernels(left: torch.Tensor, right: torch.Tensor, max_radius: fl
     return {"f": front, "b": back}
 
 
+def measured_layer_kernels(left: torch.Tensor, right: torch.Tensor, radii: torch.Tensor, size: int
+                           ) -> torch.Tensor:
+    """Measured per-patch kernels (P, k, k) (front focus, our orientation) stretched to every layer
+    radius (Xin et al.'s PSF scaling; a negative radius mirrors them): (P, L, 2, size, size).
+
+    Ours, not the thesis': downsizing one largest measured kernel (:func:`layer_kernels`) crops it
+    at the array edge and softens its shape; scaling each layer from the calibration keeps both
+    (closed-form stage 1 on our 4 Pixel 4 dev scenes: see ``ZeroShotConfig``)."""
+    r_cal = measured_radius(left, right).abs().clamp_min(0.5)
+    per_layer = []
+    for r in radii.tolist():
+        factor = r / r_cal
+        per_layer.append(torch.stack([scale_kernels(left, factor, size=size),
+                                      scale_kernels(right, factor, size=size)], 1))
+    return torch.stack(per_layer, 1)
+
+
 def downsize(kmax: torch.Tensor, radius: float) -> torch.Tensor:
     """Downsize (..., K, K) kernels to ``2 round(|radius|) + 1`` (antialiased bilinear, i.e. linear
     downsizing), zero-pad back to K, renormalise. Differentiable in ``kmax``."""

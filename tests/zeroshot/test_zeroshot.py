@@ -11,7 +11,8 @@ from dpcli.metrics import psnr, spearman
 from dpcli.optics import blur, dp_kernels
 from dpcli.zeroshot import horizontal_disparity, make_config, zeroshot_deblur
 from dpcli.zeroshot.init import closed_form_layers, closed_form_layers_patched, iterative_layers, taper_pad
-from dpcli.zeroshot.kernels import downsize, layer_kernels, layer_radii, parametric_max_kernels
+from dpcli.zeroshot.kernels import (downsize, layer_kernels, layer_radii, measured_layer_kernels, measured_radius,
+                                    parametric_max_kernels)
 from dpcli.zeroshot.networks import DefocusNet, KernelGenerator, alpha_to_weights
 from dpcli.zeroshot.optimize import prefit_generators, KernelModel
 
@@ -41,6 +42,20 @@ class TestKernels:
         # back layers are the mirror image: left kernel mass toward -x
         xs = torch.arange(11) - 5.0
         assert float((ks[0, 0].sum(0) * xs).sum()) < 0 < float((ks[10, 0].sum(0) * xs).sum())
+
+    def test_measured_kernels_are_stretched_to_every_layer(self):
+        kl, kr = dp_kernels(torch.tensor([6.0, 6.0]), size=21)  # two "calibration" patches
+        r_cal = float(measured_radius(kl, kr)[0])
+        radii = torch.tensor([-r_cal, 0.0, r_cal / 2, r_cal])
+        layers = measured_layer_kernels(kl, kr, radii, size=25)
+        assert layers.shape == (2, 4, 2, 25, 25)
+        assert torch.allclose(layers.sum((-2, -1)), torch.ones(2, 4, 2), atol=1e-5)
+        pad = lambda k: torch.nn.functional.pad(k, (2, 2, 2, 2))  # noqa: E731
+        assert float((layers[0, 3, 0] - pad(kl[0])).abs().max()) < 0.02 * float(kl[0].max())  # factor 1: itself
+        assert float(layers[0, 1, 0, 12, 12]) > 0.99  # radius 0: a delta
+        assert torch.allclose(layers[0, 0], layers[0, 3].flip(-1), atol=1e-5)  # back focus: mirrored
+        half = measured_radius(layers[0, 2, 0:1], layers[0, 2, 1:2])
+        assert abs(float(half) - r_cal / 2) < 0.1 * r_cal  # the L/R gap scales with the radius
 
     def test_downsize_is_differentiable(self):
         k = parametric_max_kernels(4.0)["f"].clone().requires_grad_(True)
