@@ -112,6 +112,20 @@ def _reblur_error(weights: torch.Tensor, init, left: torch.Tensor, right: torch.
     return float(el + er)
 
 
+def _resolve_with_kernels(left: torch.Tensor, right: torch.Tensor, kernels: dict[str, torch.Tensor],
+                          radii: torch.Tensor, weights: torch.Tensor, rechoose: bool, cfg: ZeroShotConfig,
+                          store: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage-3 readout (ours): every layer solved again in closed form with the learned per-patch
+    kernels (tent-blended like stage 1, so no seams at patch borders) and blended by ``weights``
+    (G_D's), or with ``rechoose`` by a fresh per-pixel residual choice on the new layers (when
+    the stage-1 choice stood in for G_D). Returns (weights (L, H, W), image (C, H, W))."""
+    layers = closed_form_layers_patched(left, right, layer_kernels(kernels, radii), cfg.grid, cfg.lam, store)
+    if rechoose:
+        weights = residual_weights(left, right, layers.blur_left, layers.blur_right, cfg.choice_windows,
+                                   cfg.choice_temperature)
+    return weights, _blend(weights, layers.latent)
+
+
 def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
                     measured_kernels: tuple | None = None, progress=None) -> ZeroShotResult:
     """Deblur one DP pair by the zero-shot MPI method.
@@ -222,9 +236,18 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
         info.update({"gf_iters": 0, "gf_stopped": "time budget"})
     else:
         say("stage 3: non-uniform kernels (G_F)")
-        ks = learn_kernels(yl, yr, weights, radii, start_k, cfg, dl3, deadline(0.95))
+        resolve = cfg.kernel_readout == "resolve"
+        ks = learn_kernels(yl, yr, weights, radii, start_k, cfg, dl3, deadline(0.88 if resolve else 0.95))
         timings["kernels"] = ks.log.seconds
         stage_images["kernels"] = ks.aif.cpu().numpy()
+        if resolve:
+            t3 = time.perf_counter()
+            rechoose = info["defocus_source"] != "G_D"
+            weights, image = _resolve_with_kernels(yl, yr, ks.kernels, radii, weights, rechoose, cfg, store)
+            stage_images["kernels"] = image.cpu().numpy()
+            if rechoose:  # the map follows the layer choice the output image was made with
+                defocus = (weights * radii.view(-1, 1, 1).to(device)).sum(0).cpu()
+            timings["kernels"] += time.perf_counter() - t3
         aif, losses3, kernels_out = stage_images["kernels"], ks.log.losses, ks.kernels
         if ks.log.stopped == "time budget" and ks.log.iters < cfg.min_kernel_iters:
             aif = stage2_out  # G_F barely started: keep the stage-2 result (see info)

@@ -85,6 +85,9 @@ class ZeroShotConfig:
     active_threshold: float = 2e-3
     max_active: int = 4
     min_kernel_iters: int = 10
+    # stage-3 image: "resolve" (ours) solves every layer again in closed form with the learned
+    # kernels, tent-blended per patch; "latent" stitches the jointly refined latent map's patch cores
+    kernel_readout: Literal["resolve", "latent"] = "resolve"
     output_stage: str = "kernels"  # which stage's image is the result: init | defocus | kernels
     plateau_patience: int = 25
     plateau_tol: float = 1e-3
@@ -107,7 +110,7 @@ SCHEDULES: dict[str, dict] = {
     # the thesis gives no iteration counts; these are long enough to converge everywhere we tried
     "paper": dict(init="iterative", init_iters=1000, gd_iters=2000, gd_downsample=1, gd_warm_iters=0, gd_crop=256, gd_batch=4,
                   gf_prefit_iters=500, gf_vp_iters=0, gf_joint_iters=1000, gf_groups=1, max_active=10**6,
-                  plateau_patience=10**9),
+                  plateau_patience=10**9, kernel_readout="latent"),
 }
 
 

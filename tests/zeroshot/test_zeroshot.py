@@ -293,3 +293,24 @@ def test_stage3_keeps_the_layers_pixels_pick_and_moves_dropped_weight_to_neighbo
     assert merged.shape == (2, 4, 4) and torch.allclose(merged.sum(0), torch.ones(4, 4))
     # dropped layers 0, 2 join layer 1 and 3, 5 join layer 4: each half keeps its pick
     assert (merged[0, :2] > 0.5).all() and (merged[1, 2:] > 0.5).all()
+
+
+def test_stage3_resolve_readout_picks_the_true_layer_and_deblurs():
+    from dpcli.zeroshot import _resolve_with_kernels
+
+    sharp = _texture(96, 96, seed=5)
+    radii = torch.tensor([0.0, 2.0, 4.0])
+    kmax = parametric_max_kernels(4.0)
+    kernels = layer_kernels(kmax, radii)
+    yl = blur(sharp[None], kernels[2, 0][None, None])[0]
+    yr = blur(sharp[None], kernels[2, 1][None, None])[0]
+    cfg = make_config("fast", grid=(1, 1), lam=1e-3)
+    flat = torch.full((3, 96, 96), 1 / 3)
+    weights, image = _resolve_with_kernels(yl, yr, {k: v[None] for k, v in kmax.items()}, radii, flat, True,
+                                           cfg, torch.float32)
+    c = slice(12, -12)
+    assert float(weights[2, c, c].mean()) > 0.8  # the layer that made the views
+    assert psnr(image[:, c, c], sharp[:, c, c]) > psnr(((yl + yr) / 2)[:, c, c], sharp[:, c, c]) + 5.0
+    kept, _ = _resolve_with_kernels(yl, yr, {k: v[None] for k, v in kmax.items()}, radii, flat, False,
+                                    cfg, torch.float32)
+    assert kept is flat  # G_D's weights are used as they are
