@@ -4,8 +4,12 @@ several per-pixel choice rules, against a GT-picked oracle.
 The closed-form layers are solved once per scene (about 15 s each); every rule then only
 re-blends them, so rules are cheap to compare.
 
+With ``--kernels`` it also compares how the measured calibration kernels enter stage 1: their
+mean over the field, downsized per layer from one cropped largest kernel (session 3); per patch,
+downsized; per patch, stretched from the calibration to every layer radius (the default now).
+
 Usage:
-  DPDEBLUR_SHARED=../shared python benchmarks/bench_layer_choice.py --threads 1
+  DPDEBLUR_SHARED=../shared python benchmarks/bench_layer_choice.py --threads 1 [--kernels]
 """
 from __future__ import annotations
 
@@ -20,7 +24,40 @@ import torch
 RULES = {"w15 t0.3 (session 2)": ((15,), 0.3), "w31 t0.6": ((31,), 0.6), "w15+31+61 t0.6": ((15, 31, 61), 0.6)}
 
 
-def scene_row(pixel4: Path, sid: str) -> dict[str, float]:
+def calibrated_rows(pixel4: Path, left: torch.Tensor, right: torch.Tensor, gt, cfg) -> dict[str, float]:
+    """Stage-1 PSNR (default choice rule) for three ways of using the calibration kernels."""
+    from dpcli.metrics.image import image_metrics
+    from dpcli.optics import load_measured_kernels
+    from dpcli.zeroshot import _blend
+    from dpcli.zeroshot.init import closed_form_layers, closed_form_layers_patched
+    from dpcli.zeroshot.kernels import (kernel_size, layer_kernels, layer_radii, measured_layer_kernels,
+                                        measured_max_kernels)
+    from dpcli.zeroshot.optimize import residual_weights
+
+    cal = pixel4 / "calibration"
+    fl, fr = load_measured_kernels(cal / "blur_kernels_left.npy", cal / "blur_kernels_right.npy")
+    ml, mr = fr, fl  # swapped with the views
+    radii = layer_radii(cfg.layers, cfg.max_radius, cfg.focus)
+    kmax = measured_max_kernels(ml, mr, cfg.max_radius)
+    ways = {
+        "cal: mean, downsized (session 3)": lambda: closed_form_layers(
+            left, right, layer_kernels({k: v.mean(0) for k, v in kmax.items()}, radii), cfg.lam),
+        "cal: per patch, downsized": lambda: closed_form_layers_patched(
+            left, right, layer_kernels(kmax, radii), cfg.grid, cfg.lam),
+        "cal: per patch, stretched (default)": lambda: closed_form_layers_patched(
+            left, right, measured_layer_kernels(ml, mr, radii, kernel_size(cfg.max_radius * cfg.measured_support)),
+            cfg.grid, cfg.lam),
+    }
+    row = {}
+    for name, solve in ways.items():
+        init = solve()
+        weights = residual_weights(left, right, init.blur_left, init.blur_right, cfg.choice_windows,
+                                   cfg.choice_temperature)
+        row[name] = image_metrics(_blend(weights, init.latent).numpy(), gt)["psnr"]
+    return row
+
+
+def scene_row(pixel4: Path, sid: str, calibrated: bool = False) -> dict[str, float]:
     from dpcli.metrics.image import image_metrics
     from dpcli.metrics.protocols import PIXEL4_CROP, load_pixel4_scene
     from dpcli.zeroshot import _blend, make_config
@@ -44,6 +81,8 @@ def scene_row(pixel4: Path, sid: str) -> dict[str, float]:
     err = torch.stack([box_mean((init.latent[i].float() - gt).square().mean(0), 15) for i in range(len(radii))])
     oracle = torch.nn.functional.one_hot(err.argmin(0), len(radii)).permute(2, 0, 1).float()
     row["oracle (GT-picked, w15)"] = image_metrics(_blend(oracle, init.latent).numpy(), sc.gt)["psnr"]
+    if calibrated:
+        row |= calibrated_rows(pixel4, left, right, sc.gt, cfg)
     return row
 
 
@@ -53,14 +92,15 @@ def main() -> None:
                     default=Path(os.environ.get("DPDEBLUR_SHARED", "../shared")) / "data" / "pixel4")
     ap.add_argument("--scenes", default="002,006,009,013")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--kernels", action="store_true", help="also the calibrated-kernel rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rows = {sid: scene_row(args.pixel4, sid) for sid in args.scenes.split(",")}
+    rows = {sid: scene_row(args.pixel4, sid, args.kernels) for sid in args.scenes.split(",")}
     names = list(next(iter(rows.values())))
-    print(f"{'rule':>26} " + " ".join(f"{s:>7}" for s in rows) + f" {'mean':>7}")
+    print(f"{'rule':>36} " + " ".join(f"{s:>7}" for s in rows) + f" {'mean':>7}")
     for name in names:
         values = [rows[s][name] for s in rows]
-        print(f"{name:>26} " + " ".join(f"{v:7.2f}" for v in values) + f" {np.mean(values):7.3f}")
+        print(f"{name:>36} " + " ".join(f"{v:7.2f}" for v in values) + f" {np.mean(values):7.3f}")
 
 
 if __name__ == "__main__":

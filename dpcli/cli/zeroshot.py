@@ -103,7 +103,8 @@ def zeroshot_command(
     init: Optional[str] = typer.Option(None, "--init", help="closed (exact Fourier LS, default) | iterative."),
     kernels: Optional[Path] = typer.Option(None, "--kernels", help="Folder with measured kernels "
                                            "blur_kernels_{left,right}.npy (Pixel 4 calibration format)."),
-    # Default "init": on our Pixel 4 dev scenes the later stages lower PSNR (init 32.56, G_D 31.20, kernels 32.21 dB mean).
+    # Default "init": on our Pixel 4 dev scenes the later stages lower PSNR (blind: init 32.56, G_D 30.96,
+    # kernels 32.50 dB mean; calibrated: init 33.11, kernels 32.84).
     output_stage: str = typer.Option("init", "--output-stage", help="Which stage's image NAME.png holds: "
                                      "init (stage-1 layers picked by their L/R reblur residual; best on our "
                                      "Pixel 4 dev set, hence the default) | defocus (after G_D) | kernels "

@@ -41,9 +41,10 @@ class ZeroShotConfig:
     Stage 3 (G_F, section 3.3, Eq. 12, 15): variable-projection and joint iterations, lr's,
         edge-aware latent prior weight, G_F grouping (1 = the dense network of Fig. 3.4);
         at most ``max_active`` layers per patch (those most often a pixel's first choice) are
-        solved in stage 3.
+        solved in stage 3. ``kernel_readout``: how stage 3's image is read out (see the field).
     time_budget: wall-clock seconds; stage 2 stops at 45 %, stage 3's variable projection at
-        80 %, its joint refinement at 95 % of it. Plateau early stopping in every loop.
+        80 %, its joint refinement at 95 % of it (88 % with the "resolve" readout, which needs
+        about a stage 1's time after it). Plateau early stopping in every loop.
     """
 
     layers: int = 18
