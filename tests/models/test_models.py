@@ -140,7 +140,7 @@ class TestNetworks:
             opt.zero_grad()
             loss = (gen.train()(x) - target).abs().mean()
             loss.backward()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             stem_grads.append(float(gen.stem.conv.weight.grad.abs().sum()))
             opt.step()
         assert stem_grads[0] == 0 and stem_grads[1] > 0  # the zero tail blocks the body for one step only
