@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dpcli.optics import dp_kernels, kernel_size_for, linear_to_srgb, scale_kernels, srgb_to_linear
+from dpcli.optics import dp_kernels, kernel_grid_roi, kernel_size_for, linear_to_srgb, scale_kernels, srgb_to_linear
 from dpcli.optics.conv import _fast_len, pad_image
 from dpcli.tiling import tent_weights
 
@@ -226,9 +226,7 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
         if grid is None:
             grid = (6, 8) if kl_m.shape[0] == 48 else (1, kl_m.shape[0])
         if roi is None:
-            from dpcli.metrics.protocols import PIXEL4_CROP
-
-            roi = PIXEL4_CROP if (h, w) == (1512, 2016) and grid == (6, 8) else (0, h, 0, w)
+            roi = kernel_grid_roi(h, w, grid)
         ph, pw = (roi[1] - roi[0]) // grid[0], (roi[3] - roi[2]) // grid[1]
     else:
         roi, ph, pw = roi or (0, h, 0, w), cfg.patch, cfg.patch

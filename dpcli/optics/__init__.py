@@ -14,6 +14,7 @@ from dpcli.optics.kernels import (
     dp_kernels,
     gaussian_kernel,
     kernel_centroid,
+    kernel_grid_roi,
     kernel_size_for,
     load_measured_kernels,
     rdpd_kernel_bank,
@@ -35,7 +36,7 @@ from dpcli.optics.render import (
 
 __all__ = [
     "PADDING_MODES", "blur", "blur_direct", "blur_fft", "choose_method", "fast_len", "pad_image",
-    "combined_kernel", "disk_kernel", "dp_kernels", "gaussian_kernel", "kernel_centroid",
+    "combined_kernel", "disk_kernel", "dp_kernels", "gaussian_kernel", "kernel_centroid", "kernel_grid_roi",
     "kernel_size_for", "load_measured_kernels", "rdpd_kernel_bank", "recentre_kernels",
     "scale_kernels", "translating_disk_kernels", "MeasuredKernelFn", "equivalent_radius",
     "linear_to_srgb", "srgb_to_linear",

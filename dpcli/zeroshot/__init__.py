@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from dpcli.errors import InputError
+from dpcli.optics import kernel_grid_roi
 from dpcli.zeroshot.config import SCHEDULES, ZeroShotConfig, make_config
 from dpcli.zeroshot.init import closed_form_layers, closed_form_layers_patched, iterative_layers
 from dpcli.zeroshot.kernels import (kernel_size, layer_kernels, layer_radii, measured_layer_kernels,
@@ -112,6 +113,21 @@ def _reblur_error(weights: torch.Tensor, init, left: torch.Tensor, right: torch.
     return float(el + er)
 
 
+def nearest_patch(h: int, w: int, grid: tuple[int, int], roi: tuple[int, int, int, int]) -> torch.Tensor:
+    """(P,) index of the kernel-grid patch (grid over ``roi``) nearest to the centre of each patch of
+    the same grid spread over the whole (h, w) image (stage 3's tiles); identity when roi is all."""
+    rows, cols = grid
+    r0, r1, c0, c1 = roi
+    idx = []
+    for i in range(rows):
+        for j in range(cols):
+            y, x = (i + 0.5) * h / rows, (j + 0.5) * w / cols
+            gi = min(max(int((y - r0) // ((r1 - r0) / rows)), 0), rows - 1)
+            gj = min(max(int((x - c0) // ((c1 - c0) / cols)), 0), cols - 1)
+            idx.append(gi * cols + gj)
+    return torch.tensor(idx)
+
+
 def _resolve_with_kernels(left: torch.Tensor, right: torch.Tensor, kernels: dict[str, torch.Tensor],
                           radii: torch.Tensor, weights: torch.Tensor, rechoose: bool, cfg: ZeroShotConfig,
                           store: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,7 +143,8 @@ def _resolve_with_kernels(left: torch.Tensor, right: torch.Tensor, kernels: dict
 
 
 def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
-                    measured_kernels: tuple | None = None, progress=None) -> ZeroShotResult:
+                    measured_kernels: tuple | None = None, progress=None,
+                    kernel_roi: tuple[int, int, int, int] | None = None) -> ZeroShotResult:
     """Deblur one DP pair by the zero-shot MPI method.
 
     Args:
@@ -140,6 +157,8 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
             blends neighbouring patches' solutions bilinearly, and G_D fits those layers); the
             iterative stage 1 uses their mean.
         progress: optional callable(str) told when each stage starts.
+        kernel_roi: (row0, row1, col0, col1) the measured kernel grid covers; default
+            :func:`dpcli.optics.kernel_grid_roi` (the GT crop of a full Pixel 4 view, else all).
 
     Returns:
         :class:`ZeroShotResult`.
@@ -175,7 +194,9 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
         if ml.shape[0] != n_patch:
             raise InputError(f"{ml.shape[0]} measured kernels do not match the {cfg.grid[0]}x"
                              f"{cfg.grid[1]} patch grid ({n_patch})")
-        start_k = {k: v.to(device) for k, v in measured_max_kernels(ml, mr, cfg.max_radius).items()}
+        roi = kernel_roi or kernel_grid_roi(h, w, cfg.grid)
+        tile_of = nearest_patch(h, w, cfg.grid, roi)  # stage 3's tiles span the whole view
+        start_k = {k: v[tile_of].to(device) for k, v in measured_max_kernels(ml, mr, cfg.max_radius).items()}
         uniform = {k: v.mean(0) for k, v in start_k.items()}
     else:
         uniform = {k: v.to(device) for k, v in parametric_max_kernels(cfg.max_radius, cfg.kernel_beta).items()}
@@ -187,7 +208,7 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     if cfg.init == "closed" and measured_kernels is not None:  # calibrated kernels vary over the field
         size = kernel_size(cfg.max_radius * cfg.measured_support)
         per_patch = measured_layer_kernels(ml.to(device), mr.to(device), radii, size)
-        init = closed_form_layers_patched(yl, yr, per_patch, cfg.grid, cfg.lam, store)
+        init = closed_form_layers_patched(yl, yr, per_patch, cfg.grid, cfg.lam, store, roi)
         del per_patch
     elif cfg.init == "closed":
         init = closed_form_layers(yl, yr, kernels, cfg.lam, store)

@@ -136,8 +136,8 @@ def closed_form_layers(left: torch.Tensor, right: torch.Tensor, kernels: torch.T
 
 
 def closed_form_layers_patched(left: torch.Tensor, right: torch.Tensor, kernels: torch.Tensor,
-                               grid: tuple[int, int], lam: float, store_dtype: torch.dtype = torch.float32
-                               ) -> LatentInit:
+                               grid: tuple[int, int], lam: float, store_dtype: torch.dtype = torch.float32,
+                               roi: tuple[int, int, int, int] | None = None) -> LatentInit:
     """:func:`closed_form_layers` with one kernel set per patch of a ``grid`` (measured kernels vary
     over the field): every patch is solved on the support of its bilinear tent (two patches
     wide) plus one kernel width of image context, and the solutions are blended by the tents, so
@@ -145,7 +145,8 @@ def closed_form_layers_patched(left: torch.Tensor, right: torch.Tensor, kernels:
 
     Args:
         kernels: (P, L, 2, K, K) with P = rows * cols, row-major.
-        grid: (rows, cols) of patches covering the image evenly.
+        grid: (rows, cols) of patches covering ``roi`` (row0, row1, col0, col1; default the
+            whole image) evenly; pixels outside it take the nearest patch's kernels.
 
     Returns:
         :class:`LatentInit`, full frame, as :func:`closed_form_layers`.
@@ -156,8 +157,10 @@ def closed_form_layers_patched(left: torch.Tensor, right: torch.Tensor, kernels:
     rows, cols = grid
     c, h, w = left.shape
     n_layers, k = kernels.shape[1], kernels.shape[-1]
-    wy = tent_weights(h, [i * h / rows for i in range(rows)], h / rows).to(left.dtype)
-    wx = tent_weights(w, [j * w / cols for j in range(cols)], w / cols).to(left.dtype)
+    r0, r1, c0, c1 = roi or (0, h, 0, w)
+    ph, pw = (r1 - r0) / rows, (c1 - c0) / cols
+    wy = tent_weights(h, [r0 + i * ph for i in range(rows)], ph).to(left.dtype)
+    wx = tent_weights(w, [c0 + j * pw for j in range(cols)], pw).to(left.dtype)
     maps = [torch.zeros(n_layers, c, h, w, dtype=left.dtype, device=left.device) for _ in range(3)]
     for i in range(rows):
         ys = torch.nonzero(wy[i] > 0).flatten()

@@ -137,6 +137,25 @@ class TestStage1:
         assert psnr(mixed.latent[0][:, far[0], far[1]], sharp[:, far[0], far[1]]) > \
             psnr(uniform.latent[0][:, far[0], far[1]], sharp[:, far[0], far[1]]) + 3.0
 
+    def test_patched_closed_form_kernel_roi_and_stage3_patch_map(self):
+        from dpcli.zeroshot import nearest_patch
+
+        sharp = _texture(64, 128, seed=4)
+        kernels = layer_kernels(parametric_max_kernels(4.0), torch.tensor([0.0, 2.0, 4.0]))
+        yl = blur(sharp[None], kernels[2, 0][None, None])[0]
+        yr = blur(sharp[None], kernels[2, 1][None, None])[0]
+        per_patch = torch.stack([kernels.flip(0), kernels])  # patch 1 holds the true layer order
+        # the grid covers the left half only: everything right of patch 1's centre uses patch 1
+        res = closed_form_layers_patched(yl, yr, per_patch, (1, 2), 0.03, roi=(0, 64, 0, 64))
+        alone = closed_form_layers(yl, yr, kernels, 0.03)
+        assert float((res.latent[2][..., 80:120] - alone.latent[2][..., 80:120]).abs().mean()) < 4e-3
+        assert float((res.latent[0][..., 80:120] - alone.latent[2][..., 80:120]).abs().mean()) > 2e-2
+        # stage 3 spreads the same grid over the whole view: tiles take the nearest calibrated patch
+        assert nearest_patch(64, 128, (1, 2), (0, 64, 0, 128)).tolist() == [0, 1]
+        assert nearest_patch(64, 128, (1, 2), (0, 64, 0, 64)).tolist() == [1, 1]
+        pixel4 = nearest_patch(1512, 2016, (6, 8), (252, 1260, 336, 1680))
+        assert pixel4[0] == 0 and pixel4[-1] == 47 and len(set(pixel4.tolist())) < 48
+
     def test_iterative_variant_reduces_eq4(self):
         sharp = _texture(48, 48)
         kernels = layer_kernels(parametric_max_kernels(3.0), torch.tensor([0.0, 3.0]))
