@@ -261,16 +261,18 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
         ks = learn_kernels(yl, yr, weights, radii, start_k, cfg, dl3, deadline(0.88 if resolve else 0.95))
         timings["kernels"] = ks.log.seconds
         stage_images["kernels"] = ks.aif.cpu().numpy()
-        if resolve:
+        barely_started = ks.log.stopped == "time budget" and ks.log.iters < cfg.min_kernel_iters
+        if resolve and not barely_started:
             t3 = time.perf_counter()
             rechoose = info["defocus_source"] != "G_D"
-            weights, image = _resolve_with_kernels(yl, yr, ks.kernels, radii, weights, rechoose, cfg, store)
+            choice3, image = _resolve_with_kernels(yl, yr, ks.kernels, radii, weights, rechoose, cfg, store)
             stage_images["kernels"] = image.cpu().numpy()
-            if rechoose:  # the map follows the layer choice the output image was made with
+            if rechoose and cfg.output_stage == "kernels":  # the map of the layer choice behind the output
+                weights = choice3
                 defocus = (weights * radii.view(-1, 1, 1).to(device)).sum(0).cpu()
             timings["kernels"] += time.perf_counter() - t3
         aif, losses3, kernels_out = stage_images["kernels"], ks.log.losses, ks.kernels
-        if ks.log.stopped == "time budget" and ks.log.iters < cfg.min_kernel_iters:
+        if barely_started:
             aif = stage2_out  # G_F barely started: keep the stage-2 result (see info)
             info["output_stage"] = "defocus (time budget hit before G_F made min_kernel_iters steps)"
         info.update({"gf_iters": ks.log.iters, "gf_stopped": ks.log.stopped, "prefit_loss": ks.prefit_loss})
