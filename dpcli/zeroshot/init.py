@@ -20,6 +20,7 @@ import torch
 
 from dpcli.optics import pad_image
 from dpcli.optics.conv import fast_len as _fast_len
+from dpcli.tiling import tent_weights
 
 
 @dataclass
@@ -151,8 +152,6 @@ def closed_form_layers_patched(left: torch.Tensor, right: torch.Tensor, kernels:
     Returns:
         :class:`LatentInit`, full frame, as :func:`closed_form_layers`.
     """
-    from dpcli.tiling import tent_weights
-
     start = time.perf_counter()
     rows, cols = grid
     c, h, w = left.shape
