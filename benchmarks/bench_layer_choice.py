@@ -6,7 +6,8 @@ re-blends them, so rules are cheap to compare.
 
 With ``--kernels`` it also compares how the measured calibration kernels enter stage 1: their
 mean over the field, downsized per layer from one cropped largest kernel (session 3); per patch,
-downsized; per patch, stretched from the calibration to every layer radius (the default now).
+downsized; per patch, stretched from the calibration to every layer radius (the default now),
+and the GT-picked oracle among the stretched layers.
 
 Usage:
   DPDEBLUR_SHARED=../shared python benchmarks/bench_layer_choice.py --threads 1 [--kernels]
@@ -54,7 +55,21 @@ def calibrated_rows(pixel4: Path, left: torch.Tensor, right: torch.Tensor, gt, c
         weights = residual_weights(left, right, init.blur_left, init.blur_right, cfg.choice_windows,
                                    cfg.choice_temperature)
         row[name] = image_metrics(_blend(weights, init.latent).numpy(), gt)["psnr"]
+    row["cal: oracle (GT-picked, w15)"] = oracle_psnr(init.latent, gt)
     return row
+
+
+def oracle_psnr(latent: torch.Tensor, gt: np.ndarray) -> float:
+    """PSNR when every pixel takes the layer closest to the ground truth over a 15-px window: the
+    ceiling of any per-pixel choice among these layers."""
+    from dpcli.metrics.image import image_metrics
+    from dpcli.zeroshot import _blend
+    from dpcli.zeroshot.optimize import box_mean
+
+    target = torch.as_tensor(gt)
+    err = torch.stack([box_mean((layer.float() - target).square().mean(0), 15) for layer in latent])
+    oracle = torch.nn.functional.one_hot(err.argmin(0), latent.shape[0]).permute(2, 0, 1).float()
+    return image_metrics(_blend(oracle, latent).numpy(), gt)["psnr"]
 
 
 def scene_row(pixel4: Path, sid: str, calibrated: bool = False) -> dict[str, float]:
@@ -63,7 +78,7 @@ def scene_row(pixel4: Path, sid: str, calibrated: bool = False) -> dict[str, flo
     from dpcli.zeroshot import _blend, make_config
     from dpcli.zeroshot.init import closed_form_layers
     from dpcli.zeroshot.kernels import layer_kernels, layer_radii, parametric_max_kernels
-    from dpcli.zeroshot.optimize import box_mean, residual_weights
+    from dpcli.zeroshot.optimize import residual_weights
 
     cfg = make_config("fast")
     sc = load_pixel4_scene(pixel4, sid)  # swap_lr=True: our orientation
@@ -77,10 +92,7 @@ def scene_row(pixel4: Path, sid: str, calibrated: bool = False) -> dict[str, flo
     for name, (windows, temp) in RULES.items():
         weights = residual_weights(left, right, init.blur_left, init.blur_right, windows, temp)
         row[name] = image_metrics(_blend(weights, init.latent).numpy(), sc.gt)["psnr"]
-    gt = torch.as_tensor(sc.gt)
-    err = torch.stack([box_mean((init.latent[i].float() - gt).square().mean(0), 15) for i in range(len(radii))])
-    oracle = torch.nn.functional.one_hot(err.argmin(0), len(radii)).permute(2, 0, 1).float()
-    row["oracle (GT-picked, w15)"] = image_metrics(_blend(oracle, init.latent).numpy(), sc.gt)["psnr"]
+    row["oracle (GT-picked, w15)"] = oracle_psnr(init.latent, sc.gt)
     if calibrated:
         row |= calibrated_rows(pixel4, left, right, sc.gt, cfg)
     return row
