@@ -201,7 +201,6 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     else:
         uniform = {k: v.to(device) for k, v in parametric_max_kernels(cfg.max_radius, cfg.kernel_beta).items()}
         start_k = {k: v[None] for k, v in uniform.items()}
-    kernels = layer_kernels(uniform, radii)  # (L, 2, K, K)
 
     timings: dict[str, float] = {}
     say("stage 1: latent-map initialisation")
@@ -211,9 +210,10 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
         init = closed_form_layers_patched(yl, yr, per_patch, cfg.grid, cfg.lam, store, roi)
         del per_patch
     elif cfg.init == "closed":
-        init = closed_form_layers(yl, yr, kernels, cfg.lam, store)
-    else:
-        init = iterative_layers(yl, yr, kernels, cfg.init_iters, cfg.init_lr, deadline(0.3), store)
+        init = closed_form_layers(yl, yr, layer_kernels(uniform, radii), cfg.lam, store)
+    else:  # measured kernels enter the iterative variant as their field mean
+        init = iterative_layers(yl, yr, layer_kernels(uniform, radii), cfg.init_iters, cfg.init_lr,
+                                deadline(0.3), store)
     timings["init"] = init.seconds
     # stage-1 readout: per pixel, the layer whose reblur best explains both views
     warm = residual_weights(yl, yr, init.blur_left, init.blur_right, cfg.choice_windows, cfg.choice_temperature)
