@@ -53,14 +53,9 @@ def measured_max_kernels(left: torch.Tensor, right: torch.Tensor, max_radius: fl
                          ) -> dict[str, torch.Tensor]:
     """Measured per-patch kernels (P, k, k) (front focus, our orientation) rescaled to the
     largest layer radius: {"f": (P, 2, K, K), "b": (P, 2, K, K)} (back = mirrored front)."""
-    k = kernel_size(max_radius)
-    r = measured_radius(left, right).abs().clamp_min(0.5)
-    factor = float(max_radius) / r
-    fl = scale_kernels(left, factor, size=k)
-    fr = scale_kernels(right, factor, size=k)
-    front = torch.stack([fl, fr], 1)
-    back = torch.stack([scale_kernels(left, -factor, size=k), scale_kernels(right, -factor, size=k)], 1)
-    return {"f": front, "b": back}
+    both = measured_layer_kernels(left, right, torch.tensor([float(max_radius), -float(max_radius)]),
+                                  kernel_size(max_radius))
+    return {"f": both[:, 0], "b": both[:, 1]}
 
 
 def measured_layer_kernels(left: torch.Tensor, right: torch.Tensor, radii: torch.Tensor, size: int
