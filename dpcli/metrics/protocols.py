@@ -23,10 +23,8 @@ import numpy as np
 
 from dpcli.errors import InputError
 from dpcli.metrics.image import image_metrics
+from dpcli.optics.kernels import PIXEL4_CROP, PIXEL4_GRID, PIXEL4_PATCH  # noqa: F401  (public here too)
 
-PIXEL4_CROP = (252, 1260, 336, 1680)  # row0, row1, col0, col1 of the GT crop in the views
-PIXEL4_PATCH = 168  # calibration kernels: one per 168-px patch of the crop, row-major 6 x 8
-PIXEL4_GRID = (6, 8)
 CANON_LABEL_BOX = (0, 52, 0, 312)  # rows, cols masked in canon_res_* frames
 
 

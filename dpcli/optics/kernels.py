@@ -302,11 +302,15 @@ def scale_kernels(kernel: torch.Tensor, factor: torch.Tensor | float, size: int 
     return torch.where(small, delta, out / total.clamp_min(1e-12))
 
 
+# The Pixel 4 calibration format (Xin et al.): the GT crop of the 1512 x 2016 views and the kernel grid
+PIXEL4_CROP = (252, 1260, 336, 1680)  # row0, row1, col0, col1 of the GT crop in the views
+PIXEL4_PATCH = 168  # calibration kernels: one per 168-px patch of the crop, row-major 6 x 8
+PIXEL4_GRID = (6, 8)
+
+
 def kernel_grid_roi(h: int, w: int, grid: tuple[int, int]) -> tuple[int, int, int, int]:
     """(row0, row1, col0, col1) of an (h, w) view that a measured kernel grid covers: the GT crop
     for a full 1512 x 2016 Pixel 4 view with its 6 x 8 calibration grid, else the whole view."""
-    from dpcli.metrics.protocols import PIXEL4_CROP, PIXEL4_GRID
-
     return PIXEL4_CROP if (h, w) == (1512, 2016) and tuple(grid) == PIXEL4_GRID else (0, h, 0, w)
 
 

@@ -196,8 +196,10 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
                              f"{cfg.grid[1]} patch grid ({n_patch})")
         roi = kernel_roi or kernel_grid_roi(h, w, cfg.grid)
         tile_of = nearest_patch(h, w, cfg.grid, roi)  # stage 3's tiles span the whole view
-        start_k = {k: v[tile_of].to(device) for k, v in measured_max_kernels(ml, mr, cfg.max_radius).items()}
-        uniform = {k: v.mean(0) for k, v in start_k.items()}
+        kmax = {k: v.to(device) for k, v in measured_max_kernels(ml, mr, cfg.max_radius).items()}
+        start_k = {k: v[tile_of] for k, v in kmax.items()}
+        # the field mean of the calibration itself: start_k repeats edge patches on a full view
+        uniform = {k: v.mean(0) for k, v in kmax.items()}
     else:
         uniform = {k: v.to(device) for k, v in parametric_max_kernels(cfg.max_radius, cfg.kernel_beta).items()}
         start_k = {k: v[None] for k, v in uniform.items()}
