@@ -7,10 +7,12 @@ re-blends them, so rules are cheap to compare.
 With ``--kernels`` it also compares how the measured calibration kernels enter stage 1: their
 mean over the field, downsized per layer from one cropped largest kernel (session 3); per patch,
 downsized; per patch, stretched from the calibration to every layer radius (the default now),
-and the GT-picked oracle among the stretched layers.
+and the GT-picked oracle among the stretched layers. ``--registration`` adds the input's and the
+default stage-1 image's PSNR after the best global sub-pixel translation onto the GT, and that
+translation: how much of the score the GT's registration costs.
 
 Usage:
-  DPDEBLUR_SHARED=../shared python benchmarks/bench_layer_choice.py --threads 1 [--kernels]
+  DPDEBLUR_SHARED=../shared python benchmarks/bench_layer_choice.py --threads 1 [--kernels] [--registration]
 """
 from __future__ import annotations
 
@@ -49,13 +51,14 @@ def calibrated_rows(pixel4: Path, left: torch.Tensor, right: torch.Tensor, gt, c
             left, right, measured_layer_kernels(ml, mr, radii, kernel_size(cfg.max_radius * cfg.measured_support)),
             cfg.grid, cfg.lam),
     }
-    row = {}
+    row, default = {}, "cal: per patch, stretched (default)"
     for name, solve in ways.items():
         init = solve()
         weights = residual_weights(left, right, init.blur_left, init.blur_right, cfg.choice_windows,
                                    cfg.choice_temperature)
         row[name] = image_metrics(_blend(weights, init.latent).numpy(), gt)["psnr"]
-    row["cal: oracle (GT-picked, w15)"] = oracle_psnr(init.latent, gt)
+        if name == default:
+            row["cal: oracle (GT-picked, w15)"] = oracle_psnr(init.latent, gt)
     return row
 
 
@@ -72,7 +75,22 @@ def oracle_psnr(latent: torch.Tensor, gt: np.ndarray) -> float:
     return image_metrics(_blend(oracle, latent).numpy(), gt)["psnr"]
 
 
-def scene_row(pixel4: Path, sid: str, calibrated: bool = False) -> dict[str, float]:
+def registration_rows(stage1: torch.Tensor, combined: torch.Tensor, gt: np.ndarray, margin: int = 10
+                      ) -> dict[str, float]:
+    """PSNR without the image's ``margin``-px border (where a translation wraps), as scored and
+    after the best global sub-pixel translation onto the GT (a diagnostic: the published protocol
+    does not align), and that translation for the stage-1 image."""
+    from dpcli.metrics.image import aligned_psnr, psnr
+
+    core = (..., slice(margin, -margin), slice(margin, -margin))
+    row = {}
+    for name, image in (("input", combined), ("default", stage1)):
+        row[f"{name}, inner"] = psnr(image[core], gt[core])
+        row[f"{name}, inner, GT-aligned"], (dx, dy) = aligned_psnr(image, gt, margin=margin)
+    return row | {"  default's shift x (px)": dx, "  default's shift y (px)": dy}
+
+
+def scene_row(pixel4: Path, sid: str, calibrated: bool = False, registration: bool = False) -> dict[str, float]:
     from dpcli.metrics.image import image_metrics
     from dpcli.metrics.protocols import PIXEL4_CROP, load_pixel4_scene
     from dpcli.zeroshot import _blend, make_config
@@ -91,8 +109,11 @@ def scene_row(pixel4: Path, sid: str, calibrated: bool = False) -> dict[str, flo
     row = {"input": image_metrics(((left + right) / 2).numpy(), sc.gt)["psnr"]}
     for name, (windows, temp) in RULES.items():
         weights = residual_weights(left, right, init.blur_left, init.blur_right, windows, temp)
-        row[name] = image_metrics(_blend(weights, init.latent).numpy(), sc.gt)["psnr"]
+        stage1 = _blend(weights, init.latent)  # the last rule is the default
+        row[name] = image_metrics(stage1.numpy(), sc.gt)["psnr"]
     row["oracle (GT-picked, w15)"] = oracle_psnr(init.latent, sc.gt)
+    if registration:
+        row |= registration_rows(stage1, (left + right) / 2, sc.gt)
     if calibrated:
         row |= calibrated_rows(pixel4, left, right, sc.gt, cfg)
     return row
@@ -105,9 +126,11 @@ def main() -> None:
     ap.add_argument("--scenes", default="002,006,009,013")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--kernels", action="store_true", help="also the calibrated-kernel rows")
+    ap.add_argument("--registration", action="store_true",
+                    help="also PSNR after the best sub-pixel translation onto the GT (a diagnostic)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rows = {sid: scene_row(args.pixel4, sid, args.kernels) for sid in args.scenes.split(",")}
+    rows = {sid: scene_row(args.pixel4, sid, args.kernels, args.registration) for sid in args.scenes.split(",")}
     names = list(next(iter(rows.values())))
     print(f"{'rule':>36} " + " ".join(f"{s:>7}" for s in rows) + f" {'mean':>7}")
     for name in names:

@@ -1,7 +1,8 @@
 """Metrics users can trust: PSNR / SSIM / MAE (CONVENTIONS.md, published-table compatible),
 LPIPS with a named backbone, defocus-map metrics, and the shared evaluation protocols.
 
-- ``psnr``, ``ssim``, ``mae``, ``image_metrics`` (:mod:`dpcli.metrics.image`)
+- ``psnr``, ``ssim``, ``mae``, ``image_metrics``; ``aligned_psnr`` (a registration diagnostic)
+  (:mod:`dpcli.metrics.image`)
 - ``defocus_metrics``, ``spearman``, ``aiwe1``, ``aiwe2``, ``mean_abs_radius_error``
   (:mod:`dpcli.metrics.defocus`)
 - protocols: ``load_pixel4_scene``, ``score_pixel4``, ``load_canon_scene``, ``score_canon``
@@ -9,7 +10,7 @@ LPIPS with a named backbone, defocus-map metrics, and the shared evaluation prot
 - LPIPS / VGG features: :mod:`dpcli.metrics.lpips` (weights from ``dpdeblur convert-lpips``)
 """
 from dpcli.metrics.defocus import aiwe1, aiwe2, defocus_metrics, mean_abs_radius_error, spearman
-from dpcli.metrics.image import image_metrics, mae, mse, psnr, ssim, ssim_map
+from dpcli.metrics.image import aligned_psnr, fourier_shift, image_metrics, mae, mse, psnr, ssim, ssim_map
 
-__all__ = ["psnr", "ssim", "ssim_map", "mae", "mse", "image_metrics", "defocus_metrics", "spearman",
-           "aiwe1", "aiwe2", "mean_abs_radius_error"]
+__all__ = ["psnr", "ssim", "ssim_map", "mae", "mse", "image_metrics", "aligned_psnr", "fourier_shift",
+           "defocus_metrics", "spearman", "aiwe1", "aiwe2", "mean_abs_radius_error"]

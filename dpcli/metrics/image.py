@@ -125,3 +125,39 @@ def ssim(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None, data_ran
 def image_metrics(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None) -> dict[str, float]:
     """{"psnr", "ssim", "mae"} of one image pair (the published trio)."""
     return {"psnr": psnr(pred, gt, mask), "ssim": ssim(pred, gt, mask), "mae": mae(pred, gt, mask)}
+
+
+def fourier_shift(image: torch.Tensor, dx: float, dy: float) -> torch.Tensor:
+    """Translate (..., H, W) content by (dx, dy) px (sub-pixel, periodic: the borders wrap)."""
+    h, w = image.shape[-2:]
+    fy = torch.fft.fftfreq(h, dtype=torch.float64, device=image.device)[:, None]
+    fx = torch.fft.rfftfreq(w, dtype=torch.float64, device=image.device)[None, :]
+    phase = torch.exp(-2j * math.pi * (fx * dx + fy * dy))
+    return torch.fft.irfft2(torch.fft.rfft2(image.to(torch.float64)) * phase, s=(h, w))
+
+
+def aligned_psnr(pred: ArrayLike, gt: ArrayLike, max_shift: float = 2.0, margin: int | None = None
+                 ) -> tuple[float, tuple[float, float]]:
+    """PSNR after the best global translation of ``pred`` onto ``gt`` (to 1/8 px), and that shift.
+
+    A diagnostic, not the published metric: it tells how much of a score is lost to the
+    registration of the ground truth (RealBlur aligns before scoring; Pixel 4 and DPDD tables do
+    not). Coarse 0.5-px grid within +-``max_shift`` px, then refined around the best. Both images
+    lose a ``margin`` (default ``ceil(max_shift) + 8`` px) so wrapped borders never count.
+
+    Returns:
+        (psnr in dB, (dx, dy) px by which ``pred``'s content was moved).
+    """
+    p, g = _pair(pred, gt)
+    m = int(math.ceil(max_shift)) + 8 if margin is None else int(margin)
+    core = (..., slice(m, p.shape[-2] - m), slice(m, p.shape[-1] - m))
+
+    def error(dx: float, dy: float) -> float:
+        return float((fourier_shift(p, dx, dy)[core] - g[core]).square().mean())
+
+    coarse = np.arange(-max_shift, max_shift + 1e-9, 0.5)
+    best = min((error(dx, dy), dx, dy) for dx in coarse for dy in coarse)
+    fine = np.arange(-0.375, 0.376, 0.125)
+    best = min([best] + [(error(best[1] + a, best[2] + b), best[1] + a, best[2] + b) for a in fine for b in fine])
+    value = math.inf if best[0] == 0 else 10.0 * math.log10(1.0 / best[0])
+    return value, (float(best[1]), float(best[2]))
