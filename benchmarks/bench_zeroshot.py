@@ -3,7 +3,8 @@
 Two modes (both print a table; ``--json`` writes the rows):
 
 * quality (default): every scene in ``--scenes`` through ``zeroshot_deblur`` on the 1344x1008
-  GT crop, PSNR / SSIM / MAE after each stage (init, G_D, kernels) + Spearman of the defocus map
+  GT crop with ``--context`` px (default 64) of the full views around it, so its borders are
+  deblurred with their surroundings as a user's full-view run would; scored on the crop: PSNR / SSIM / MAE after each stage (init, G_D, kernels) + Spearman of the defocus map
   vs the GT map on valid pixels, wall time and peak RSS of the process.
 * ``--compare-schedules``: fast vs paper schedule on ONE scene (optionally a central ``--crop``,
   since the paper schedule takes hours on 2 CPU cores), time and PSNR of both.
@@ -28,7 +29,7 @@ from _common import peak_rss_gib
 
 
 def run_scene(pixel4: Path, sid: str, schedule: str, budget: float | None, kernels: bool,
-              crop: int | None, threads: int, overrides: dict) -> dict:
+              crop: int | None, threads: int, overrides: dict, context: int = 0) -> dict:
     from dpcli.metrics import spearman
     from dpcli.metrics.image import image_metrics
     from dpcli.metrics.protocols import PIXEL4_CROP, load_pixel4_scene
@@ -42,8 +43,10 @@ def run_scene(pixel4: Path, sid: str, schedule: str, budget: float | None, kerne
     if crop:
         cy, cx = (r1 - r0) // 2, (c1 - c0) // 2
         y0, y1, x0, x1 = cy - crop // 2, cy + crop // 2, cx - crop // 2, cx + crop // 2
-    left = sc.left[:, r0 + y0 : r0 + y1, c0 + x0 : c0 + x1]
-    right = sc.right[:, r0 + y0 : r0 + y1, c0 + x0 : c0 + x1]
+    m = min(int(context), r0, c0)  # the views around the GT crop, deblurred and then cut away
+    left = sc.left[:, r0 + y0 - m : r0 + y1 + m, c0 + x0 - m : c0 + x1 + m]
+    right = sc.right[:, r0 + y0 - m : r0 + y1 + m, c0 + x0 - m : c0 + x1 + m]
+    inner = (..., slice(m, m + y1 - y0), slice(m, m + x1 - x0))
     gt = sc.gt[:, y0:y1, x0:x1]
     measured = None
     grid = overrides.pop("grid", (6, 8) if not crop else (2, 2))
@@ -57,15 +60,16 @@ def run_scene(pixel4: Path, sid: str, schedule: str, budget: float | None, kerne
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = zeroshot_deblur(left, right, cfg, measured_kernels=measured)
+        res = zeroshot_deblur(left, right, cfg, measured_kernels=measured,
+                              kernel_roi=(m, m + y1 - y0, m, m + x1 - x0))
     seconds = time.perf_counter() - start
     row = {"scene": sid, "schedule": schedule, "kernel_src": "measured" if kernels else "parametric",
-           "size": f"{x1 - x0}x{y1 - y0}", "seconds": round(seconds, 1), "timings": res.timings,
+           "size": f"{x1 - x0}x{y1 - y0}+{m}", "seconds": round(seconds, 1), "timings": res.timings,
            "peak_rss_mb": round(peak_rss_gib() * 1024, 1), "info": res.info}
-    row["none"] = image_metrics((left + right) / 2, gt)
+    row["none"] = image_metrics(((left + right) / 2)[inner], gt)
     for stage, img in res.stage_images.items():
-        row[stage] = image_metrics(img, gt)
-    row["spearman"] = spearman(res.defocus, sc.gt_defocus[y0:y1, x0:x1], sc.valid[y0:y1, x0:x1])
+        row[stage] = image_metrics(img[inner], gt)
+    row["spearman"] = spearman(res.defocus[inner], sc.gt_defocus[y0:y1, x0:x1], sc.valid[y0:y1, x0:x1])
     return row
 
 
@@ -79,6 +83,8 @@ def main() -> None:
     ap.add_argument("--compare-schedules", action="store_true")
     ap.add_argument("--crop", type=int, default=None, help="central crop side (px) instead of the full GT crop")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--context", type=int, default=64,
+                    help="px of the full views around the scored crop that are deblurred too (0: the crop alone)")
     ap.add_argument("--set", action="append", default=[], help="config override KEY=JSON")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -88,12 +94,12 @@ def main() -> None:
         sid = args.scenes.split(",")[0]
         for schedule in ("fast", "paper"):
             rows.append(run_scene(args.pixel4, sid, schedule, None, args.kernels, args.crop, args.threads,
-                                  dict(overrides)))
+                                  dict(overrides), args.context))
             _print(rows[-1:])
     else:
         for sid in args.scenes.split(","):
             rows.append(run_scene(args.pixel4, sid, args.schedule, args.time_budget, args.kernels, args.crop,
-                                  args.threads, dict(overrides)))
+                                  args.threads, dict(overrides), args.context))
             print(json.dumps(rows[-1], default=float), flush=True)
             _print(rows[-1:])
     _print(rows, mean=True)
