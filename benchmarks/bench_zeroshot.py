@@ -4,8 +4,9 @@ Two modes (both print a table; ``--json`` writes the rows):
 
 * quality (default): every scene in ``--scenes`` through ``zeroshot_deblur`` on the 1344x1008
   GT crop with ``--context`` px (default 64) of the full views around it, so its borders are
-  deblurred with their surroundings as a user's full-view run would; scored on the crop: PSNR / SSIM / MAE after each stage (init, G_D, kernels) + Spearman of the defocus map
-  vs the GT map on valid pixels, wall time and peak RSS of the process.
+  deblurred with their surroundings as a user's full-view run would. Scored on the crop: PSNR /
+  SSIM / MAE after each stage (init, G_D, kernels) + Spearman of the defocus map vs the GT map
+  on valid pixels, wall time and peak RSS of the process.
 * ``--compare-schedules``: fast vs paper schedule on ONE scene (optionally a central ``--crop``,
   since the paper schedule takes hours on 2 CPU cores), time and PSNR of both.
 
