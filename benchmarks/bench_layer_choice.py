@@ -47,6 +47,7 @@ def calibrated_rows(pixel4: Path, left: torch.Tensor, right: torch.Tensor, gt, c
     kmax = measured_max_kernels(ml, mr, cfg.max_radius)
     h, w = left.shape[-2:]
     roi = (m, h - m, m, w - m)
+    inner = (..., slice(m, h - m), slice(m, w - m))
     ways = {
         "cal: mean, downsized (session 3)": lambda: closed_form_layers(
             left, right, layer_kernels({k: v.mean(0) for k, v in kmax.items()}, radii), cfg.lam),
@@ -61,10 +62,16 @@ def calibrated_rows(pixel4: Path, left: torch.Tensor, right: torch.Tensor, gt, c
         init = solve()
         weights = residual_weights(left, right, init.blur_left, init.blur_right, cfg.choice_windows,
                                    cfg.choice_temperature)
-        row[name] = image_metrics(_blend(weights, init.latent)[..., m:h - m, m:w - m].numpy(), gt)["psnr"]
+        row[name] = image_metrics(_blend(weights, init.latent)[inner].numpy(), gt)["psnr"]
         if name == default:
-            row["cal: oracle (GT-picked, w15)"] = oracle_psnr(init.latent[..., m:h - m, m:w - m], gt)
+            row["cal: oracle (GT-picked, w15)"] = oracle_psnr(init.latent[inner], gt)
     return row
+
+
+def layer_errors(latent: torch.Tensor, gt: np.ndarray) -> torch.Tensor:
+    """Squared error of every layer against the GT, channels averaged: (L, C, H, W) -> (L, H, W)."""
+    target = torch.as_tensor(gt)
+    return torch.stack([(layer.float() - target).square().mean(0) for layer in latent])
 
 
 def oracle_psnr(latent: torch.Tensor, gt: np.ndarray) -> float:
@@ -74,8 +81,7 @@ def oracle_psnr(latent: torch.Tensor, gt: np.ndarray) -> float:
     from dpcli.zeroshot import _blend
     from dpcli.zeroshot.optimize import box_mean
 
-    target = torch.as_tensor(gt)
-    err = torch.stack([box_mean((layer.float() - target).square().mean(0), 15) for layer in latent])
+    err = torch.stack([box_mean(e, 15) for e in layer_errors(latent, gt)])
     oracle = torch.nn.functional.one_hot(err.argmin(0), latent.shape[0]).permute(2, 0, 1).float()
     return image_metrics(_blend(oracle, latent).numpy(), gt)["psnr"]
 
@@ -94,7 +100,7 @@ def depth_oracle_psnr(latent: torch.Tensor, weights: torch.Tensor, gt: np.ndarra
     valid = level_map > 0
     edges = torch.quantile(level_map[valid][::7], torch.linspace(0, 1, levels + 1)[1:-1])
     level = torch.bucketize(level_map, edges)
-    err = torch.stack([(layer.float() - torch.as_tensor(gt)).square().mean(0) for layer in latent])
+    err = layer_errors(latent, gt)
     choice = torch.zeros_like(level)
     for j in level[valid].unique().tolist():
         pick = (level == j) & valid

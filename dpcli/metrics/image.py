@@ -153,11 +153,10 @@ def aligned_psnr(pred: ArrayLike, gt: ArrayLike, max_shift: float = 2.0, margin:
     core = (..., slice(m, p.shape[-2] - m), slice(m, p.shape[-1] - m))
 
     def error(dx: float, dy: float) -> float:
-        return float((fourier_shift(p, dx, dy)[core] - g[core]).square().mean())
+        return mse(fourier_shift(p, dx, dy)[core], g[core])
 
     coarse = np.arange(-max_shift, max_shift + 1e-9, 0.5)
-    best = min((error(dx, dy), dx, dy) for dx in coarse for dy in coarse)
+    _, dx, dy = min((error(dx, dy), dx, dy) for dx in coarse for dy in coarse)
     fine = np.arange(-0.375, 0.376, 0.125)
-    best = min([best] + [(error(best[1] + a, best[2] + b), best[1] + a, best[2] + b) for a in fine for b in fine])
-    value = math.inf if best[0] == 0 else 10.0 * math.log10(1.0 / best[0])
-    return value, (float(best[1]), float(best[2]))
+    _, dx, dy = min((error(dx + a, dy + b), dx + a, dy + b) for a in fine for b in fine)  # a = b = 0 included
+    return psnr(fourier_shift(p, dx, dy)[core], g[core]), (float(dx), float(dy))
