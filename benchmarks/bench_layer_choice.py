@@ -14,7 +14,7 @@ default stage-1 image's PSNR after the best global sub-pixel translation onto th
 translation: how much of the score the GT's registration costs.
 
 Usage:
-  DPDEBLUR_SHARED=../shared python benchmarks/bench_layer_choice.py --threads 1 [--kernels] [--registration]
+  DPDEBLUR_SHARED=../shared python benchmarks/bench_layer_choice.py --threads 1 [--kernels] [--registration] [--context 64]
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ Two modes (both print a table; ``--json`` writes the rows):
 Examples:
     DPDEBLUR_SHARED=/work/shared python benchmarks/bench_zeroshot.py --time-budget 300
     DPDEBLUR_SHARED=/work/shared python benchmarks/bench_zeroshot.py --kernels --time-budget 300
+    DPDEBLUR_SHARED=/work/shared python benchmarks/bench_zeroshot.py --time-budget 300 --context 0  # the crop alone
     DPDEBLUR_SHARED=/work/shared python benchmarks/bench_zeroshot.py --compare-schedules --crop 336
 """
 from __future__ import annotations
