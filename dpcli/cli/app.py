@@ -1,9 +1,73 @@
-"""The Typer application object; command modules register themselves on it."""
+"""The Typer application object; command modules register themselves on it.
+
+Commands are :class:`DpCommand`: their help shows values in words (PATH, N, TEXT), never Python
+type names, and flags show no value at all.
+"""
 from __future__ import annotations
 
-import typer
+from pathlib import PurePath
+from typing import Any, Union, get_args, get_origin
 
-app = typer.Typer(
+try:
+    from types import UnionType
+except ImportError:  # Python < 3.10
+    UnionType = None  # type: ignore[assignment,misc]
+
+import typer
+from typer.core import TyperArgument, TyperCommand, TyperOption
+
+_TYPE_WORDS = {int: "INTEGER", float: "NUMBER", str: "TEXT", bool: "YES|NO"}
+
+
+def _words(annotation: Any) -> str:
+    """A parameter's annotation in user words: PATH, INTEGER, NUMBER, TEXT."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Union or (UnionType is not None and origin is UnionType):  # Optional[X]
+        inner = [a for a in args if a is not type(None)]
+        return _words(inner[0]) if len(inner) == 1 else "VALUE"
+    if origin in (list, tuple):
+        words = [_words(a) for a in args if a is not Ellipsis]
+        return " ".join(words) if origin is tuple else f"{words[0]}..."
+    if isinstance(annotation, type) and issubclass(annotation, PurePath):
+        return "PATH"
+    return _TYPE_WORDS.get(annotation, "VALUE")
+
+
+def user_metavar(param: Any) -> None:
+    """Give a Typer parameter a metavar in words where it has none (flags: an empty one)."""
+    if param.metavar is not None:
+        return
+    if isinstance(param, TyperOption) and (param.is_flag or param.count):
+        param.metavar = ""
+        return
+    if isinstance(param, TyperArgument):
+        words = _words(param.type_descriptor.annotation)
+        param.metavar = str(param.name).upper()
+        # the type column of an argument ignores its metavar: show the words there too
+        param.display_type_rich = lambda ctx, _w=words: _w  # type: ignore[method-assign]
+        return
+    param.metavar = _words(param.type_descriptor.annotation)
+
+
+class DpCommand(TyperCommand):
+    """A Typer command whose help names values in words (see :func:`user_metavar`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # with --help, which click adds here
+        for param in params:
+            user_metavar(param)
+        return params
+
+
+class DpTyper(typer.Typer):
+    """Typer app whose commands default to :class:`DpCommand`."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs.setdefault("cls", DpCommand)
+        return super().command(*args, **kwargs)
+
+
+app = DpTyper(
     name="dpdeblur",
     help="Remove defocus blur from photographs: dual-pixel pairs (BaMBNet, zero-shot MPI, classical) "
     "and single images (DefocusGAN).",

@@ -1,0 +1,338 @@
+"""Option bundles shared by every command: declared once, validated once.
+
+A command declares a parameter typed with a bundle dataclass; :func:`with_bundles` replaces it,
+for Typer, by the bundle's flat options (same names, help and checks in every command) and hands
+the function the validated dataclass::
+
+    @app.command("run")
+    @with_bundles
+    def run_command(
+        inputs: list[Path] = typer.Argument(...),
+        source: InputOptions = bundle(),                       # --black-level ... --camera
+        out: OutputOptions = bundle(),                         # -o/--output ... -q/-v
+        dev: DeviceOptions = bundle(omit=("tile_overlap",)),   # --device ... --tile
+    ) -> None:
+        ...
+
+Each bundle's ``validate()`` runs before the command body and raises :class:`dpcli.errors.DpError`
+(one line naming the option and its valid range, exit code 2). ``bundle(omit=..., defaults=...,
+help=..., required=...)`` adapts a bundle to a command without renaming anything.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
+
+import typer
+
+from dpcli.errors import DpError, InputError, OutputError
+
+if TYPE_CHECKING:
+    import torch
+
+    from dpcli.io.pairs import RawOptions
+
+BIT_DEPTHS = {"8": 8, "16": 16, "32f": 32, "32": 32}
+PRECISIONS = ("fp32", "bf16", "fp16")
+MIN_TILE = 64  # below this the tile overlap dominates: a 7 px tile ran 16x slower than full frame
+
+
+@dataclass(frozen=True)
+class OptionDecl:
+    """One flat CLI option of a bundle: its annotation, flags, default, help, metavar."""
+
+    annotation: Any
+    decls: tuple[str, ...]
+    default: Any
+    help: str
+    metavar: str | None = None
+
+    def parameter(self, name: str, default: Any = ..., help: str | None = None,
+                  required: bool = False, panel: str | None = None) -> inspect.Parameter:
+        value = self.default if default is ... else default
+        kwargs: dict[str, Any] = {"help": help or self.help, "rich_help_panel": panel}
+        if self.metavar is not None:
+            kwargs["metavar"] = self.metavar
+        option = typer.Option(... if required else value, *self.decls, **kwargs)
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                 annotation=self.annotation)
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    """How one command uses a bundle: options left out, other defaults / help, required ones."""
+
+    omit: tuple[str, ...] = ()
+    defaults: dict[str, Any] = field(default_factory=dict)
+    help: dict[str, str] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+
+
+def bundle(*, omit: tuple[str, ...] | list[str] = (), defaults: dict[str, Any] | None = None,
+           help: dict[str, str] | None = None, required: tuple[str, ...] | list[str] = ()) -> Any:
+    """Default value of a bundle parameter (see the module docstring). Field names, not flags."""
+    return BundleSpec(tuple(omit), dict(defaults or {}), dict(help or {}), tuple(required))
+
+
+class _Bundle:
+    """Mixin of the bundle dataclasses: their options table and the construction from flat values."""
+
+    OPTIONS: ClassVar[dict[str, OptionDecl]]
+    PANEL: ClassVar[str]  # heading of the bundle's options in --help
+
+    def validate(self) -> Any:  # pragma: no cover - every bundle overrides it
+        return self
+
+    @classmethod
+    def from_cli(cls, values: dict[str, Any]) -> Any:
+        return cls(**values).validate()
+
+
+# --------------------------------------------------------------------------------------------- input
+@dataclass(frozen=True)
+class InputOptions(_Bundle):
+    """How input files are read: raw levels, white sheets, encoding, view order, camera profile.
+
+    ``srgb`` and ``swap_lr`` are None when the flag was not given: the command (or the camera
+    profile, dpcli.cli.cameras) decides. ``camera`` is the profile name as typed.
+    """
+
+    black_level: float | None = None
+    white_level: float | None = None
+    white_sheet: tuple[Path, Path] | None = None
+    srgb: bool | None = None
+    swap_lr: bool | None = None
+    camera: str | None = None
+
+    PANEL: ClassVar[str] = "Input"
+    OPTIONS: ClassVar[dict[str, OptionDecl]] = {
+        "black_level": OptionDecl(Optional[float], ("--black-level",), None,
+                                  "Views are raw planes (counts): subtract this black level (Pixel 4: 1024).",
+                                  "COUNTS"),
+        "white_level": OptionDecl(Optional[float], ("--white-level",), None,
+                                  "Raw planes: saturation level in counts (Pixel 4: 16383 = 2^14 - 1).",
+                                  "COUNTS"),
+        "white_sheet": OptionDecl(Optional[tuple[Path, Path]], ("--white-sheet",), None,
+                                  "Raw planes: left and right view of a white-sheet capture, for the "
+                                  "vignetting correction.", "LEFT RIGHT"),
+        "srgb": OptionDecl(Optional[bool], ("--srgb/--linear",), None,
+                           "Input values are sRGB-encoded / linear (default: from --camera, else image "
+                           "files sRGB and raw planes linear)."),
+        "swap_lr": OptionDecl(Optional[bool], ("--swap-lr/--no-swap-lr",), None,
+                              "The file called left is the right view / is the left view (default: "
+                              "detected where the command can, else as named)."),
+        "camera": OptionDecl(Optional[str], ("--camera",), None,
+                             "Camera profile: its raw levels, encoding and view order become the "
+                             "defaults (dpdeblur cameras lists them).", "NAME"),
+    }
+
+    def validate(self) -> "InputOptions":
+        if self.black_level is not None and not self.black_level >= 0:
+            raise DpError(f"--black-level {self.black_level:g}: must be 0 or more (raw counts)")
+        if self.white_level is not None:
+            floor = self.black_level or 0.0
+            if not self.white_level > floor:
+                raise DpError(f"--white-level {self.white_level:g}: must be above the black level "
+                              f"({floor:g})")
+        if self.white_sheet is not None:
+            if self.black_level is None and self.camera is None:
+                raise DpError("--white-sheet needs raw planes: give --black-level (or a --camera profile)")
+            for sheet in self.white_sheet:
+                if not Path(sheet).is_file():
+                    raise InputError("--white-sheet: no such file", sheet)
+        if self.camera is not None and not self.camera.strip():
+            raise DpError("--camera: give a profile name (dpdeblur cameras lists them)")
+        return self
+
+    @property
+    def raw_planes(self) -> bool:
+        """Views are raw sensor planes (a black level was given)."""
+        return self.black_level is not None
+
+    def raw_options(self) -> "RawOptions":
+        """-> :class:`dpcli.io.pairs.RawOptions` (DP RAW files render linear with --linear)."""
+        from dpcli.io.pairs import RawOptions
+
+        left, right = self.white_sheet if self.white_sheet is not None else (None, None)
+        return RawOptions(black_level=self.black_level, white_level=self.white_level, white_sheet_left=left,
+                          white_sheet_right=right, output="linear" if self.srgb is False else "srgb")
+
+    def is_srgb(self) -> bool:
+        """Encoding of the views as read, without a camera profile: --srgb/--linear where given,
+        else image files (and rendered DP RAW) sRGB, raw planes linear."""
+        if self.srgb is not None:
+            return self.srgb
+        return not self.raw_planes
+
+
+# -------------------------------------------------------------------------------------------- output
+@dataclass(frozen=True)
+class OutputOptions(_Bundle):
+    """Where and how results are written and reported.
+
+    ``json``: the machine-readable summary goes to stdout (progress and messages to stderr).
+    ``quiet``: only errors and the final line. ``verbose``: per-item lines and, for unexpected
+    errors, the traceback.
+    """
+
+    folder: Path | None = None
+    bit_depth: str = "input"
+    overwrite: bool = False
+    json: bool = False
+    quiet: bool = False
+    verbose: bool = False
+
+    PANEL: ClassVar[str] = "Output"
+    OPTIONS: ClassVar[dict[str, OptionDecl]] = {
+        "folder": OptionDecl(Optional[Path], ("--output", "-o"), None, "Output folder (created if missing).",
+                             "FOLDER"),
+        "bit_depth": OptionDecl(str, ("--bit-depth",), "input", "Output bit depth: input | 8 | 16 | 32f "
+                                "(32-bit float TIFF).", "DEPTH"),
+        "overwrite": OptionDecl(bool, ("--overwrite",), False, "Replace existing outputs (default: keep "
+                                "those made the same way, refuse the others)."),
+        "json": OptionDecl(bool, ("--json",), False, "Print a JSON summary on stdout (for scripts)."),
+        "quiet": OptionDecl(bool, ("--quiet", "-q"), False, "Only errors and the final line."),
+        "verbose": OptionDecl(bool, ("--verbose", "-v"), False, "A line per item; tracebacks of "
+                              "unexpected errors."),
+    }
+
+    def validate(self) -> "OutputOptions":
+        if self.bit_depth != "input" and self.bit_depth not in BIT_DEPTHS:
+            raise DpError(f"--bit-depth {self.bit_depth}: expected input, 8, 16 or 32f")
+        if self.quiet and self.verbose:
+            raise DpError("--quiet and --verbose contradict each other: give one")
+        if self.folder is not None and self.folder.exists() and not self.folder.is_dir():
+            raise OutputError("--output must be a folder; this is a file", self.folder)
+        return self
+
+    def depth(self, input_depth: int) -> int:
+        """--bit-depth -> 8, 16 or 32 (float); ``input`` keeps the input's depth."""
+        return input_depth if self.bit_depth == "input" else BIT_DEPTHS[self.bit_depth]
+
+    @property
+    def extension(self) -> str:
+        """Image extension of the outputs: .tiff for float output, else .png."""
+        return ".tiff" if self.bit_depth in ("32f", "32") else ".png"
+
+    @property
+    def show_progress(self) -> bool:
+        return not self.quiet and not self.json
+
+
+# -------------------------------------------------------------------------------------------- device
+@dataclass(frozen=True)
+class DeviceOptions(_Bundle):
+    """Where and how the computation runs. ``validate()`` resolves ``device`` ("auto" -> cpu,
+    cuda or mps) so every command refuses an absent device or fp16 on the CPU the same way."""
+
+    device: str = "auto"
+    precision: str = "fp32"
+    threads: int = 0
+    tile: int | None = None
+    tile_overlap: int | None = None
+
+    PANEL: ClassVar[str] = "Device"
+    OPTIONS: ClassVar[dict[str, OptionDecl]] = {
+        "device": OptionDecl(str, ("--device",), "auto", "auto | cpu | cuda | cuda:N | mps.", "DEVICE"),
+        "precision": OptionDecl(str, ("--precision",), "fp32", "fp32 | bf16 (CPU or GPU) | fp16 (GPU only).",
+                                "PRECISION"),
+        "threads": OptionDecl(int, ("--threads",), 0, "CPU threads (0 = all cores).", "N"),
+        "tile": OptionDecl(Optional[int], ("--tile",), None, f"Tile size in px: 0 = one full-frame pass, "
+                           f"else at least {MIN_TILE} (default: per method).", "PX"),
+        "tile_overlap": OptionDecl(Optional[int], ("--tile-overlap",), None, "Overlap between tiles in px, "
+                                   "below half the tile (default: per method).", "PX"),
+    }
+
+    def validate(self) -> "DeviceOptions":
+        from dpcli.device import resolve_device
+
+        if self.precision not in PRECISIONS:
+            raise DpError(f"--precision {self.precision}: expected fp32, bf16 or fp16")
+        if self.threads < 0:
+            raise DpError(f"--threads {self.threads}: must be 0 (all cores) or more")
+        if self.tile is not None and self.tile != 0 and self.tile < MIN_TILE:
+            raise DpError(f"--tile {self.tile}: must be 0 (one full-frame pass) or at least {MIN_TILE} px")
+        if self.tile_overlap is not None:
+            if self.tile_overlap < 0:
+                raise DpError(f"--tile-overlap {self.tile_overlap}: must be 0 or more px")
+            if self.tile and self.tile_overlap * 2 >= self.tile:
+                raise DpError(f"--tile-overlap {self.tile_overlap}: must be below half of --tile "
+                              f"({self.tile // 2} px)")
+        device = str(resolve_device(self.device))
+        if self.precision == "fp16" and device == "cpu":
+            via = "" if self.device == "cpu" else f" (--device {self.device} found no GPU)"
+            raise DpError(f"--precision fp16 needs a GPU; this run is on the CPU{via}: use bf16 or fp32")
+        return replace(self, device=device)
+
+    def torch_device(self) -> "torch.device":
+        import torch
+
+        return torch.device(self.device)
+
+    def apply_threads(self) -> None:
+        """Set torch's intra-op threads from --threads (0 keeps the default)."""
+        from dpcli.device import set_threads
+
+        set_threads(self.threads)
+
+
+BUNDLES: tuple[type, ...] = (InputOptions, OutputOptions, DeviceOptions)
+
+
+# ------------------------------------------------------------------------------------------ decorator
+def with_bundles(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Expand every parameter typed with a bundle into the bundle's options (for Typer) and call
+    ``fn`` with the validated bundle dataclass in its place. Put it under ``@app.command``."""
+    hints = typing.get_type_hints(fn)
+    sig = inspect.signature(fn)
+    params: list[inspect.Parameter] = []
+    expanded: dict[str, tuple[type, dict[str, str], dict[str, Any]]] = {}
+    for p in sig.parameters.values():
+        cls = hints.get(p.name)
+        if cls in BUNDLES:
+            spec = p.default if isinstance(p.default, BundleSpec) else BundleSpec()
+            unknown = set(spec.omit) | set(spec.defaults) | set(spec.help) | set(spec.required)
+            unknown -= set(cls.OPTIONS)
+            if unknown:
+                raise TypeError(f"{fn.__name__}: {cls.__name__} has no option(s) {sorted(unknown)}")
+            names = {}
+            for fname, decl in cls.OPTIONS.items():
+                if fname in spec.omit:
+                    continue
+                flat = f"{p.name}__{fname}"
+                names[flat] = fname
+                params.append(decl.parameter(flat, spec.defaults.get(fname, ...), spec.help.get(fname),
+                                             fname in spec.required, cls.PANEL))
+            # an omitted field keeps the command's default for it (e.g. a fixed bit depth), else the bundle's
+            fixed = {k: spec.defaults[k] for k in spec.omit if k in spec.defaults}
+            expanded[p.name] = (cls, names, fixed)
+        else:
+            params.append(p.replace(annotation=hints.get(p.name, p.annotation),
+                                    kind=inspect.Parameter.KEYWORD_ONLY))
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        for pname, (cls, names, fixed) in expanded.items():
+            values = {field_name: kwargs.pop(flat) for flat, field_name in names.items()}
+            kwargs[pname] = cls.from_cli({**values, **fixed})
+        return fn(**kwargs)
+
+    # Typer reads the signature and annotations: those of the flat options, not of fn.
+    del wrapper.__wrapped__
+    wrapper.__signature__ = sig.replace(parameters=params, return_annotation=sig.return_annotation)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def bundle_fields(cls: type) -> list[str]:
+    """Field names of a bundle dataclass (for docs and tests)."""
+    return [f.name for f in fields(cls)]
+
+
+def option_flags(cls: type) -> dict[str, tuple[str, ...]]:
+    """Field -> CLI flags of a bundle (for docs and tests)."""
+    return {name: decl.decls for name, decl in cls.OPTIONS.items()}
