@@ -25,6 +25,10 @@ Examples:
   dpdeblur synth data/synth --count 400   # resumes: scenes already written are skipped
 
   dpdeblur synth data/pixel_measured --camera phone --native-blur --grey --kernels CALIBRATION_DIR
+
+  # natural photos (any folder; 'debian' = the photos of the Debian wallpaper packages) and
+  # full-frame scenes with a pseudo-depth from the photo's own segmentation
+  dpdeblur synth data/photos --camera dslr --photos debian --photos ~/Pictures --set fullframe_prob=0.4
 """
 
 
@@ -102,6 +106,13 @@ def synth_command(
     research_textures: bool = typer.Option(True, "--research-textures/--cc0-only",
                                            help="Allow the Middlebury motorcycle stereo photo (research use)."),
     splits: str = typer.Option("0.8,0.1,0.1", "--splits", help="train,val,test fractions."),
+    photos: Optional[list[str]] = typer.Option(None, "--photos",
+                                               help="Folder (searched recursively) or file of natural photos "
+                                                    "for textures, repeatable; 'debian' = the photographs of "
+                                                    "the Debian wallpaper packages (docs/training.md)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set",
+                                             help="Scene option KEY=VALUE (repeatable; a SceneConfig field of "
+                                                  "dpcli.synth), e.g. fullframe_prob=0.4 photo_prob=0.8."),
     overwrite: bool = OVERWRITE_OPTION,
     quiet: bool = QUIET_OPTION,
     json_summary: bool = JSON_OPTION,
@@ -122,6 +133,15 @@ def synth_command(
 
         load_measured_kernels(kernels / "blur_kernels_left.npy", kernels / "blur_kernels_right.npy")
     fractions = _parse_splits(splits)
+    from dpcli.cli.train import _parse_sets
+    from dpcli.synth.photos import list_photos
+    from dpcli.synth.scene import scene_options
+
+    extra = _parse_sets(set_ or [])
+    if photos:
+        list_photos(tuple(photos))  # a missing folder fails here, before any scene
+        extra["photos"] = list(photos)
+    extra = scene_options(extra)
     if out.exists() and not out.is_dir():
         raise OutputError("exists and is not a folder", out)
     try:
@@ -133,6 +153,7 @@ def synth_command(
                   vignetting=vignetting, edge_asymmetry=edge_asymmetry,
                   output=None if output == "auto" else output, allow_research=research_textures,
                   grey=grey, kernels=str(kernels) if kernels else None)
+    config.update(extra)
     results = _run(out, seed, count, config, fractions, overwrite, workers, quiet or json_summary)
     counts = {s: sum(r["status"] == s for r in results) for s in ("ok", "skipped", "failed")}
     by_split = {s: sum(r["message"] == s for r in results if r["status"] != "failed") for s in ("train", "val", "test")}

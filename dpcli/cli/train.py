@@ -29,6 +29,10 @@ _EXAMPLES = """
   # continue after Ctrl-C or a time budget; export fp16 weights into weights/ + manifest
   dpdeblur train bambnet --data synth --out runs/bamb --resume --export synth-v1
 
+  # DSLR colour data from natural photos (any folder; 'debian' = the Debian wallpaper photos)
+  dpdeblur train defocusgan --data synth --synth-camera dslr --photos debian \\
+      --synth-set fullframe_prob=0.4 --out runs/gen_dslr
+
   # several GPUs / nodes
   torchrun --nproc_per_node 4 -m dpcli train bambnet --data DPDD --config paper --device cuda
 """
@@ -82,6 +86,12 @@ def train_command(
                                      "radii, linear) | dslr (DPDD-like, sRGB) | mixed."),
     synth_grey: bool = typer.Option(False, "--synth-grey", help="Grey synthetic scenes replicated to RGB "
                                     "(like Pixel 4's single green DP plane)."),
+    photos: Optional[list[str]] = typer.Option(None, "--photos", help="Synthetic scenes: folder (recursive) or "
+                                               "file of natural photos for textures, repeatable; 'debian' = "
+                                               "the Debian wallpaper photos (docs/training.md)."),
+    synth_set: Optional[list[str]] = typer.Option(None, "--synth-set", help="Synthetic scene option KEY=VALUE "
+                                                  "(repeatable; a SceneConfig field of dpcli.synth), e.g. "
+                                                  "fullframe_prob=0.4."),
     linear_data: bool = typer.Option(False, "--linear-data", help="The folder holds linear values (not sRGB)."),
     warm_start: Optional[Path] = typer.Option(None, "--warm-start", help="Initialise from a compact state "
                                               "(weights/checkpoints/*.pt): weights + thresholds, fresh optimiser."),
@@ -102,6 +112,16 @@ def train_command(
     if coc_source not in ("auto", "net", "gt"):
         raise DpError(f"--coc-source {coc_source}: expected auto, net or gt")
     dev = resolve_device(device)
+    synth_options: dict = {"camera": synth_camera, "grey": synth_grey}
+    if photos or synth_set:
+        from dpcli.synth.photos import list_photos
+        from dpcli.synth.scene import scene_options
+
+        extra = _parse_sets(synth_set or [])
+        if photos:
+            list_photos(tuple(photos))  # a missing folder fails here, before any training
+            extra["photos"] = list(photos)
+        synth_options.update(scene_options(extra))
     options: dict = {}
     st = stage or {"bambnet": "deblur", "defocusgan": "generator"}.get(model)
     if st == "deblur":
@@ -115,7 +135,7 @@ def train_command(
                        batch_size=batch_size, crop=crop, lr=lr, seed=seed, resume=resume, time_budget=time_budget,
                        precision=precision, device=str(dev), val_every=val_every, ckpt_every=ckpt_every,
                        val_count=val_count, recipe=patch_recipe, synth_length=synth_length,
-                       synth_options={"camera": synth_camera, "grey": synth_grey}, linear_data=linear_data,
+                       synth_options=synth_options, linear_data=linear_data,
                        stage_options=options, quiet=quiet)
     try:
         result, trainer, recipe = run_training(req, warm_start=warm_start, export=export, save_state=save_state)

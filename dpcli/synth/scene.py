@@ -11,7 +11,7 @@ curve.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -20,13 +20,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dpcli.errors import InputError
 from dpcli.optics.kernels import MeasuredKernelFn, load_measured_kernels
 from dpcli.optics.render import render_layers
 from dpcli.synth.camera import CameraSample, add_noise, apply_vignetting, encode, sample_camera
+from dpcli.synth.photos import list_photos
 from dpcli.synth.textures import random_texture, stereo_motorcycle
 
 __all__ = ["SceneConfig", "SceneLayers", "SynthScene", "TestScene", "generate_layers",
-           "render_scene", "make_test_scene", "scene_rng"]
+           "render_scene", "make_test_scene", "scene_rng", "scene_options"]
 
 SYNTH_VERSION = 1
 
@@ -55,6 +57,15 @@ class SceneConfig:
     allow_research: bool = True  # textures with research-only licences (motorcycle)
     bin_step: float | None = None  # radius bin spacing for slanted layers (None: adaptive)
     kernels: str | None = None  # folder with measured blur_kernels_{left,right}.npy (else RDPD)
+    # natural photos (dpcli.synth.photos): folders / files / "debian"; read where they lie
+    photos: tuple[str, ...] = ()
+    folder_photo_prob: float = 0.85  # share of photo textures drawn from ``photos`` (else bundled)
+    max_blurred: float = 0.2  # a photo crop is used when <= this share of its tiles look blurred
+
+    def __post_init__(self) -> None:
+        if isinstance(self.photos, (str, Path)):
+            self.photos = (str(self.photos),)
+        self.photos = tuple(str(p) for p in self.photos)
 
 
 @dataclass
@@ -141,6 +152,29 @@ def _paste(canvas: np.ndarray, patch: np.ndarray, y0: int, x0: int) -> None:
     canvas[:, cy0:cy1, cx0:cx1] = patch[:, cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
 
 
+def _texture(rng: np.random.Generator, h: int, w: int, config: SceneConfig) -> tuple[np.ndarray, str]:
+    """One texture of the scene's mix (photo folder, bundled photo, procedural)."""
+    files = list_photos(config.photos) if config.photos else ()
+    return random_texture(rng, h, w, config.photo_prob, config.allow_research, files,
+                          config.folder_photo_prob, config.max_blurred)
+
+
+def scene_options(options: dict) -> dict:
+    """Check ``KEY=VALUE`` scene options (CLI ``--set``) against :class:`SceneConfig`'s fields.
+
+    Raises :class:`~dpcli.errors.InputError` naming an unknown key or a bad value.
+    """
+    names = {f.name for f in fields(SceneConfig)}
+    for key in options:
+        if key not in names:
+            raise InputError(f"unknown scene option {key!r}; valid: {', '.join(sorted(names))}")
+    try:
+        SceneConfig(**options)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"bad scene options {options}: {exc}") from None
+    return dict(options)
+
+
 def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayers:
     """Draw a scene's layers (linear light) and camera from ``rng``."""
     h, w = config.height, config.width
@@ -173,7 +207,7 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
                            meta=dict(kind="stereo_background", texture="motorcycle",
                                      q=[float(q.min()), float(q.max())])))
     else:
-        tex, name = random_texture(rng, h, w, config.photo_prob, config.allow_research)
+        tex, name = _texture(rng, h, w, config)
         layers.append(dict(color=tex, alpha=np.ones((1, h, w), np.float32), q=q_bg,
                            meta=dict(kind="background", texture=name, q=q_bg)))
 
@@ -187,7 +221,7 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         q = np.broadcast_to(q_far_g + (q_near_g - q_far_g) * t, (h, w)).astype(np.float32)
         alpha = np.clip(yy - horizon + 0.5, 0, 1).astype(np.float32)
         alpha = np.broadcast_to(alpha, (h, w))[None].copy()
-        tex, name = random_texture(rng, h, w, config.photo_prob, config.allow_research)
+        tex, name = _texture(rng, h, w, config)
         layers.append(dict(color=tex, alpha=alpha, q=q, meta=dict(kind="ground", texture=name,
                                                                q=[q_far_g, q_near_g])))
 
@@ -199,7 +233,7 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         size = rng.uniform(0.2, 0.4) * short if is_subject else _power_law(rng, 0.03 * short, 0.4 * short)
         box = int(2 * size * 1.1) + 3
         alpha_p, shape = _shape_alpha(rng, size, box)
-        tex_p, name = random_texture(rng, box, box, config.photo_prob, config.allow_research)
+        tex_p, name = _texture(rng, box, box, config)
         if is_subject:  # near the frame centre
             y0 = int(h / 2 - box / 2 + rng.uniform(-0.2, 0.2) * h)
             x0 = int(w / 2 - box / 2 + rng.uniform(-0.2, 0.2) * w)

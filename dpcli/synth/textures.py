@@ -6,6 +6,8 @@ records its licence. Every texture is returned in LINEAR light, float32 (3, h, w
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -15,7 +17,7 @@ from dpcli.errors import DpError
 from dpcli.optics.color import srgb_to_linear
 
 __all__ = ["PHOTOS", "load_photo", "photo_texture", "pink_noise", "stripes", "text_like",
-           "random_texture", "stereo_motorcycle", "random_colour"]
+           "random_texture", "folder_texture", "stereo_motorcycle", "random_colour"]
 
 # name -> licence (from skimage.data docstrings); all ship inside the scikit-image wheel
 PHOTOS: dict[str, str] = {
@@ -88,9 +90,10 @@ def random_colour(rng: np.random.Generator) -> np.ndarray:
     return (rgb / rgb.max() * np.exp(rng.uniform(np.log(0.03), 0))).astype(np.float32)
 
 
-def _colour_jitter(rng: np.random.Generator, tex: np.ndarray, grey: bool) -> np.ndarray:
-    """Random tint (strong for grey photos), saturation and contrast, in linear light."""
-    if grey or rng.random() < 0.3:
+def _colour_jitter(rng: np.random.Generator, tex: np.ndarray, grey: bool, tint: float = 0.3
+                   ) -> np.ndarray:
+    """Random tint (grey photos always; others with probability ``tint``), gains and contrast, linear."""
+    if grey or rng.random() < tint:
         tex = tex.mean(0, keepdims=True) * (random_colour(rng)[:, None, None] * 0.7 + 0.3)
     gains = np.exp(rng.normal(0, 0.15, 3)).astype(np.float32)
     tex = tex * gains[:, None, None]
@@ -177,10 +180,24 @@ def text_like(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return _two_colour(rng, t)
 
 
+def folder_texture(rng: np.random.Generator, h: int, w: int, files: Sequence[Path],
+                   max_blurred: float = 0.2) -> tuple[np.ndarray, str]:
+    """A sharp crop of a photo from a folder (:mod:`dpcli.synth.photos`), natural colours kept
+    (mild gains and contrast only): (3, h, w) linear, and ``photo:<file name>``."""
+    from dpcli.synth.photos import sharp_photo_crop
+
+    crop = sharp_photo_crop(rng, files, h, w, max_blurred=max_blurred)
+    return _colour_jitter(rng, crop.image, False, tint=0.0).astype(np.float32), f"photo:{crop.path.name}"
+
+
 def random_texture(rng: np.random.Generator, h: int, w: int, photo_prob: float = 0.6,
-                   allow_research: bool = True) -> tuple[np.ndarray, str]:
-    """Photo crop (probability ``photo_prob``) or a procedural texture: (3, h, w) linear, kind."""
+                   allow_research: bool = True, photo_files: Sequence[Path] = (),
+                   folder_prob: float = 0.85, max_blurred: float = 0.2) -> tuple[np.ndarray, str]:
+    """Photo crop (probability ``photo_prob``; from ``photo_files`` with probability
+    ``folder_prob`` when given, else a bundled photo) or a procedural texture: (3, h, w) linear, kind."""
     if rng.random() < photo_prob:
+        if photo_files and rng.random() < folder_prob:
+            return folder_texture(rng, h, w, photo_files, max_blurred)
         return photo_texture(rng, h, w, allow_research)
     kind = ("pink_noise", "stripes", "text_like", "flat")[rng.choice(4, p=[0.45, 0.2, 0.25, 0.1])]
     if kind == "pink_noise":
