@@ -196,12 +196,28 @@ def _read(path: Path | None) -> Tensor | None:
     return torch.from_numpy(read_image(path).data)
 
 
-def load_item(item: FolderItem) -> Sample:
-    """Decode every file of one scene; ``combined`` defaults to (L + R) / 2 when the set has none."""
+def folder_is_linear(root: Path) -> bool:
+    """Whether a DPDD-layout folder holds linear values: ``dpdeblur synth`` records its encoding
+    in ``<split>_c/meta/*.json`` (phone: linear16); anything else is taken as sRGB (DPDD)."""
+    for meta in sorted(Path(root).glob("*_c/meta/*.json"))[:1]:
+        try:
+            return str(json.loads(meta.read_text()).get("output", "")).startswith("linear")
+        except (OSError, ValueError):
+            return False
+    return False
+
+
+def load_item(item: FolderItem, srgb: bool = True) -> Sample:
+    """Decode every file of one scene; ``combined`` defaults to the mean of the views in linear
+    light (:func:`dpcli.io.pairs.mean_view`, CONVENTIONS.md) when the set has none.
+
+    ``srgb``: the files are sRGB-encoded (DPDD); False for linear data (``dpdeblur synth --camera phone``).
+    """
+    from dpcli.io.pairs import mean_view
+
     sample = {k: _read(getattr(item, k)) for k in ("left", "right", "combined", "target", "defocus")}
     if sample["combined"] is None and sample["left"] is not None and sample["right"] is not None:
-        # Dataset-free fallback; CONVENTIONS.md defines combined as the mean (in linear light).
-        sample["combined"] = 0.5 * (sample["left"] + sample["right"])
+        sample["combined"] = torch.from_numpy(mean_view(sample["left"].numpy(), sample["right"].numpy(), srgb))
     if sample["target"] is None:
         raise InputError("scene has no all-in-focus target (needed for supervised training)", item.name)
     if sample["defocus"] is not None:
@@ -221,14 +237,16 @@ Key = tuple[int, int]  # (index, per-sample seed)
 class FolderDataset(Dataset):
     """DPDD-layout training pairs, optionally cut into the DPDD patch recipe, then augmented.
 
+    ``srgb``: how the files are encoded (None: :func:`folder_is_linear` decides).
     ``__getitem__`` takes ``(index, seed)`` (see :class:`StepBatchSampler`) so crops and flips
     are a function of the run seed and the step: a resumed run sees the same data.
     """
 
     def __init__(self, root: Path, split: str = "train", augment_cfg: AugmentConfig | None = None,
                  recipe: PatchRecipe | None = None, cache: bool | None = None,
-                 index_cache: Path | None = None) -> None:
+                 index_cache: Path | None = None, srgb: bool | None = None) -> None:
         self.items = list_dpdd_items(Path(root), split)
+        self.srgb = not folder_is_linear(Path(root)) if srgb is None else srgb  # encoding of the files
         self.augment_cfg = augment_cfg or AugmentConfig()
         self.recipe = recipe
         self.cache = len(self.items) <= 64 if cache is None else cache  # small sets stay decoded in RAM
@@ -258,7 +276,7 @@ class FolderDataset(Dataset):
     def _load(self, i: int) -> Sample:
         if i in self._decoded:
             return self._decoded[i]
-        sample = load_item(self.items[i])
+        sample = load_item(self.items[i], self.srgb)
         if self.cache:
             self._decoded[i] = sample
         return sample
@@ -390,13 +408,18 @@ def fixed_batches(dataset: Dataset, count: int, batch_size: int, seed: int = 123
 def build_dataset(data: str | Path, split: str = "train", *, crop: int | None, dp: bool,
                   recipe: PatchRecipe | None = None, synth_length: int = 512,
                   synth_options: dict[str, Any] | None = None, hflip: bool = True, vflip: bool = True,
-                  rot90: bool | None = None, index_cache: Path | None = None) -> Dataset:
-    """``data`` = a DPDD-layout folder or ``synth`` (on-the-fly scenes of ``crop`` px)."""
+                  rot90: bool | None = None, index_cache: Path | None = None,
+                  srgb: bool | None = None) -> Dataset:
+    """``data`` = a DPDD-layout folder or ``synth`` (on-the-fly scenes of ``crop`` px).
+
+    ``srgb``: a folder's encoding (None: :func:`folder_is_linear` decides); both datasets expose
+    it as ``dataset.srgb``.
+    """
     if str(data) == "synth":
         cfg = AugmentConfig(crop=None, hflip=hflip, vflip=vflip, rot90=rot90, dp=dp)
         return SynthDataset(length=synth_length, size=crop or 128, augment_cfg=cfg, **(synth_options or {}))
     cfg = AugmentConfig(crop=crop, hflip=hflip, vflip=vflip, rot90=rot90, dp=dp)
-    return FolderDataset(Path(data), split, cfg, recipe, index_cache=index_cache)
+    return FolderDataset(Path(data), split, cfg, recipe, index_cache=index_cache, srgb=srgb)
 
 
 def to_device(batch: Sample, device: torch.device) -> Sample:

@@ -122,6 +122,24 @@ def test_folder_dataset(tiny_dpdd):
     assert patches[(0, 0)]["target"].shape == (3, 32, 32)
 
 
+def test_load_item_combines_views_in_linear_light(tmp_path):
+    """Without a combined file the mean of the views is taken in linear light for sRGB data
+    (0 and 1 average to sRGB 0.735, not 0.5), and plainly for linear data."""
+    import numpy as np
+
+    from dpcli.io.images import write_image
+    from dpcli.train.data import FolderItem, load_item
+
+    left, right = np.zeros((3, 8, 8), np.float32), np.ones((3, 8, 8), np.float32)
+    paths = {k: tmp_path / f"{k}.png" for k in ("left", "right", "target")}
+    for k, v in dict(left=left, right=right, target=left).items():
+        write_image(paths[k], v, 16)
+    item = FolderItem("a", paths["left"], paths["right"], None, paths["target"])
+    srgb_mean = float(load_item(item)["combined"].mean())
+    assert abs(srgb_mean - 0.7354) < 1e-3  # linear_to_srgb(0.5)
+    assert abs(float(load_item(item, srgb=False)["combined"].mean()) - 0.5) < 1e-6
+
+
 class TestStepBatchSampler:
     def test_resume_gives_the_same_batches(self):
         full = list(StepBatchSampler(10, 2, seed=3, total_steps=12))
