@@ -1,13 +1,21 @@
-"""What every command shares: consoles, common options, and the batch runner.
+"""What every command shares: consoles, tables that fit, output planning and the batch runner.
 
 The batch runner processes a list of items (files or pairs) with a rich progress bar (per-file
-time, ETA), goes on past a bad item, prints a summary table and optionally a JSON summary, and
-returns the exit code: 0 all done, 1 some items of a folder run failed, and the error's own code
-(2 for bad input) when the run had a single item and it failed, as for any single-file command.
+time, ETA), goes on past a bad item, prints a summary table (or JSON on stdout) and returns the exit
+code: 0 all done, 1 some items of a folder run failed, and the error's own code (2 for bad input)
+when the run had a single item and it failed, as for any single-file command.
+
+Nothing is lost: before any computation an :class:`OutputPlan` compares each item's outputs with
+the record of what made them (``OUT/.dpdeblur/NAME.json``: method, weights, options, input files).
+Outputs made the same way from the same inputs are skipped; outputs made otherwise are refused in
+one line naming them and the difference (``--overwrite`` replaces them); an output that would
+replace an input is refused. Under ``torchrun`` (RANK / WORLD_SIZE) every process takes its share
+of the items and rank 0 prints the summary of all of them.
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -22,6 +30,7 @@ from rich.table import Table
 from dpcli.errors import DpError
 
 if TYPE_CHECKING:
+    from dpcli.cli.options import OutputOptions
     from dpcli.io.pairs import RawOptions
 
 console = Console()
@@ -29,7 +38,8 @@ console_err = Console(stderr=True)
 
 T = TypeVar("T")
 
-# Shared option declarations (one place for names and help texts).
+# Legacy option declarations: commands move to the bundles of dpcli.cli.options; these go when none
+# uses them any more.
 DEVICE_OPTION = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps.")
 PRECISION_OPTION = typer.Option("fp32", "--precision", help="fp32 | bf16 (CPU AMX, CUDA) | fp16 (CUDA).")
 THREADS_OPTION = typer.Option(0, "--threads", help="CPU threads (0 = torch default).")
@@ -73,18 +83,290 @@ def parse_bit_depth(value: str, input_depth: int) -> int:
     return mapping[value]
 
 
+# ------------------------------------------------------------------------------------ error messages
+def describe_exception(exc: BaseException) -> str:
+    """An unexpected exception in user terms: its message, never its class name or internals."""
+    if isinstance(exc, DpError):
+        return exc.one_line()
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --tile, or fewer --threads)"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return f"{where}{exc.strerror or 'cannot read or write a file'}"
+    text = " ".join(str(exc).split())
+    if "out of memory" in text.lower():
+        return "out of memory (try a smaller --tile)"
+    if len(text) > 160:
+        text = text[:157] + "..."
+    return f"unexpected failure ({text}); rerun with -v for details" if text else \
+        "unexpected failure; rerun with -v for details"
+
+
+# ---------------------------------------------------------------------------------- tables that fit
+def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]], *,
+                target: Console | None = None, justify: Sequence[str] | None = None,
+                footer: Sequence[str] | None = None) -> None:
+    """A table whose first column (names a user types) is never cut: the other columns wrap, and
+    where even that does not fit the console's width the rows become a list ``name: header value``."""
+    from rich.measure import Measurement
+
+    target = target or console_err
+    justify = list(justify or ["left"] * len(headers))
+    all_rows = list(rows) + ([list(footer)] if footer else [])
+    name_width = max([len(str(r[0])) for r in all_rows] + [len(headers[0])])
+    table = Table(title=title, show_lines=False)
+    table.add_column(headers[0], no_wrap=True, min_width=name_width)
+    for head, just in zip(headers[1:], justify[1:]):
+        table.add_column(head, justify=just, overflow="fold")  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*[str(c) for c in row])
+    if footer:
+        table.add_section()
+        table.add_row(*[str(c) for c in footer])
+    needed = Measurement.get(target, target.options, table).minimum
+    if needed <= target.width:
+        target.print(table)
+        return
+    if title:
+        target.print(title, highlight=False)
+    for row in all_rows:
+        parts = [f"{h}: {c}" for h, c in zip(headers[1:], row[1:]) if str(c)]
+        target.print(f"{row[0]}", highlight=False, soft_wrap=True)
+        for part in parts:
+            target.print(f"    {part}", highlight=False, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------------- output planning
+RECORD_DIR = ".dpdeblur"
+
+
+def _fingerprint(paths: Iterable[Path]) -> list[list]:
+    """Input files as [name, size, mtime_ns]: an input changed since an output was made is noticed."""
+    out = []
+    for p in paths:
+        try:
+            st = Path(p).stat()
+            out.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
+        except OSError:
+            out.append([str(p), -1, -1])
+    return out
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass
+class OutputPlan:
+    """Where a batch writes and what makes its outputs (see the module docstring).
+
+    Args:
+        folder: the output folder (-o); created and checked writable before any computation.
+        recipe: JSON-able description of everything that changes the output pixels (method,
+            weights id, options). Outputs recorded with another recipe are never silently kept
+            or replaced.
+        outputs: item -> the files it writes.
+        inputs: item -> its input files (never overwritten; their size and time are recorded).
+        overwrite: --overwrite (replace outputs whatever made them; never an input).
+    """
+
+    folder: Path
+    recipe: dict
+    outputs: Callable[[Any], Sequence[Path]]
+    inputs: Callable[[Any], Sequence[Path]] = lambda item: list(getattr(item, "paths", []))
+    overwrite: bool = False
+
+    def record_path(self, name: str) -> Path:
+        return Path(self.folder) / RECORD_DIR / f"{name}.json"
+
+    def _read_record(self, name: str) -> dict | None:
+        try:
+            return json.loads(self.record_path(name).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write_record(self, name: str, item: Any, state: str, outputs: Sequence[str] = ()) -> None:
+        from dpcli.io.images import atomic_write_bytes
+
+        record = {"state": state, "recipe": _jsonable(self.recipe), "inputs": _fingerprint(self.inputs(item)),
+                  "outputs": [Path(o).name for o in outputs]}
+        atomic_write_bytes(self.record_path(name), json.dumps(record, indent=1).encode(), overwrite=True)
+
+    def prepare_folder(self) -> None:
+        """Create the output folder and prove it writable (one line naming it otherwise)."""
+        from dpcli.errors import OutputError
+
+        folder = Path(self.folder)
+        if folder.exists() and not folder.is_dir():
+            raise OutputError("the output (-o) is a file, not a folder", folder)
+        try:
+            (folder / RECORD_DIR).mkdir(parents=True, exist_ok=True)
+            probe = folder / RECORD_DIR / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot write to the output folder ({exc.strerror or 'not writable'})",
+                              folder) from None
+
+    def decide(self, items: Sequence[Any], name_of: Callable[[Any], str]) -> dict[str, str]:
+        """name -> "run" | "redo" (own partial outputs, removed first) | "skip"; conflicts raise
+        one :class:`OutputError` listing them, before anything is computed."""
+        from dpcli.errors import OutputError
+
+        protected = {Path(p).resolve() for item in items for p in self.inputs(item)}
+        recipe = _jsonable(self.recipe)
+        decisions: dict[str, str] = {}
+        conflicts: list[str] = []
+        clashes: list[str] = []
+        for item in items:
+            name = name_of(item)
+            expected = [Path(p) for p in self.outputs(item)]
+            hit = [p for p in expected if p.resolve() in protected]
+            if hit:
+                clashes.append(f"{hit[0]} is an input")
+                continue
+            present = [p for p in expected if p.exists()]
+            if self.overwrite or not present:
+                decisions[name] = "run"
+                continue
+            record = self._read_record(name)
+            if record is None:
+                conflicts.append(f"{present[0].name} (made by something else: no record of how)")
+                continue
+            if record.get("recipe") != recipe:
+                old, new = _flat(record.get("recipe")), _flat(recipe)
+                diff = [f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new))
+                        if old.get(k) != new.get(k)]
+                conflicts.append(f"{present[0].name} (made with {'; '.join(diff[:3])})")
+                continue
+            if record.get("inputs") != _fingerprint(self.inputs(item)):
+                conflicts.append(f"{present[0].name} (its input changed since)")
+                continue
+            done = record.get("state") == "done" and len(present) == len(expected)
+            decisions[name] = "skip" if done else "redo"
+        if clashes:
+            raise OutputError(f"refusing to overwrite an input: {clashes[0]}"
+                              + (f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else "")
+                              + "; choose another output folder (-o)", self.folder)
+        if conflicts:
+            more = f" and {len(conflicts) - 2} more" if len(conflicts) > 2 else ""
+            raise OutputError(f"{len(conflicts)} output(s) here were made another way: "
+                              f"{', '.join(conflicts[:2])}{more}; use --overwrite to replace them or "
+                              "another output folder (-o)", self.folder)
+        return decisions
+
+    def remove_partial(self, item: Any) -> None:
+        for p in self.outputs(item):
+            Path(p).unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------ many machines
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of a folder run: items[rank::world] (torchrun sets RANK / WORLD_SIZE)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def from_env(cls) -> "Shard":
+        try:
+            world = int(os.environ.get("WORLD_SIZE", "1"))
+            rank = int(os.environ.get("RANK", "0"))
+        except ValueError:
+            raise DpError("RANK and WORLD_SIZE must be whole numbers (as torchrun sets them)") from None
+        if world < 1 or not 0 <= rank < world:
+            raise DpError(f"RANK {rank} / WORLD_SIZE {world}: expected 0 <= RANK < WORLD_SIZE")
+        return cls(rank, world)
+
+    def take(self, items: Sequence[T]) -> list[T]:
+        return list(items[self.rank::self.world])
+
+    @property
+    def run_id(self) -> str:
+        """Same in every process of one launch (torchrun's rendezvous), '' when unknown."""
+        rid = os.environ.get("TORCHELASTIC_RUN_ID", "")
+        rid = "" if rid in ("", "none") else rid
+        return f"{rid}:{os.environ.get('MASTER_PORT', '')}:{os.environ.get('TORCHELASTIC_RESTART_COUNT', '')}"
+
+    def part_path(self, folder: Path, rank: int) -> Path:
+        return Path(folder) / RECORD_DIR / f"part-{rank}-of-{self.world}.json"
+
+    def write_part(self, folder: Path, started: float, results: list[ItemResult], codes: list[int]) -> None:
+        from dpcli.io.images import atomic_write_bytes
+
+        payload = {"run": self.run_id, "started": started, "results": [asdict(r) for r in results], "codes": codes}
+        atomic_write_bytes(self.part_path(folder, self.rank), json.dumps(payload).encode(), overwrite=True)
+
+    def gather(self, folder: Path, started: float, timeout: float | None = None
+               ) -> tuple[list[ItemResult], list[int]]:
+        """Rank 0: wait for every other rank's part (of this launch) and merge them."""
+        timeout = float(os.environ.get("DPDEBLUR_RANK_TIMEOUT", "86400")) if timeout is None else timeout
+        results: list[ItemResult] = []
+        codes: list[int] = []
+        waiting = set(range(1, self.world))
+        deadline = time.monotonic() + timeout
+        while waiting:
+            for rank in sorted(waiting):
+                try:
+                    part = json.loads(self.part_path(folder, rank).read_text())
+                except (OSError, ValueError):
+                    continue
+                same_launch = part.get("run") == self.run_id and (
+                    self.run_id.strip(":") != "" or part.get("started", 0) >= started - 300)
+                if same_launch:
+                    results += [ItemResult(**r) for r in part["results"]]
+                    codes += part["codes"]
+                    waiting.discard(rank)
+            if waiting:
+                if time.monotonic() > deadline:
+                    raise DpError(f"rank(s) {sorted(waiting)} did not report within {timeout:.0f} s; their "
+                                  f"items are not in this summary (see {Path(folder) / RECORD_DIR})")
+                time.sleep(0.2)
+        return results, codes
+
+
+# ---------------------------------------------------------------------------------------- the runner
 def run_batch(
     items: Sequence[T],
     process: Callable[[T], ItemResult],
     name_of: Callable[[T], str],
     *,
     title: str = "processing",
+    out: "OutputOptions | None" = None,
+    plan: OutputPlan | None = None,
     quiet: bool = False,
     verbose: bool = False,
     json_summary: bool = False,
-    metric_columns: Iterable[str] = (),
+    metric_columns: Iterable[str] | dict[str, str] = (),
 ) -> int:
-    """Run ``process`` on every item; report progress, failures and a summary; return the exit code."""
+    """Run ``process`` on every item; report progress, failures and a summary; return the exit code.
+
+    With ``plan`` the outputs are checked before any computation (see :class:`OutputPlan`) and
+    the recipe is recorded beside each item's outputs. ``out`` (the output bundle) supplies quiet,
+    verbose and json. Under torchrun each rank runs its share; rank 0 reports all of them.
+    ``metric_columns``: metric keys, or key -> column title in words.
+    """
+    if out is not None:
+        quiet, verbose, json_summary = out.quiet, out.verbose, out.json
+    titles = dict(metric_columns) if isinstance(metric_columns, dict) else {k: k for k in metric_columns}
+    shard = Shard.from_env()
+    started = time.time()
+    all_items = list(items)
+    decisions: dict[str, str] = {}
+    if plan is not None:
+        plan.prepare_folder()
+        decisions = plan.decide(all_items, name_of)  # every rank checks all: a conflict stops all of them
+    mine = shard.take(all_items)
     results: list[ItemResult] = []
     show = not quiet and not json_summary
     progress = Progress(
@@ -94,13 +376,25 @@ def run_batch(
     )
     error_codes: list[int] = []
     with progress:
-        task = progress.add_task(title, total=len(items), current="")
-        for item in items:
+        task = progress.add_task(title if shard.world == 1 else f"{title} (rank {shard.rank})",
+                                 total=len(mine), current="")
+        for item in mine:
             name = name_of(item)
             progress.update(task, current=name)
             start = time.perf_counter()
+            decision = decisions.get(name, "run")
             try:
-                result = process(item)
+                if decision == "skip":
+                    result = ItemResult(name, status="skipped", outputs=[str(p) for p in plan.outputs(item)],
+                                        message="done earlier with the same method and options")
+                else:
+                    if plan is not None:
+                        if decision == "redo":
+                            plan.remove_partial(item)
+                        plan.write_record(name, item, "started")
+                    result = process(item)
+                    if plan is not None and result.status == "ok":
+                        plan.write_record(name, item, "done", result.outputs)
             except DpError as exc:
                 result = ItemResult(name=name, status="failed", message=exc.one_line())
                 error_codes.append(exc.exit_code)
@@ -108,26 +402,50 @@ def run_batch(
                 raise
             except Exception as exc:  # one bad file must not end a folder run
                 if verbose:
-                    console_err.print(traceback.format_exc())
-                result = ItemResult(name=name, status="failed", message=f"{name}: {type(exc).__name__}: {exc}")
+                    console_err.print(traceback.format_exc(), highlight=False, markup=False)
+                result = ItemResult(name=name, status="failed", message=f"{name}: {describe_exception(exc)}")
                 error_codes.append(1)
             result.seconds = result.seconds or time.perf_counter() - start
             results.append(result)
             if result.status == "failed":
-                console_err.print(f"[red]error:[/red] {result.message}", highlight=False, soft_wrap=True)
+                console_err.print(f"[red]error:[/red] {result.message}", highlight=False, soft_wrap=True,
+                                  markup=True)
             elif verbose and show:
-                console_err.print(f"{name}: {result.status} in {result.seconds:.2f} s")
+                console_err.print(f"{name}: {result.status} in {result.seconds:.2f} s", highlight=False)
             progress.advance(task)
+    if shard.world > 1:
+        folder = plan.folder if plan is not None else (out.folder if out is not None and out.folder else None)
+        if folder is None:
+            raise DpError("a run split over processes (torchrun) needs an output folder (-o) for the summary")
+        shard.write_part(Path(folder), started, results, error_codes)
+        if shard.rank != 0:
+            return 1 if any(r.status == "failed" for r in results) else 0
+        others, codes = shard.gather(Path(folder), started)
+        results += others
+        error_codes += codes
+        order = {name_of(it): i for i, it in enumerate(all_items)}
+        results.sort(key=lambda r: order.get(r.name, len(order)))
+    return _report(results, error_codes, titles, quiet=quiet, json_summary=json_summary,
+                   folder=plan.folder if plan is not None else (out.folder if out is not None else None))
+
+
+def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str, str], *, quiet: bool,
+            json_summary: bool, folder: Path | None) -> int:
     failed = [r for r in results if r.status == "failed"]
+    counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
     if json_summary:
-        summary = {"items": [asdict(r) for r in results],
-                   "counts": {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}}
-        print(json.dumps(summary, indent=2))
+        print(json.dumps({"items": [asdict(r) for r in results], "counts": counts,
+                          "output": str(folder) if folder is not None else None}, indent=2))
     elif not quiet:
-        print_summary(results, list(metric_columns))
+        print_summary(results, titles)
     if failed:
         console_err.print(f"[red]{len(failed)} of {len(results)} failed:[/red] "
                           + ", ".join(r.name for r in failed), highlight=False, soft_wrap=True)
+    elif not json_summary:  # the final line, also with -q
+        where = f" -> {folder}" if folder is not None else ""
+        console_err.print(f"{counts['ok']} done, {counts['skipped']} skipped (done earlier), 0 failed{where}",
+                          highlight=False, soft_wrap=True)
+    if failed:
         # One input that failed is a bad-input error (2), not a partly failed folder run (1).
         if len(results) == 1 and len(error_codes) == 1:
             return error_codes[0]
@@ -135,20 +453,16 @@ def run_batch(
     return 0
 
 
-def print_summary(results: list[ItemResult], metric_columns: list[str]) -> None:
-    table = Table(title="summary", show_lines=False)
-    table.add_column("item")
-    table.add_column("status")
-    table.add_column("time (s)", justify="right")
-    for column in metric_columns:
-        table.add_column(column, justify="right")
-    table.add_column("output / message")
+def print_summary(results: list[ItemResult], metric_columns: Iterable[str] | dict[str, str]) -> None:
+    titles = dict(metric_columns) if isinstance(metric_columns, dict) else {k: k for k in metric_columns}
+    headers = ["item", "status", "time (s)", *titles.values(), "output / message"]
+    rows = []
     for r in results:
         style = {"ok": "green", "skipped": "yellow", "failed": "red"}[r.status]
-        metrics = [f"{r.metrics[c]:.4f}" if c in r.metrics else "" for c in metric_columns]
-        detail = r.message if r.status == "failed" else ", ".join(Path(o).name for o in r.outputs)
-        table.add_row(r.name, f"[{style}]{r.status}[/{style}]", f"{r.seconds:.2f}", *metrics, detail)
-    console_err.print(table)
+        metrics = [f"{r.metrics[c]:.4f}" if c in r.metrics else "" for c in titles]
+        detail = r.message if r.status != "ok" else ", ".join(Path(o).name for o in r.outputs)
+        rows.append([r.name, f"[{style}]{r.status}[/{style}]", f"{r.seconds:.2f}", *metrics, detail])
+    print_table("summary", headers, rows, justify=["left", "left", "right", *["right"] * len(titles), "left"])
 
 
 def require_inputs(paths: Sequence[Path]) -> None:
