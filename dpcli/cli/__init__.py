@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from dpcli import __version__
 from dpcli.cli.app import app
@@ -54,8 +55,20 @@ def _click_error_types() -> tuple[type[BaseException], ...]:
 _CLICK_ERRORS = _click_error_types()
 
 
+def _verbose(argv: list[str]) -> bool:
+    return any(a in ("-v", "--verbose") for a in argv)
+
+
+def _error(message: str) -> None:
+    console_err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+
+
 def main() -> None:
-    """Console entry point: any DpError becomes one line on stderr and its exit code."""
+    """Console entry point: every failure is one line on stderr and an exit code, never a traceback
+    (``-v`` adds the traceback of an unexpected error): 2 bad input or usage, 1 failure, 130 interrupted."""
+    import traceback
+
+    from dpcli.cli.common import describe_exception
     from dpcli.device import retain_freed_memory
 
     retain_freed_memory()  # large conv buffers are reused instead of re-faulted (see its docstring)
@@ -65,7 +78,7 @@ def main() -> None:
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except DpError as exc:
-        console_err.print(f"[red]error:[/red] {exc.one_line()}", highlight=False, soft_wrap=True)
+        _error(escape(exc.one_line()))
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -75,6 +88,13 @@ def main() -> None:
     except KeyboardInterrupt:
         console_err.print("interrupted")
         sys.exit(130)
-    except _CLICK_ERRORS as exc:  # usage errors: click prints its own one-line message
-        exc.show()
+    except _CLICK_ERRORS as exc:  # usage errors: one line, with where to look
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        _error(escape(" ".join(exc.format_message().split()) + hint))
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug or an environment problem: still one line in user terms
+        if _verbose(sys.argv[1:]):
+            console_err.print(traceback.format_exc(), highlight=False, markup=False)
+        _error(escape(describe_exception(exc)))
+        sys.exit(1)

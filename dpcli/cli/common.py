@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -408,8 +409,8 @@ def run_batch(
             result.seconds = result.seconds or time.perf_counter() - start
             results.append(result)
             if result.status == "failed":
-                console_err.print(f"[red]error:[/red] {result.message}", highlight=False, soft_wrap=True,
-                                  markup=True)
+                console_err.print(f"[red]error:[/red] {escape(result.message)}", highlight=False,
+                                  soft_wrap=True)
             elif verbose and show:
                 console_err.print(f"{name}: {result.status} in {result.seconds:.2f} s", highlight=False)
             progress.advance(task)
@@ -440,7 +441,7 @@ def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str,
         print_summary(results, titles)
     if failed:
         console_err.print(f"[red]{len(failed)} of {len(results)} failed:[/red] "
-                          + ", ".join(r.name for r in failed), highlight=False, soft_wrap=True)
+                          + escape(", ".join(r.name for r in failed)), highlight=False, soft_wrap=True)
     elif not json_summary:  # the final line, also with -q
         where = f" -> {folder}" if folder is not None else ""
         console_err.print(f"{counts['ok']} done, {counts['skipped']} skipped (done earlier), 0 failed{where}",
@@ -460,8 +461,8 @@ def print_summary(results: list[ItemResult], metric_columns: Iterable[str] | dic
     for r in results:
         style = {"ok": "green", "skipped": "yellow", "failed": "red"}[r.status]
         metrics = [f"{r.metrics[c]:.4f}" if c in r.metrics else "" for c in titles]
-        detail = r.message if r.status != "ok" else ", ".join(Path(o).name for o in r.outputs)
-        rows.append([r.name, f"[{style}]{r.status}[/{style}]", f"{r.seconds:.2f}", *metrics, detail])
+        detail = escape(r.message if r.status != "ok" else ", ".join(Path(o).name for o in r.outputs))
+        rows.append([escape(r.name), f"[{style}]{r.status}[/{style}]", f"{r.seconds:.2f}", *metrics, detail])
     print_table("summary", headers, rows, justify=["left", "left", "right", *["right"] * len(titles), "left"])
 
 

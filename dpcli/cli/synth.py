@@ -12,23 +12,25 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from dpcli.cli.app import app
-from dpcli.cli.common import JSON_OPTION, OVERWRITE_OPTION, QUIET_OPTION, ItemResult, console_err
+from dpcli.cli.common import ItemResult, console_err, describe_exception
+from dpcli.cli.options import OutputOptions, bundle, with_bundles
 from dpcli.errors import DpError, OutputError
 
 EXAMPLES = """
 Examples:
 
-  dpdeblur synth data/synth --count 200 --size 512 --seed 1 --camera dslr --workers 2
+  dpdeblur synth -o data/synth --count 8 --size 256             # 8 DSLR-like scenes in seconds
 
-  dpdeblur synth data/pixel_like --count 1000 --size 512 --camera phone --native-blur --grey
+  dpdeblur synth -o data/synth --count 400 --workers 2          # resumes: finished scenes are skipped
 
-  dpdeblur synth data/synth --count 400   # resumes: scenes already written are skipped
+  dpdeblur synth -o data/pixel_like --count 1000 --synth-camera phone --native-blur --grey
 
-  dpdeblur synth data/pixel_measured --camera phone --native-blur --grey --kernels CALIBRATION_DIR
+  dpdeblur synth -o data/pixel_measured --synth-camera phone --native-blur --grey \\
+      --kernels ../shared/data/pixel4/calibration    # blur with the measured Pixel 4 kernels
 
   # natural photos (any folder; 'debian' = the photos of the Debian wallpaper packages) and
   # full-frame scenes with a pseudo-depth from the photo's own segmentation
-  dpdeblur synth data/photos --camera dslr --photos debian --photos ~/Pictures --set fullframe_prob=0.4
+  dpdeblur synth -o data/photos --photos debian --photos ~/Pictures --set fullframe_prob=0.4
 """
 
 
@@ -75,21 +77,23 @@ def _one(root: str, seed: int, index: int, config: dict, fractions: tuple, overw
     except DpError as exc:
         return asdict(ItemResult(name=name, status="failed", message=exc.one_line()))
     except Exception as exc:  # one scene must not end the run
-        return asdict(ItemResult(name=name, status="failed", message=f"{type(exc).__name__}: {exc}"))
+        return asdict(ItemResult(name=name, status="failed", message=describe_exception(exc)))
     return asdict(ItemResult(name=name, seconds=time.perf_counter() - start, message=split,
                              outputs=[str(p) for p in paths]))
 
 
 @app.command("synth", epilog=EXAMPLES)
+@with_bundles
 def synth_command(
-    out: Path = typer.Argument(..., help="Output folder (DPDD layout: train_c, train_l, train_r, val_*, test_*)."),
     count: int = typer.Option(100, "--count", "-n", min=1, help="Number of scenes (indices 0..N-1)."),
     size: str = typer.Option("512", "--size", help="Scene size: N (square) or WIDTHxHEIGHT."),
     seed: int = typer.Option(0, "--seed", help="Run seed: the same seed and index give the same scene."),
-    camera: str = typer.Option("dslr", "--camera", help="dslr (DPDD-like) | phone (Pixel-like) | mixed."),
+    synth_camera: str = typer.Option("dslr", "--synth-camera", help="Synthetic camera: dslr (DPDD-like) | "
+                                     "phone (Pixel-like) | mixed."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Parallel worker processes."),
-    output: str = typer.Option("auto", "--output",
-                               help="auto (dslr: srgb16, phone: linear16) | srgb8 | srgb16 | linear16."),
+    file_format: str = typer.Option("auto", "--format",
+                                    help="File encoding: auto (dslr: srgb16, phone: linear16) | srgb8 | srgb16 | "
+                                         "linear16."),
     native_blur: bool = typer.Option(False, "--native-blur",
                                      help="Keep the camera's native-resolution radii (scenes are crops) "
                                           "instead of scaling radii with --size."),
@@ -113,18 +117,20 @@ def synth_command(
     set_: Optional[list[str]] = typer.Option(None, "--set",
                                              help="Scene option KEY=VALUE (repeatable; a SceneConfig field of "
                                                   "dpcli.synth), e.g. fullframe_prob=0.4 photo_prob=0.8."),
-    overwrite: bool = OVERWRITE_OPTION,
-    quiet: bool = QUIET_OPTION,
-    json_summary: bool = JSON_OPTION,
+    out_opts: OutputOptions = bundle(omit=("bit_depth",), required=("folder",),
+                                     help={"folder": "Output folder (DPDD layout: train_c, train_l, train_r, "
+                                           "val_*, test_*; created).",
+                                           "overwrite": "Render scenes that exist again (default: skip them)."}),
 ) -> None:
     """Render synthetic dual-pixel scenes (left, right, combined, all-in-focus, signed defocus map).
 
     Deterministic per seed, resumable (finished scenes are skipped), parallel over scenes.
     """
-    if camera not in ("dslr", "phone", "mixed"):
-        raise DpError(f"--camera {camera}: expected dslr, phone or mixed")
-    if output not in ("auto", "srgb8", "srgb16", "linear16"):
-        raise DpError(f"--output {output}: expected auto, srgb8, srgb16 or linear16")
+    out, overwrite, quiet, json_summary = out_opts.folder, out_opts.overwrite, out_opts.quiet, out_opts.json
+    if synth_camera not in ("dslr", "phone", "mixed"):
+        raise DpError(f"--synth-camera {synth_camera}: expected dslr, phone or mixed")
+    if file_format not in ("auto", "srgb8", "srgb16", "linear16"):
+        raise DpError(f"--format {file_format}: expected auto, srgb8, srgb16 or linear16")
     if focus not in ("auto", "front", "middle", "back"):
         raise DpError(f"--focus {focus}: expected auto, front, middle or back")
     height, width = _parse_size(size)
@@ -148,10 +154,10 @@ def synth_command(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder ({exc.strerror})", out) from None
-    config = dict(height=height, width=width, camera=camera, scale_radii=not native_blur,
+    config = dict(height=height, width=width, camera=synth_camera, scale_radii=not native_blur,
                   max_radius=max_radius, focus_mode=None if focus == "auto" else focus, noise=noise,
                   vignetting=vignetting, edge_asymmetry=edge_asymmetry,
-                  output=None if output == "auto" else output, allow_research=research_textures,
+                  output=None if file_format == "auto" else file_format, allow_research=research_textures,
                   grey=grey, kernels=str(kernels) if kernels else None)
     config.update(extra)
     results = _run(out, seed, count, config, fractions, overwrite, workers, quiet or json_summary)
@@ -162,7 +168,7 @@ def synth_command(
     failed = [r for r in results if r["status"] == "failed"]
     if json_summary:
         print(json.dumps(dict(out=str(out), counts=counts, splits=by_split, items=results), indent=1))
-    elif not quiet:
+    else:  # the final line, also with -q
         console_err.print(f"{out}: {counts['ok']} rendered, {counts['skipped']} already there, "
                           f"{counts['failed']} failed; train/val/test = {by_split['train']}/"
                           f"{by_split['val']}/{by_split['test']}; {rate:.1f} scenes/min per worker",

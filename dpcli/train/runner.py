@@ -40,7 +40,48 @@ class TrainRequest:
     synth_options: dict[str, Any] = field(default_factory=dict)
     stage_options: dict[str, Any] = field(default_factory=dict)
     linear_data: bool = False  # folder data holds linear values (Pixel-style raw), not sRGB
+    srgb: bool | None = None  # folder data encoding as given (--srgb/--linear); None: the folder says
     quiet: bool = False
+    overwrite: bool = False  # start over in a folder that holds a run (its run files are removed)
+
+
+# What a training run writes into its folder (a folder holding any of them holds a run).
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "train.log", "run.json", "patch_index.json")
+
+
+def check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Nothing lost: a folder holding a run continues only with ``--resume``; ``--overwrite``
+    removes its run files and starts over; otherwise one line names the folder and the choices.
+
+    Call before any data or network is built (rank 0 only under torchrun)."""
+    out = Path(out)
+    if resume and overwrite:
+        raise DpError("--resume and --overwrite contradict each other: continue the run or start over")
+    if out.exists() and not out.is_dir():
+        raise DpError("the run folder (-o) is a file, not a folder", out)
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if resume:
+        if not (out / "checkpoint.pt").is_file():
+            raise DpError("nothing to resume: no checkpoint.pt here (run without --resume to start)", out)
+        return
+    if not present:
+        return
+    if not overwrite:
+        step = _checkpoint_step(out)
+        at = f" at step {step}" if step is not None else ""
+        raise DpError(f"holds a training run{at} ({', '.join(present)}): continue it with --resume, start "
+                      "over with --overwrite, or choose another -o", out)
+    for name in present:
+        (out / name).unlink()
+
+
+def _checkpoint_step(out: Path) -> int | None:
+    """Last logged step of the run in ``out`` (from metrics.jsonl; None when unknown)."""
+    try:
+        lines = (out / "metrics.jsonl").read_text().strip().splitlines()
+        return int(json.loads(lines[-1]).get("step")) if lines else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def _stage_trainer(model: str, stage: str, options: dict[str, Any], device: torch.device,
@@ -107,10 +148,10 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
     dp = _stage_is_dp(req.model, stage, stage_opts, maps)
     kwargs = dict(crop=crop, dp=dp, recipe=recipe, synth_length=req.synth_length, synth_options=req.synth_options,
                   index_cache=out / "patch_index.json")
+    kwargs["srgb"] = False if req.linear_data else req.srgb  # None: the folder says (dpdeblur synth records it)
     dataset = build_dataset(req.data, "train", **kwargs)
     if stage in ("coc", "defocus"):  # reblur losses work in linear light: say how the data is encoded
-        srgb = dataset.srgb if synthetic else not (req.linear_data or _folder_is_linear(Path(req.data)))
-        stage_opts.setdefault("srgb", srgb)
+        stage_opts.setdefault("srgb", dataset.srgb)
     val_set = _validation_set(req, kwargs)
     val_batches = fixed_batches(val_set, req.val_count, batch) if req.val_count else []
     world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
@@ -131,18 +172,6 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
                                                                           for k, v in stage_opts.items()},
                    "synth_options": req.synth_options, "augment": "hflip(swap L/R)+vflip" + ("" if dp else "+rot90")}
     return trainer, dataset, val_batches, loop_cfg, recipe_info
-
-
-def _folder_is_linear(root: Path) -> bool:
-    """``dpdeblur synth`` output records its encoding in ``<split>_c/meta/*.json`` (phone: linear16)."""
-    import json as _json
-
-    for meta in sorted(root.glob("*_c/meta/*.json"))[:1]:
-        try:
-            return str(_json.loads(meta.read_text()).get("output", "")).startswith("linear")
-        except (OSError, ValueError):
-            return False
-    return False
 
 
 def _folder_has_maps(root: Path) -> bool:
@@ -167,8 +196,12 @@ def run_training(req: TrainRequest, *, warm_start: Path | None = None, export: s
 
     Returns (result, trainer, recipe); ``recipe["exported"]`` holds the manifest entry if exported.
     """
+    import os
+
     from dpcli.train.export import export_weights, load_compact_state, save_compact_state
 
+    if os.environ.get("RANK", "0") == "0":  # one process decides; the others find the folder settled
+        check_run_folder(req.out, req.resume, req.overwrite)
     trainer, dataset, val_batches, loop_cfg, recipe = prepare(req)
     if warm_start is not None and not req.resume:
         recipe["warm_start"] = str(warm_start)
