@@ -63,6 +63,17 @@ def _error(message: str) -> None:
     console_err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
 
 
+def _warnings_as_lines() -> None:
+    """Warnings (an input repaired: NaN replaced, alpha dropped) print as one line, no source location."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        console_err.print(f"[yellow]warning:[/yellow] {escape(' '.join(str(message).split()))}",
+                          highlight=False, soft_wrap=True)
+
+    warnings.showwarning = show
+
+
 def main() -> None:
     """Console entry point: every failure is one line on stderr and an exit code, never a traceback
     (``-v`` adds the traceback of an unexpected error): 2 bad input or usage, 1 failure, 130 interrupted."""
@@ -72,6 +83,7 @@ def main() -> None:
     from dpcli.device import retain_freed_memory
 
     retain_freed_memory()  # large conv buffers are reused instead of re-faulted (see its docstring)
+    _warnings_as_lines()
     try:
         # Without standalone mode click RETURNS the code of `raise typer.Exit(code)`: pass it on.
         code = app(standalone_mode=False)

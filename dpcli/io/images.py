@@ -42,6 +42,104 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+# A PNG's deflate stream expands at most ~1032x; a header claiming far more pixels than the file
+# could hold is refused before any allocation (a 30000x20000 header on a few bytes).
+_DEFLATE_MAX_RATIO = 1100
+MAX_PIXELS = 400_000_000  # 400 MP per image: far beyond any camera, below a decompression bomb
+
+_MAGIC = {".png": (b"\x89PNG\r\n\x1a\n",), ".tif": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
+          ".jpg": (b"\xff\xd8\xff",)}
+_MAGIC[".tiff"] = _MAGIC[".tif"]
+_MAGIC[".jpeg"] = _MAGIC[".jpg"]
+_KIND = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def probe_image(path: str | Path) -> tuple[int, int]:
+    """Check an image file from its header only -> (height, width); cheap, allocates nothing big.
+
+    Raises:
+        InputError: missing, empty, not an image of its type, or a header that claims more pixels
+            than the file could hold or than :data:`MAX_PIXELS`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path)
+    if path.is_dir():
+        raise InputError("is a folder, expected an image file", path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InputError(f"unsupported image type '{suffix}' (use PNG, TIFF or JPEG)", path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except PermissionError:
+        raise InputError("permission denied", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or 'read error'})", path) from None
+    kind = _KIND[suffix]
+    if size == 0:
+        raise InputError(f"empty file (0 bytes), not a {kind} image", path)
+    if not head.startswith(_MAGIC[suffix]):
+        raise InputError(f"not a {kind} image (the file's content is something else)", path)
+    height = width = None
+    if kind == "PNG":
+        if len(head) < 33 or head[12:16] != b"IHDR":
+            raise InputError("truncated or corrupt PNG (no image header)", path)
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        bits, colour = head[24], head[25]
+        channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 4)
+        raw_bytes = width * height * channels * max(bits, 8) // 8
+        if raw_bytes > size * _DEFLATE_MAX_RATIO:
+            raise InputError(f"PNG header claims {width}x{height} pixels but the file holds only {size} bytes "
+                             "(truncated or corrupt)", path)
+    elif kind == "TIFF":
+        height, width = _tiff_size(path)
+    if height is not None and width is not None:
+        if height == 0 or width == 0:
+            raise InputError(f"empty image ({width}x{height} pixels)", path)
+        if height * width > MAX_PIXELS:
+            raise InputError(f"{width}x{height} pixels is beyond the {MAX_PIXELS // 1_000_000} MP this tool "
+                             "reads", path)
+        return height, width
+    return _jpeg_size(path)
+
+
+def _tiff_size(path: Path) -> tuple[int, int]:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            shape, axes = tif.series[0].shape, tif.series[0].axes
+    except Exception:  # tifffile raises many types for corrupt headers
+        raise InputError("truncated or corrupt TIFF (unreadable header)", path) from None
+    y, x = axes.find("Y"), axes.find("X")
+    if y < 0 or x < 0:
+        raise InputError("unsupported TIFF layout: expected one grey, RGB or RGBA image", path)
+    return int(shape[y]), int(shape[x])
+
+
+def _jpeg_size(path: Path) -> tuple[int, int]:
+    """(height, width) from a JPEG's start-of-frame marker."""
+    data = path.read_bytes()
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            break
+        marker = data[i + 1]
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            height, width = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
+            if height == 0 or width == 0:
+                raise InputError(f"empty image ({width}x{height} pixels)", path)
+            if height * width > MAX_PIXELS:
+                raise InputError(f"{width}x{height} pixels is beyond the {MAX_PIXELS // 1_000_000} MP this "
+                                 "tool reads", path)
+            return height, width
+        i += 2 + length
+    raise InputError("truncated or corrupt JPEG (no image size found)", path)
+
+
 def _decode(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
@@ -73,6 +171,27 @@ def _decode_tiff(path: Path) -> np.ndarray:
                      "RGB or RGBA image, not a stack of pages", path)
 
 
+class InputWarning(UserWarning):
+    """Something in an input was repaired (NaN replaced, alpha dropped): the CLI prints it as one line."""
+
+
+def _finite(data: np.ndarray, path: Path | None) -> np.ndarray:
+    """Float pixels with NaN / Inf replaced (NaN, -Inf -> 0; +Inf -> the largest finite value), with a
+    warning that says how many; an image with no finite value at all is refused."""
+    bad = ~np.isfinite(data)
+    count = int(bad.sum())
+    if not count:
+        return data
+    if count == data.size:
+        raise InputError(f"all {count} values are NaN or infinite (no image data)", path)
+    top = float(data[~bad].max())
+    data = np.nan_to_num(data, nan=0.0, posinf=max(top, 1.0), neginf=0.0)
+    where = f"{path}: " if path is not None else ""
+    warnings.warn(f"{where}{count} of {data.size} values were NaN or infinite; replaced (NaN and -Inf by 0, "
+                  f"+Inf by {max(top, 1.0):g})", InputWarning, stacklevel=3)
+    return data
+
+
 def to_unit_float(array: np.ndarray, path: Path | None = None) -> tuple[np.ndarray, BitDepth]:
     """Integer or float pixels (H, W[, C]) -> float32 (C, H, W) in [0, 1] and the bit depth."""
     if array.ndim == 2:
@@ -84,12 +203,12 @@ def to_unit_float(array: np.ndarray, path: Path | None = None) -> tuple[np.ndarr
     elif array.dtype == np.uint16:
         data, depth = array.astype(np.float32) / 65535.0, 16
     elif np.issubdtype(array.dtype, np.floating):
-        data, depth = array.astype(np.float32), 32
+        data, depth = _finite(array.astype(np.float32), path), 32
     else:
         raise InputError(f"unsupported pixel type {array.dtype}", path)
     channels = data.shape[2]
     if channels in (2, 4):
-        warnings.warn(f"{path}: alpha channel dropped", stacklevel=3)
+        warnings.warn(f"{path}: alpha channel dropped", InputWarning, stacklevel=3)
         data = data[:, :, : channels - 1]
     elif channels not in (1, 3):
         raise InputError(f"unsupported channel count {channels} (grey, RGB or RGBA)", path)
@@ -107,14 +226,18 @@ def read_array(path: str | Path) -> np.ndarray:
         raise InputError("no such file", path)
     if path.is_dir():
         raise InputError("is a folder, expected an image file", path)
+    probe_image(path)  # header first: empty, wrong type or impossible sizes fail before decoding
     try:
         array = _decode(path)
     except InputError:
         raise
     except PermissionError:
         raise InputError("permission denied", path) from None
-    except Exception as exc:  # decoders raise many types for corrupt data
-        raise InputError(f"cannot decode image ({type(exc).__name__}: {exc})".strip(), path) from None
+    except MemoryError:
+        raise InputError("too large to decode in the memory available", path) from None
+    except Exception:  # decoders raise many types for corrupt data
+        raise InputError(f"truncated or corrupt {_KIND.get(path.suffix.lower(), 'image')} (cannot decode its "
+                         "pixels)", path) from None
     array = np.asarray(array)
     if array.size == 0:
         raise InputError("empty image (no pixels)", path)

@@ -365,6 +365,9 @@ def discover_inputs(paths: Sequence[str | Path], *, exclude: Sequence[str | Path
         if not path.exists():
             raise InputError("no such file or folder", path)
         if path.is_dir():
+            if path.resolve() in skip:
+                raise InputError("is both the input and the output folder (-o): outputs would mix with the "
+                                 "inputs; choose another output folder, e.g. -o " + str(path / "deblurred"), path)
             found = [i for i in _folder(path) if not _excluded(i, skip)]
             if not found:
                 raise InputError("no images found in this folder (PNG, TIFF, JPEG, .CR2/.DNG)", path)
@@ -378,6 +381,40 @@ def discover_inputs(paths: Sequence[str | Path], *, exclude: Sequence[str | Path
     for group in by_folder.values():
         items += _flat(group, explicit=True)
     return _unique_names(_dedupe(items))
+
+
+def probe_items(items: Sequence[InputItem]) -> list[InputItem]:
+    """Check every item's files from their headers (cheap: nothing is decoded) and replace the
+    unusable ones by :class:`BadInput`, so a corrupt, empty or non-image file is reported as such
+    before any method is chosen or loaded; the views of a pair must have one size."""
+    from dpcli.io.images import probe_image
+
+    checked: list[InputItem] = []
+    for item in items:
+        if isinstance(item, BadInput):
+            checked.append(item)
+            continue
+        try:
+            if isinstance(item, RawDPInput):
+                if not item.path.is_file() or item.path.stat().st_size == 0:
+                    raise InputError("empty or missing raw file", item.path)
+                if item.target is not None:
+                    probe_image(item.target)
+            elif isinstance(item, PairInput):
+                sizes = {p: probe_image(p) for p in item.paths}
+                ref = sizes[item.left]
+                for path, size in sizes.items():
+                    if size != ref:
+                        raise InputError(f"size mismatch: {item.left.name} is {ref[1]}x{ref[0]} but {path.name} "
+                                         f"is {size[1]}x{size[0]}", path)
+            else:
+                for path in item.paths:
+                    probe_image(path)
+        except InputError as exc:
+            checked.append(BadInput(item.name, exc.path or item.paths[0], exc.message))
+            continue
+        checked.append(item)
+    return checked
 
 
 def _excluded(item: InputItem, skip: set[Path]) -> bool:
