@@ -15,7 +15,8 @@ radius. The estimate for a kernel pair (K_L, K_R) and views (L, R) is
     X = (conj(K_L) L + conj(K_R) R) / (|K_L|^2 + |K_R|^2 + lambda |G|^2)
 
 with G the gradient operator (|G|^2 = |D_x|^2 + |D_y|^2): a joint Tikhonov-gradient (Wiener with a
-1/f^2 image prior) solution, exact per patch and one FFT pair per patch.
+1/f^2 image prior) solution, exact per patch and one FFT pair per patch
+(:func:`dpcli.optics.fourier.wiener_joint`).
 """
 from __future__ import annotations
 
@@ -27,8 +28,14 @@ import torch
 import torch.nn.functional as F
 
 from dpcli.optics import dp_kernels, kernel_grid_roi, kernel_size_for, linear_to_srgb, scale_kernels, srgb_to_linear
-from dpcli.optics.conv import _fast_len, pad_image
-from dpcli.tiling import tent_weights
+from dpcli.optics.conv import fast_len, pad_image
+from dpcli.optics.fourier import gradient_power, kernel_otf, wiener_joint
+from dpcli.optics.windows import tent_weights
+
+
+def _prior_power(prior: str, size: tuple[int, int]) -> torch.Tensor:
+    """|P|^2 of the named prior on an FFT grid: "gradient" (Tikhonov-gradient) | "identity"."""
+    return gradient_power(size) if prior == "gradient" else torch.ones(())
 
 
 @dataclass
@@ -50,32 +57,6 @@ class DeconvConfig:
     level_lam: float = 0.3  # levels mode: lam (stronger: ringing of wrong levels leaks across edges)
 
 
-def _spectrum(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """(N, k, k) centred kernels -> rfft2 of size ``shape`` with the centre at the origin."""
-    c = kernels.shape[-1] // 2
-    spec = torch.fft.rfft2(kernels.float(), s=shape)
-    return spec * _phase(shape, c)
-
-
-_PHASES: dict = {}
-
-
-def _phase(shape: tuple[int, int], c: int) -> torch.Tensor:
-    key = (shape, c)
-    if key not in _PHASES:
-        fy = torch.fft.fftfreq(shape[0], dtype=torch.float64)[:, None]
-        fx = torch.fft.rfftfreq(shape[1], dtype=torch.float64)[None, :]
-        _PHASES.clear() if len(_PHASES) > 64 else None
-        _PHASES[key] = torch.exp(2j * math.pi * c * (fy + fx)).to(torch.complex64)
-    return _PHASES[key]
-
-
-def _gradient_power(shape: tuple[int, int]) -> torch.Tensor:
-    fy = torch.fft.fftfreq(shape[0])[:, None]
-    fx = torch.fft.rfftfreq(shape[1])[None, :]
-    return (2 - 2 * torch.cos(2 * math.pi * fy)) + (2 - 2 * torch.cos(2 * math.pi * fx))
-
-
 def joint_wiener(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor, k_right: torch.Tensor,
                  lam: float = 0.1, prior: str = "gradient") -> torch.Tensor:
     """Joint left/right deconvolution of one tile (reflect-padded for the FFT).
@@ -88,7 +69,7 @@ def joint_wiener(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor, 
     """
     c, h, w = left.shape
     pad = k_left.shape[-1] // 2 + 8
-    size = (_fast_len(h + 2 * pad), _fast_len(w + 2 * pad))
+    size = (fast_len(h + 2 * pad), fast_len(w + 2 * pad))
 
     def prep(x: torch.Tensor) -> torch.Tensor:
         # reflect up to the whole FFT size: a zero band would be a step no blur explains (ringing)
@@ -96,11 +77,9 @@ def joint_wiener(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor, 
         xp = pad_image(x[None].float(), pad, bottom, pad, right_, padding="reflect")[0]
         return torch.fft.rfft2(xp)
 
-    kl, kr = _spectrum(torch.stack([k_left, k_right]), size)
-    reg = _gradient_power(size) if prior == "gradient" else torch.ones(1)
-    num = kl.conj() * prep(left) + kr.conj() * prep(right)
-    den = kl.abs() ** 2 + kr.abs() ** 2 + lam * reg
-    out = torch.fft.irfft2(num / den, s=size)[:, pad:pad + h, pad:pad + w]
+    kl, kr = kernel_otf(torch.stack([k_left, k_right]).float(), size)
+    spec = wiener_joint(prep(left), prep(right), kl, kr, lam, _prior_power(prior, size))
+    out = torch.fft.irfft2(spec, s=size)[:, pad:pad + h, pad:pad + w]
     return out.to(left.dtype)
 
 
@@ -122,22 +101,21 @@ def wiener_levels(left: torch.Tensor, right: torch.Tensor, radius: torch.Tensor,
     levels = torch.arange(lo, hi + step / 2, step, dtype=torch.float32)
     ksize = kernel_size_for(levels) + 2
     pad = ksize // 2 + 8
-    size = (_fast_len(h + 2 * pad), _fast_len(w + 2 * pad))
+    size = (fast_len(h + 2 * pad), fast_len(w + 2 * pad))
     bottom, right_ = size[0] - h - pad, size[1] - w - pad
     spec = torch.fft.rfft2(pad_image(torch.stack([left, right]).float(), pad, bottom, pad, right_,
                                      padding="reflect"))  # (2, C, H', W'//2+1), once for all levels
-    reg = lam * (_gradient_power(size) if prior == "gradient" else torch.ones(1))
+    power = _prior_power(prior, size)
+    # anchor: prior mean = the combined view, so a level near r = 0 returns its input unchanged
+    mean = (spec[0] + spec[1]) / 2 if anchor else None
     out = torch.zeros(c, h, w, dtype=torch.float32)
     for r in levels:
         wt = (1 - (radius - r).abs() / step).clamp_min(0)
         if not bool(wt.gt(0).any()):
             continue
         kl, kr = dp_kernels(r.view(1), size=ksize)
-        fk = _spectrum(torch.cat([kl, kr]), size)
-        num = fk[0].conj() * spec[0] + fk[1].conj() * spec[1]
-        if anchor:  # prior mean = the combined view: a level near r = 0 returns its input unchanged
-            num = num + reg * (spec[0] + spec[1]) / 2
-        est = torch.fft.irfft2(num / (fk[0].abs() ** 2 + fk[1].abs() ** 2 + reg), s=size)
+        fk = kernel_otf(torch.cat([kl, kr]).float(), size)
+        est = torch.fft.irfft2(wiener_joint(spec[0], spec[1], fk[0], fk[1], lam, power, mean), s=size)
         out += est[:, pad:pad + h, pad:pad + w] * wt
     return out
 
@@ -153,11 +131,11 @@ def lr_consistency(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor
         (N,) ||dx(L * K_R - R * K_L)||^2 / (||dx(L * K_R)||^2 + ||dx(R * K_L)||^2) on the interior.
     """
     _, h, w = left.shape
-    size = (_fast_len(h), _fast_len(w))
+    size = (fast_len(h), fast_len(w))
     fl = torch.fft.rfft2(left.float().mean(0), s=size)
     fr = torch.fft.rfft2(right.float().mean(0), s=size)
-    a = torch.fft.irfft2(fl * _spectrum(k_right, size), s=size)
-    b = torch.fft.irfft2(fr * _spectrum(k_left, size), s=size)
+    a = torch.fft.irfft2(fl * kernel_otf(k_right.float(), size), s=size)
+    b = torch.fft.irfft2(fr * kernel_otf(k_left.float(), size), s=size)
     sl = (slice(None), slice(border, h - border), slice(border + 1, w - border))
     sr = (slice(None), slice(border, h - border), slice(border, w - border - 1))
     da = a[sl] - a[sr]

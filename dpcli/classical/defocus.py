@@ -20,9 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dpcli.classical.filters import box_mean, weighted_guided_coefficients
+from dpcli.classical.filters import weighted_guided_coefficients
 from dpcli.optics import dp_kernels, srgb_to_linear, translating_disk_kernels
-from dpcli.optics.conv import _fast_len
+from dpcli.optics.conv import fast_len
+from dpcli.optics.fourier import kernel_otf
+from dpcli.optics.windows import box_mean
 
 
 @dataclass
@@ -50,16 +52,6 @@ def _grey(x: torch.Tensor | np.ndarray) -> torch.Tensor:
     if t.ndim != 3:
         raise ValueError(f"expected a view of shape (C, H, W) or (H, W), got {tuple(t.shape)}")
     return t.mean(0, keepdim=True)[None]  # (1, 1, H, W)
-
-
-def _kernel_spectra(kernels: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """(R, k, k) centred kernels -> (R, H, W//2+1) rfft2 of size ``shape``, centre moved to (0, 0)
-    by a phase ramp (no full-size spatial buffers)."""
-    c = kernels.shape[-1] // 2
-    spec = torch.fft.rfft2(kernels, s=shape)
-    fy = torch.fft.fftfreq(shape[0])[:, None]
-    fx = torch.fft.rfftfreq(shape[1])[None, :]
-    return spec * torch.exp(2j * math.pi * c * (fy + fx)).to(spec.dtype)
 
 
 def estimate_noise(x: torch.Tensor) -> float:
@@ -91,7 +83,7 @@ def cost_volume(left: torch.Tensor, right: torch.Tensor, radii: torch.Tensor, cf
     h, w = left.shape[-2:]
     kmax = 2 * int(math.ceil(float(radii.abs().max()))) + 3
     pad = kmax // 2 + cfg.window + 2
-    size = (_fast_len(h + 2 * pad), _fast_len(w + 2 * pad))
+    size = (fast_len(h + 2 * pad), fast_len(w + 2 * pad))
 
     def spectrum(x: torch.Tensor) -> torch.Tensor:
         xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")[0, 0]
@@ -104,8 +96,8 @@ def cost_volume(left: torch.Tensor, right: torch.Tensor, radii: torch.Tensor, cf
     floor = 2 * noise ** 2  # derivative noise energy
     costs, energy = [], None
     for chunk in torch.split(torch.arange(len(radii)), 6):  # bounded memory, few FFT calls
-        a = torch.fft.irfft2(fl * _kernel_spectra(kr_all[chunk], size), s=size)[:, pad:pad + h, pad:pad + w]
-        b = torch.fft.irfft2(fr * _kernel_spectra(kl_all[chunk], size), s=size)[:, pad:pad + h, pad:pad + w]
+        a = torch.fft.irfft2(fl * kernel_otf(kr_all[chunk], size), s=size)[:, pad:pad + h, pad:pad + w]
+        b = torch.fft.irfft2(fr * kernel_otf(kl_all[chunk], size), s=size)[:, pad:pad + h, pad:pad + w]
         sums = box_mean(torch.stack([(a - b) ** 2, a * a + b * b], dim=1), cfg.window)
         costs.append(sums[:, 0] / (sums[:, 1] + floor))
         chunk_energy = sums[:, 1].amax(0)

@@ -1,32 +1,15 @@
 """Edge-aware and box filters for the classical estimators (torch, batched).
 
-Shapes: images (N, C, H, W). Box means are normalised by the number of pixels inside the image
-(no padding bias at the borders); cost O(1) per pixel via cumulative sums, so large radii are cheap (float32 sums: ~1e-5
-relative error; pass float64 where that matters).
+Shapes: images (N, C, H, W). Box means (:func:`dpcli.optics.windows.box_mean`) are normalised by
+the number of pixels inside the image (no padding bias at the borders).
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from dpcli.optics.windows import box_mean
 
-def _box_1d(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:
-    n = x.shape[dim]
-    pads = [r + 1, r, 0, 0] if dim == -1 else [0, 0, r + 1, r]
-    c = torch.cumsum(F.pad(x, pads), dim=dim)  # zero-padded: sums clip at the image edges
-    total = c.narrow(dim, 2 * r + 1, n) - c.narrow(dim, 0, n)
-    idx = torch.arange(n, device=x.device, dtype=x.dtype)
-    count = (idx + r + 1).clamp(max=n) - (idx - r).clamp(min=0)
-    shape = [1] * x.ndim
-    shape[dim] = n
-    return total / count.view(shape)
-
-
-def box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over the (2r+1)^2 window clipped to the image; (N, C, H, W) -> same."""
-    if r <= 0:
-        return x
-    return _box_1d(_box_1d(x, r, -1), r, -2)
+__all__ = ["box_mean", "guided_filter", "weighted_guided_coefficients", "weighted_guided_filter"]
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from dpcli.optics.conv import _index, blur
 from dpcli.optics.kernels import dp_kernels, translating_disk_kernels
+from dpcli.optics.windows import tent_weights
 
 __all__ = [
     "RenderResult",
@@ -58,11 +59,8 @@ def patch_weights(grid: tuple[int, int], height: int, width: int, device=None,
     """
     rows, cols = grid
 
-    def axis(n: int, size: int) -> torch.Tensor:
-        pos = (torch.arange(size, device=device, dtype=dtype) + 0.5) / size * n - 0.5
-        pos = pos.clamp(0, n - 1)
-        centres = torch.arange(n, device=device, dtype=dtype)
-        return (1 - (pos[None, :] - centres[:, None]).abs()).clamp_min(0)  # (n, size)
+    def axis(n: int, size: int) -> torch.Tensor:  # (n, size)
+        return tent_weights(size, [i * size / n for i in range(n)], size / n).to(device=device, dtype=dtype)
 
     wy, wx = axis(rows, height), axis(cols, width)
     return (wy[:, None, :, None] * wx[None, :, None, :]).reshape(rows * cols, height, width)

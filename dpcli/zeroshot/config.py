@@ -6,10 +6,12 @@ iteration counts: iterative stage 1, dense G_F, many more steps). Every field ca
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
 Focus = Literal["front", "back", "both"]
+OUTPUT_STAGES = ("init", "defocus", "kernels")  # in pipeline order
 
 
 @dataclass
@@ -42,9 +44,15 @@ class ZeroShotConfig:
         edge-aware latent prior weight, G_F grouping (1 = the dense network of Fig. 3.4);
         at most ``max_active`` layers per patch (those most often a pixel's first choice) are
         solved in stage 3. ``kernel_readout``: how stage 3's image is read out (see the field).
-    time_budget: wall-clock seconds; stage 2 stops at 45 %, stage 3's variable projection at
-        80 %, its joint refinement at 95 % of it (88 % with the "resolve" readout, which needs
-        about a stage 1's time after it). Plateau early stopping in every loop.
+    output_stage: the stage whose image is the result; the pipeline stops after it ("init":
+        stage 1 + fusion only, "defocus": + G_D, "kernels": the full method).
+    fusion: the stage-1 fusion method, by name (:func:`dpcli.zeroshot.fusion.fusion_methods`).
+    time_budget: wall-clock seconds; stage 2 stops at 45 % of it (95 % when it is the output
+        stage), stage 3's variable projection at 80 %, its joint refinement at 95 % (88 % with the
+        "resolve" readout, which needs about a stage 1's time after it). Plateau early stopping
+        in every loop.
+
+    :meth:`validate` checks every field (``zeroshot_deblur`` calls it before any work).
     """
 
     layers: int = 18
@@ -90,7 +98,9 @@ class ZeroShotConfig:
     # stage-3 image: "resolve" (ours) solves every layer again in closed form with the learned
     # kernels, tent-blended per patch; "latent" stitches the jointly refined latent map's patch cores
     kernel_readout: Literal["resolve", "latent"] = "resolve"
-    output_stage: str = "kernels"  # which stage's image is the result: init | defocus | kernels
+    # which stage's image is the result; the pipeline stops after it: init | defocus | kernels
+    output_stage: str = "kernels"
+    fusion: str = "residual"  # stage-1 layer fusion method (dpcli.zeroshot.fusion registry)
     plateau_patience: int = 25
     plateau_tol: float = 1e-3
     time_budget: float | None = None
@@ -106,6 +116,103 @@ class ZeroShotConfig:
     def with_(self, **changes) -> "ZeroShotConfig":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def validate(self) -> "ZeroShotConfig":
+        """Check every field; raise :class:`dpcli.errors.InputError` naming the CLI option (or the
+        config field where there is none) and the valid range, e.g. "--layers must be at least 2
+        (got 0)". Returns self."""
+        from dpcli.errors import InputError
+
+        for name, label, ok, expect in _CHECKS:
+            value = getattr(self, name)
+            try:
+                good = bool(ok(value))
+            except (TypeError, ValueError):
+                good = False
+            if not good:
+                raise InputError(f"{label} must be {expect} (got {_show(value)})")
+        rows, cols = self.grid
+        if self.gf_groups is not None and (rows * cols) % self.gf_groups:
+            raise InputError(f"gf_groups must divide the number of grid patches {rows * cols} "
+                             f"(got {self.gf_groups})")
+        from dpcli.zeroshot.fusion import fusion_methods
+
+        if self.fusion not in fusion_methods():
+            raise InputError(f"--fusion must be one of {', '.join(fusion_methods())} (got {_show(self.fusion)})")
+        return self
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}x{value[1]}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _at_least(lo):
+    return lambda v: _int(v) and v >= lo
+
+
+def _positive(v) -> bool:
+    return _num(v) and v > 0
+
+
+def _non_negative(v) -> bool:
+    return _num(v) and v >= 0
+
+
+# (field, label in messages: the CLI option where one exists, check, valid range in words)
+_CHECKS = [
+    ("layers", "--layers", _at_least(2), "at least 2"),
+    ("max_radius", "--max-radius", _positive, "> 0 px"),
+    ("focus", "--focus", lambda v: v in ("front", "back", "both"), "front, back or both"),
+    ("grid", "--grid", lambda v: len(v) == 2 and all(_int(x) and x >= 1 for x in v),
+     "two positive integers ROWSxCOLS"),
+    ("kernel_beta", "--kernel-beta", lambda v: _num(v) and 0 <= v < 1, "in [0, 1)"),
+    ("choice_windows", "choice_windows", lambda v: len(v) >= 1 and all(_int(x) and x >= 1 for x in v),
+     "one or more positive window sizes in px"),
+    ("choice_temperature", "choice_temperature", _positive, "> 0"),
+    ("measured_support", "measured_support", lambda v: _num(v) and v >= 1, ">= 1"),
+    ("init", "--init", lambda v: v in ("closed", "iterative"), "closed or iterative"),
+    ("lam", "lam", _positive, "> 0"),
+    ("init_iters", "init_iters", _at_least(0), "an integer >= 0"),
+    ("init_lr", "init_lr", _positive, "> 0"),
+    ("gd_iters", "gd_iters", _at_least(0), "an integer >= 0"),
+    ("gd_lr", "gd_lr", _positive, "> 0"),
+    ("gd_crop", "gd_crop", _at_least(8), "an integer >= 8 px"),
+    ("gd_batch", "gd_batch", _at_least(1), "an integer >= 1"),
+    ("gd_downsample", "gd_downsample", _at_least(1), "an integer >= 1"),
+    ("gd_warm_iters", "gd_warm_iters", _at_least(0), "an integer >= 0"),
+    ("gd_finetune_lr", "gd_finetune_lr", _positive, "> 0"),
+    ("tv_weight", "tv_weight", _non_negative, ">= 0"),
+    ("gd_max_reblur_ratio", "gd_max_reblur_ratio", _positive, "> 0"),
+    ("gf_prefit_iters", "gf_prefit_iters", _at_least(0), "an integer >= 0"),
+    ("gf_vp_iters", "gf_vp_iters", _at_least(0), "an integer >= 0"),
+    ("gf_joint_iters", "gf_joint_iters", _at_least(0), "an integer >= 0"),
+    ("gf_lr", "gf_lr", _positive, "> 0"),
+    ("latent_lr", "latent_lr", _positive, "> 0"),
+    ("latent_weight", "latent_weight", _non_negative, ">= 0"),
+    ("edge_sigma", "edge_sigma", _positive, "> 0"),
+    ("gf_groups", "gf_groups", lambda v: v is None or (_int(v) and v >= 1), "None or an integer >= 1"),
+    ("active_threshold", "active_threshold", _non_negative, ">= 0"),
+    ("max_active", "max_active", _at_least(1), "an integer >= 1"),
+    ("min_kernel_iters", "min_kernel_iters", _at_least(0), "an integer >= 0"),
+    ("kernel_readout", "kernel_readout", lambda v: v in ("resolve", "latent"), "resolve or latent"),
+    ("output_stage", "--output-stage", lambda v: v in OUTPUT_STAGES, "init, defocus or kernels"),
+    ("plateau_patience", "plateau_patience", _at_least(1), "an integer >= 1"),
+    ("plateau_tol", "plateau_tol", _non_negative, ">= 0"),
+    ("time_budget", "--time-budget", lambda v: v is None or _positive(v), "> 0 seconds"),
+    ("precision", "--precision", lambda v: v in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
+    ("device", "--device", lambda v: isinstance(v, str) and v != "", "a device name (auto, cpu, cuda, ...)"),
+    ("seed", "--seed", _int, "an integer"),
+]
+
 
 SCHEDULES: dict[str, dict] = {
     "fast": {},
@@ -119,11 +226,11 @@ SCHEDULES: dict[str, dict] = {
 def make_config(schedule: str = "fast", **overrides) -> ZeroShotConfig:
     """Config of a named schedule with overrides (None values are ignored)."""
     if schedule not in SCHEDULES:
-        from dpcli.errors import DpError
+        from dpcli.errors import InputError
 
-        raise DpError(f"--schedule {schedule}: unknown schedule ({', '.join(SCHEDULES)})")
+        raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)} (got {schedule!r})")
     base = ZeroShotConfig(**SCHEDULES[schedule])
     return base.with_(**overrides)
 
 
-__all__ = ["ZeroShotConfig", "SCHEDULES", "make_config", "Focus"]
+__all__ = ["ZeroShotConfig", "SCHEDULES", "make_config", "Focus", "OUTPUT_STAGES"]

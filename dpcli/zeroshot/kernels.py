@@ -5,11 +5,14 @@ Every layer's kernel pair is obtained by linearly downsizing the largest kernel 
 front-focus layers (r > 0) downsize the front kernels ``f``, back-focus layers the back ones
 ``b``. The largest kernels come from the parametric RDPD model (``dpcli.optics.dp_kernels``),
 from measured calibration kernels, or (stage 3) from the learned generators G_F.
+:func:`prepare_kernels` sets up the radii and largest kernels every stage starts from.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -109,3 +112,77 @@ def layer_kernels(kmax: dict[str, torch.Tensor], radii: torch.Tensor) -> torch.T
         src = kmax["f"] if r >= 0 else kmax["b"]
         out.append(downsize(src, r))
     return torch.stack(out, dim=-4)
+
+
+def nearest_patch(h: int, w: int, grid: tuple[int, int], roi: tuple[int, int, int, int]) -> torch.Tensor:
+    """(P,) index of the kernel-grid patch (grid over ``roi``) nearest to the centre of each patch of
+    the same grid spread over the whole (h, w) image (stage 3's tiles); identity when roi is all."""
+    rows, cols = grid
+    r0, r1, c0, c1 = roi
+    idx = []
+    for i in range(rows):
+        for j in range(cols):
+            y, x = (i + 0.5) * h / rows, (j + 0.5) * w / cols
+            gi = min(max(int((y - r0) // ((r1 - r0) / rows)), 0), rows - 1)
+            gj = min(max(int((x - c0) // ((c1 - c0) / cols)), 0), cols - 1)
+            idx.append(gi * cols + gj)
+    return torch.tensor(idx)
+
+
+@dataclass
+class KernelSetup:
+    """The kernels every stage starts from (:func:`prepare_kernels`).
+
+    Attributes:
+        radii: (L,) signed layer radii in px (CPU).
+        uniform: {"f"|"b": (2, K, K)} field-uniform largest [left, right] kernels (parametric, or
+            the field mean of the calibration).
+        start: {"f"|"b": (P|1, 2, K, K)} largest kernels G_F starts from, per stage-3 tile.
+        measured: (left, right) (P, k, k) calibration kernels in our orientation, or None.
+        roi: (row0, row1, col0, col1) the measured kernel grid covers (None without calibration).
+    """
+
+    radii: torch.Tensor
+    uniform: dict[str, torch.Tensor]
+    start: dict[str, torch.Tensor]
+    measured: tuple[torch.Tensor, torch.Tensor] | None = None
+    roi: tuple[int, int, int, int] | None = None
+
+    @property
+    def sides(self) -> list[str]:
+        """Focus sides of the layers, "f" (r >= 0) before "b"."""
+        return sorted({"f" if r >= 0 else "b" for r in self.radii.tolist()}, reverse=True)
+
+
+def prepare_kernels(cfg, h: int, w: int, measured_kernels: tuple | None = None,
+                    kernel_roi: tuple[int, int, int, int] | None = None, device="cpu") -> KernelSetup:
+    """Layer radii and the largest kernels of an (h, w) scene: parametric RDPD kernels
+    (``cfg.max_radius``, ``cfg.kernel_beta``), or measured per-patch calibration kernels
+    (left (P, k, k), right (P, k, k), our orientation, re-centred; P = grid rows x cols) on the
+    grid over ``kernel_roi`` (default :func:`dpcli.optics.kernel_grid_roi`).
+
+    Raises:
+        InputError: the number of measured kernels does not match ``cfg.grid``.
+    """
+    from dpcli.errors import InputError
+    from dpcli.optics import kernel_grid_roi
+
+    radii = layer_radii(cfg.layers, cfg.max_radius, cfg.focus)
+    if measured_kernels is None:
+        uniform = {k: v.to(device) for k, v in parametric_max_kernels(cfg.max_radius, cfg.kernel_beta).items()}
+        return KernelSetup(radii, uniform, {k: v[None] for k, v in uniform.items()})
+    ml, mr = (torch.as_tensor(np.asarray(k, np.float32)) for k in measured_kernels)
+    n_patch = cfg.grid[0] * cfg.grid[1]
+    if ml.ndim != 3 or ml.shape != mr.shape or ml.shape[-1] != ml.shape[-2]:
+        raise InputError(f"measured kernels must be two (P, k, k) arrays of one shape, got "
+                         f"{tuple(ml.shape)} and {tuple(mr.shape)}")
+    if ml.shape[0] != n_patch:
+        raise InputError(f"{ml.shape[0]} measured kernels do not match the {cfg.grid[0]}x"
+                         f"{cfg.grid[1]} patch grid ({n_patch})")
+    roi = kernel_roi or kernel_grid_roi(h, w, cfg.grid)
+    tile_of = nearest_patch(h, w, cfg.grid, roi)  # stage 3's tiles span the whole view
+    kmax = {k: v.to(device) for k, v in measured_max_kernels(ml, mr, cfg.max_radius).items()}
+    start = {k: v[tile_of] for k, v in kmax.items()}
+    # the field mean of the calibration itself: start repeats edge patches on a full view
+    uniform = {k: v.mean(0) for k, v in kmax.items()}
+    return KernelSetup(radii, uniform, start, (ml.to(device), mr.to(device)), tuple(roi))

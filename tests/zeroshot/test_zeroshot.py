@@ -278,9 +278,9 @@ def test_time_budget_falls_back_to_finished_stage():
 def test_collapsed_defocus_net_is_not_used(monkeypatch):
     """A G_D that puts every pixel on one wrong layer explains the views far worse than the stage-1
     choice: the guard keeps the stage-1 weights and says so in ``info``."""
-    import dpcli.zeroshot as zs
+    import dpcli.zeroshot.defocus as zs
     from dpcli.synth import make_test_scene
-    from dpcli.zeroshot.optimize import StageLog
+    from dpcli.zeroshot.loop import StageLog
 
     def collapsed(left, right, blur_left, blur_right, radii, cfg, deadline=None, warm=None):
         w = torch.zeros(radii.numel(), *left.shape[-2:])
@@ -315,7 +315,7 @@ def test_stage3_keeps_the_layers_pixels_pick_and_moves_dropped_weight_to_neighbo
 
 
 def test_stage3_resolve_readout_picks_the_true_layer_and_deblurs():
-    from dpcli.zeroshot import _resolve_with_kernels
+    from dpcli.zeroshot import read_out
 
     sharp = _texture(96, 96, seed=5)
     radii = torch.tensor([0.0, 2.0, 4.0])
@@ -325,11 +325,10 @@ def test_stage3_resolve_readout_picks_the_true_layer_and_deblurs():
     yr = blur(sharp[None], kernels[2, 1][None, None])[0]
     cfg = make_config("fast", grid=(1, 1), lam=1e-3)
     flat = torch.full((3, 96, 96), 1 / 3)
-    weights, image = _resolve_with_kernels(yl, yr, {k: v[None] for k, v in kmax.items()}, radii, flat, True,
-                                           cfg, torch.float32)
+    out = read_out(yl, yr, {k: v[None] for k, v in kmax.items()}, radii, flat, cfg, rechoose=True)
+    weights, image = out.weights, out.image
     c = slice(12, -12)
     assert float(weights[2, c, c].mean()) > 0.8  # the layer that made the views
     assert psnr(image[:, c, c], sharp[:, c, c]) > psnr(((yl + yr) / 2)[:, c, c], sharp[:, c, c]) + 5.0
-    kept, _ = _resolve_with_kernels(yl, yr, {k: v[None] for k, v in kmax.items()}, radii, flat, False,
-                                    cfg, torch.float32)
+    kept = read_out(yl, yr, {k: v[None] for k, v in kmax.items()}, radii, flat, cfg).weights
     assert kept is flat  # G_D's weights are used as they are

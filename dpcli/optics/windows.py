@@ -1,0 +1,60 @@
+"""Windows and window means: raised-cosine ramps and tapers, bilinear (tent) patch weights, box means.
+
+Small batched torch functions shared by ``dpcli.classical``, ``dpcli.zeroshot`` and the renderer.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["cosine_ramp", "taper_window", "tent_weights", "box_mean"]
+
+
+def cosine_ramp(n: int, offset: float = 0.0, length: float | None = None, dtype=torch.float32,
+                device=None) -> torch.Tensor:
+    """Rising raised-cosine (half-Hann) ramp: ``0.5 - 0.5 cos(pi (i + offset) / length)`` for
+    i = 0..n-1 (``length`` defaults to n). (n,).
+
+    ``offset=0`` starts at exactly 0 (a fade to nothing at the outer edge); ``offset=1,
+    length=n+1`` keeps both 0 and 1 out; ``offset=0.5`` samples pixel centres."""
+    length = n if length is None else length
+    t = (torch.arange(n, dtype=dtype, device=device) + offset) / length
+    return 0.5 - 0.5 * torch.cos(math.pi * t)
+
+
+def taper_window(n: int, ramp: int, offset: float = 0.0, length: float | None = None, dtype=torch.float32,
+                 device=None) -> torch.Tensor:
+    """(n,) window: 1 in the middle, a :func:`cosine_ramp` of ``ramp`` samples rising at the start
+    and its mirror falling at the end (a Tukey window)."""
+    w = torch.ones(n, dtype=dtype, device=device)
+    if ramp > 0:
+        r = cosine_ramp(ramp, offset, length, dtype, device)
+        w[:ramp] = r
+        w[n - ramp :] = r.flip(0)
+    return w
+
+
+def tent_weights(n: int, starts: Sequence[float], size: float) -> torch.Tensor:
+    """Bilinear (tent) weights of patches of ``size`` px starting at ``starts`` along an axis of
+    ``n`` px: (len(starts), n) float64, a partition of unity; each tent peaks at its patch centre
+    and reaches 0 at the neighbours' centres; pixels beyond the outer centres take the nearest patch."""
+    centres = torch.tensor([s + size / 2 - 0.5 for s in starts], dtype=torch.float64)
+    pos = torch.arange(n, dtype=torch.float64).clamp(float(centres[0]), float(centres[-1]))
+    return (1 - (pos[None] - centres[:, None]).abs() / size).clamp_min(0)
+
+
+def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over the (2r+1) x (2r+1) window around each pixel, clipped to the image (borders
+    average the pixels inside only), computed separably. (..., H, W) -> same shape and dtype."""
+    r = int(radius)
+    if r <= 0:
+        return x
+    lead, (h, w) = x.shape[:-2], x.shape[-2:]
+    y = x.reshape(-1, 1, h, w)
+    k = 2 * r + 1
+    y = F.avg_pool2d(y, (1, k), 1, (0, r), count_include_pad=False)
+    y = F.avg_pool2d(y, (k, 1), 1, (r, 0), count_include_pad=False)
+    return y.reshape(*lead, h, w)

@@ -1,0 +1,145 @@
+"""Stage-1 layer fusion: per pixel, which blend of the stage-1 layers is the all-in-focus image.
+
+Methods are registered by name (:func:`register_fusion`) and chosen with
+``ZeroShotConfig.fusion`` or :func:`fuse_layers`'s ``method``. ``"residual"`` (ours, the default):
+per pixel, a softmin over layers of how badly each layer re-blurs into both views.
+
+A method is a callable ``fn(left, right, stack, cfg) -> weights (L, H, W) | Fusion``: weights that
+sum to 1 per pixel (blended here), or a full :class:`Fusion` for a method that also corrects the
+blended image. Methods living in optional modules (e.g. a learned fusion in
+``dpcli.zeroshot.fusion_net``) register themselves when imported; :data:`PLUGIN_MODULES` are
+imported on the first look-up, so they are known by name without an import by the caller.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from dpcli.errors import InputError
+from dpcli.optics.windows import box_mean
+from dpcli.zeroshot.config import ZeroShotConfig
+from dpcli.zeroshot.init import LayerStack
+
+__all__ = ["Fusion", "FusionMethod", "fuse_layers", "register_fusion", "fusion_methods", "blend_layers",
+           "defocus_from_weights", "residual_weights", "PLUGIN_MODULES"]
+
+
+@dataclass
+class Fusion:
+    """Result of :func:`fuse_layers`.
+
+    Attributes:
+        weights: (L, H, W) float32 per-pixel layer weights, summing to 1 over layers.
+        image: (C, H, W) float32 fused all-in-focus image.
+        method: the registered name that produced it.
+        seconds: time the fusion took.
+    """
+
+    weights: torch.Tensor
+    image: torch.Tensor
+    method: str
+    seconds: float = 0.0
+
+
+FusionMethod = Callable[[torch.Tensor, torch.Tensor, LayerStack, ZeroShotConfig], "torch.Tensor | Fusion"]
+_METHODS: dict[str, FusionMethod] = {}
+PLUGIN_MODULES: tuple[str, ...] = ("dpcli.zeroshot.fusion_net",)
+_plugins_loaded = False
+
+
+def register_fusion(name: str, fn: FusionMethod | None = None):
+    """Register ``fn`` as fusion method ``name`` (usable as a decorator: ``@register_fusion("x")``)."""
+    def add(f: FusionMethod) -> FusionMethod:
+        _METHODS[name] = f
+        return f
+    return add(fn) if fn is not None else add
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for mod in PLUGIN_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:  # the module exists but something it imports does not
+                raise
+
+
+def fusion_methods() -> list[str]:
+    """Names of the registered fusion methods."""
+    _load_plugins()
+    return sorted(_METHODS)
+
+
+def blend_layers(weights: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+    """sum_i D_i X_i (thesis Eq. 7): (L, H, W) x (L, C, H, W) -> (C, H, W) float32, layer by layer
+    (no (L, C, H, W) temporary)."""
+    out = torch.zeros(latent.shape[1:], dtype=torch.float32, device=latent.device)
+    for i in range(latent.shape[0]):
+        out += weights[i] * latent[i].float()
+    return out
+
+
+def defocus_from_weights(weights: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """Signed defocus map sum_i r_i D_i in px: (L, H, W) x (L,) -> (H, W)."""
+    return (weights * radii.view(-1, 1, 1).to(weights.device)).sum(0)
+
+
+def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.Tensor,
+                     blur_right: torch.Tensor, windows: tuple[int, ...] = (15, 31, 61),
+                     temperature: float = 0.6) -> torch.Tensor:
+    """Soft per-pixel choice of the stage-1 layer that best re-blurs into both views: softmin
+    over layers of the local mean squared L/R residual, averaged over several box windows (small
+    windows follow depth edges, large ones steady flat regions; a window of w px averages
+    2 (w // 2) + 1 px), divided by the smallest one at that pixel (scale-free, so one temperature
+    fits dark and textured regions alike).
+    (C, H, W) views, (L, C, H, W) reblurred layers -> (L, H, W) weights summing to 1."""
+    res = []
+    for i in range(blur_left.shape[0]):
+        r = ((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)
+        res.append(sum(box_mean(r, w // 2) for w in windows) / len(windows))
+    res_t = torch.stack(res)
+    # floor: a residual below 1e-6 of the signal's power counts as "fits exactly" (noise-free flat
+    # regions would otherwise divide by ~0 and turn rounding noise into an arbitrary layer choice)
+    floor = 1e-6 * float(((left + right) / 2).mean()) ** 2
+    rel = res_t / res_t.min(0, keepdim=True).values.clamp_min(max(floor, 1e-12))
+    return torch.softmax(-rel / temperature, 0)
+
+
+@register_fusion("residual")
+def _residual(left: torch.Tensor, right: torch.Tensor, stack: LayerStack, cfg: ZeroShotConfig) -> torch.Tensor:
+    return residual_weights(left, right, stack.blur_left, stack.blur_right, cfg.choice_windows,
+                            cfg.choice_temperature)
+
+
+def fuse_layers(left: torch.Tensor, right: torch.Tensor, stack: LayerStack, cfg: ZeroShotConfig | None = None,
+                method: str | None = None) -> Fusion:
+    """Stage-1 fusion: per-pixel weights of the stage-1 layers and the fused image.
+
+    Args:
+        left, right: (C, H, W) views (the ones the layers were solved from).
+        stack: stage-1 :class:`LayerStack` (latent, blur_left, blur_right: (L, C, H, W)).
+        cfg: :class:`ZeroShotConfig` (window sizes, temperature, ...); default ``ZeroShotConfig()``.
+        method: a registered name (:func:`fusion_methods`); default ``cfg.fusion``.
+
+    Returns:
+        :class:`Fusion` (weights (L, H, W), image (C, H, W), method, seconds).
+    """
+    cfg = cfg or ZeroShotConfig()
+    name = method or cfg.fusion
+    _load_plugins()
+    if name not in _METHODS:
+        raise InputError(f"--fusion must be one of {', '.join(sorted(_METHODS))} (got {name!r})")
+    start = time.perf_counter()
+    out = _METHODS[name](left, right, stack, cfg)
+    if not isinstance(out, Fusion):
+        out = Fusion(out, blend_layers(out, stack.latent), name)
+    out.seconds = time.perf_counter() - start
+    return out
