@@ -1,0 +1,173 @@
+"""Learned fusion of the zero-shot stage-1 layers (issue 18): a compact CNN that corrects the
+residual layer choice per pixel, trained on synthetic DP scenes only (``dpcli.zeroshot.fusion_train``).
+
+Design (ours): the network outputs per-pixel, per-layer LOGIT CORRECTIONS added to the residual
+choice's logits, then a softmax across layers; not a residual correction of the blended image.
+Why: the output stays a convex blend of the stage-1 layers (each an exact regularised solution
+of the views), so the net cannot hallucinate texture, its map is still a defocus map (sum r_i D_i),
+and with a zero correction it is exactly the residual choice (the head starts at zero). One small
+conv net is SHARED across layers: it scores layer i from its own features, its two neighbours'
+in radius order, the mean over all layers and per-pixel context (DeepSets-style layer mean at
+every block), so it works for any layer count and either focus side. It runs at 1/4 resolution
+(the oracle's choice varies over ~15 px); the correction is upsampled bilinearly.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dpcli.zeroshot.fusion import register_fusion
+from dpcli.zeroshot.fusion_features import LAYER_FEATURES, SHARED_FEATURES, FusionFeatures, fusion_features
+
+__all__ = ["FusionNetConfig", "FusionNet", "fuse_logits", "learned_weights", "load_fusion_net",
+           "save_fusion_net", "default_fusion_weights", "FUSION_TAGS"]
+
+# weights files in weights/, by domain (shipped only when they beat the residual choice on real data)
+FUSION_TAGS = {"pixel": "zeroshot_fusion_small.pixel-synth", "dslr": "zeroshot_fusion_small.dslr-synth"}
+
+
+@dataclass
+class FusionNetConfig:
+    layer_features: int = LAYER_FEATURES
+    shared_features: int = SHARED_FEATURES
+    width: int = 24
+    dilations: tuple[int, ...] = (1, 2, 4)
+
+
+class FusionNet(nn.Module):
+    """(B, L, K, h, w) per-layer + (B, S, h, w) shared features -> (B, L, h, w) logit corrections."""
+
+    def __init__(self, config: FusionNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or FusionNetConfig()
+        c = cfg.width
+        self.stem = nn.Conv2d(4 * cfg.layer_features + cfg.shared_features, c, 1)
+        self.own = nn.ModuleList(nn.Conv2d(c, c, 3, padding=d, dilation=d) for d in cfg.dilations)
+        self.ctx = nn.ModuleList(nn.Conv2d(c, c, 3, padding=d, dilation=d, bias=False) for d in cfg.dilations)
+        self.head = nn.Conv2d(c, 1, 1)
+        nn.init.zeros_(self.head.weight)  # starts as the residual choice
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, layer: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+        b, n, k, h, w = layer.shape
+        prev = torch.cat([layer[:, :1], layer[:, :-1]], 1)  # neighbours in radius order (edges repeat)
+        nxt = torch.cat([layer[:, 1:], layer[:, -1:]], 1)
+        mean = layer.mean(1, keepdim=True).expand(-1, n, -1, -1, -1)
+        sh = shared[:, None].expand(-1, n, -1, -1, -1)
+        x = torch.cat([layer, prev, nxt, mean, sh], 2).reshape(b * n, -1, h, w)
+        hid = F.relu(self.stem(x))
+        c = hid.shape[1]
+        for own, ctx in zip(self.own, self.ctx):
+            pooled = ctx(hid.view(b, n, c, h, w).mean(1))  # (B, c, h, w): computed once, not per layer
+            hid = hid + F.relu((own(hid).view(b, n, c, h, w) + pooled[:, None]).reshape(b * n, c, h, w))
+        return self.head(hid).view(b, n, h, w)
+
+
+def fuse_logits(net: FusionNet, feats_layer: torch.Tensor, feats_shared: torch.Tensor, base_logits: torch.Tensor,
+                scale: int) -> torch.Tensor:
+    """Fusion weights from features: softmax over layers of the base logits plus the upsampled
+    correction. (B, L, K, h, w), (B, S, h, w), (B, L, H, W) -> (B, L, H, W). Differentiable (training)."""
+    delta = net(feats_layer, feats_shared)
+    hh, ww = base_logits.shape[-2:]
+    h, w = delta.shape[-2:]
+    delta = F.interpolate(delta, size=(h * scale, w * scale), mode="bilinear", align_corners=False)
+    return torch.softmax(base_logits + delta[..., :hh, :ww], 1)
+
+
+@torch.no_grad()
+def learned_weights(left: torch.Tensor, right: torch.Tensor, stack, net: FusionNet,
+                    radii: torch.Tensor | None = None, windows: tuple[int, ...] = (15, 31, 61),
+                    temperature: float = 0.6) -> torch.Tensor:
+    """Per-pixel layer weights of the learned fusion; the counterpart of ``residual_weights``.
+
+    Args:
+        left, right: (C, H, W) views. stack: :class:`dpcli.zeroshot.init.LayerStack` (latent,
+            blur_left, blur_right (L, C, H, W); radii (L,) unless given here).
+        net: :class:`FusionNet` (:func:`load_fusion_net`).
+        windows, temperature: the residual choice the network corrects (the config's).
+
+    Returns:
+        (L, H, W) weights summing to 1 over layers.
+    """
+    radii = radii if radii is not None else stack.radii
+    if radii is None:
+        raise ValueError("learned_weights needs the layers' radii (stack.radii or radii=)")
+    feats = fusion_features(left, right, stack.latent, stack.blur_left, stack.blur_right, radii, windows, temperature)
+    return apply_net(net, feats)
+
+
+@torch.no_grad()
+def apply_net(net: FusionNet, feats: FusionFeatures) -> torch.Tensor:
+    """(L, H, W) weights of ``net`` on one stack's :class:`FusionFeatures`."""
+    net.eval()
+    dev = next(net.parameters()).device
+    return fuse_logits(net, feats.layer[None].to(dev), feats.shared[None].to(dev), feats.base_logits[None].to(dev),
+                       feats.scale)[0]
+
+
+def default_fusion_weights(domain: str = "pixel") -> Path:
+    """Path of the shipped weights for ``domain`` ("pixel" | "dslr") in the weights folder."""
+    from dpcli.models.registry import weights_dir
+
+    if domain not in FUSION_TAGS:
+        raise ValueError(f"fusion domain must be one of {', '.join(FUSION_TAGS)}, got {domain!r}")
+    return weights_dir() / f"{FUSION_TAGS[domain]}.safetensors"
+
+
+def save_fusion_net(net: FusionNet, path: str | Path, meta: dict | None = None) -> Path:
+    """Write ``net`` as safetensors (config and ``meta`` in the metadata), atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    metadata = {"arch": "zeroshot_fusion", "config": json.dumps(asdict(net.config))}
+    metadata |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in (meta or {}).items()}
+    save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}, str(tmp), metadata=metadata)
+    tmp.replace(path)
+    return path
+
+
+def load_fusion_net(path: str | Path | None = None, domain: str = "pixel") -> FusionNet:
+    """Load fusion weights (a safetensors file; default: the shipped ones for ``domain``)."""
+    from safetensors import safe_open
+
+    from dpcli.errors import ModelError
+
+    path = Path(path) if path is not None else default_fusion_weights(domain)
+    if not path.is_file():
+        raise ModelError(f"fusion weights not found: {path}")
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    if meta.get("arch") != "zeroshot_fusion":
+        raise ModelError(f"{path} holds no zero-shot fusion weights (arch {meta.get('arch')!r})")
+    cfg = json.loads(meta.get("config", "{}"))
+    cfg["dilations"] = tuple(cfg.get("dilations", FusionNetConfig.dilations))
+    net = FusionNet(FusionNetConfig(**cfg))
+    net.load_state_dict(state)
+    return net.eval()
+
+
+_LOADED: dict[str, FusionNet] = {}
+
+
+def fusion_domain(channels: int) -> str:
+    """Domain of the shipped weights a stack uses: grey views are phone DP raw (Pixel 4-like),
+    colour views DSLR pairs (the dslr weights, or the pixel ones where those are not shipped)."""
+    if channels == 1 or not default_fusion_weights("dslr").is_file():
+        return "pixel"
+    return "dslr"
+
+
+@register_fusion("learned")
+def _learned(left: torch.Tensor, right: torch.Tensor, stack, cfg) -> torch.Tensor:
+    domain = fusion_domain(left.shape[0])
+    if domain not in _LOADED:
+        _LOADED[domain] = load_fusion_net(domain=domain).to(left.device)
+    return learned_weights(left, right, stack, _LOADED[domain], windows=cfg.choice_windows,
+                           temperature=cfg.choice_temperature)
