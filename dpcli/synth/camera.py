@@ -14,7 +14,9 @@ import torch
 from dpcli.optics.color import linear_to_srgb
 
 __all__ = ["CameraPreset", "PRESETS", "CameraSample", "sample_camera", "apply_vignetting",
-           "add_noise", "encode"]
+           "add_noise", "encode", "CANON_5D4_XYZ_TO_CAM", "IspConfig", "IspSample", "sample_isp",
+           "camera_from_srgb", "unprocess", "process", "tone_curve", "inverse_tone_curve", "quantise",
+           "compress", "decode"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def add_noise(x: torch.Tensor, shot: float, read: float, generator: torch.Genera
     if shot <= 0 and read <= 0:
         return x
     std = torch.sqrt(shot * x.clamp_min(0) + read**2)
-    return x + std * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    return x + std * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
 
 
 def encode(x: torch.Tensor, output: str) -> tuple[torch.Tensor, int]:
@@ -134,3 +136,142 @@ def encode(x: torch.Tensor, output: str) -> tuple[torch.Tensor, int]:
     if output == "srgb16":
         return torch.round(y * 65535) / 65535, 16
     raise ValueError(f"output must be srgb8, srgb16 or linear16, got {output!r}")
+
+
+# --------------------------------------------------------------------------- DSLR raw pipeline
+# Scene (linear sRGB primaries, scene-referred: highlights may exceed 1) -> unprocess to the
+# camera's raw space -> [DP blur happens in linear light; a per-pixel 3x3 map commutes with it]
+# -> per-view shot + read noise -> sensor clip at the white level (saturated highlights) ->
+# white balance -> colour matrix -> clip -> tone curve -> 8/16-bit quantisation -> optional JPEG.
+# Unprocessing after Brooks et al., "Unprocessing Images for Learned Raw Denoising", CVPR 2019.
+
+# Canon EOS 5D Mark IV (the DPDD camera): XYZ (D65) -> camera RGB, x 1e-4, the ColorMatrix2 of
+# Adobe's DNG converter as tabulated in dcraw / LibRaw (adobe_coeff).
+CANON_5D4_XYZ_TO_CAM = ((6446, -366, -864), (-4436, 12204, 2513), (-952, 2496, 6348))
+_SRGB_TO_XYZ = ((0.4124564, 0.3575761, 0.1804375), (0.2126729, 0.7151522, 0.0721750),
+                (0.0193339, 0.1191920, 0.9503041))
+
+
+def camera_from_srgb(xyz_to_cam=CANON_5D4_XYZ_TO_CAM) -> np.ndarray:
+    """3x3 linear sRGB -> camera RGB, rows normalised so white-balanced white stays white."""
+    m = np.asarray(xyz_to_cam, np.float64) / 1e4 @ np.asarray(_SRGB_TO_XYZ)
+    return m / m.sum(1, keepdims=True)
+
+
+@dataclass
+class IspConfig:
+    """Ranges of the DSLR pipeline (per scene). Off-switches for the study: jpeg_prob=0, etc."""
+
+    matrix_jitter: float = 0.3  # mix of the Canon matrix with identity + noise (other cameras)
+    red_gain: tuple[float, float] = (1.9, 2.4)  # daylight white-balance gains (Brooks et al.)
+    blue_gain: tuple[float, float] = (1.5, 1.9)
+    contrast: tuple[float, float] = (0.0, 0.3)  # S-curve on top of sRGB (a picture style)
+    bit_depth: int = 16  # 8 | 16
+    jpeg_prob: float = 0.0  # JPEG-compress the inputs (never the target)
+    jpeg_quality: tuple[int, int] = (80, 98)
+    palette_prob: float = 0.0  # 256-colour palette (how the DPDD GIFs of the Canon dev scenes are stored)
+
+
+@dataclass
+class IspSample:
+    """One drawn pipeline, recorded in the scene's JSON."""
+
+    cam_from_srgb: tuple[tuple[float, ...], ...]  # 3x3 (unprocess); its inverse is the colour matrix
+    wb_gains: tuple[float, float, float]
+    contrast: float
+    bit_depth: int
+    jpeg_quality: int | None
+    palette: bool
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def sample_isp(rng: np.random.Generator, cfg: IspConfig | None = None) -> IspSample:
+    """Draw one DSLR pipeline: a colour matrix near the Canon 5D Mark IV's, daylight gains, tone."""
+    cfg = cfg or IspConfig()
+    base = camera_from_srgb()
+    t = rng.uniform(0, cfg.matrix_jitter)
+    m = (1 - t) * base + t * np.eye(3) + rng.normal(0, 0.02 * cfg.matrix_jitter, (3, 3))
+    m = m / m.sum(1, keepdims=True)
+    jpeg = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.jpeg_prob else None
+    return IspSample(cam_from_srgb=tuple(tuple(float(v) for v in row) for row in m),
+                     wb_gains=(float(rng.uniform(*cfg.red_gain)), 1.0, float(rng.uniform(*cfg.blue_gain))),
+                     contrast=float(rng.uniform(*cfg.contrast)), bit_depth=int(cfg.bit_depth),
+                     jpeg_quality=jpeg, palette=bool(rng.random() < cfg.palette_prob))
+
+
+def _apply_matrix(x: torch.Tensor, m) -> torch.Tensor:
+    """(3, H, W) or (B, 3, H, W) times a 3x3 matrix per pixel."""
+    mt = torch.as_tensor(np.asarray(m), dtype=x.dtype, device=x.device)
+    return torch.einsum("ij,...jhw->...ihw", mt, x)
+
+
+def _gains(isp: IspSample, x: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(isp.wb_gains, dtype=x.dtype, device=x.device).view(3, 1, 1)
+
+
+def unprocess(x: torch.Tensor, isp: IspSample) -> torch.Tensor:
+    """Linear sRGB (…, 3, H, W) -> camera raw (before white balance); no clipping."""
+    return _apply_matrix(x, isp.cam_from_srgb) / _gains(isp, x)
+
+
+def tone_curve(x: torch.Tensor, contrast: float) -> torch.Tensor:
+    """Display linear [0, 1] -> encoded: the sRGB curve, then an S-curve mixed in by ``contrast``."""
+    y = linear_to_srgb(x.clamp(0, 1))
+    return (1 - contrast) * y + contrast * (3 * y * y - 2 * y ** 3) if contrast else y
+
+
+def inverse_tone_curve(y: torch.Tensor, contrast: float, iters: int = 30) -> torch.Tensor:
+    """Inverse of :func:`tone_curve` (monotone for contrast <= 1: bisection on the S-curve)."""
+    from dpcli.optics.color import srgb_to_linear
+
+    y = y.clamp(0, 1)
+    if contrast:
+        lo, hi = torch.zeros_like(y), torch.ones_like(y)
+        for _ in range(iters):
+            mid = (lo + hi) / 2
+            f = (1 - contrast) * mid + contrast * (3 * mid * mid - 2 * mid ** 3)
+            lo, hi = torch.where(f < y, mid, lo), torch.where(f < y, hi, mid)
+        y = (lo + hi) / 2
+    return srgb_to_linear(y)
+
+
+def process(raw: torch.Tensor, isp: IspSample) -> tuple[torch.Tensor, torch.Tensor]:
+    """Camera raw (…, 3, H, W), already clipped at the white level 1 -> (display linear sRGB in
+    [0, 1], tone-mapped encoded values): white balance, clip at the white level (saturated
+    highlights turn white, not magenta, as in dcraw / camera JPEGs), colour matrix, clip, tone curve."""
+    wb = (raw * _gains(isp, raw)).clamp(0, 1)
+    lin = _apply_matrix(wb, np.linalg.inv(np.asarray(isp.cam_from_srgb))).clamp(0, 1)
+    return lin, tone_curve(lin, isp.contrast)
+
+
+def quantise(y: torch.Tensor, bit_depth: int) -> torch.Tensor:
+    """Round encoded values to ``bit_depth`` bits."""
+    q = float(2 ** bit_depth - 1)
+    return torch.round(y.clamp(0, 1) * q) / q
+
+
+def compress(y: torch.Tensor, isp: IspSample) -> torch.Tensor:
+    """8-bit JPEG (``isp.jpeg_quality``) and/or 256-colour palette of encoded (3, H, W) values;
+    unchanged when neither is drawn. Runs on the CPU (imagecodecs / Pillow)."""
+    if isp.jpeg_quality is None and not isp.palette:
+        return y
+    arr = (y.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    if isp.jpeg_quality is not None:
+        import imagecodecs
+
+        arr = imagecodecs.jpeg8_decode(imagecodecs.jpeg8_encode(np.ascontiguousarray(arr),
+                                                               level=isp.jpeg_quality))
+    if isp.palette:
+        from PIL import Image
+
+        arr = np.asarray(Image.fromarray(arr).quantize(256, dither=Image.Dither.NONE).convert("RGB"))
+    return torch.from_numpy(arr.astype(np.float32) / 255).permute(2, 0, 1).to(y.device, y.dtype)
+
+
+def decode(y: torch.Tensor, isp: IspSample) -> torch.Tensor:
+    """Stored values -> camera raw: the inverse of tone curve, colour matrix and white balance
+    (exact up to quantisation where nothing was clipped)."""
+    lin = inverse_tone_curve(y, isp.contrast)
+    return _apply_matrix(lin, isp.cam_from_srgb) / _gains(isp, lin)

@@ -23,12 +23,15 @@ import torch.nn.functional as F
 from dpcli.errors import InputError
 from dpcli.optics.kernels import MeasuredKernelFn, load_measured_kernels
 from dpcli.optics.render import render_layers
-from dpcli.synth.camera import CameraSample, add_noise, apply_vignetting, encode, sample_camera
+from dpcli.synth.camera import (CameraSample, IspConfig, IspSample, add_noise, apply_vignetting, compress,
+                                encode, process, quantise, sample_camera, sample_isp, unprocess)
 from dpcli.synth.photos import list_photos
-from dpcli.synth.textures import random_texture, stereo_motorcycle
+from dpcli.synth.fullframe import fullframe_layers
+from dpcli.synth.textures import folder_texture, photo_texture, random_texture, stereo_motorcycle
 
 __all__ = ["SceneConfig", "SceneLayers", "SynthScene", "TestScene", "generate_layers",
-           "render_scene", "make_test_scene", "scene_rng", "scene_options"]
+           "render_scene", "make_test_scene", "scene_rng", "scene_options",
+           "PreparedScene", "prepare_scene", "finish_scene"]
 
 SYNTH_VERSION = 1
 
@@ -61,11 +64,25 @@ class SceneConfig:
     photos: tuple[str, ...] = ()
     folder_photo_prob: float = 0.85  # share of photo textures drawn from ``photos`` (else bundled)
     max_blurred: float = 0.2  # a photo crop is used when <= this share of its tiles look blurred
+    fullframe_prob: float = 0.0  # whole-photo scenes with segmentation pseudo-depth (synth.fullframe)
+    fullframe_layers: tuple[int, int] = (3, 8)  # depth layers of a full-frame scene
+    fullframe_objects: tuple[int, int] = (0, 3)  # dead-leaves objects in front of a full-frame photo
+    radius_scale: tuple[float, float] = (1.0, 1.0)  # log-uniform factor on the camera's radius draw
+    # (dslr at 840 px, the Canon dev scenes' size, is 0.5 x its 1680 px radii: (0.5, 1.0) covers both)
+    highlight_prob: float = 0.0  # scene with light sources / speculars above the sensor's white level
+    lights: tuple[int, int] = (2, 12)  # small bright sources (bokeh balls) in a highlight scene
+    isp: bool = False  # sRGB outputs through a DSLR raw pipeline (camera.IspConfig): noise in raw,
+    # white balance, colour matrix, tone curve; False: noise in linear sRGB, plain sRGB curve
+    isp_options: dict = field(default_factory=dict)  # camera.IspConfig fields, e.g. jpeg_prob
 
     def __post_init__(self) -> None:
         if isinstance(self.photos, (str, Path)):
             self.photos = (str(self.photos),)
         self.photos = tuple(str(p) for p in self.photos)
+        self.isp_config()  # unknown pipeline options fail here
+
+    def isp_config(self) -> IspConfig:
+        return IspConfig(**self.isp_options)
 
 
 @dataclass
@@ -159,6 +176,40 @@ def _texture(rng: np.random.Generator, h: int, w: int, config: SceneConfig) -> t
                           config.folder_photo_prob, config.max_blurred)
 
 
+def _highlights(rng: np.random.Generator, layers: list[dict], h: int, w: int, q_bg: float,
+                q_near: float, lights: tuple[int, int]) -> list[dict]:
+    """Scene radiance above the sensor's white level: the brightest parts of every texture are
+    boosted (a photo clips what was brighter), and small bright sources (lamps, speculars) are
+    added on up to 3 depth layers; blurred, they become the clipped bokeh disks of real photos."""
+    for layer in layers:
+        c = layer["color"]
+        lum = c.mean(0, keepdims=True)
+        t = np.clip((lum - 0.6) / 0.4, 0, 1)
+        layer["color"] = (c * (1 + (np.exp(rng.uniform(np.log(1.5), np.log(6))) - 1) * t * t * (3 - 2 * t))
+                          ).astype(np.float32)
+    n = int(rng.integers(lights[0], lights[1] + 1))
+    groups = int(rng.integers(1, 4))
+    out = []
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for g in range(groups):
+        color = np.zeros((3, h, w), np.float32)
+        alpha = np.zeros((1, h, w), np.float32)
+        for _ in range(n // groups + (g < n % groups)):
+            cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.7, 3.0)
+            a = np.clip(r + 0.5 - np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2), 0, 1)
+            tint = np.array([1.0, rng.uniform(0.6, 1.0), rng.uniform(0.3, 1.0)], np.float32)
+            if rng.random() < 0.3:
+                tint = rng.permutation(tint)
+            level = float(np.exp(rng.uniform(np.log(2), np.log(30))))
+            color = color * (1 - a) + a * (tint * level)[:, None, None]
+            alpha = np.maximum(alpha, a[None])
+        # mostly behind the subject (bokeh balls), sometimes anywhere
+        q = float(rng.uniform(q_bg, q_bg + 0.3 * (q_near - q_bg)) if rng.random() < 0.7
+                  else rng.uniform(q_bg, q_near))
+        out.append(dict(color=color, alpha=alpha, q=q, meta=dict(kind="lights", q=q)))
+    return out
+
+
 def scene_options(options: dict) -> dict:
     """Check ``KEY=VALUE`` scene options (CLI ``--set``) against :class:`SceneConfig`'s fields.
 
@@ -182,6 +233,10 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
                         config.edge_asymmetry)
     if config.max_radius is not None:
         cam.max_radius = float(config.max_radius)
+    elif config.radius_scale[0] != config.radius_scale[1]:
+        cam.max_radius *= float(np.exp(rng.uniform(*np.log(config.radius_scale))))
+    else:
+        cam.max_radius *= config.radius_scale[0]
     if config.focus_mode is not None:
         cam.focus_mode = config.focus_mode
     if config.output is not None:
@@ -190,7 +245,18 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
 
     # far background: inverse depth in [0, 0.1] 1/m (>= 10 m or infinity)
     q_bg = float(rng.uniform(0, 0.1))
-    if config.allow_research and rng.random() < config.stereo_prob:
+    fullframe = config.fullframe_prob > 0 and rng.random() < config.fullframe_prob
+    q_near = float(rng.uniform(1.0, 2.5)) if fullframe else 0.0  # nearest objects 0.4-1 m
+    if fullframe:  # one photo edge to edge, depth layers from its segmentation
+        files = list_photos(config.photos) if config.photos else ()
+        if files and rng.random() < config.folder_photo_prob:
+            img, name = folder_texture(rng, h, w, files, config.max_blurred)
+        else:
+            img, name = photo_texture(rng, h, w, config.allow_research)
+        layers = fullframe_layers(rng, img, q_bg, q_near, config.fullframe_layers)
+        for layer in layers:
+            layer["meta"]["texture"] = name
+    elif config.allow_research and rng.random() < config.stereo_prob:
         img, disp = stereo_motorcycle()
         sh, sw = disp.shape
         s = rng.uniform(max(h / sh, w / sw), max(h / sh, w / sw) * 1.6)
@@ -211,8 +277,9 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         layers.append(dict(color=tex, alpha=np.ones((1, h, w), np.float32), q=q_bg,
                            meta=dict(kind="background", texture=name, q=q_bg)))
 
-    q_near = float(rng.uniform(1.0, 2.5))  # nearest objects 0.4-1 m
-    if rng.random() < config.ground_prob:  # slanted ground plane: far at the horizon, near below
+    if not fullframe:
+        q_near = float(rng.uniform(1.0, 2.5))  # nearest objects 0.4-1 m
+    if not fullframe and rng.random() < config.ground_prob:  # slanted ground plane: far at the horizon, near below
         horizon = int(rng.uniform(0.2, 0.7) * h)
         q_far_g = float(rng.uniform(q_bg, 0.3))
         q_near_g = float(rng.uniform(0.4, 1.0) * q_near)
@@ -225,9 +292,10 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         layers.append(dict(color=tex, alpha=alpha, q=q, meta=dict(kind="ground", texture=name,
                                                                q=[q_far_g, q_near_g])))
 
-    n_obj = int(rng.integers(config.objects[0], config.objects[1] + 1))
+    n_range = config.fullframe_objects if fullframe else config.objects
+    n_obj = int(rng.integers(n_range[0], n_range[1] + 1))
     short = min(h, w)
-    subject = rng.random() < config.subject_prob and cam.focus_mode != "back"
+    subject = not fullframe and rng.random() < config.subject_prob and cam.focus_mode != "back"
     for k in range(n_obj + subject):
         is_subject = subject and k == n_obj
         size = rng.uniform(0.2, 0.4) * short if is_subject else _power_law(rng, 0.03 * short, 0.4 * short)
@@ -261,6 +329,9 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
             meta["slanted"] = True
         layers.append(dict(color=color, alpha=alpha, q=q, meta=meta))
 
+    if config.highlight_prob > 0 and rng.random() < config.highlight_prob:
+        layers += _highlights(rng, layers, h, w, q_bg, q_near, config.lights)
+
     # back to front by (mean) inverse depth; the background stays first
     def depth_key(layer: dict) -> float:
         q = layer["q"]
@@ -273,6 +344,7 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
     q_min = min(v[0] for v in q_vals)
     q_max = max(v[1] for v in q_vals)
     obj_q = [l["q"] for l in layers if l["meta"]["kind"] == "object" and not isinstance(l["q"], np.ndarray)]
+    obj_q += [l["meta"]["q_median"] for l in layers if l["meta"]["kind"] == "segment_layer"]
     subj_q = [l["q"] for l in layers if l["meta"]["kind"] == "subject"]
     if cam.focus_mode == "front":  # focus on (or just before) the nearest thing: all r >= 0
         q_s = q_max * (1.0 if subj_q or rng.random() < 0.7 else rng.uniform(1.0, 1.15))
@@ -324,38 +396,99 @@ def _kernel_fn(config: SceneConfig, rng: np.random.Generator) -> tuple[object, d
                     kernel_files_swapped=fn.swapped, kernel_ref_radius=round(fn.ref_radius, 3))
 
 
-def render_scene(seed: int, config: SceneConfig | None = None, index: int = 0) -> SynthScene:
-    """Draw and render scene ``index`` of run ``seed`` (deterministic)."""
+@dataclass
+class PreparedScene:
+    """Everything a scene draws from its seed (layers, kernels, noise seed, pipeline), before the
+    rendering: built on the CPU (workers), rendered by :func:`finish_scene` on any device."""
+
+    layers: SceneLayers
+    kernel: object
+    kernel_meta: dict
+    bin_step: float
+    noise_seed: int
+    isp: IspSample | None
+    grey: bool
+    seed: int
+    index: int
+
+
+def prepare_scene(seed: int, config: SceneConfig | None = None, index: int = 0) -> PreparedScene:
+    """Draw scene ``index`` of run ``seed`` (deterministic; numpy on the CPU, no rendering)."""
     config = config or SceneConfig()
     rng = scene_rng(seed, index)
     scene = generate_layers(rng, config)
     cam = scene.camera
     step = config.bin_step or max(1.0, cam.max_radius / 12)
     kernel, kernel_meta = _kernel_fn(config, rng)
+    noise_seed = int(rng.integers(2**62))
+    isp = sample_isp(rng, config.isp_config()) if config.isp and cam.output.startswith("srgb") else None
+    return PreparedScene(scene, kernel, kernel_meta, step, noise_seed, isp, config.grey, int(seed), int(index))
+
+
+def finish_scene(prep: PreparedScene, device: torch.device | str | None = None) -> SynthScene:
+    """Render a prepared scene on ``device`` (default CPU): DP blur in linear light, then the
+    camera (vignetting, per-view noise, sensor clip, pipeline, quantisation)."""
+    device = torch.device(device or "cpu")
+    scene, cam = prep.layers, prep.layers.camera
     with torch.no_grad():
-        res = render_layers(scene.colors[None], scene.alphas[None], scene.radius[None],
-                            kernel=kernel, edge_asymmetry=cam.edge_asymmetry, bin_step=step,
-                            exact_constant=True)
-    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        res = render_layers(scene.colors[None].to(device), scene.alphas[None].to(device),
+                            scene.radius[None].to(device), kernel=prep.kernel,
+                            edge_asymmetry=cam.edge_asymmetry, bin_step=prep.bin_step, exact_constant=True)
+    gen = torch.Generator(device=device).manual_seed(prep.noise_seed)
     left, right = apply_vignetting(res.left[0], res.right[0], cam.vignetting)
     sharp, _ = apply_vignetting(res.aif[0], res.aif[0], cam.vignetting)
     sharp = (sharp + _) / 2  # common radial falloff only (the DP ramps cancel)
-    left = add_noise(left, cam.shot_noise, cam.read_noise, gen).clamp(0, 1)
-    right = add_noise(right, cam.shot_noise, cam.read_noise, gen).clamp(0, 1)
-    combined = (left + right) / 2
-    sharp = sharp.clamp(0, 1)
-    if config.grey:  # the green plane, as a DP sensor's green photodiodes record it
-        left, right, combined, sharp = (t[1:2] for t in (left, right, combined, sharp))
-    enc = {k: encode(v, cam.output)[0] for k, v in
-           dict(left=left, right=right, combined=combined, sharp=sharp).items()}
-    bit_depth = encode(sharp[:, :1, :1], cam.output)[1]
-    meta = dict(scene.meta, seed=int(seed), index=int(index), output=cam.output,
-                bit_depth=bit_depth, bin_step=step, channels=int(left.shape[0]), **kernel_meta)
+    if prep.isp is None:
+        left = add_noise(left, cam.shot_noise, cam.read_noise, gen).clamp(0, 1)
+        right = add_noise(right, cam.shot_noise, cam.read_noise, gen).clamp(0, 1)
+        combined = (left + right) / 2
+        sharp = sharp.clamp(0, 1)
+        if prep.grey:  # the green plane, as a DP sensor's green photodiodes record it
+            left, right, combined, sharp = (t[1:2] for t in (left, right, combined, sharp))
+        views = dict(left=left, right=right, combined=combined, sharp=sharp)
+        enc = {k: encode(v, cam.output)[0] for k, v in views.items()}
+        bit_depth = encode(sharp[:, :1, :1], cam.output)[1]
+        linear = views
+    else:
+        enc, linear = _camera_pipeline(left, right, sharp, cam, prep.isp, gen, prep.grey)
+        bit_depth = prep.isp.bit_depth
+    meta = dict(scene.meta, seed=prep.seed, index=prep.index, output=cam.output, bit_depth=bit_depth,
+                bin_step=prep.bin_step, channels=int(enc["left"].shape[0]), **prep.kernel_meta)
+    if prep.isp is not None:
+        meta["isp"] = prep.isp.to_json()
     return SynthScene(left=enc["left"], right=enc["right"], combined=enc["combined"],
                       sharp=enc["sharp"], defocus=res.defocus[0], bit_depth=bit_depth,
-                      output=cam.output,
-                      linear=dict(left=left, right=right, combined=combined, sharp=sharp),
-                      meta=meta)
+                      output=cam.output, linear=linear, meta=meta)
+
+
+def _camera_pipeline(left: torch.Tensor, right: torch.Tensor, sharp: torch.Tensor, cam: CameraSample,
+                     isp: IspSample, gen: torch.Generator, grey: bool
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """DSLR pipeline of rendered linear sRGB views (3, H, W): raw, per-view noise, sensor clip
+    (saturated highlights), combined = mean of the raw views, processing, quantisation; JPEG /
+    palette on the inputs only (the target is the camera's clean rendering, like DPDD's PNGs).
+    Returns (stored values, display-linear values) keyed left/right/combined/sharp."""
+    raw = {k: unprocess(v, isp) for k, v in dict(left=left, right=right, sharp=sharp).items()}
+    for k in ("left", "right"):
+        raw[k] = add_noise(raw[k], cam.shot_noise, cam.read_noise, gen)
+    raw = {k: v.clamp(0, 1) for k, v in raw.items()}
+    raw["combined"] = (raw["left"] + raw["right"]) / 2
+    enc, linear = {}, {}
+    for k in ("left", "right", "combined", "sharp"):
+        lin, y = process(raw[k], isp)
+        y = quantise(y, isp.bit_depth)
+        if k != "sharp":
+            y = compress(y, isp)
+        if grey:
+            lin, y = lin[1:2], y[1:2]
+        enc[k], linear[k] = y, lin
+    return enc, linear
+
+
+def render_scene(seed: int, config: SceneConfig | None = None, index: int = 0,
+                 device: torch.device | str | None = None) -> SynthScene:
+    """Draw and render scene ``index`` of run ``seed`` (deterministic) on ``device`` (default CPU)."""
+    return finish_scene(prepare_scene(seed, config, index), device)
 
 
 def make_test_scene(size: int | tuple[int, int] = 96, seed: int = 0, camera: str = "dslr",

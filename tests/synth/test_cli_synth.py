@@ -19,7 +19,7 @@ def _run(*args):
 
 def test_writes_dpdd_layout_deterministic_and_resumes(tmp_path):
     out_a, out_b = tmp_path / "a", tmp_path / "b"
-    res = _run(out_a, "--count", 3, "--size", "48x32", "--seed", 7, "--camera", "mixed", "--quiet")
+    res = _run("-o", out_a, "--count", 3, "--size", "48x32", "--seed", 7, "--synth-camera", "mixed", "--quiet")
     assert res.exit_code == 0, res.output
     metas = sorted(out_a.glob("*_c/meta/*.json"))
     assert len(metas) == 3
@@ -35,20 +35,20 @@ def test_writes_dpdd_layout_deterministic_and_resumes(tmp_path):
         # the largest radius may sit on a hidden layer: the visible map stays within it
         assert 0 < float(np.abs(dmap.data).max()) <= meta["camera"]["max_radius"] * (1 + 1e-5)
         assert meta["split"] in ("train", "val", "test") and meta["seed"] == 7
-    assert _run(out_b, "--count", 3, "--size", "48x32", "--seed", 7, "--camera", "mixed",
+    assert _run("-o", out_b, "--count", 3, "--size", "48x32", "--seed", 7, "--synth-camera", "mixed",
                 "--quiet").exit_code == 0
     for p in out_a.rglob("*.png"):
         assert p.read_bytes() == (out_b / p.relative_to(out_a)).read_bytes()
     # resume: the 3 existing scenes are skipped (untouched), one more is made
     stamp = {p: p.stat().st_mtime_ns for p in out_a.rglob("*") if p.is_file()}
-    res = _run(out_a, "--count", 4, "--size", "48x32", "--seed", 7, "--camera", "mixed", "--json")
+    res = _run("-o", out_a, "--count", 4, "--size", "48x32", "--seed", 7, "--synth-camera", "mixed", "--json")
     summary = json.loads(res.stdout)
     assert summary["counts"] == {"ok": 1, "skipped": 3, "failed": 0}
     assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())
 
 
 def test_grey_phone_linear(tmp_path):
-    res = _run(tmp_path / "g", "--count", 1, "--size", 40, "--camera", "phone", "--grey",
+    res = _run("-o", tmp_path / "g", "--count", 1, "--size", 40, "--synth-camera", "phone", "--grey",
                "--native-blur", "--quiet")
     assert res.exit_code == 0, res.output
     meta = json.loads(next((tmp_path / "g").glob("*_c/meta/*.json")).read_text())
@@ -60,10 +60,10 @@ def test_grey_phone_linear(tmp_path):
 def test_bad_options(tmp_path):
     from dpcli.errors import DpError
 
-    with pytest.raises(DpError, match="--camera"):
-        _run(tmp_path / "x", "--camera", "tablet")
+    with pytest.raises(DpError, match="--synth-camera"):
+        _run("-o", tmp_path / "x", "--synth-camera", "tablet")
     with pytest.raises(DpError, match="--size"):
-        _run(tmp_path / "x", "--size", "big")
+        _run("-o", tmp_path / "x", "--size", "big")
     (tmp_path / "file").write_text("x")
-    with pytest.raises(DpError, match="not a folder"):
-        _run(tmp_path / "file", "--count", 1)
+    with pytest.raises(DpError, match="must be a folder"):
+        _run("-o", tmp_path / "file", "--count", 1)
