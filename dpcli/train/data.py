@@ -295,6 +295,15 @@ class FolderDataset(Dataset):
         return augment(sample, self.augment_cfg, random.Random(seed))
 
 
+@dataclass
+class PendingScene:
+    """A synthetic scene drawn on the CPU (in a loader worker) and rendered later on the training
+    device by :meth:`SynthDataset.materialise` (GPU training: the GPU renders, never waits)."""
+
+    prepared: Any  # dpcli.synth.scene.PreparedScene
+    seed: int
+
+
 class SynthDataset(Dataset):
     """On-the-fly synthetic DP scenes from :func:`dpcli.synth.scene.render_scene`, a fresh scene per
     (epoch, index), rendered at native resolution (``scale_radii=False``: crop-sized scenes keep
@@ -305,13 +314,16 @@ class SynthDataset(Dataset):
         size: scene side in px.
         camera: ``phone`` (Pixel-like radii, linear raw), ``dslr`` (DPDD-like), ``mixed``.
         encoding: ``linear`` or ``srgb`` for every sample (None: linear for phone, sRGB otherwise),
-            so one batch never mixes encodings.
+            so one batch never mixes encodings. sRGB samples are the scene's stored values (its
+            camera pipeline, quantisation and compression included), linear ones its linear values.
         grey: replicate the mean of the channels (Pixel 4 DP data is one green plane).
+        device: render on this device (see :meth:`set_device`); None = the CPU, in ``__getitem__``.
+        scene_options: :class:`~dpcli.synth.scene.SceneConfig` fields (photos, fullframe_prob, isp...).
     """
 
     def __init__(self, length: int = 512, size: int = 128, augment_cfg: AugmentConfig | None = None,
                  camera: str = "phone", encoding: str | None = None, grey: bool = False,
-                 **scene_options: Any) -> None:
+                 device: str | torch.device | None = None, **scene_options: Any) -> None:
         from dpcli.synth.scene import SceneConfig
 
         self.length, self.size, self.grey = length, size, grey
@@ -321,29 +333,54 @@ class SynthDataset(Dataset):
         self.augment_cfg = augment_cfg or AugmentConfig(crop=None)
         options = {"scale_radii": False, **scene_options}
         self.scene_cfg = SceneConfig(height=size, width=size, camera=camera, **options)
+        self.render_device: torch.device | None = None
+        self.set_device(device)
 
     @property
     def srgb(self) -> bool:
         return self.encoding == "srgb"
 
+    def set_device(self, device: str | torch.device | None) -> None:
+        """Render on ``device`` when it is a GPU: ``__getitem__`` (in loader workers) then only draws
+        the scene and the main process renders the batch there (:meth:`materialise`)."""
+        dev = torch.device(device) if device is not None else None
+        self.render_device = dev if dev is not None and dev.type != "cpu" else None
+
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, key: int | Key) -> Sample:
-        from dpcli.optics import linear_to_srgb
-        from dpcli.synth.scene import render_scene
+    def __getitem__(self, key: int | Key) -> Sample | PendingScene:
+        from dpcli.synth.scene import prepare_scene
 
         index, seed = key if isinstance(key, tuple) else (key, key)
-        scene = render_scene(seed, self.scene_cfg)
-        lin = scene.linear
-        sample = {"left": lin["left"], "right": lin["right"], "combined": lin["combined"], "target": lin["sharp"]}
-        if self.grey:
-            sample = {k: v.mean(0, keepdim=True).expand(3, -1, -1) for k, v in sample.items()}
-        if self.srgb:
-            sample = {k: linear_to_srgb(v.clamp(0, 1)) for k, v in sample.items()}
-        sample = {k: v.float().contiguous() for k, v in sample.items()}
+        prepared = prepare_scene(seed, self.scene_cfg)
+        if self.render_device is not None:
+            return PendingScene(prepared, seed)
+        return self._finish(prepared, seed, None)
+
+    def _finish(self, prepared: Any, seed: int, device: torch.device | None) -> Sample:
+        from dpcli.optics import linear_to_srgb
+        from dpcli.synth.scene import finish_scene
+
+        scene = finish_scene(prepared, device)
+        if self.srgb and scene.output.startswith("srgb") and not self.grey:
+            stored = {"left": scene.left, "right": scene.right, "combined": scene.combined, "target": scene.sharp}
+            sample = {k: v.float().contiguous() for k, v in stored.items()}
+        else:
+            lin = scene.linear
+            sample = {"left": lin["left"], "right": lin["right"], "combined": lin["combined"], "target": lin["sharp"]}
+            if self.grey:
+                sample = {k: v.mean(0, keepdim=True).expand(3, -1, -1) for k, v in sample.items()}
+            if self.srgb:
+                sample = {k: linear_to_srgb(v.clamp(0, 1)) for k, v in sample.items()}
+            sample = {k: v.float().contiguous() for k, v in sample.items()}
         sample["defocus"] = scene.defocus.float()
         return augment(sample, self.augment_cfg, random.Random(seed ^ 0x5EED))
+
+    def materialise(self, batch: list[PendingScene], device: torch.device | None = None) -> Sample:
+        """Render a batch of drawn scenes on ``device`` (default: the dataset's render device)."""
+        device = device or self.render_device
+        return collate([self._finish(p.prepared, p.seed, device) for p in batch])
 
 
 # --------------------------------------------------------------------------- sampling
@@ -393,8 +430,11 @@ class StepBatchSampler(Sampler[list[Key]]):
         return max(0, self.total_steps - self.start_step)
 
 
-def collate(samples: list[Sample]) -> Sample:
-    """Stack samples that share keys (a key missing in one sample is dropped from the batch)."""
+def collate(samples: list[Sample]) -> Sample | list[PendingScene]:
+    """Stack samples that share keys (a key missing in one sample is dropped from the batch);
+    scenes still to be rendered on the device stay a list (:meth:`SynthDataset.materialise`)."""
+    if isinstance(samples[0], PendingScene):
+        return list(samples)
     keys = set(samples[0]).intersection(*samples[1:])
     return {k: torch.stack([s[k] for s in samples]) for k in sorted(keys)}
 

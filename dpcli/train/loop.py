@@ -51,7 +51,9 @@ class LoopConfig:
     device: str = "cpu"
     resume: bool = False
     start_step: int = 0  # first step of a fresh run (a warm start from a compact state continues its count)
-    num_workers: int = 0
+    num_workers: int | None = None  # loader processes; None = auto (:func:`auto_workers`)
+    channels_last: bool = False  # NHWC activations (benchmarks/bench_train.py measures the gain)
+    compile: bool = False  # torch.compile the stage's networks
     quiet: bool = False
 
 
@@ -144,6 +146,23 @@ class StageTrainer:
     def train_mode(self, on: bool = True) -> None:
         for net in self.nets.values():
             net.train(on)
+
+    def speedups(self, channels_last: bool = False, compile: bool = False) -> None:
+        """NHWC memory layout and/or torch.compile for the stage's networks (before training)."""
+        self.channels_last = channels_last
+        if channels_last:
+            for net in self.nets.values():
+                net.to(memory_format=torch.channels_last)
+        if compile:
+            self.run = {k: torch.compile(v) for k, v in (self.run or self.nets).items()}
+
+    def to_device(self, batch: Sample) -> Sample:
+        """The batch on the training device (NHWC when :meth:`speedups` asked for it)."""
+        batch = to_device(batch, self.device)
+        if getattr(self, "channels_last", False):
+            batch = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
+                     for k, v in batch.items()}
+        return batch
 
     def distribute(self, info: DistInfo) -> None:
         self.dist = info
@@ -314,6 +333,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def auto_workers(dataset: Dataset, device: torch.device) -> int:
+    """Loader processes: synthetic scenes are drawn (and on a CPU rendered) beside the training
+    process, so it never waits for them; one worker with 2 cores, up to 8 feeding a GPU."""
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        return 0
+    if device.type != "cpu":
+        return min(8, cores - 1)
+    return 1 if hasattr(dataset, "set_device") else 0
+
+
+def _one_thread_worker(_: int) -> None:
+    torch.set_num_threads(1)
+
+
 def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches: list[Sample] | None = None,
           on_interrupt_save: bool = True) -> RunResult:
     """Run ``trainer`` for ``cfg.steps`` optimiser steps (or until the time budget) on ``dataset``.
@@ -338,7 +372,13 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
     val_batches = val_batches or []
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, cfg.steps, start_step,
                                info.rank, info.world_size)
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers)
+    if hasattr(dataset, "set_device"):  # synthetic scenes: a GPU renders its own batches
+        dataset.set_device(trainer.device)
+    workers = auto_workers(dataset, trainer.device) if cfg.num_workers is None else cfg.num_workers
+    trainer.speedups(channels_last=cfg.channels_last, compile=cfg.compile)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
+                        worker_init_fn=_one_thread_worker if workers else None,
+                        persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
     log.line(f"start {trainer.name}: steps {start_step}->{cfg.steps}, batch {cfg.batch_size} x {info.world_size}, "
              f"precision {cfg.precision}, seed {cfg.seed}")
     result = RunResult(0, start_step, "finished", 0.0)
@@ -351,7 +391,9 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
             task = progress.add_task(trainer.name, total=cfg.steps, completed=start_step, info="")
             for batch in loader:
                 trainer.train_mode(True)
-                values = trainer.train_step(to_device(batch, trainer.device), step)
+                if isinstance(batch, list):  # drawn in a worker, rendered here on the device
+                    batch = dataset.materialise(batch, trainer.device)
+                values = trainer.train_step(trainer.to_device(batch), step)
                 step += 1
                 values.update(trainer.on_step_end(step, val_batches))
                 result.steps_done += 1
@@ -392,5 +434,5 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
     return result
 
 
-__all__ = ["LoopConfig", "StageTrainer", "train", "save_checkpoint", "load_checkpoint", "atomic_torch_save",
+__all__ = ["LoopConfig", "StageTrainer", "train", "auto_workers", "save_checkpoint", "load_checkpoint", "atomic_torch_save",
            "init_distributed", "DistInfo", "RunResult", "seed_everything", "CHECKPOINT_NAME"]

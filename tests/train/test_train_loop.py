@@ -82,7 +82,7 @@ def test_cli_train_export_and_load(tiny_dpdd, tmp_path, monkeypatch):
     monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(weights))
     out = tmp_path / "cli"
     res = CliRunner().invoke(app, ["train", "bambnet", "--data", str(tiny_dpdd), "--config", "test", "--steps", "3",
-                                   "--out", str(out), "--coc-source", "gt", "--val-count", "2", "--quiet",
+                                   "--output", str(out), "--coc-source", "gt", "--val-count", "2", "--quiet",
                                    "--export", "tiny", "--save-state", str(tmp_path / "state.pt")])
     assert res.exit_code == 0, res.output
     manifest = json.loads((weights / "manifest.json").read_text())
@@ -94,7 +94,7 @@ def test_cli_train_export_and_load(tiny_dpdd, tmp_path, monkeypatch):
     assert (tmp_path / "state.pt").stat().st_size < (out / "checkpoint.pt").stat().st_size
     # a later session continues from the compact state: weights, thresholds and the step count
     warm = CliRunner().invoke(app, ["train", "bambnet", "--data", str(tiny_dpdd), "--config", "test", "--steps", "5",
-                                    "--out", str(tmp_path / "warm"), "--coc-source", "gt", "--val-count", "2",
+                                    "--output", str(tmp_path / "warm"), "--coc-source", "gt", "--val-count", "2",
                                     "--quiet", "--warm-start", str(tmp_path / "state.pt")])
     assert warm.exit_code == 0, warm.output
     assert "steps 3->5" in (tmp_path / "warm" / "train.log").read_text()
