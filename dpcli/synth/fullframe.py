@@ -40,7 +40,8 @@ def segment_photo(rng: np.random.Generator, image: np.ndarray, max_side: int = 3
                           align_corners=False)[0]
     srgb = linear_to_srgb(x.clamp(0, 1)).permute(1, 2, 0).numpy()
     area = srgb.shape[0] * srgb.shape[1]
-    labels = felzenszwalb(srgb, scale=float(rng.uniform(150, 600)), sigma=0.8,
+    size = min(1.0, float(np.sqrt(area)) / 384)  # smaller images: finer segments, as many of them
+    labels = felzenszwalb(srgb, scale=float(rng.uniform(150, 600)) * size, sigma=0.8,
                           min_size=max(16, int(area * rng.uniform(0.002, 0.01))))
     if s < 1:
         lab = torch.from_numpy(labels.astype(np.int64))[None, None].float()

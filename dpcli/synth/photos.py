@@ -133,6 +133,9 @@ def blurred_fraction(image: torch.Tensor, tile: int = 32, ratio: float = 0.3,
     (scikit-image's photos). Flat tiles (energy < ``flat``) count as neither.
     """
     g = image.float().mean(0, keepdim=True)[None]
+    tile = min(tile, min(g.shape[-2:]) // 2 * 2)
+    if tile < 4:  # too small to judge
+        return 0.0
     e = F.avg_pool2d(_grad_energy(g), tile)
     ed = F.avg_pool2d(_grad_energy(F.avg_pool2d(g, 2)), tile // 2)
     n = min(e.shape[-2], ed.shape[-2]), min(e.shape[-1], ed.shape[-1])
