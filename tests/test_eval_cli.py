@@ -38,7 +38,7 @@ def folders(tmp_path):
 def test_eval_table_json_csv(folders, tmp_path):
     pred, gt = folders
     out_json, out_csv = tmp_path / "s.json", tmp_path / "s.csv"
-    result = runner.invoke(app, ["eval", "--pred", str(pred), "--gt", str(gt), "--json", str(out_json),
+    result = runner.invoke(app, ["eval", "--pred", str(pred), "--gt", str(gt), "--json-file", str(out_json),
                                  "--csv", str(out_csv), "--lpips", "none"])
     assert result.exit_code == 0, result.output
     data = json.loads(out_json.read_text())
@@ -65,7 +65,7 @@ def test_eval_grey_vs_colour_and_bit_depths(tmp_path):
     g = _img(1)
     write_image(gt / "x.png", g, 16)
     write_image(pred / "x.png", g.mean(0, keepdims=True), 8)  # grey, 8-bit
-    result = runner.invoke(app, ["eval", "--pred", str(pred), "--gt", str(gt), "--json", str(tmp_path / "j.json"),
+    result = runner.invoke(app, ["eval", "--pred", str(pred), "--gt", str(gt), "--json-file", str(tmp_path / "j.json"),
                                  "--lpips", "none"])
     assert result.exit_code == 0, result.output
     row = json.loads((tmp_path / "j.json").read_text())["images"][0]
@@ -112,7 +112,7 @@ def test_eval_pixel4_protocol(pixel4_dir, tmp_path):
     scene = load_pixel4_scene(pixel4_dir, "013")
     write_image(tmp_path / "013_aif.png", scene.combined, 16)  # full view: cropped by the protocol
     result = runner.invoke(app, ["eval", "--pred", str(tmp_path), "--gt", str(pixel4_dir),
-                                 "--json", str(tmp_path / "j.json"), "--lpips", "none"])
+                                 "--json-file", str(tmp_path / "j.json"), "--lpips", "none"])
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "j.json").read_text())
     assert data["protocol"] == "pixel4"

@@ -61,7 +61,7 @@ def test_single_bad_file_exits_2(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
     code, _, err = _run([bad], tmp_path / "out", capsys, quiet=True)
-    assert code == 2 and "broken.png" in err and "cannot decode" in err
+    assert code == 2 and "broken.png" in err and "corrupt" in err
     lone = write_image(tmp_path / "x_L.png", np.zeros((1, 2, 2)), 8)
     code, _, err = _run([lone], tmp_path / "out", capsys, quiet=True)
     assert code == 2 and "x_L.png" in err and "lone left view" in err

@@ -196,7 +196,7 @@ def test_duplicate_names_and_excluded_output_folder(tmp_path: Path) -> None:
     _img(tmp_path / "a" / "img_deblurred.png")  # e.g. an earlier run's output in the same folder
     items = discover_inputs([tmp_path / "a"], exclude=[tmp_path / "a" / "img_deblurred.png"])
     assert [i.name for i in items] == ["img"]
-    with pytest.raises(InputError, match="no images found"):
+    with pytest.raises(InputError, match="both the input and the output folder"):
         discover_inputs([tmp_path / "a"], exclude=[tmp_path / "a"])
 
 

@@ -9,16 +9,20 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from dpcli.cli.app import app
-from dpcli.cli.common import console, console_err
+from dpcli.cli.common import console, console_err, print_table
+from dpcli.cli.options import OutputOptions, bundle, with_bundles
+from dpcli.errors import DpError
 
 _EPILOG = """Examples:
 
-  dpdeblur eval --pred out/ --gt DPDD/ --protocol dpdd --csv scores.csv
+  dpdeblur run examples/pairs -o out/ && dpdeblur eval --pred out/ --gt examples/ground_truth
 
-  dpdeblur eval --pred out/ --gt ../shared/data/pixel4 --protocol pixel4 --json scores.json
+  dpdeblur eval --pred out/ --gt ../shared/data/pixel4 --protocol pixel4 --json-file scores.json
+
+  dpdeblur eval --pred out/ --gt DPDD/ --protocol dpdd --csv scores.csv --json > scores.json
 
   dpdeblur eval --pred out/ --gt gt/ --lpips vgg --gt-maps gt_maps/
 """
@@ -33,6 +37,7 @@ def _fmt(key: str, value: float) -> str:
 
 
 @app.command("eval", epilog=_EPILOG)
+@with_bundles
 def eval_command(
     pred: Path = typer.Option(..., "--pred", help="Folder of predictions (matched to GT by name; "
                               "suffixes like _aif/_deblurred are ignored). NAME_defocus.tiff maps are used too."),
@@ -45,10 +50,14 @@ def eval_command(
                                         "(default: next to the predictions)."),
     gt_maps: Optional[Path] = typer.Option(None, "--gt-maps", help="Folder of GT defocus maps (px) for plain/dpdd "
                                            "(Pixel 4 GT maps are found automatically)."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the per-image table + mean to this CSV."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help='Write {"images": [...], "mean": {...}} here.'),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --csv/--json file."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the mean line."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the per-image table + mean to this CSV file."),
+    json_path: Optional[Path] = typer.Option(None, "--json-file", help='Write {"images": [...], "mean": {...}} '
+                                             "to this file (--json prints it on stdout)."),
+    out: OutputOptions = bundle(omit=("folder", "bit_depth"),
+                                help={"overwrite": "Replace an existing --csv / --json-file file.",
+                                      "json": 'Print {"images": [...], "mean": {...}} on stdout (the table '
+                                      "goes to stderr).",
+                                      "quiet": "Only the mean line."}),
 ) -> None:
     """Score predictions against ground truth: PSNR, SSIM, MAE (+ LPIPS, defocus-map metrics).
 
@@ -61,44 +70,49 @@ def eval_command(
     from dpcli.metrics import lpips as L
     from dpcli.metrics.evaluate import evaluate_folders
 
+    if lpips not in ("auto", "alex", "vgg", "none"):
+        raise DpError(f"--lpips {lpips}: expected auto, alex, vgg or none")
     net = None
     if lpips == "auto":
         net = "alex" if L.weights_available("alex") else None
     elif lpips != "none":
         net = lpips
-    for path in (csv_path, json_path):
-        if path is not None and path.exists() and not overwrite:
-            raise OutputError("exists (use --overwrite)", path)
+    for path, flag in ((csv_path, "--csv"), (json_path, "--json-file")):
+        if path is None:
+            continue
+        if path.exists() and not out.overwrite:
+            raise OutputError(f"{flag}: the file exists (use --overwrite to replace it)", path)
+        if path.is_dir():
+            raise OutputError(f"{flag}: is a folder, expected a file name", path)
     report = evaluate_folders(pred, gt, protocol=protocol, lpips_net=net, maps_dir=maps, gt_maps_dir=gt_maps)
     if lpips == "auto" and net is None:
         report.notes.append("LPIPS skipped: no converted weights (run `dpdeblur convert-lpips`)")
     mean = report.mean
     keys = list(mean)
-    if not quiet:
-        table = Table(title=f"dpdeblur eval ({report.protocol} protocol, {len(report.rows)} images)")
-        table.add_column("image")
-        for k in keys:
-            table.add_column(_HEAD.get(k, k), justify="right")
-        table.add_column("bits pred/GT", justify="right")
-        table.add_column("notes")
-        for r in report.rows:
-            table.add_row(r.name, *[_fmt(k, r.metrics[k]) if k in r.metrics else "" for k in keys], r.bits,
-                          "; ".join(r.notes))
-        table.add_section()
-        table.add_row("[bold]mean[/bold]", *[f"[bold]{_fmt(k, mean[k])}[/bold]" for k in keys], "", "")
-        console.print(table)
-        for note in report.notes:
-            console_err.print(f"[dim]{note}[/dim]", highlight=False)
+    table_console = console_err if out.json else console
+    if out.quiet:
+        table_console.print("mean: " + ", ".join(f"{_HEAD.get(k, k)} {_fmt(k, v)}" for k, v in mean.items()),
+                            highlight=False)
     else:
-        console.print("mean: " + ", ".join(f"{_HEAD.get(k, k)} {_fmt(k, v)}" for k, v in mean.items()))
+        rows = [[escape(r.name), *[_fmt(k, r.metrics[k]) if k in r.metrics else "" for k in keys], r.bits,
+                 escape("; ".join(r.notes))] for r in report.rows]
+        footer = ["[bold]mean[/bold]", *[f"[bold]{_fmt(k, mean[k])}[/bold]" for k in keys], "", ""]
+        print_table(f"dpdeblur eval ({report.protocol} protocol, {len(report.rows)} images)",
+                    ["image", *[_HEAD.get(k, k) for k in keys], "bits (pred/GT)", "notes"], rows,
+                    target=table_console, justify=["left", *["right"] * len(keys), "right", "left"], footer=footer)
+        for note in report.notes:
+            console_err.print(f"[dim]{escape(note)}[/dim]", highlight=False)
     if report.unmatched_pred:
         console_err.print(f"[yellow]{len(report.unmatched_pred)} prediction(s) without GT:[/yellow] "
-                          + ", ".join(report.unmatched_pred), highlight=False, soft_wrap=True)
+                          + escape(", ".join(report.unmatched_pred)), highlight=False, soft_wrap=True)
     if report.unmatched_gt:
         console_err.print(f"[yellow]{len(report.unmatched_gt)} GT image(s) without prediction:[/yellow] "
-                          + ", ".join(report.unmatched_gt), highlight=False, soft_wrap=True)
+                          + escape(", ".join(report.unmatched_gt)), highlight=False, soft_wrap=True)
+    payload = json.dumps(report.to_json(), indent=2)
+    if out.json:
+        print(payload)
     if json_path is not None:
-        atomic_write_bytes(json_path, json.dumps(report.to_json(), indent=2).encode(), overwrite=overwrite)
+        atomic_write_bytes(json_path, payload.encode(), overwrite=out.overwrite)
     if csv_path is not None:
         buf = io.StringIO()
         writer = csv.writer(buf)
@@ -107,4 +121,4 @@ def eval_command(
             writer.writerow([r.name, *[f"{r.metrics[k]:.6f}" if k in r.metrics else "" for k in keys], r.bits,
                              "; ".join(r.notes)])
         writer.writerow(["mean", *[f"{mean[k]:.6f}" for k in keys], "", ""])
-        atomic_write_bytes(csv_path, buf.getvalue().encode(), overwrite=overwrite)
+        atomic_write_bytes(csv_path, buf.getvalue().encode(), overwrite=out.overwrite)

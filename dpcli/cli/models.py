@@ -4,24 +4,27 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from dpcli.cli.app import app
-from dpcli.cli.common import JSON_OPTION, console
+from dpcli.cli.common import console, print_table
 
 
 @app.command("models")
 def models_command(
     pattern: str = typer.Argument("*", help="Only names matching this pattern (fnmatch), e.g. 'bambnet*'."),
     weights_only: bool = typer.Option(False, "--pretrained", help="List only registered weights (arch.tag)."),
-    json_out: bool = JSON_OPTION,
+    json_out: bool = typer.Option(False, "--json", help="Print the list as JSON on stdout (for scripts)."),
 ) -> None:
-    """List networks and their weights.
+    """List networks and their weights (names as --model and --weights take them).
 
     Examples:
-      dpdeblur models
-      dpdeblur models 'bambnet*'
-      dpdeblur models --pretrained --json
+
+        dpdeblur models
+
+        dpdeblur models 'bambnet*'
+
+        dpdeblur models --pretrained --json
     """
     from dpcli.models.registry import WEIGHTS_HINT, describe, list_models, list_pretrained, manifest_path, model_info
 
@@ -39,21 +42,19 @@ def models_command(
         }, indent=2))
         return
     if archs:
-        table = Table(title="architectures")
-        for col in ("name", "task", "input", "weights", "description"):
-            table.add_column(col)
         have = {c.arch for c in list_pretrained()}
-        for i in archs:
-            table.add_row(i.name, i.task, i.recipe, "yes" if i.name in have else "-", (i.fn.__doc__ or "").strip())
-        console.print(table)
+        rows = [[i.name, i.task, i.recipe, "yes" if i.name in have else "-", escape((i.fn.__doc__ or "").strip())]
+                for i in archs]
+        print_table("architectures", ["name", "task", "input views", "weights", "description"], rows,
+                    target=console)
     if weights:
-        table = Table(title=f"weights ({manifest_path()})")
-        for col in ("name", "colour", "input", "training data", "metrics", "sha256"):
-            table.add_column(col)
+        rows = []
         for c in weights:
             metrics = ", ".join(f"{k} {v:g}" for k, v in c.metrics.items())
-            table.add_row(c.name, c.colour_order, c.input_recipe, c.training_data, metrics, c.sha256[:12])
-        console.print(table)
+            rows.append([c.name, c.colour_order, c.input_recipe, escape(c.training_data), escape(metrics),
+                         c.sha256[:12]])
+        print_table(f"weights ({manifest_path()})", ["name", "colour", "input views", "training data",
+                                                     "measured", "sha256"], rows, target=console)
     else:
         console.print(f"No trained weights registered ({manifest_path()}). To get some, {WEIGHTS_HINT}.",
                       highlight=False, soft_wrap=True)

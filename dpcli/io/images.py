@@ -236,8 +236,8 @@ def read_array(path: str | Path) -> np.ndarray:
     except MemoryError:
         raise InputError("too large to decode in the memory available", path) from None
     except Exception:  # decoders raise many types for corrupt data
-        raise InputError(f"truncated or corrupt {_KIND.get(path.suffix.lower(), 'image')} (cannot decode its "
-                         "pixels)", path) from None
+        raise InputError(f"cannot decode (truncated or corrupt {_KIND.get(path.suffix.lower(), 'image')})",
+                         path) from None
     array = np.asarray(array)
     if array.size == 0:
         raise InputError("empty image (no pixels)", path)
