@@ -190,9 +190,9 @@ def tent_weights(n: int, starts: Sequence[float], size: float) -> Tensor:
 def _check_image(image: Tensor) -> None:
     if not isinstance(image, Tensor) or image.ndim != 4:
         shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
-        raise DpError(f"run_tiled expects an (N, C, H, W) tensor, got {shape}")
+        raise DpError(f"expected an image batch of shape (N, C, H, W), got {shape}")
     if image.shape[-1] < 1 or image.shape[-2] < 1 or image.shape[0] < 1:
-        raise DpError(f"run_tiled got an empty image of shape {tuple(image.shape)}")
+        raise DpError(f"empty image (shape {tuple(image.shape)}): nothing to process")
 
 
 def run_tiled(
@@ -239,10 +239,14 @@ def run_tiled(
     for view in views:
         _check_image(view)
         if view.shape[0] != views[0].shape[0] or view.shape[-2:] != views[0].shape[-2:]:
-            raise DpError(f"run_tiled: inputs differ in size: {tuple(views[0].shape)} vs {tuple(view.shape)}")
+            raise DpError(f"the views differ in size: {tuple(views[0].shape)} vs {tuple(view.shape)}")
     tile_h, tile_w = tile if isinstance(tile, (tuple, list)) else (tile, tile)
-    if overlap < 0 or batch_size < 1 or multiple_of < 1 or min(tile_h or 0, tile_w or 0) < 0:
-        raise DpError(f"run_tiled: bad arguments tile={tile} overlap={overlap} batch_size={batch_size}")
+    if min(tile_h or 0, tile_w or 0) < 0:
+        raise DpError(f"--tile {tile}: must be 0 (one full-frame pass) or a positive size in px")
+    if overlap < 0:
+        raise DpError(f"--tile-overlap {overlap}: must be 0 or more px")
+    if batch_size < 1 or multiple_of < 1:
+        raise DpError(f"tiles per batch ({batch_size}) and the size multiple ({multiple_of}) must be at least 1")
     dev = resolve_device(device) if isinstance(device, str) else (device or views[0].device)
     precision_dtype(precision)  # validate early
     n, _, h, w = views[0].shape

@@ -395,10 +395,10 @@ def run_batch(
     mine = shard.take(all_items)
     results: list[ItemResult] = []
     show = not quiet and not json_summary
-    progress = Progress(
+    progress = Progress(  # a live bar only on a terminal: in logs and pipes it is noise
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[current]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console_err, disable=not show, transient=False,
+        console=console_err, disable=not (show and console_err.is_terminal), transient=False,
     )
     error_codes: list[int] = []
     with progress:
@@ -462,7 +462,7 @@ def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str,
     if json_summary:
         print(json.dumps({"items": [asdict(r) for r in results], "counts": counts,
                           "output": str(folder) if folder is not None else None}, indent=2))
-    elif not quiet:
+    elif not quiet and not (len(results) == 1 and failed):  # one failed item: its error line says it
         print_summary(results, titles)
     if failed and len(results) > 1:  # one item: its error line says it all
         console_err.print(f"[red]{len(failed)} of {len(results)} failed:[/red] "

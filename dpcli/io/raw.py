@@ -206,7 +206,8 @@ def _open_frame(path: Path, shot: int) -> Any:
                          "frame 1 = one photodiode)", path) from None
     except (rawpy.LibRawError, OSError) as exc:
         raw.close()
-        raise InputError(f"cannot read raw file ({type(exc).__name__}: {exc})", path) from None
+        detail = " ".join(str(exc).split()) or "unreadable"
+        raise InputError(f"cannot read raw file ({detail})", path) from None
     if raw.raw_type != rawpy.RawType.Flat or raw.num_colors != 3:
         raw.close()
         raise InputError("only Bayer (single-plane RGB) raw files are supported", path)
