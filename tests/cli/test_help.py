@@ -1,0 +1,81 @@
+"""Issue 17 items 2 and 4: every command's --help shows the shared options with the same names,
+no Python type names, and an example; `models` and `eval` tables never cut the names one types."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+COMMANDS = ["run", "zeroshot", "defocus-map", "eval", "synth", "train", "models", "convert-lpips"]
+INPUT = ["--black-level", "--white-level", "--white-sheet", "--srgb", "--linear", "--swap-lr", "--camera"]
+OUTPUT = ["--output", "-o", "--bit-depth", "--overwrite", "--json", "--quiet", "-q", "--verbose", "-v"]
+DEVICE = ["--device", "--precision", "--threads", "--tile"]
+# which bundles each command takes (eval: no output folder or bit depth; synth/train: no bit depth)
+SHARED = {
+    "run": INPUT + OUTPUT + DEVICE,
+    "zeroshot": INPUT + OUTPUT + ["--device", "--precision", "--threads"],
+    "defocus-map": INPUT + OUTPUT + DEVICE,
+    "eval": ["--overwrite", "--json", "--quiet", "-q", "--verbose", "-v"],
+    "synth": ["--output", "-o", "--overwrite", "--json", "--quiet", "-q", "--verbose", "-v"],
+    "train": ["--output", "-o", "--overwrite", "--json", "--quiet", "-q", "--verbose", "-v", "--srgb", "--linear",
+              "--device", "--precision", "--threads"],
+}
+# flags that meant something else before issue 17 and must not come back
+RETIRED = ["--white-sheet-left", "--white-sheet-right", "--raw-output", "--out ", "--linear-data", "--json-path"]
+INTERNAL = re.compile(r"<(bool|str|int|float|path|Path|list\[[^>]*\]|[A-Za-z]+,[A-Za-z,]+)>")
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_has_no_internal_type_names_and_an_example(dpdeblur, command, columns):
+    res = dpdeblur(command, "--help", columns=columns)
+    assert res.code == 0, res.err
+    assert not INTERNAL.search(res.out), INTERNAL.search(res.out).group(0)
+    assert "Examples" in res.out
+    assert f"dpdeblur {command}" in res.out
+
+
+@pytest.mark.parametrize("command", sorted(SHARED))
+def test_shared_options_have_the_same_names_everywhere(dpdeblur, command):
+    out = dpdeblur(command, "--help", columns=200).out
+    flags = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", out))
+    missing = [f for f in SHARED[command] if f not in flags]
+    assert not missing, f"{command} lacks {missing}"
+    assert not [f for f in RETIRED if f.strip() in flags], f"{command} still has a retired flag"
+
+
+def test_synth_output_encoding_is_format_and_camera_model_is_synth_camera(dpdeblur):
+    out = dpdeblur("synth", "--help", columns=200).out
+    assert "--format" in out and "--synth-camera" in out and "--camera " not in out
+
+
+def test_models_never_cuts_a_name(dpdeblur):
+    from dpcli.models.registry import list_models, list_pretrained
+
+    names = list(list_models("*")) + [c.name for c in list_pretrained()]
+    for columns in (80, 120):
+        res = dpdeblur("models", columns=columns)
+        assert res.code == 0
+        assert "…" not in res.out
+        for name in names:
+            assert re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", res.out), (columns, name)
+        assert max(len(line) for line in res.out.splitlines() if not line.startswith("    ")) <= columns
+
+
+def test_eval_never_cuts_an_image_name(dpdeblur, tmp_path):
+    from dpcli.io.images import write_image
+
+    name = "a_very_long_image_name_that_no_table_may_cut_scene_0001_of_the_test_set"
+    for folder in ("p", "g"):
+        (tmp_path / folder).mkdir()
+    rng = np.random.default_rng(0)
+    for stem in (name, "b"):
+        gt = rng.random((3, 24, 24)).astype(np.float32)
+        write_image(tmp_path / "g" / f"{stem}.png", gt, 16)
+        write_image(tmp_path / "p" / f"{stem}.png", np.clip(gt + 0.02, 0, 1), 16)
+    for columns in (80, 120):
+        res = dpdeblur("eval", "--pred", tmp_path / "p", "--gt", tmp_path / "g", "--lpips", "none", columns=columns)
+        assert res.code == 0, res.err
+        assert name in res.out and "…" not in res.out
+        assert "PSNR (dB)" in res.out.replace("\n", " ") or "PSNR" in res.out
