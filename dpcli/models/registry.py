@@ -64,6 +64,11 @@ class PretrainedCfg:
     metrics: dict[str, float] = field(default_factory=dict)
     license: str = ""
     notes: str = ""
+    # data it is for: "phone" (linear grey raw planes) and/or "dslr" (colour sRGB), comma-separated;
+    # the space its input is encoded in ("linear" | "srgb"). `dpdeblur run` never uses weights
+    # outside their domain by default and ranks them by the domain's metrics above.
+    domain: str = ""
+    space: str = ""
 
     @property
     def arch(self) -> str:

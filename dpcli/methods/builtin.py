@@ -1,0 +1,85 @@
+"""Training-free methods: zero-shot MPI stage 1 and the classical joint deconvolution."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dpcli.methods.base import Method, register_method
+
+_MEASURED = Path(__file__).with_name("measured.json")
+
+
+def measured_gains(name: str) -> dict[str, float]:
+    """domain -> measured gain (dB) of a built-in method, from ``measured.json``."""
+    try:
+        data = json.loads(_MEASURED.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in data.get(name, {}).items()}
+
+
+@register_method("zeroshot")
+class ZeroShotStage1(Method):
+    """Zero-shot MPI deblurring (thesis 004), stage 1: every layer solved in closed form, picked
+    per pixel by its L/R reblur residual; no training data, seconds per photo."""
+
+    name = "zeroshot"
+    needs_pair = True
+    space = "linear"
+    summary = "zero-shot MPI, stage 1 (training-free, any DP camera; the defocus map is its layer choice)"
+
+    def __init__(self, config=None, device: str = "cpu", precision: str = "fp32", progress=None, **_: Any) -> None:
+        from dpcli.zeroshot import make_config
+
+        self.config = config or make_config("fast", output_stage="init")
+        self.device, self.precision, self.progress = device, precision, progress
+        self.measured = measured_gains(self.name)
+        self.result = None  # the last ZeroShotResult (the zeroshot command writes its extras)
+
+    def _deblur(self, left, right, *, kernels, defocus, focus):
+        from dpcli.zeroshot import zeroshot_deblur
+
+        cfg = self.config.with_(focus=focus if self.config.focus != "both" else None, device=self.device,
+                                precision=self.precision)
+        measured = None if kernels is None else tuple(np.asarray(k, np.float32) for k in kernels)
+        res = zeroshot_deblur(left, right, cfg, measured_kernels=measured, progress=self.progress)
+        self.result = res
+        info = {"timings": dict(res.timings), "output_stage": res.info.get("output_stage", ""),
+                "defocus_source": res.info.get("defocus_source", ""), "kernels": "measured" if measured else "parametric"}
+        return np.clip(res.aif, 0, None), res.defocus, info
+
+
+@register_method("classical")
+class Classical(Method):
+    """Joint L/R regularised deconvolution with a per-patch radius from the classical defocus map."""
+
+    name = "classical"
+    needs_pair = True
+    space = "linear"
+    summary = "classical joint L/R deconvolution (training-free; map from the L/R kernel symmetry)"
+
+    def __init__(self, min_radius: float | None = None, max_radius: float | None = None, **_: Any) -> None:
+        self.measured = measured_gains(self.name)
+        self.radius_range = {k: v for k, v in (("min_radius", min_radius), ("max_radius", max_radius))
+                             if v is not None}
+
+    def _deblur(self, left, right, *, kernels, defocus, focus):
+        from dpcli.classical import deblur_pair_classical, estimate_defocus_classical
+
+        image = deblur_pair_classical(left, right, kernels, srgb=False)
+        dmap = None
+        if defocus:
+            dmap, _ = estimate_defocus_classical(left, right, srgb=False, **self.radius_range)
+        return image, dmap, {"kernels": "measured" if kernels is not None else "parametric"}
+
+    def defocus_map(self, left, right, *, srgb: bool, kernels=None, focus: str = "front") -> np.ndarray:
+        return self.defocus_with_confidence(left, right, srgb=srgb)[0]
+
+    def defocus_with_confidence(self, left, right, *, srgb: bool):
+        """(radius, confidence) of the classical estimator (``defocus-map --confidence``)."""
+        from dpcli.classical import estimate_defocus_classical
+
+        return estimate_defocus_classical(left, right, srgb=srgb, **self.radius_range)

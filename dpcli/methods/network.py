@@ -1,0 +1,194 @@
+"""Network methods: one per shipped weights tag (``arch.tag`` in weights/manifest.json), and one
+for a checkpoint the user gives (``--model bambnet|defocusgan --weights FILE``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dpcli.errors import ModelError
+from dpcli.methods.base import DOMAINS, Method, unknown_method
+
+# manifest metric prefix of each domain's dev scenes (dpcli.train.evaluate writes these keys)
+DOMAIN_METRIC = {"phone": "pixel4", "dslr": "canon"}
+_TASKS = ("deblur_pair", "deblur_single")
+# below this PSNR against the input's combined view, a "deblurred" image is not an image of the
+# scene (e.g. BaMBNet's COC net, which shares every key of the deblurring net, outputs radii)
+MIN_RESEMBLANCE_DB = 12.0
+
+
+def _entries():
+    from dpcli.models.registry import list_pretrained, model_info
+
+    out = []
+    for cfg in list_pretrained():
+        try:
+            task = model_info(cfg.arch).task
+        except ModelError:
+            continue
+        if task in _TASKS:
+            out.append((cfg, task))
+    return out
+
+
+def shipped_network_names() -> list[str]:
+    """``arch.tag`` of every shipped deblurring weights file."""
+    return [cfg.name for cfg, _ in _entries()]
+
+
+def gains_from_metrics(metrics: dict[str, float], domains: tuple[str, ...]) -> dict[str, float]:
+    """domain -> PSNR gain over the input recorded in a manifest entry; only when the shipping rule
+    holds there (mean PSNR above the input, SSIM not lower; per-scene figures checked at export)."""
+    out = {}
+    for domain in domains:
+        key = DOMAIN_METRIC[domain]
+        psnr, base = metrics.get(f"{key}_psnr"), metrics.get(f"{key}_psnr_input")
+        ssim, ssim_base = metrics.get(f"{key}_ssim"), metrics.get(f"{key}_ssim_input")
+        if psnr is None or base is None:
+            continue
+        if ssim is not None and ssim_base is not None and ssim < ssim_base:
+            continue
+        out[domain] = float(psnr - base)
+    return out
+
+
+class NetworkMethod(Method):
+    """A deblurring network behind the method interface (loads on first use, cached)."""
+
+    def __init__(self, name: str, task: str, *, weights: str | Path | None = None, arch: str | None = None,
+                 space: str = "srgb", domains: tuple[str, ...] = DOMAINS, measured: dict | None = None,
+                 summary: str = "", user_weights: bool = False, device: str = "auto", precision: str = "fp32",
+                 tile: int | None = None, tile_overlap: int | None = None, **_: Any) -> None:
+        self.name, self.task, self.weights, self.arch = name, task, weights, arch
+        self.needs_pair = task == "deblur_pair"
+        self.space, self.domains, self.measured = space, tuple(domains), dict(measured or {})
+        self.summary, self.user_weights = summary, user_weights
+        self.runtime = dict(device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
+        self.min_size = 16
+
+    def session(self):
+        from dpcli.api import load_session
+
+        return load_session(self.name if self.weights is None else self.name.split(".")[0], self.task,
+                            weights=self.weights, arch=self.arch, **self.runtime)
+
+    @property
+    def weights_id(self) -> str:
+        """What identifies the weights in output records: the tag, or the file's sha256."""
+        if self.weights is None:
+            return self.name
+        from dpcli.models.registry import sha256_file
+
+        return sha256_file(self.weights)
+
+    def _deblur(self, left, right, *, kernels, defocus, focus):
+        session = self.session()
+        info: dict = {"weights": self.name if self.weights is None else str(self.weights)}
+        if kernels is not None:
+            info["note"] = "calibration kernels not used by networks"
+        if self.needs_pair:
+            image = np.asarray(session.deblur_pair(left, right))
+            reference = (left + right) / 2
+        else:
+            image = np.asarray(session.deblur_image(left))
+            reference = left
+        if self.user_weights:
+            check_resembles_input(image, reference, self.weights)
+        dmap = None
+        if defocus:
+            dmap = coc_map(left, right, self.runtime, info) if right is not None else None
+        return image, dmap, info
+
+
+def check_resembles_input(image: np.ndarray, reference: np.ndarray, weights) -> None:
+    """ModelError when a network's 'deblurred' image is nothing like its input (PSNR against the
+    combined view below :data:`MIN_RESEMBLANCE_DB`): wrong weights, most often a COC net."""
+    from dpcli.metrics.image import psnr
+
+    ref = np.broadcast_to(reference, image.shape) if reference.shape != image.shape else reference
+    score = psnr(np.clip(image, 0, 1)[None], np.clip(ref, 0, 1)[None])
+    if score < MIN_RESEMBLANCE_DB:
+        raise ModelError(f"the network's output does not resemble the input ({score:.1f} dB against the "
+                         "views' mean): these weights look like a COC / defocus-map network (BaMBNet's COC "
+                         "net has the deblurring net's keys): use them with --defocus-map --defocus-weights",
+                         weights)
+
+
+def coc_map(left, right, runtime: dict, info: dict, weights=None, model: str = "bambnet") -> np.ndarray:
+    """Signed radius map of a pair from a COC network (registered or ``weights``); without COC
+    weights, the classical estimator (said in ``info['defocus_source']``)."""
+    from dpcli.api import load_session
+
+    try:
+        session = load_session(model, "coc", weights=weights, **runtime)
+    except ModelError:
+        if weights is not None:
+            raise
+        from dpcli.classical import estimate_defocus_classical
+
+        info["defocus_source"] = "classical (no COC weights installed)"
+        return estimate_defocus_classical(left, right, srgb=False)[0]
+    info["defocus_source"] = f"{session.loaded.arch} ({session.loaded.source})"
+    coc = np.asarray(session.estimate_coc(left, right))
+    return coc[0] if coc.ndim == 3 else coc
+
+
+def network_method(name: str, *, weights: str | Path | None = None, arch: str | None = None,
+                   task: str | None = None, **runtime: Any) -> NetworkMethod:
+    """A :class:`NetworkMethod` for a shipped ``arch.tag`` or, with ``weights``, for a file.
+
+    ``--model bambnet --weights BaMBNet.pth`` means the deblurring net (run only deblurs; the COC
+    net goes with --defocus-map), so BaMBNet's deblur/COC key ambiguity resolves to the deblur net.
+    """
+    from dpcli.models.loading import FAMILY_DEFAULTS, resolve_arch
+    from dpcli.models.registry import model_info
+
+    if weights is None:
+        for cfg, cfg_task in _entries():
+            if cfg.name == name:
+                domains = tuple(d for d in (cfg.domain or "").split(",") if d in DOMAINS) or DOMAINS
+                space = cfg.space or "srgb"
+                return NetworkMethod(cfg.name, cfg_task, space=space, domains=domains,
+                                     measured=gains_from_metrics(cfg.metrics, domains),
+                                     summary=cfg.training_data, **runtime)
+        raise unknown_method(name)
+    try:
+        family, default_arch = resolve_arch(name, task or "deblur_pair")
+    except ModelError:
+        raise unknown_method(name) from None
+    if task is None:
+        task = "deblur_pair"
+        if arch is not None:
+            task = model_info(arch).task
+        elif default_arch is not None and model_info(default_arch).task in _TASKS:
+            task = model_info(default_arch).task
+        elif (family, "deblur_pair") not in FAMILY_DEFAULTS:
+            task = "deblur_single"
+    if arch is None and family == "bambnet" and task == "deblur_pair":
+        arch = _file_arch(weights) or "bambnet_deblur"
+    if arch is None and family == "defocusgan":
+        arch = _file_arch(weights) or FAMILY_DEFAULTS[("defocusgan", task)]
+    space, domains = _file_space(weights)
+    return NetworkMethod(name, task, weights=weights, arch=arch, space=space, domains=domains,
+                         summary=f"{family} from {Path(weights).name}", user_weights=True, **runtime)
+
+
+def _file_arch(weights) -> str | None:
+    """Our safetensors say their architecture; the authors' files do not (None)."""
+    from dpcli.models.loading import read_checkpoint
+
+    _, meta = read_checkpoint(weights)
+    return meta.get("arch") or None
+
+
+def _file_space(weights) -> tuple[str, tuple[str, ...]]:
+    """(space, domains) of a checkpoint file: the authors' DPDD nets are sRGB colour; ours say so
+    in their metadata ('linear' in the training data = phone raw planes)."""
+    from dpcli.models.loading import read_checkpoint
+
+    _, meta = read_checkpoint(weights)
+    text = (meta.get("space", "") + " " + meta.get("training_data", "")).lower()
+    if "linear" in text:
+        return "linear", ("phone",)
+    return "srgb", DOMAINS

@@ -1,0 +1,42 @@
+"""Orientation of a DP pair for every DP command: the optics decision fed with the zero-shot
+stage-1 side balance (which side of the focal plane its both-sides layer choice favours)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dpcli.optics.orientation import Orientation, detect_orientation
+
+# the balance is read at reduced resolution: its sign needs the layer choice, not the detail
+BALANCE_MAX_SIDE = 640
+
+
+def stage1_side_balance(left, right, *, srgb: bool = False, max_side: int = BALANCE_MAX_SIDE) -> float:
+    """Mass of the stage-1 layer choice (focus="both") on positive radii minus that on negative
+    radii, in [-1, 1]; views downsampled to ``max_side`` px (radii scaled with them)."""
+    from dpcli.optics import srgb_to_linear
+    from dpcli.zeroshot import make_config, zeroshot_deblur
+
+    lt = torch.as_tensor(np.asarray(left, np.float32))
+    rt = torch.as_tensor(np.asarray(right, np.float32))
+    if lt.ndim == 2:
+        lt, rt = lt[None], rt[None]
+    if srgb:
+        lt, rt = srgb_to_linear(lt.clamp(0, 1)), srgb_to_linear(rt.clamp(0, 1))
+    factor = max(1, int(np.ceil(max(lt.shape[-2:]) / max_side)))
+    if factor > 1:
+        lt, rt = F.avg_pool2d(lt[None], factor)[0], F.avg_pool2d(rt[None], factor)[0]
+    cfg = make_config("fast", focus="both", output_stage="init", keep_layers=True, layers=10,
+                      max_radius=max(17.0 / factor, 3.0))
+    res = zeroshot_deblur(lt, rt, cfg)
+    w, radii = torch.from_numpy(res.weights), torch.from_numpy(res.radii)
+    return float(w[radii > 0].sum(0).mean() - w[radii < 0].sum(0).mean())
+
+
+def orient(left, right, *, srgb: bool, focus: str = "front", user: bool | None = None,
+           hint: bool | None = None) -> Orientation:
+    """:func:`dpcli.optics.orientation.detect_orientation` with the stage-1 side balance as the
+    second evidence (used only when the global disparity is under half a pixel)."""
+    return detect_orientation(left, right, focus="back" if focus == "back" else "front", user=user, hint=hint,
+                              side_balance=lambda a, b: stage1_side_balance(a, b, srgb=srgb))
