@@ -348,6 +348,13 @@ def _one_thread_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def make_loader(dataset: Dataset, sampler: StepBatchSampler, workers: int) -> DataLoader:
+    """The training loader: ``workers`` processes (one torch thread each) prefetching 4 batches."""
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
+                      worker_init_fn=_one_thread_worker if workers else None,
+                      persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+
+
 def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches: list[Sample] | None = None,
           on_interrupt_save: bool = True) -> RunResult:
     """Run ``trainer`` for ``cfg.steps`` optimiser steps (or until the time budget) on ``dataset``.
@@ -376,9 +383,7 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
         dataset.set_device(trainer.device)
     workers = auto_workers(dataset, trainer.device) if cfg.num_workers is None else cfg.num_workers
     trainer.speedups(channels_last=cfg.channels_last, compile=cfg.compile)
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
-                        worker_init_fn=_one_thread_worker if workers else None,
-                        persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+    loader = make_loader(dataset, sampler, workers)
     log.line(f"start {trainer.name}: steps {start_step}->{cfg.steps}, batch {cfg.batch_size} x {info.world_size}, "
              f"precision {cfg.precision}, seed {cfg.seed}")
     result = RunResult(0, start_step, "finished", 0.0)
@@ -434,5 +439,5 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
     return result
 
 
-__all__ = ["LoopConfig", "StageTrainer", "train", "auto_workers", "save_checkpoint", "load_checkpoint", "atomic_torch_save",
+__all__ = ["LoopConfig", "StageTrainer", "train", "auto_workers", "make_loader", "save_checkpoint", "load_checkpoint", "atomic_torch_save",
            "init_distributed", "DistInfo", "RunResult", "seed_everything", "CHECKPOINT_NAME"]
