@@ -74,6 +74,7 @@ class ItemResult:
     outputs: list[str] = field(default_factory=list)
     message: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)  # e.g. method, orientation (text columns)
 
 
 def parse_bit_depth(value: str, input_depth: int) -> int:
@@ -374,13 +375,15 @@ def run_batch(
     verbose: bool = False,
     json_summary: bool = False,
     metric_columns: Iterable[str] | dict[str, str] = (),
+    detail_columns: dict[str, str] | None = None,
 ) -> int:
     """Run ``process`` on every item; report progress, failures and a summary; return the exit code.
 
     With ``plan`` the outputs are checked before any computation (see :class:`OutputPlan`) and
     the recipe is recorded beside each item's outputs. ``out`` (the output bundle) supplies quiet,
     verbose and json. Under torchrun each rank runs its share; rank 0 reports all of them.
-    ``metric_columns``: metric keys, or key -> column title in words.
+    ``metric_columns``: metric keys, or key -> column title in words; ``detail_columns``: keys of
+    ``ItemResult.details`` -> column title (text columns before "output / message").
     """
     if out is not None:
         quiet, verbose, json_summary = out.quiet, out.verbose, out.json
@@ -451,19 +454,19 @@ def run_batch(
         error_codes += codes
         order = {name_of(it): i for i, it in enumerate(all_items)}
         results.sort(key=lambda r: order.get(r.name, len(order)))
-    return _report(results, error_codes, titles, quiet=quiet, json_summary=json_summary,
-                   folder=plan.folder if plan is not None else (out.folder if out is not None else None))
+    return _report(results, error_codes, titles, dict(detail_columns or {}), quiet=quiet,
+                   json_summary=json_summary, folder=plan.folder if plan is not None else (out.folder if out is not None else None))
 
 
-def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str, str], *, quiet: bool,
-            json_summary: bool, folder: Path | None) -> int:
+def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str, str], details: dict[str, str],
+            *, quiet: bool, json_summary: bool, folder: Path | None) -> int:
     failed = [r for r in results if r.status == "failed"]
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
     if json_summary:
         print(json.dumps({"items": [asdict(r) for r in results], "counts": counts,
                           "output": str(folder) if folder is not None else None}, indent=2))
     elif not quiet and not (len(results) == 1 and failed):  # one failed item: its error line says it
-        print_summary(results, titles)
+        print_summary(results, titles, details)
     if failed and len(results) > 1:  # one item: its error line says it all
         console_err.print(f"[red]{len(failed)} of {len(results)} failed:[/red] "
                           + escape(", ".join(r.name for r in failed)), highlight=False, soft_wrap=True)
@@ -479,16 +482,20 @@ def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str,
     return 0
 
 
-def print_summary(results: list[ItemResult], metric_columns: Iterable[str] | dict[str, str]) -> None:
+def print_summary(results: list[ItemResult], metric_columns: Iterable[str] | dict[str, str],
+                  detail_columns: dict[str, str] | None = None) -> None:
     titles = dict(metric_columns) if isinstance(metric_columns, dict) else {k: k for k in metric_columns}
-    headers = ["item", "status", "time (s)", *titles.values(), "output / message"]
+    details = dict(detail_columns or {})
+    headers = ["item", "status", "time (s)", *titles.values(), *details.values(), "output / message"]
     rows = []
     for r in results:
         style = {"ok": "green", "skipped": "yellow", "failed": "red"}[r.status]
         metrics = [f"{r.metrics[c]:.4f}" if c in r.metrics else "" for c in titles]
         detail = escape(r.message if r.status != "ok" else ", ".join(Path(o).name for o in r.outputs))
-        rows.append([escape(r.name), f"[{style}]{r.status}[/{style}]", f"{r.seconds:.2f}", *metrics, detail])
-    print_table("summary", headers, rows, justify=["left", "left", "right", *["right"] * len(titles), "left"])
+        texts = [escape(str(r.details.get(k, ""))) for k in details]
+        rows.append([escape(r.name), f"[{style}]{r.status}[/{style}]", f"{r.seconds:.2f}", *metrics, *texts, detail])
+    print_table("summary", headers, rows,
+                justify=["left", "left", "right", *["right"] * len(titles), *["left"] * len(details), "left"])
 
 
 def require_inputs(paths: Sequence[Path]) -> None:
