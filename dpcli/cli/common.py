@@ -443,7 +443,7 @@ def run_batch(
                 console_err.print(f"{name}: {result.status} in {result.seconds:.2f} s", highlight=False)
             progress.advance(task)
     if shard.world > 1:
-        folder = plan.folder if plan is not None else (out.folder if out is not None and out.folder else None)
+        folder = _summary_folder(plan, out)
         if folder is None:
             raise DpError("a run split over processes (torchrun) needs an output folder (-o) for the summary")
         shard.write_part(Path(folder), started, results, error_codes)
@@ -455,7 +455,13 @@ def run_batch(
         order = {name_of(it): i for i, it in enumerate(all_items)}
         results.sort(key=lambda r: order.get(r.name, len(order)))
     return _report(results, error_codes, titles, dict(detail_columns or {}), quiet=quiet,
-                   json_summary=json_summary, folder=plan.folder if plan is not None else (out.folder if out is not None else None))
+                   json_summary=json_summary, folder=_summary_folder(plan, out))
+
+
+def _summary_folder(plan: OutputPlan | None, out: "OutputOptions | None") -> Path | None:
+    if plan is not None:
+        return Path(plan.folder)
+    return out.folder if out is not None else None
 
 
 def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str, str], details: dict[str, str],
