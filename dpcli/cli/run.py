@@ -1,8 +1,9 @@
-"""`dpdeblur run`: deblur DP pairs (BaMBNet) and single images (DefocusGAN) in files and folders."""
+"""`dpdeblur run`: deblur DP pairs and single images in files and folders, by method name or by
+the best method measured for the data's domain (dpcli.methods)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,216 +11,250 @@ import numpy as np
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.common import (
-    BIT_DEPTH_OPTION,
-    BLACK_LEVEL_OPTION,
-    DEVICE_OPTION,
-    JSON_OPTION,
-    OVERWRITE_OPTION,
-    PRECISION_OPTION,
-    QUIET_OPTION,
-    RAW_OUTPUT_OPTION,
-    SWAP_LR_OPTION,
-    THREADS_OPTION,
-    TILE_OPTION,
-    TILE_OVERLAP_OPTION,
-    VERBOSE_OPTION,
-    WHITE_LEVEL_OPTION,
-    WHITE_SHEET_LEFT_OPTION,
-    WHITE_SHEET_RIGHT_OPTION,
-    ItemResult,
-    parse_bit_depth,
-    raw_options,
-    require_inputs,
-    run_batch,
-)
+from dpcli.cli.cameras import ResolvedInput, looks_like_raw_counts, resolve_input
+from dpcli.cli.common import ItemResult, OutputPlan, console_err, require_inputs, run_batch
+from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
 from dpcli.errors import DpError, InputError
 
 _EPILOG = """
 Examples:
 
-  dpdeblur run scene_L.png scene_R.png -o out/          # a DP pair -> out/scene.png (BaMBNet)
+  dpdeblur run examples/pairs -o out/                   # DP pairs -> out/NAME.png, best method for the data
 
-  dpdeblur run photos/ -o out/ --defocus-map            # pairs and single images, + COC maps
+  dpdeblur run photos/ -o out/ --defocus-map            # + NAME_defocus.tiff/.png from the same method
 
-  dpdeblur run dpdd/test -o out/ --model bambnet --weights BaMBNet.pth --arch bambnet_deblur
+  dpdeblur run crops/ -o out/ --linear                  # linear grey DP planes (e.g. preprocessed Pixel 4)
 
-  dpdeblur run img.jpg -o out/ --model defocusgan --precision bf16 --tile 512
+  dpdeblur run pixel4/ -o out/ --camera pixel4          # raw planes: black/white level from the profile
 
-  dpdeblur run pixel4/ -o out/ --model classical --black-level 1024 --swap-lr
+  dpdeblur run pairs/ -o out/ --model classical         # a method by name (dpdeblur models)
+
+  dpdeblur run dpdd/test -o out/ --model bambnet --weights BaMBNet.pth   # the authors' checkpoint
 """
+
+_DOMAIN_WORDS = {"phone": "linear grey (phone raw) images", "dslr": "colour sRGB photos"}
+
+
+def _result(name: str, details: dict, **kwargs: Any) -> ItemResult:
+    try:  # the batch runner's own field, where it has one
+        return ItemResult(name, details=details, **kwargs)  # type: ignore[call-arg]
+    except TypeError:
+        result = ItemResult(name, **kwargs)
+        result.message = result.message or "; ".join(f"{k}: {v}" for k, v in details.items())
+        return result
 
 
 @dataclass
-class _Plan:
-    """What runs on what: sessions are loaded once, before the first file."""
+class _Chooser:
+    """Which method runs on an item: the one named by --model, else the best measured for its domain."""
 
-    pair_session: Any = None  # Deblurrer for pairs, or "classical"
-    single_session: Any = None  # Deblurrer for single images
-    coc_session: Any = None  # Deblurrer estimating COC, or "classical"
-    kernels: Any = None  # measured (left, right) kernels for --model classical
+    model: str
+    weights: Optional[Path]
+    arch: Optional[str]
+    runtime: dict
+    chosen: dict = field(default_factory=dict)
 
+    def for_item(self, domain: str, pair: bool):
+        from dpcli.methods import default_method, get_method
 
-def _session(model: str, task: str, weights, arch, opts: dict) -> Any:
-    if model == "classical":
-        if task == "deblur_single":
-            raise DpError("--model classical needs DP pairs (it deconvolves both views jointly); "
-                          "single images need --model defocusgan")
-        return "classical"
-    from dpcli.api import load_session
+        key = ("named" if self.model != "auto" or self.weights is not None else domain, pair)
+        if key in self.chosen:
+            return self.chosen[key]
+        if self.model == "auto" and self.weights is None:
+            method = default_method(domain, pair, self._candidates())
+            if method is None:
+                what = "DP pairs" if pair else "single images"
+                raise InputError(f"no method for {what} of {_DOMAIN_WORDS[domain]} is shipped yet"
+                                 + ("" if pair else " (DP pairs deblur out of the box)"))
+            method = get_method(method.name, **self.runtime)
+        else:
+            name = self.model
+            if name == "auto":  # --weights alone: the family by what the item is
+                name = "bambnet" if pair else "defocusgan"
+            method = get_method(name, weights=self.weights, arch=self.arch, **self.runtime)
+        self.chosen[key] = method
+        return method
 
-    return load_session(model, task, weights=weights, arch=arch, **opts)
+    def _candidates(self):
+        from dpcli.methods import list_methods
 
+        if "_all" not in self.chosen:
+            self.chosen["_all"] = list_methods()
+        return self.chosen["_all"]
 
-def _make_plan(items: list, single: bool, model: str, weights: Optional[Path], arch: Optional[str],
-               defocus_map: bool, defocus_model: str, defocus_weights: Optional[Path], opts: dict) -> _Plan:
-    from dpcli.io.pairs import BadInput, is_pair
+    def recipe(self) -> dict:
+        """What decides the pixels: the named method and weights, or the defaults per domain."""
+        from dpcli.methods import default_method
 
-    usable = [it for it in items if not isinstance(it, BadInput)]
-    has_pairs = any(is_pair(it) for it in usable) and not single
-    has_singles = any(not is_pair(it) for it in usable) or (single and bool(usable))
-    plan = _Plan()
-    if model == "auto" and weights is not None and has_pairs and has_singles:
-        raise DpError("--weights with both DP pairs and single images: say which network they are for with "
-                      "--model bambnet|defocusgan (or run pairs and single images separately)")
-    if has_pairs and model not in ("auto", "classical", "bambnet"):
-        from dpcli.models.loading import resolve_arch
+        if self.model != "auto" or self.weights is not None:
+            weights = None
+            if self.weights is not None:
+                from dpcli.models.registry import sha256_file
 
-        if resolve_arch(model, "deblur_pair")[0] == "defocusgan":
-            raise DpError(f"--model {model} is a single-image network; add --single to run it on the pairs' "
-                          "combined views, or use --model bambnet for the pairs")
-    if has_pairs:
-        plan.pair_session = _session("bambnet" if model == "auto" else model, "deblur_pair", weights, arch, opts)
-    if has_singles:
-        plan.single_session = _session("defocusgan" if model == "auto" else model, "deblur_single",
-                                       weights, arch, opts)
-    if defocus_map and has_pairs:
-        plan.coc_session = _session(defocus_model, "coc", defocus_weights, None, opts)
-    return plan
-
-
-def _classical_deblur(left: np.ndarray, right: np.ndarray, srgb: bool, kernels) -> np.ndarray:
-    """The classical helper's joint L/R deconvolution (dpcli.classical), parametric or measured kernels."""
-    from dpcli.classical import deblur_pair_classical
-
-    return deblur_pair_classical(left, right, kernels, srgb=srgb)
+                weights = sha256_file(self.weights)
+            return {"model": self.model, "weights": weights, "arch": self.arch}
+        table = {}
+        for domain in _DOMAIN_WORDS:
+            for pair in (True, False):
+                m = default_method(domain, pair, self._candidates())
+                table[f"{domain}/{'pair' if pair else 'single'}"] = m.name if m else None
+        return {"model": "auto", "defaults": table}
 
 
 @app.command("run", epilog=_EPILOG)
+@with_bundles
 def run_command(
     inputs: list[Path] = typer.Argument(..., help="Files and folders: DP pairs (NAME_L/NAME_R, left/ right/, "
                                         "DPDD, Dual Pixel RAW) and single images."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output folder (created)."),
-    model: str = typer.Option("auto", "--model", "-m", help="auto (pairs: bambnet, single images: defocusgan) | "
-                              "bambnet | defocusgan | classical | an architecture or arch.tag (dpdeblur models)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: our .safetensors or the authors' "
-                                           "DPDD .pth/.pt (loaded with torch.load(weights_only=True))."),
+    model: str = typer.Option("auto", "--model", "-m", help="auto (the best method measured for the data: "
+                              "DP pairs of either domain -> zeroshot today; single images -> shipped "
+                              "weights of their domain) | zeroshot | classical | a weights name or "
+                              "bambnet | defocusgan with --weights (dpdeblur models)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: ours (.safetensors) or the "
+                                           "authors' DPDD .pth (BaMBNet: the deblurring net)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of --weights when the file cannot tell "
-                                       "(BaMBNet's deblur and COC nets share their keys): e.g. bambnet_deblur."),
+                                       "(rarely needed: BaMBNet checkpoints given to run are the deblurring net)."),
     single: bool = typer.Option(False, "--single", help="Treat DP pairs as single images (their combined view)."),
     defocus_map: bool = typer.Option(False, "--defocus-map", help="Also write NAME_defocus.tiff (signed blur "
-                                     "radius, px) and NAME_defocus.png (preview) for DP pairs."),
-    defocus_model: str = typer.Option("bambnet", "--defocus-model", help="COC network for --defocus-map: "
-                                      "bambnet | defocusgan | classical | an architecture."),
-    defocus_weights: Optional[Path] = typer.Option(None, "--defocus-weights", help="Checkpoint for --defocus-model."),
-    kernels: Optional[Path] = typer.Option(None, "--kernels", help="--model classical: folder with measured "
-                                           "blur_kernels_{left,right}.npy (Pixel 4 calibration) instead of "
-                                           "parametric kernels."),
-    bit_depth: str = BIT_DEPTH_OPTION,
-    overwrite: bool = OVERWRITE_OPTION,
-    tile: Optional[int] = TILE_OPTION,
-    tile_overlap: Optional[int] = TILE_OVERLAP_OPTION,
-    device: str = DEVICE_OPTION,
-    precision: str = PRECISION_OPTION,
-    threads: int = THREADS_OPTION,
-    swap_lr: bool = SWAP_LR_OPTION,
-    black_level: Optional[float] = BLACK_LEVEL_OPTION,
-    white_level: Optional[float] = WHITE_LEVEL_OPTION,
-    white_sheet_left: Optional[Path] = WHITE_SHEET_LEFT_OPTION,
-    white_sheet_right: Optional[Path] = WHITE_SHEET_RIGHT_OPTION,
-    raw_output: str = RAW_OUTPUT_OPTION,
-    json_summary: bool = JSON_OPTION,
-    quiet: bool = QUIET_OPTION,
-    verbose: bool = VERBOSE_OPTION,
+                                     "radius, px) and NAME_defocus.png for DP pairs, from the method used "
+                                     "(networks: a COC net, else the classical estimator)."),
+    defocus_weights: Optional[Path] = typer.Option(None, "--defocus-weights", help="COC checkpoint for "
+                                                   "--defocus-map with a network method (e.g. BaMBNet's COC net)."),
+    kernels: Optional[Path] = typer.Option(None, "--kernels", help="Calibration folder with "
+                                           "blur_kernels_{left,right}.npy (or its parent): measured kernels, "
+                                           "named like the view files (swapped with them)."),
+    source: InputOptions = bundle(),
+    out: OutputOptions = bundle(required=("folder",)),
+    dev: DeviceOptions = bundle(),
 ) -> None:
-    """Remove defocus blur: DP pairs through BaMBNet, single images through DefocusGAN.
+    """Remove defocus blur: DP pairs and single images, each with the best method for its data.
 
-    Writes OUT/NAME.png (the all-in-focus image, at the input's bit depth); a pair NAME_L/NAME_R
-    gives NAME. Existing outputs are skipped (resume) unless --overwrite. Without trained
-    weights registered (dpdeblur models), pass a checkpoint with --weights.
+    Writes OUT/NAME.png (all-in-focus, at the input's bit depth); a pair NAME_L/NAME_R gives
+    NAME. With no --model, DP pairs go to the method measured best on real photos of their domain
+    (colour sRGB or linear raw planes) and single images to shipped weights of theirs; which view
+    is left is read from each pair. The summary says per item which method ran and the L/R order.
     """
-    from dpcli.device import set_threads
-    from dpcli.io.pairs import discover_inputs, input_paths
+    from dpcli.io.pairs import BadInput, discover_inputs, is_pair, probe_items
 
     require_inputs(inputs)
-    parse_bit_depth(bit_depth, 16)  # validate early
-    set_threads(threads)
-    raw = raw_options(black_level, white_level, white_sheet_left, white_sheet_right, raw_output)
-    items = discover_inputs(inputs, exclude=[output])
+    dev.apply_threads()
+    resolved = resolve_input(source)
+    items = probe_items(discover_inputs(inputs, exclude=[out.folder]))
     if not items:
         raise InputError("no images found", inputs[0])
-    opts = dict(device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
-    plan = _make_plan(items, single, model, weights, arch, defocus_map, defocus_model, defocus_weights, opts)
-    if kernels is not None:
-        if model != "classical":
-            raise DpError("--kernels goes with --model classical")
-        from dpcli.classical import load_kernels_dir
+    if all(isinstance(it, BadInput) for it in items):
+        raise items[0].error()
+    if weights is not None and model == "auto":
+        usable = [it for it in items if not isinstance(it, BadInput)]
+        kinds = {is_pair(it) and not single for it in usable}
+        if len(kinds) > 1:
+            raise DpError("--weights with both DP pairs and single images: say which network they are for with "
+                          "--model bambnet|defocusgan (or run pairs and single images separately)")
+    runtime = dict(device=dev.device, precision=dev.precision, tile=dev.tile, tile_overlap=dev.tile_overlap,
+                   coc_weights=defocus_weights)
+    chooser = _Chooser(model, weights, arch, runtime)
+    if model != "auto" or weights is not None:  # a bad name or checkpoint fails once, before any file
+        chooser.for_item("dslr", not single and any(is_pair(it) for it in items if not isinstance(it, BadInput)))
+    calibration = load_calibration(kernels or resolved.kernels)
+    ext = out.extension
 
-        plan.kernels = load_kernels_dir(kernels, swap_lr=swap_lr)
-    output.mkdir(parents=True, exist_ok=True)
-    protected = input_paths(items)
+    def outputs(item) -> list[Path]:
+        files = [out.folder / f"{item.name}{ext}"]
+        if defocus_map and is_pair(item) and not single:
+            files += [out.folder / f"{item.name}_defocus.tiff", out.folder / f"{item.name}_defocus.png"]
+        return files
+
+    recipe = {"command": "run", **chooser.recipe(), "single": single, "defocus_map": defocus_map,
+              "defocus_weights": str(defocus_weights) if defocus_weights else None,
+              "kernels": str(kernels or resolved.kernels or "") or None, "camera": source.camera,
+              "srgb": resolved.source.srgb, "swap_lr": source.swap_lr, "black_level": resolved.source.black_level,
+              "white_level": resolved.source.white_level, "bit_depth": out.bit_depth, "tile": dev.tile,
+              "precision": dev.precision}
+    plan = OutputPlan(folder=out.folder, recipe=recipe, outputs=outputs, overwrite=out.overwrite)
 
     def process(item) -> ItemResult:
-        return _process(item, plan, output, single=single, bit_depth=bit_depth, overwrite=overwrite,
-                        swap_lr=swap_lr, raw=raw, defocus_map=defocus_map, protected=protected)
+        return _process(item, chooser, resolved, out, single=single, defocus_map=defocus_map,
+                        calibration=calibration)
 
-    code = run_batch(items, process, lambda it: it.name, title="deblurring", quiet=quiet, verbose=verbose,
-                     json_summary=json_summary)
+    code = run_batch(items, process, lambda it: it.name, title="deblurring", out=out, plan=plan,
+                     **_detail_kwargs())
     raise typer.Exit(code)
 
 
-def _is_srgb(raw) -> bool:
-    """Views read from ordinary image files (and rendered DP RAW) are sRGB-encoded; raw planes are linear."""
-    return raw.black_level is None and raw.output == "srgb"
+def _detail_kwargs() -> dict:
+    import inspect
+
+    if "detail_columns" in inspect.signature(run_batch).parameters:
+        return {"detail_columns": {"method": "method", "orientation": "L/R order"}}
+    return {}
 
 
-def _process(item, plan: _Plan, out_dir: Path, *, single: bool, bit_depth: str, overwrite: bool,
-             swap_lr: bool, raw, defocus_map: bool, protected: set) -> ItemResult:
+def load_calibration(path: Optional[Path]):
+    """Measured kernels of a calibration folder (``blur_kernels_{left,right}.npy`` in it or in its
+    ``calibration/`` subfolder), in FILE order (left = the file named left): one reader for run
+    and zeroshot. None when no folder is given."""
+    if path is None:
+        return None
+    from dpcli.classical import load_kernels_dir
+
+    kl, kr = load_kernels_dir(path)
+    return kl.numpy(), kr.numpy()
+
+
+def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOptions, *, single: bool,
+             defocus_map: bool, calibration) -> ItemResult:
     from dpcli.io.images import write_image
-    from dpcli.io.pairs import BadInput, is_pair, load_pair, load_single
+    from dpcli.io.pairs import BadInput, RawDPInput, is_pair, load_pair, load_single
+    from dpcli.io.preview import write_defocus_outputs
+    from dpcli.methods import orient
+    from dpcli.optics.orientation import orient_views
 
     if isinstance(item, BadInput):
         raise item.error()
-    as_pair = is_pair(item) and not single
     start = time.perf_counter()
-    wants_map = defocus_map and as_pair
-    # output names: NAME.png (.tiff for float output)
-    ext = ".tiff" if bit_depth in ("32f", "32") else ".png"
-    target = out_dir / f"{item.name}{ext}"
-    expected = [target] + ([out_dir / f"{item.name}_defocus.tiff"] if wants_map else [])
-    if not overwrite and all(p.exists() for p in expected):
-        return ItemResult(item.name, status="skipped", outputs=[str(p) for p in expected],
-                          message="outputs exist (--overwrite to redo)")
+    as_pair = is_pair(item) and not single
+    raw = resolved.raw_options()
+    details: dict[str, str] = {}
+    notes: list[str] = []
     if as_pair:
-        pair = load_pair(item, swap_lr=swap_lr, raw=raw, with_target=False)
+        pair = load_pair(item, raw=raw, with_target=False)
         left, right, depth = pair.left, pair.right, pair.bit_depth
-        if plan.pair_session == "classical":
-            aif = _classical_deblur(left, right, _is_srgb(raw), plan.kernels)
-        else:
-            aif = plan.pair_session.deblur_pair(left, right)
+        srgb = resolved.encoding(left.shape[0], depth, raw_dp=isinstance(item, RawDPInput))
+        domain = resolved.domain(left.shape[0], srgb)
+        method = chooser.for_item(domain, True)
+        if not method.needs_pair:
+            raise InputError(f"--model {method.name} deblurs single images; add --single to run it on the "
+                             "pairs' combined views")
+        if resolved.source.black_level is None and looks_like_raw_counts(left, depth):
+            notes.append("the values look like raw counts above a black level: --camera pixel4 or --black-level")
+        orientation = orient(left, right, srgb=srgb, focus=resolved.focus, user=resolved.source.swap_lr,
+                             hint=resolved.swap_hint)
+        left, right, kern = orient_views(left, right, orientation, calibration)
+        details["orientation"] = orientation.describe()
+        result = method.deblur(left, right, srgb=srgb, kernels=kern, defocus=defocus_map, focus=resolved.focus)
     else:
         image, _, depth = load_single(item, raw=raw, with_target=False)
-        aif = plan.single_session.deblur_image(image)
-    outputs = [str(write_image(target, np.clip(aif, 0, 1), parse_bit_depth(bit_depth, depth),
-                               overwrite=overwrite, protected=protected))]
-    if wants_map:
-        if plan.coc_session == "classical":
-            from dpcli.classical.defocus import estimate_defocus_classical
+        srgb = resolved.encoding(image.shape[0], depth)
+        domain = resolved.domain(image.shape[0], srgb)
+        method = chooser.for_item(domain, False)
+        if method.needs_pair:
+            raise InputError(f"a single image; --model {method.name} needs dual-pixel pairs "
+                             "(NAME_L/NAME_R, left/ + right/, DPDD or Dual Pixel RAW)", item.paths[0])
+        result = method.deblur(image, None, srgb=srgb)
+    details["method"] = method.name
+    if domain not in method.domains:
+        notes.append(f"{method.name} is meant for {' and '.join(_DOMAIN_WORDS[d] for d in method.domains)}, "
+                     f"not {_DOMAIN_WORDS[domain]}")
+        console_err.print(f"[yellow]warning:[/yellow] {item.name}: {notes[-1]}", highlight=False, soft_wrap=True)
+    for key in (("defocus_source", "note") if defocus_map else ("note",)):
+        if result.info.get(key):
+            notes.append(f"{key.replace('_', ' ')}: {result.info[key]}")
+    protected = {p.resolve() for p in item.paths}
+    written = [str(write_image(out.folder / f"{item.name}{out.extension}", np.clip(result.image, 0, 1),
+                               out.depth(depth), overwrite=True, protected=protected))]
+    if defocus_map and as_pair and result.defocus is not None:
+        written += write_defocus_outputs(out.folder, item.name, result.defocus, overwrite=True, protected=protected)
+    if notes:
+        details["note"] = "; ".join(notes)
+    return _result(item.name, details, outputs=written, seconds=time.perf_counter() - start)
 
-            radius, _ = estimate_defocus_classical(left, right, srgb=_is_srgb(raw))
-        else:
-            radius = plan.coc_session.estimate_coc(left, right)[0]
-        from dpcli.io.preview import write_defocus_outputs
-
-        outputs += write_defocus_outputs(out_dir, item.name, radius, overwrite=overwrite, protected=protected)
-    return ItemResult(item.name, outputs=outputs, seconds=time.perf_counter() - start)

@@ -59,12 +59,14 @@ class NetworkMethod(Method):
     def __init__(self, name: str, task: str, *, weights: str | Path | None = None, arch: str | None = None,
                  space: str = "srgb", domains: tuple[str, ...] = DOMAINS, measured: dict | None = None,
                  summary: str = "", user_weights: bool = False, device: str = "auto", precision: str = "fp32",
-                 tile: int | None = None, tile_overlap: int | None = None, **_: Any) -> None:
+                 tile: int | None = None, tile_overlap: int | None = None, coc_weights: str | Path | None = None,
+                 **_: Any) -> None:
         self.name, self.task, self.weights, self.arch = name, task, weights, arch
         self.needs_pair = task == "deblur_pair"
         self.space, self.domains, self.measured = space, tuple(domains), dict(measured or {})
         self.summary, self.user_weights = summary, user_weights
         self.runtime = dict(device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
+        self.coc_weights = coc_weights
         self.min_size = 16
 
     def session(self):
@@ -97,7 +99,7 @@ class NetworkMethod(Method):
             check_resembles_input(image, reference, self.weights)
         dmap = None
         if defocus:
-            dmap = coc_map(left, right, self.runtime, info) if right is not None else None
+            dmap = coc_map(left, right, self.runtime, info, weights=self.coc_weights, srgb=self.space == "srgb")
         return image, dmap, info
 
 
@@ -115,7 +117,8 @@ def check_resembles_input(image: np.ndarray, reference: np.ndarray, weights) -> 
                          weights)
 
 
-def coc_map(left, right, runtime: dict, info: dict, weights=None, model: str = "bambnet") -> np.ndarray:
+def coc_map(left, right, runtime: dict, info: dict, weights=None, model: str = "bambnet",
+            srgb: bool = True) -> np.ndarray:
     """Signed radius map of a pair from a COC network (registered or ``weights``); without COC
     weights, the classical estimator (said in ``info['defocus_source']``)."""
     from dpcli.api import load_session
@@ -128,7 +131,7 @@ def coc_map(left, right, runtime: dict, info: dict, weights=None, model: str = "
         from dpcli.classical import estimate_defocus_classical
 
         info["defocus_source"] = "classical (no COC weights installed)"
-        return estimate_defocus_classical(left, right, srgb=False)[0]
+        return estimate_defocus_classical(left, right, srgb=srgb)[0]
     info["defocus_source"] = f"{session.loaded.arch} ({session.loaded.source})"
     coc = np.asarray(session.estimate_coc(left, right))
     return coc[0] if coc.ndim == 3 else coc
