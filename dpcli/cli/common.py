@@ -291,6 +291,14 @@ class OutputPlan:
                               "another output folder (-o)", self.folder)
         return decisions
 
+    def discard(self, name: str, created: Sequence[Path]) -> None:
+        """After a failed item: remove the outputs it created, and its record when nothing is left."""
+        for p in created:
+            Path(p).unlink(missing_ok=True)
+        record = self._read_record(name)
+        if record is not None and record.get("state") != "done":
+            self.record_path(name).unlink(missing_ok=True)
+
     def remove_partial(self, item: Any) -> None:
         for p in self.outputs(item):
             Path(p).unlink(missing_ok=True)
@@ -412,6 +420,7 @@ def run_batch(
             progress.update(task, current=name)
             start = time.perf_counter()
             decision = decisions.get(name, "run")
+            fresh: list[Path] = []  # outputs this attempt may create: removed again if it fails
             try:
                 if decision == "skip":
                     result = ItemResult(name, status="skipped", outputs=[str(p) for p in plan.outputs(item)],
@@ -421,6 +430,7 @@ def run_batch(
                         if decision == "redo":
                             plan.remove_partial(item)
                         plan.write_record(name, item, "started")
+                        fresh = [Path(p) for p in plan.outputs(item) if not Path(p).exists()]
                     result = process(item)
                     if plan is not None and result.status == "ok":
                         plan.write_record(name, item, "done", result.outputs)
@@ -434,6 +444,8 @@ def run_batch(
                     console_err.print(traceback.format_exc(), highlight=False, markup=False)
                 result = ItemResult(name=name, status="failed", message=f"{name}: {describe_exception(exc)}")
                 error_codes.append(1)
+            if result.status == "failed" and plan is not None:  # no partial output of a failed item
+                plan.discard(name, fresh)
             result.seconds = result.seconds or time.perf_counter() - start
             results.append(result)
             if result.status == "failed":

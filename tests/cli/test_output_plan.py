@@ -169,3 +169,17 @@ def test_output_folder_equal_to_an_input_folder_says_so(tmp_path):
     _items(tmp_path / "photos", 2)
     with pytest.raises(InputError, match="both the input and the output folder"):
         discover_inputs([tmp_path / "photos"], exclude=[tmp_path / "photos"])
+
+
+def test_a_failed_item_leaves_no_partial_output(tmp_path):
+    items, out = _items(tmp_path / "in", 2), tmp_path / "out"
+
+    def half(item):
+        (out / f"{item.name}.png").write_text("half")
+        if item.name == "img1":
+            raise RuntimeError("boom")
+        return ItemResult(item.name, outputs=[str(out / f"{item.name}.png")])
+
+    assert _run(items, half, _plan(out)) == 1
+    assert (out / "img0.png").exists() and not (out / "img1.png").exists()
+    assert not (out / ".dpdeblur" / "img1.json").exists()
