@@ -485,9 +485,10 @@ def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str,
                           "output": str(folder) if folder is not None else None}, indent=2))
     elif not quiet and not (len(results) == 1 and failed):  # one failed item: its error line says it
         print_summary(results, titles, details)
-    if failed and len(results) > 1:  # one item: its error line says it all
-        console_err.print(f"[red]{len(failed)} of {len(results)} failed:[/red] "
-                          + escape(", ".join(r.name for r in failed)), highlight=False, soft_wrap=True)
+    if failed:
+        if len(results) > 1:  # one item: its error line says it all
+            console_err.print(f"[red]{len(failed)} of {len(results)} failed:[/red] "
+                              + escape(", ".join(r.name for r in failed)), highlight=False, soft_wrap=True)
     elif not json_summary:  # the final line, also with -q
         where = f" -> {folder}" if folder is not None else ""
         console_err.print(f"{counts['ok']} done, {counts['skipped']} skipped (done earlier), 0 failed{where}",
