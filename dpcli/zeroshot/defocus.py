@@ -177,6 +177,11 @@ def fit_defocus_map(left: torch.Tensor, right: torch.Tensor, stack: LayerStack, 
     from dpcli.device import autocast
 
     start = time.perf_counter()
+    if past(deadline):  # the budget is spent already: the fusion stands in, G_D is not built
+        log = StageLog(stopped="time budget")
+        return DefocusStage(fusion.weights, fusion.image, fusion.image,
+                            f"stage-1 {fusion.method} (time budget exhausted before G_D)", float("nan"), log,
+                            time.perf_counter() - start)
     with autocast(left.device, cfg.precision):
         _, weights, log = train_defocus_net(left, right, stack.blur_left, stack.blur_right, stack.radii, cfg,
                                             deadline, fusion.weights)

@@ -166,8 +166,11 @@ def fusion_domain(channels: int) -> str:
 
 @register_fusion("learned")
 def _learned(left: torch.Tensor, right: torch.Tensor, stack, cfg) -> torch.Tensor:
-    domain = fusion_domain(left.shape[0])
-    if domain not in _LOADED:
-        _LOADED[domain] = load_fusion_net(domain=domain).to(left.device)
-    return learned_weights(left, right, stack, _LOADED[domain], windows=cfg.choice_windows,
+    """The "learned" fusion method: ``cfg.fusion_weights`` (a file) if the config has it, else the
+    shipped weights of the views' domain (:func:`fusion_domain`)."""
+    path = getattr(cfg, "fusion_weights", None)
+    key = str(path) if path else fusion_domain(left.shape[0])
+    if key not in _LOADED:
+        _LOADED[key] = load_fusion_net(path) if path else load_fusion_net(domain=key)
+    return learned_weights(left, right, stack, _LOADED[key].to(left.device), windows=cfg.choice_windows,
                            temperature=cfg.choice_temperature)

@@ -13,13 +13,16 @@ The Fourier pieces (kernel OTF, gradient power, joint Wiener solve) live in :mod
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 import torch
 
+from dpcli.optics.conv import fast_len
 from dpcli.optics.fourier import Padded, gradient_power, kernel_otf, taper_pad, wiener_joint  # noqa: F401
 from dpcli.optics.windows import tent_weights
+from dpcli.zeroshot.loop import past
 
 
 @dataclass
@@ -34,6 +37,7 @@ class LayerStack:
     blur_right: torch.Tensor
     seconds: float
     radii: torch.Tensor | None = None
+    iters: int = 0  # steps of the iterative solver (0: closed form)
 
 
 LatentInit = LayerStack  # the name before the stage modules
@@ -90,26 +94,55 @@ def closed_form_layers_patched(left: torch.Tensor, right: torch.Tensor, kernels:
         :class:`LayerStack`, full frame, as :func:`closed_form_layers`.
     """
     start = time.perf_counter()
-    rows, cols = grid
     c, h, w = left.shape
     n_layers, k = kernels.shape[1], kernels.shape[-1]
+    wy, wx, boxes = patch_boxes(h, w, grid, k, roi)
+    wy, wx = wy.to(left.dtype), wx.to(left.dtype)
+    maps = [torch.zeros(n_layers, c, h, w, dtype=left.dtype, device=left.device) for _ in range(3)]
+    for i, j, y0, y1, x0, x1 in boxes:
+        part = closed_form_layers(left[:, y0:y1, x0:x1], right[:, y0:y1, x0:x1], kernels[i * grid[1] + j], lam)
+        weight = (wy[i, y0:y1, None] * wx[j, None, x0:x1]).to(left.device)
+        for full, tile in zip(maps, (part.latent, part.blur_left, part.blur_right)):
+            full[..., y0:y1, x0:x1] += tile * weight
+    latent, bl, br = (m.to(store_dtype) for m in maps)
+    return LayerStack(latent, bl, br, time.perf_counter() - start)
+
+
+def patch_boxes(h: int, w: int, grid: tuple[int, int], k: int, roi: tuple[int, int, int, int] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int, int, int, int, int]]]:
+    """Geometry of :func:`closed_form_layers_patched`: the tent weights per grid row (rows, h) and
+    column (cols, w), float64, and per patch (i, j, y0, y1, x0, x1), the box it is solved on (its
+    tent's support plus ``k`` px of context, clipped to the image)."""
+    rows, cols = grid
     r0, r1, c0, c1 = roi or (0, h, 0, w)
     ph, pw = (r1 - r0) / rows, (c1 - c0) / cols
-    wy = tent_weights(h, [r0 + i * ph for i in range(rows)], ph).to(left.dtype)
-    wx = tent_weights(w, [c0 + j * pw for j in range(cols)], pw).to(left.dtype)
-    maps = [torch.zeros(n_layers, c, h, w, dtype=left.dtype, device=left.device) for _ in range(3)]
+    wy = tent_weights(h, [r0 + i * ph for i in range(rows)], ph)
+    wx = tent_weights(w, [c0 + j * pw for j in range(cols)], pw)
+    boxes = []
     for i in range(rows):
         ys = torch.nonzero(wy[i] > 0).flatten()
         y0, y1 = max(0, int(ys[0]) - k), min(h, int(ys[-1]) + 1 + k)
         for j in range(cols):
             xs = torch.nonzero(wx[j] > 0).flatten()
             x0, x1 = max(0, int(xs[0]) - k), min(w, int(xs[-1]) + 1 + k)
-            part = closed_form_layers(left[:, y0:y1, x0:x1], right[:, y0:y1, x0:x1], kernels[i * cols + j], lam)
-            weight = (wy[i, y0:y1, None] * wx[j, None, x0:x1]).to(left.device)
-            for full, tile in zip(maps, (part.latent, part.blur_left, part.blur_right)):
-                full[..., y0:y1, x0:x1] += tile * weight
-    latent, bl, br = (m.to(store_dtype) for m in maps)
-    return LayerStack(latent, bl, br, time.perf_counter() - start)
+            boxes.append((i, j, y0, y1, x0, x1))
+    return wy, wx, boxes
+
+
+def closed_form_cost(h: int, w: int, k: int, n_layers: int, grid: tuple[int, int] | None = None,
+                     roi: tuple[int, int, int, int] | None = None) -> float:
+    """Relative cost (FFT work, sum of n log n over the transforms) of :func:`closed_form_layers` on
+    an (h, w) image with K = ``k`` kernels, or of :func:`closed_form_layers_patched` with ``grid``.
+    Used to predict one closed-form solve's time from another's (the time budget)."""
+    if grid is None:
+        sizes = [(h, w)]
+    else:
+        sizes = [(y1 - y0, x1 - x0) for _, _, y0, y1, x0, x1 in patch_boxes(h, w, grid, k, roi)[2]]
+    total = 0.0
+    for th, tw in sizes:
+        n = fast_len(th + 4 * k) * fast_len(tw + 4 * k)  # taper_pad's 2k margin on each side
+        total += (3 * n_layers + 2) * n * math.log2(max(n, 2))  # 2 forward, 3 inverse FFTs per layer
+    return total
 
 
 def iterative_layers(left: torch.Tensor, right: torch.Tensor, kernels: torch.Tensor, iters: int,
@@ -129,6 +162,7 @@ def iterative_layers(left: torch.Tensor, right: torch.Tensor, kernels: torch.Ten
     x = ((pl.data + pr.data) / 2).unsqueeze(0).repeat(n_layers, 1, 1, 1).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr * float(left.mean().clamp_min(1e-3)))
     yl, yr = pl.crop(pl.data), pr.crop(pr.data)
+    done = 0
     for _ in range(int(iters)):
         fx = torch.fft.rfft2(x)
         el = pl.crop(torch.fft.irfft2(fx * kl, s=shape)) - yl
@@ -137,11 +171,12 @@ def iterative_layers(left: torch.Tensor, right: torch.Tensor, kernels: torch.Ten
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if deadline is not None and time.perf_counter() > deadline:
+        done += 1
+        if past(deadline):
             break
     with torch.no_grad():
         fx = torch.fft.rfft2(x)
         latent = pl.crop(x).to(store_dtype)
         bl = pl.crop(torch.fft.irfft2(fx * kl, s=shape)).to(store_dtype)
         br = pl.crop(torch.fft.irfft2(fx * kr, s=shape)).to(store_dtype)
-    return LayerStack(latent.detach(), bl, br, time.perf_counter() - start)
+    return LayerStack(latent.detach(), bl, br, time.perf_counter() - start, iters=done)

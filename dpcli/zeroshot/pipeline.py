@@ -32,7 +32,7 @@ from dpcli.zeroshot.kernel_stage import fit_kernels
 from dpcli.zeroshot.kernels import KernelSetup, prepare_kernels
 from dpcli.zeroshot.layers import solve_layers
 from dpcli.zeroshot.loop import past
-from dpcli.zeroshot.readout import read_out
+from dpcli.zeroshot.readout import read_out, readout_seconds
 
 __all__ = ["ZeroShotResult", "zeroshot_deblur", "horizontal_disparity", "BUDGET_SHARES"]
 
@@ -182,6 +182,7 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     say("stage 1: latent-map initialisation")
     stack = solve_layers(yl, yr, setup, cfg, deadline("iterative_init"))
     ran("init", stack.seconds)
+    reserve = readout_seconds(cfg, h, w, stack.seconds, setup.roi)
     # stage-1 readout: per pixel, the fusion of the layers (default: the layer whose reblur best
     # explains both views)
     fusion = fuse_layers(yl, yr, stack, cfg)
@@ -208,6 +209,10 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     if last >= 2:
         resolve = cfg.kernel_readout == "resolve"
         dl_vp, dl3 = deadline("kernels_vp"), deadline("kernels_resolve" if resolve else "kernels")
+        if budget and resolve and reserve is not None:  # keep the predicted readout time free
+            dl3 = min(dl3, deadline("kernels") - reserve)
+            dl_vp = min(dl_vp, dl3)
+            info["readout_reserve_s"] = reserve
         if past(dl_vp):  # no time left for G_F: keep the stage-2 image and the starting kernels
             info["output_stage"] = "defocus (time budget exhausted before stage 3)"
             info.update({"gf_iters": 0, "gf_stopped": "time budget"})

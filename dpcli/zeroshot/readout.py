@@ -14,11 +14,11 @@ import torch
 
 from dpcli.zeroshot.config import ZeroShotConfig
 from dpcli.zeroshot.fusion import blend_layers, fuse_layers
-from dpcli.zeroshot.init import closed_form_layers_patched
-from dpcli.zeroshot.kernels import layer_kernels
+from dpcli.zeroshot.init import closed_form_cost, closed_form_layers_patched
+from dpcli.zeroshot.kernels import kernel_size, layer_kernels, layer_radii
 from dpcli.zeroshot.layers import store_dtype
 
-__all__ = ["Readout", "read_out"]
+__all__ = ["Readout", "read_out", "readout_seconds"]
 
 
 @dataclass
@@ -49,3 +49,23 @@ def read_out(left: torch.Tensor, right: torch.Tensor, kernels: dict[str, torch.T
     if rechoose:
         weights = fuse_layers(left, right, layers, cfg).weights
     return Readout(weights, blend_layers(weights, layers.latent), time.perf_counter() - start)
+
+
+def readout_seconds(cfg: ZeroShotConfig, h: int, w: int, stage1_seconds: float,
+                    stage1_roi: tuple[int, int, int, int] | None = None) -> float | None:
+    """Predicted seconds of :func:`read_out` on an (h, w) scene, from the closed-form stage 1's
+    measured time scaled by the two solves' FFT work (:func:`~dpcli.zeroshot.init.closed_form_cost`),
+    with a 25 % margin: the time budget keeps this much for the readout. On small images the
+    per-patch solves cost far more than stage 1's single one (6 x 8 grid on 384 x 256: ~17x).
+    ``stage1_roi``: the calibration grid's ROI when stage 1 was solved per patch (measured
+    kernels). None for the iterative stage 1 (its time says nothing about a closed-form solve)."""
+    if cfg.init != "closed" or stage1_seconds <= 0:
+        return None
+    k = kernel_size(cfg.max_radius)
+    n_layers = layer_radii(cfg.layers, cfg.max_radius, cfg.focus).numel()
+    if stage1_roi is not None:
+        k1 = kernel_size(cfg.max_radius * cfg.measured_support)
+        stage1 = closed_form_cost(h, w, k1, n_layers, cfg.grid, stage1_roi)
+    else:
+        stage1 = closed_form_cost(h, w, k, n_layers)
+    return 1.25 * stage1_seconds * closed_form_cost(h, w, k, n_layers, cfg.grid) / stage1

@@ -1,0 +1,70 @@
+"""Stage-1 fusion (dpcli.zeroshot.fusion): the residual choice, the registry of methods."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import dpcli.zeroshot.fusion as fusion
+from dpcli.errors import InputError
+from dpcli.optics import blur
+from dpcli.zeroshot import (Fusion, blend_layers, defocus_from_weights, fuse_layers, fusion_methods, make_config,
+                            prepare_kernels, register_fusion, solve_layers, zeroshot_deblur)
+from dpcli.zeroshot.kernels import layer_kernels
+from zs_helpers import texture
+
+
+def _stack(true_layer: int = 2):
+    """Views blurred by layer ``true_layer``'s kernels, left half; the right half by layer 0 (sharp)."""
+    cfg = make_config("fast", layers=4, max_radius=3.0, grid=(1, 1), lam=1e-3)
+    setup = prepare_kernels(cfg, 64, 96)
+    ks = layer_kernels(setup.uniform, setup.radii)
+    sharp = texture(64, 96, seed=7)
+    yl = blur(sharp[None], ks[true_layer, 0][None, None])[0]
+    yr = blur(sharp[None], ks[true_layer, 1][None, None])[0]
+    yl[..., 48:], yr[..., 48:] = sharp[..., 48:], sharp[..., 48:]
+    return cfg, yl, yr, solve_layers(yl, yr, setup, cfg)
+
+
+def test_residual_fusion_picks_the_layer_that_made_each_region():
+    cfg, yl, yr, stack = _stack()
+    out = fuse_layers(yl, yr, stack, cfg)
+    assert out.method == "residual" and out.weights.shape == (4, 64, 96)
+    assert torch.allclose(out.weights.sum(0), torch.ones(64, 96), atol=1e-5)
+    assert float(out.weights[2, 8:-8, 8:36].mean()) > 0.6  # blurred by layer 2
+    assert float(out.weights[0, 8:-8, 60:-8].mean()) > 0.6  # sharp: layer 0
+    assert torch.equal(out.image, blend_layers(out.weights, stack.latent))
+    dmap = defocus_from_weights(out.weights, stack.radii)
+    assert float(dmap[8:-8, 8:36].mean()) > 1.5 > 0.5 > float(dmap[8:-8, 60:-8].mean())
+
+
+def test_blend_layers_is_the_weighted_sum():
+    w = torch.rand(5, 8, 9)
+    x = torch.rand(5, 3, 8, 9)
+    torch.testing.assert_close(blend_layers(w, x), torch.einsum("lhw,lchw->chw", w, x))
+
+
+def test_registry_by_name(monkeypatch):
+    monkeypatch.setattr(fusion, "_METHODS", dict(fusion._METHODS))
+    assert "residual" in fusion_methods()
+    cfg, yl, yr, stack = _stack()
+    with pytest.raises(InputError, match="--fusion must be one of .*residual.* \\(got 'nope'\\)"):
+        fuse_layers(yl, yr, stack, cfg, method="nope")
+
+    @register_fusion("first")
+    def first(left, right, stack, cfg):  # every pixel on layer 0
+        w = torch.zeros(stack.latent.shape[0], *left.shape[-2:])
+        w[0] = 1
+        return w
+
+    def corrected(left, right, stack, cfg):  # a method that returns its own image
+        w = first(left, right, stack, cfg)
+        return Fusion(w, blend_layers(w, stack.latent) * 0 + 0.5, "corrected")
+
+    register_fusion("corrected", corrected)
+    assert {"first", "corrected", "residual"} <= set(fusion_methods())
+    out = fuse_layers(yl, yr, stack, cfg, method="first")
+    assert out.method == "first" and torch.equal(out.image, stack.latent[0].float())
+    assert float(fuse_layers(yl, yr, stack, cfg, method="corrected").image.mean()) == pytest.approx(0.5)
+    # the pipeline takes the method from the config, validated by name
+    res = zeroshot_deblur(yl, yr, cfg.with_(fusion="first", output_stage="init"))
+    assert res.info["fusion"] == "first" and (res.defocus == 0).all()
