@@ -24,16 +24,18 @@ from dpcli.train.losses import psnr_batch
 Runner = Callable[[Tensor, Tensor], Tensor]  # (left, right) (1, 3, H, W) -> AiF (1, 3, H, W)
 
 
-def pair_runner(net: nn.Module, task: str, tile: int = 256, overlap: int = 32) -> Runner:
-    """Tiled inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``)."""
+def pair_runner(net: nn.Module, task: str, tile: int = 256, overlap: int = 32,
+                device: str | torch.device = "cpu") -> Runner:
+    """Tiled inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``)
+    on ``device`` (inputs and output stay on the CPU; only tiles move)."""
     from dpcli.tiling import run_tiled
 
-    net.eval()
+    net.eval().to(device)
 
     @torch.no_grad()
     def run(left: Tensor, right: Tensor) -> Tensor:
         x = torch.cat([left, right], 1) if task == "deblur_pair" else (left + right) / 2
-        return run_tiled(lambda t: net(t), x, tile=tile, overlap=overlap, multiple_of=16)
+        return run_tiled(lambda t: net(t), x, tile=tile, overlap=overlap, multiple_of=16, device=device).cpu()
 
     return run
 
@@ -88,15 +90,16 @@ def pixel4_scores(run: Runner, pixel4_dir: Path, margin: int = 48, scene_ids: li
             "pixel4_mae_input": mean("mae", 1), "pixel4_scenes": per_scene}
 
 
-def coc_runner(net: nn.Module, tile: int = 256, overlap: int = 32) -> Runner:
+def coc_runner(net: nn.Module, tile: int = 256, overlap: int = 32, device: str | torch.device = "cpu") -> Runner:
     """Tiled signed defocus radius (px) of a pair network with task ``coc``: (1, 1, H, W)."""
     from dpcli.tiling import run_tiled
 
-    net.eval()
+    net.eval().to(device)
 
     @torch.no_grad()
     def run(left: Tensor, right: Tensor) -> Tensor:
-        return run_tiled(net, [left, right], tile=tile, overlap=overlap, multiple_of=16).mean(1, keepdim=True)
+        out = run_tiled(net, [left, right], tile=tile, overlap=overlap, multiple_of=16, device=device)
+        return out.cpu().mean(1, keepdim=True)
 
     return run
 
@@ -206,15 +209,16 @@ def _arch_from_run(ckpt: Path) -> str:
 
 
 def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int = 256,
-             grey: bool = True, camera: str = "phone", arch: str | None = None) -> dict[str, Any]:
+             grey: bool = True, camera: str = "phone", arch: str | None = None,
+             device: str | torch.device = "cpu") -> dict[str, Any]:
     net, arch, task = load_candidate(path, arch)
     if task == "coc":
-        run = coc_runner(net, tile=tile)
+        run = coc_runner(net, tile=tile, device=device)
         scores = {"arch": arch, **synthetic_defocus_scores(run, synth_count, camera=camera, grey=grey)}
         if shared is not None and (shared / "data" / "pixel4").is_dir():
             scores |= pixel4_defocus_scores(run, shared / "data" / "pixel4")
         return scores
-    run = pair_runner(net, task, tile=tile)
+    run = pair_runner(net, task, tile=tile, device=device)
     scores: dict[str, Any] = {"arch": arch, **synthetic_scores(run, synth_count, camera=camera, grey=grey)}
     if shared is not None:
         if (shared / "data" / "pixel4").is_dir():
@@ -233,6 +237,7 @@ def main() -> None:
     parser.add_argument("--colour", action="store_true", help="colour synthetic scenes (default grey)")
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="where the network runs: cpu | cuda | cuda:N")
     parser.add_argument("--arch", default=None, help="registry name when the checkpoint does not record it")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--export", default=None, metavar="TAG",
@@ -242,7 +247,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera,
-                      args.arch)
+                      args.arch, args.device)
     text = json.dumps(scores, indent=2)
     if args.json:
         args.json.write_text(text)

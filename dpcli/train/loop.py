@@ -333,11 +333,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def auto_workers(dataset: Dataset, device: torch.device) -> int:
+def auto_workers(dataset: Dataset, device: torch.device, steps: int | None = None) -> int:
     """Loader processes: synthetic scenes are drawn (and on a CPU rendered) beside the training
-    process, so it never waits for them; one worker with 2 cores, up to 8 feeding a GPU."""
+    process, so it never waits for them; one worker with 2 cores, up to 8 feeding a GPU. None
+    for runs of fewer than 50 ``steps`` (a worker takes seconds to start)."""
     cores = os.cpu_count() or 1
-    if cores < 2:
+    if cores < 2 or (steps is not None and steps < 50):
         return 0
     if device.type != "cpu":
         return min(8, cores - 1)
@@ -381,7 +382,8 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
                                info.rank, info.world_size)
     if hasattr(dataset, "set_device"):  # synthetic scenes: a GPU renders its own batches
         dataset.set_device(trainer.device)
-    workers = auto_workers(dataset, trainer.device) if cfg.num_workers is None else cfg.num_workers
+    workers = (auto_workers(dataset, trainer.device, cfg.steps - start_step) if cfg.num_workers is None
+               else cfg.num_workers)
     trainer.speedups(channels_last=cfg.channels_last, compile=cfg.compile)
     loader = make_loader(dataset, sampler, workers)
     log.line(f"start {trainer.name}: steps {start_step}->{cfg.steps}, batch {cfg.batch_size} x {info.world_size}, "
