@@ -86,7 +86,7 @@ def main() -> None:
     _warnings_as_lines()
     try:
         # Without standalone mode click RETURNS the code of `raise typer.Exit(code)`: pass it on.
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="dpdeblur")
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except DpError as exc:
