@@ -14,6 +14,9 @@ from dpcli.errors import DpError
 _EXAMPLES = """
 [bold]Examples[/bold]
 
+  # under a minute: the tiny test network on synthetic scenes (checks the setup)
+  dpdeblur train bambnet --data synth --config test --steps 5 -o runs/try
+
   # BaMBNet on on-the-fly synthetic DP scenes, CPU-sized network, 2 hours at most
   dpdeblur train bambnet --data synth --config small -o runs/bamb --time-budget 7200
 
