@@ -34,11 +34,9 @@ def calibrated_rows(pixel4: Path, left: torch.Tensor, right: torch.Tensor, gt, c
     views carry ``m`` px of context around the GT crop, which the calibration grid covers."""
     from dpcli.metrics.image import image_metrics
     from dpcli.optics import load_measured_kernels
-    from dpcli.zeroshot import _blend
-    from dpcli.zeroshot.init import closed_form_layers, closed_form_layers_patched
+    from dpcli.zeroshot import blend_layers, closed_form_layers, closed_form_layers_patched, residual_weights
     from dpcli.zeroshot.kernels import (kernel_size, layer_kernels, layer_radii, measured_layer_kernels,
                                         measured_max_kernels)
-    from dpcli.zeroshot.optimize import residual_weights
 
     cal = pixel4 / "calibration"
     fl, fr = load_measured_kernels(cal / "blur_kernels_left.npy", cal / "blur_kernels_right.npy")
@@ -62,7 +60,7 @@ def calibrated_rows(pixel4: Path, left: torch.Tensor, right: torch.Tensor, gt, c
         init = solve()
         weights = residual_weights(left, right, init.blur_left, init.blur_right, cfg.choice_windows,
                                    cfg.choice_temperature)
-        row[name] = image_metrics(_blend(weights, init.latent)[inner].numpy(), gt)["psnr"]
+        row[name] = image_metrics(blend_layers(weights, init.latent)[inner].numpy(), gt)["psnr"]
         if name == default:
             row["cal: oracle (GT-picked, w15)"] = oracle_psnr(init.latent[inner], gt)
     return row
@@ -78,12 +76,12 @@ def oracle_psnr(latent: torch.Tensor, gt: np.ndarray) -> float:
     """PSNR when every pixel takes the layer closest to the ground truth over a 15-px window: the
     ceiling of any per-pixel choice among these layers."""
     from dpcli.metrics.image import image_metrics
-    from dpcli.zeroshot import _blend
-    from dpcli.zeroshot.optimize import box_mean
+    from dpcli.optics.windows import box_mean
+    from dpcli.zeroshot import blend_layers
 
-    err = torch.stack([box_mean(e, 15) for e in layer_errors(latent, gt)])
+    err = torch.stack([box_mean(e, 7) for e in layer_errors(latent, gt)])  # 15-px window
     oracle = torch.nn.functional.one_hot(err.argmin(0), latent.shape[0]).permute(2, 0, 1).float()
-    return image_metrics(_blend(oracle, latent).numpy(), gt)["psnr"]
+    return image_metrics(blend_layers(oracle, latent).numpy(), gt)["psnr"]
 
 
 def depth_oracle_psnr(latent: torch.Tensor, weights: torch.Tensor, gt: np.ndarray, gt_map: np.ndarray,
@@ -93,8 +91,8 @@ def depth_oracle_psnr(latent: torch.Tensor, weights: torch.Tensor, gt: np.ndarra
     box; invalid pixels keep ``weights``. A perfect defocus map with the best mapping from its
     levels to layers: the ceiling of anything G_D could learn."""
     from dpcli.metrics.image import image_metrics
-    from dpcli.zeroshot import _blend
-    from dpcli.zeroshot.optimize import box_mean
+    from dpcli.optics.windows import box_mean
+    from dpcli.zeroshot import blend_layers
 
     level_map = torch.as_tensor(np.asarray(gt_map, np.float32))
     valid = level_map > 0
@@ -107,7 +105,7 @@ def depth_oracle_psnr(latent: torch.Tensor, weights: torch.Tensor, gt: np.ndarra
         choice[pick] = err[:, pick].mean(1).argmin()
     onehot = torch.nn.functional.one_hot(choice, latent.shape[0]).permute(2, 0, 1).float()
     chosen = torch.where(valid, onehot, weights)
-    return image_metrics(_blend(torch.stack([box_mean(c, 15) for c in chosen]), latent).numpy(), gt)["psnr"]
+    return image_metrics(blend_layers(torch.stack([box_mean(c, 7) for c in chosen]), latent).numpy(), gt)["psnr"]
 
 
 def registration_rows(stage1: torch.Tensor, combined: torch.Tensor, gt: np.ndarray, margin: int = 10
@@ -129,10 +127,8 @@ def scene_row(pixel4: Path, sid: str, calibrated: bool = False, registration: bo
               ) -> dict[str, float]:
     from dpcli.metrics.image import image_metrics
     from dpcli.metrics.protocols import PIXEL4_CROP, load_pixel4_scene
-    from dpcli.zeroshot import _blend, make_config
-    from dpcli.zeroshot.init import closed_form_layers
+    from dpcli.zeroshot import blend_layers, closed_form_layers, make_config, residual_weights
     from dpcli.zeroshot.kernels import layer_kernels, layer_radii, parametric_max_kernels
-    from dpcli.zeroshot.optimize import residual_weights
 
     cfg = make_config("fast")
     sc = load_pixel4_scene(pixel4, sid)  # swap_lr=True: our orientation
@@ -148,7 +144,7 @@ def scene_row(pixel4: Path, sid: str, calibrated: bool = False, registration: bo
     row = {"input": image_metrics(combined.numpy(), sc.gt)["psnr"]}
     for name, (windows, temp) in RULES.items():
         weights = residual_weights(left, right, init.blur_left, init.blur_right, windows, temp)
-        stage1 = _blend(weights, init.latent)[inner]  # the last rule is the default
+        stage1 = blend_layers(weights, init.latent)[inner]  # the last rule is the default
         row[name] = image_metrics(stage1.numpy(), sc.gt)["psnr"]
     row["oracle (GT-picked, w15)"] = oracle_psnr(init.latent[inner], sc.gt)
     row["layer from the GT defocus map"] = depth_oracle_psnr(init.latent[inner], weights[inner], sc.gt, sc.gt_defocus)
