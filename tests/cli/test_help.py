@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-COMMANDS = ["run", "zeroshot", "defocus-map", "eval", "synth", "train", "models", "convert-lpips"]
+COMMANDS = ["run", "zeroshot", "defocus-map", "eval", "synth", "train", "models", "cameras", "convert-lpips"]
 INPUT = ["--black-level", "--white-level", "--white-sheet", "--srgb", "--linear", "--swap-lr", "--camera"]
 OUTPUT = ["--output", "-o", "--bit-depth", "--overwrite", "--json", "--quiet", "-q", "--verbose", "-v"]
 DEVICE = ["--device", "--precision", "--threads", "--tile"]
