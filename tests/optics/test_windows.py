@@ -1,0 +1,73 @@
+"""dpcli.optics.windows against direct definitions: box means by a naive loop, raised-cosine
+ramps and tapers, tent weights (and the renderer's patch weights built from them)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from dpcli.optics.render import patch_weights
+from dpcli.optics.windows import box_mean, cosine_ramp, taper_window, tent_weights
+
+
+def _naive_box(x: torch.Tensor, r: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    out = torch.empty_like(x)
+    for i in range(h):
+        for j in range(w):
+            out[..., i, j] = x[..., max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1].mean((-2, -1))
+    return out
+
+
+@pytest.mark.parametrize("r", [1, 3, 7, 20])
+def test_box_mean_is_the_clipped_window_mean(r):
+    g = torch.Generator().manual_seed(r)
+    x = torch.rand(2, 3, 11, 14, generator=g)
+    torch.testing.assert_close(box_mean(x, r), _naive_box(x, r))
+    assert box_mean(x, r).dtype == torch.float32
+    torch.testing.assert_close(box_mean(x[0, 0], r), _naive_box(x[0, 0], r))  # (H, W) too
+    assert box_mean(x, 0) is x
+
+
+def test_box_mean_keeps_tiny_values_next_to_large_ones_and_is_differentiable():
+    x = torch.full((1, 400), 1e-9, dtype=torch.float32)
+    x[0, :200] = 1.0
+    out = box_mean(x[None], 3)[0]
+    assert float(out[0, 300]) == pytest.approx(1e-9, rel=1e-5)  # float32 running sums would lose it
+    y = torch.rand(8, 8, requires_grad=True)
+    box_mean(y, 2).sum().backward()
+    assert y.grad is not None and float(y.grad.min()) > 0
+
+
+def test_cosine_ramp_and_taper():
+    r = cosine_ramp(8)
+    assert float(r[0]) == 0 and float(r[-1]) < 1 and bool((r[1:] > r[:-1]).all())
+    torch.testing.assert_close(r, torch.tensor([0.5 - 0.5 * math.cos(math.pi * i / 8) for i in range(8)]))
+    half = cosine_ramp(6, offset=0.5)
+    torch.testing.assert_close(half + half.flip(0), torch.ones(6))  # pixel centres: complementary
+    inner = cosine_ramp(4, offset=1, length=5)
+    assert 0 < float(inner[0]) and float(inner[-1]) < 1
+    w = taper_window(20, 5)
+    torch.testing.assert_close(w[:5], cosine_ramp(5))
+    torch.testing.assert_close(w[-5:], cosine_ramp(5).flip(0))
+    assert bool((w[5:15] == 1).all())
+    assert bool((taper_window(6, 0) == 1).all())
+
+
+def test_tent_weights_partition_of_unity():
+    w = tent_weights(100, [0, 25, 50, 75], 25)
+    assert w.shape == (4, 100) and w.dtype == torch.float64
+    torch.testing.assert_close(w.sum(0), torch.ones(100, dtype=torch.float64))
+    centres = [12, 37, 62, 87]  # s + size/2 - 0.5, rounded
+    assert [int(w[:, c].argmax()) for c in centres] == [0, 1, 2, 3]
+    assert float(w[0, 0]) == 1 and float(w[3, 99]) == 1  # beyond the outer centres: nearest patch
+
+
+def test_patch_weights_are_tent_products():
+    pw = patch_weights((3, 4), 30, 40)
+    wy = tent_weights(30, [0, 10, 20], 10)
+    wx = tent_weights(40, [0, 10, 20, 30], 10)
+    direct = (wy[:, None, :, None] * wx[None, :, None, :]).reshape(12, 30, 40).float()
+    torch.testing.assert_close(pw, direct)
+    torch.testing.assert_close(pw.sum(0), torch.ones(30, 40))
