@@ -205,3 +205,15 @@ def test_input_paths_cover_every_file(tmp_path: Path) -> None:
         _img(tmp_path / name)
     items = discover_inputs([tmp_path])
     assert input_paths(items) == {tmp_path / "s_L.png", tmp_path / "s_R.png", tmp_path / "s.png"}
+
+
+def test_view_a_view_b_names_make_a_pair(tmp_path):
+    """The DPDD authors' published views (canon_00_view_a/_view_b): one pair, a as named left."""
+    from dpcli.io.pairs import PairInput
+
+    _img(tmp_path / "canon_00_view_a.png")
+    _img(tmp_path / "canon_00_view_b.png")
+    _img(tmp_path / "scene_a.png")  # a plain name ending in _a stays a single image
+    items = {i.name: i for i in discover_inputs([tmp_path])}
+    assert isinstance(items["canon_00"], PairInput) and items["canon_00"].left.name == "canon_00_view_a.png"
+    assert not isinstance(items["scene_a"], PairInput)

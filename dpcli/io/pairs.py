@@ -29,7 +29,7 @@ from dpcli.errors import InputError
 from dpcli.io.images import IMAGE_SUFFIXES, read_image
 
 RAW_SUFFIXES = {".cr2", ".dng"}
-_SIDE_RE = re.compile(r"^(?P<base>.+?)[_-](?P<side>l|r|left|right)$", re.IGNORECASE)
+_SIDE_RE = re.compile(r"^(?P<base>.+?)[_-](?P<side>l|r|left|right|view[_-]?a|view[_-]?b)$", re.IGNORECASE)
 _DPDD_RE = re.compile(r"^(?P<split>.+)_(?P<side>[lrc])$", re.IGNORECASE)
 _COMBINED_DIRS = ("combined", "center", "centre", "c")
 _TARGET_DIRS = ("target", "gt", "ground_truth", "groundtruth")
@@ -131,11 +131,14 @@ def _kind(path: Path) -> str:
 
 
 def _side_of(path: Path) -> tuple[str, str] | None:
-    """``NAME_L.png`` -> ("NAME", "L"); None for a name without a side suffix."""
+    """``NAME_L.png`` -> ("NAME", "L"); None for a name without a side suffix. ``NAME_view_a`` /
+    ``NAME_view_b`` (the DPDD authors' published views, order not recorded) are taken as L / R as
+    named; the commands that read pairs decide the order from the data."""
     match = _SIDE_RE.match(path.stem)
     if not match:
         return None
-    return match["base"], "L" if match["side"].lower() in ("l", "left") else "R"
+    side = match["side"].lower().replace("-", "_")
+    return match["base"], "L" if side in ("l", "left", "view_a", "viewa") else "R"
 
 
 def _subdir(folder: Path, names: Sequence[str]) -> Path | None:
