@@ -69,6 +69,9 @@ class SceneConfig:
     fullframe_objects: tuple[int, int] = (0, 3)  # dead-leaves objects in front of a full-frame photo
     radius_scale: tuple[float, float] = (1.0, 1.0)  # log-uniform factor on the camera's radius draw
     # (dslr at 840 px, the Canon dev scenes' size, is 0.5 x its 1680 px radii: (0.5, 1.0) covers both)
+    # per-scene exponent on |radius| / max (log-uniform): > 1 puts more of the frame near focus,
+    # as in DPDD (measured: docs/training.md); it bends the inverse-depth scale, not the optics
+    depth_gamma: tuple[float, float] = (1.0, 1.0)
     highlight_prob: float = 0.0  # scene with light sources / speculars above the sensor's white level
     lights: tuple[int, int] = (2, 12)  # small bright sources (bokeh balls) in a highlight scene
     isp: bool = False  # sRGB outputs through a DSLR raw pipeline (camera.IspConfig): noise in raw,
@@ -360,15 +363,19 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
     alphas = torch.from_numpy(np.stack([l["alpha"] for l in layers]))
     gains = torch.tensor(cam.wb_gains, dtype=torch.float32).view(1, 3, 1, 1) * cam.exposure
     radius = torch.empty(len(layers), 1, h, w)
+    gamma = 1.0
+    if config.depth_gamma[0] != config.depth_gamma[1]:
+        gamma = float(np.exp(rng.uniform(*np.log(config.depth_gamma))))
     for i, l in enumerate(layers):
         q = torch.as_tensor(l["q"], dtype=torch.float32)
-        r = cam.max_radius * (q_s - q) / extent
+        t = (q_s - q) / extent  # thin lens: the radius is linear in inverse depth, t in [-1, 1]
+        r = cam.max_radius * torch.sign(t) * t.abs() ** gamma
         radius[i] = r if r.ndim else r.expand(1, h, w)
         rr = radius[i][alphas[i] > 0]
         l["meta"]["radius"] = [round(float(rr.min()), 3), round(float(rr.max()), 3)] if rr.numel() else None
     focus_d = 1 / q_s if q_s > 1e-6 else None  # None: focused at infinity (JSON has no inf)
     meta = dict(version=SYNTH_VERSION, height=h, width=w, camera=cam.to_json(),
-                focus_inverse_depth=q_s, focus_distance_m=focus_d,
+                focus_inverse_depth=q_s, focus_distance_m=focus_d, depth_gamma=gamma,
                 f_number=cam.f_number(focus_d) if focus_d is not None else None,
                 layers=[l["meta"] for l in layers])
     return SceneLayers(colors=colors * gains, alphas=alphas, radius=radius, camera=cam, meta=meta)
