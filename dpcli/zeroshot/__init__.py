@@ -19,7 +19,8 @@ from dpcli.zeroshot.init import LayerStack, closed_form_layers, closed_form_laye
 from dpcli.zeroshot.kernel_stage import KernelStage, fit_kernels
 from dpcli.zeroshot.kernels import KernelSetup, layer_radii, nearest_patch, prepare_kernels
 from dpcli.zeroshot.layers import solve_layers
-from dpcli.zeroshot.pipeline import ZeroShotResult, horizontal_disparity, zeroshot_deblur
+from dpcli.optics.orientation import horizontal_disparity  # the warning's check; its home is optics
+from dpcli.zeroshot.pipeline import ZeroShotResult, zeroshot_deblur
 from dpcli.zeroshot.readout import Readout, read_out
 
 __all__ = [

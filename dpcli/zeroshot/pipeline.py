@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from dpcli.errors import InputError
-from dpcli.optics.windows import box_mean
+from dpcli.optics.orientation import horizontal_disparity
 from dpcli.zeroshot.config import OUTPUT_STAGES, ZeroShotConfig
 from dpcli.zeroshot.defocus import fit_defocus_map
 from dpcli.zeroshot.fusion import defocus_from_weights, fuse_layers
@@ -34,7 +34,7 @@ from dpcli.zeroshot.layers import solve_layers
 from dpcli.zeroshot.loop import past
 from dpcli.zeroshot.readout import read_out, readout_seconds
 
-__all__ = ["ZeroShotResult", "zeroshot_deblur", "horizontal_disparity", "BUDGET_SHARES"]
+__all__ = ["ZeroShotResult", "zeroshot_deblur", "BUDGET_SHARES"]
 
 # Where each stage stops, as a fraction of config.time_budget from the start of the run. G_D gets
 # more of it when it is the last stage; the "resolve" readout needs about a stage 1's time after G_F.
@@ -90,25 +90,6 @@ def _as_tensor(x, name: str) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
         raise InputError(f"{name} view has {int((~torch.isfinite(t)).sum())} NaN or infinite values")
     return t
-
-
-def horizontal_disparity(left: torch.Tensor, right: torch.Tensor, max_shift: int = 12) -> float:
-    """Global x shift (px) of the left view relative to the right, by cross-correlating their
-    high-passed rows. Positive means left displaced toward +x (positive radii, our convention)."""
-    a = left.mean(0)
-    b = right.mean(0)
-    step = max(1, int(max(a.shape) // 1024))
-    a, b = a[::step, :], b[::step, :]
-    a, b = a - box_mean(a, 4), b - box_mean(b, 4)
-    m = max_shift
-    core_b = b[:, m:-m]
-    scores = [float((a[:, m + s : a.shape[1] - m + s] * core_b).mean()) for s in range(-m, m + 1)]
-    k = int(np.argmax(scores))
-    if 0 < k < 2 * m:  # parabolic sub-pixel peak
-        y0, y1, y2 = scores[k - 1], scores[k], scores[k + 1]
-        den = y0 - 2 * y1 + y2
-        return float(k - m + (0.5 * (y0 - y2) / den if den != 0 else 0.0))
-    return float(k - m)
 
 
 def _kernels_out(kernels: dict[str, torch.Tensor], sides: list[str]) -> tuple[np.ndarray, np.ndarray]:
