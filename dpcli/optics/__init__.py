@@ -1,4 +1,5 @@
-"""DP blur physics: kernels, convolution, sRGB curve, thin-lens CoC and the layered renderer.
+"""DP blur physics: kernels, convolution, Fourier-domain deconvolution pieces, windows, sRGB curve,
+thin-lens CoC and the layered renderer.
 
 Small batched, differentiable torch functions (deepinv/kornia style); shapes in docstrings.
 Sign and unit conventions: CONVENTIONS.md ("Defocus maps").
@@ -6,6 +7,7 @@ Sign and unit conventions: CONVENTIONS.md ("Defocus maps").
 from dpcli.optics.coc import coc_radius, coc_scale, depth_for_radius
 from dpcli.optics.color import linear_to_srgb, srgb_to_linear
 from dpcli.optics.conv import PADDING_MODES, blur, blur_direct, blur_fft, choose_method, fast_len, pad_image
+from dpcli.optics.fourier import Padded, gradient_power, kernel_otf, taper_pad, wiener_joint
 from dpcli.optics.kernels import (
     MeasuredKernelFn,
     equivalent_radius,
@@ -33,6 +35,7 @@ from dpcli.optics.render import (
     render_mpi,
     space_varying_blur,
 )
+from dpcli.optics.windows import box_mean, cosine_ramp, taper_window, tent_weights
 
 __all__ = [
     "PADDING_MODES", "blur", "blur_direct", "blur_fft", "choose_method", "fast_len", "pad_image",
@@ -43,4 +46,6 @@ __all__ = [
     "coc_radius", "coc_scale", "depth_for_radius",
     "RenderResult", "blur_layers", "blur_support", "edge_asymmetry_mask", "over_composite",
     "patch_weights", "render_layers", "render_mpi", "space_varying_blur",
+    "kernel_otf", "gradient_power", "wiener_joint", "taper_pad", "Padded",
+    "box_mean", "cosine_ramp", "taper_window", "tent_weights",
 ]
