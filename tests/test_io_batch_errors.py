@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dpcli.cli.common import ItemResult, raw_options, run_batch
+from dpcli.cli.common import ItemResult, run_batch
+from dpcli.cli.options import InputOptions
 from dpcli.errors import DpError
 from dpcli.io.images import write_image
 from dpcli.io.pairs import discover_inputs, input_paths, load_single
@@ -98,10 +99,8 @@ def test_json_summary_lists_the_failure(tmp_path: Path, capsys) -> None:
 
 
 def test_raw_option_checks(tmp_path: Path) -> None:
-    with pytest.raises(DpError, match="go together"):
-        raw_options(1024, white_sheet_left=tmp_path / "w.png")
-    with pytest.raises(DpError, match="need --black-level"):
-        raw_options(None, white_sheet_left=tmp_path / "a.png", white_sheet_right=tmp_path / "b.png")
-    with pytest.raises(DpError, match="w_l.png: no such white-sheet"):
-        raw_options(1024, white_sheet_left=tmp_path / "w_l.png", white_sheet_right=tmp_path / "w_r.png")
-    assert raw_options(1024).black_level == 1024
+    with pytest.raises(DpError, match="--white-sheet needs raw planes"):
+        InputOptions(white_sheet=(tmp_path / "a.png", tmp_path / "b.png")).validate()
+    with pytest.raises(DpError, match="w_l.png: --white-sheet: no such file"):
+        InputOptions(black_level=1024, white_sheet=(tmp_path / "w_l.png", tmp_path / "w_r.png")).validate()
+    assert InputOptions(black_level=1024).validate().raw_options().black_level == 1024

@@ -15,7 +15,7 @@ import typer
 
 import dpcli.cli as cli
 from dpcli.cli.app import app
-from dpcli.cli.common import ItemResult, QUIET_OPTION, run_batch
+from dpcli.cli.common import ItemResult, run_batch
 from dpcli.io.images import write_image
 from dpcli.io.pairs import discover_inputs, input_paths, load_single
 
@@ -23,7 +23,7 @@ from dpcli.io.pairs import discover_inputs, input_paths, load_single
 @pytest.fixture()
 def selftest_command():
     def command(inputs: List[Path] = typer.Argument(...), output: Path = typer.Option(..., "-o"),
-                quiet: bool = QUIET_OPTION) -> None:
+                quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
         items = discover_inputs(inputs)
         protected = input_paths(items)
 
