@@ -19,7 +19,6 @@ tiled-vs-full-frame difference 6.5x (2.2e-5 -> 3.3e-6); see benchmarks/bench_til
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
@@ -29,6 +28,7 @@ from torch import Tensor, nn
 
 from dpcli.device import autocast, precision_dtype, resolve_device
 from dpcli.errors import DpError, ModelError
+from dpcli.optics.windows import cosine_ramp, tent_weights  # noqa: F401  (tent_weights: re-exported)
 
 __all__ = [
     "TilingSpec",
@@ -168,23 +168,13 @@ def blend_ramp(length: int, overlap: int, lead: bool, trail: bool) -> Tensor:
         return w
     prof = torch.ones(overlap, dtype=torch.float64)
     prof[:margin] = 0.0
-    d = torch.arange(ramp, dtype=torch.float64)
-    prof[margin:margin + ramp] = 0.5 - 0.5 * torch.cos(math.pi * (d + 0.5) / ramp)
+    prof[margin:margin + ramp] = cosine_ramp(ramp, offset=0.5, dtype=torch.float64)
     prof = prof.float()
     if lead:
         w[:overlap] *= prof
     if trail:
         w[length - overlap:] *= prof.flip(0)
     return w
-
-
-def tent_weights(n: int, starts: Sequence[float], size: float) -> Tensor:
-    """Bilinear (tent) weights of patches of ``size`` px starting at ``starts`` along an axis of
-    ``n`` px: (len(starts), n) float64, a partition of unity; each tent peaks at its patch centre
-    and reaches 0 at the neighbours' centres; pixels beyond the outer centres take the nearest patch."""
-    centres = torch.tensor([s + size / 2 - 0.5 for s in starts], dtype=torch.float64)
-    pos = torch.arange(n, dtype=torch.float64).clamp(float(centres[0]), float(centres[-1]))
-    return (1 - (pos[None] - centres[:, None]).abs() / size).clamp_min(0)
 
 
 def _check_image(image: Tensor) -> None:
