@@ -15,11 +15,11 @@ from dpcli.errors import DpError
 from dpcli.cli import run as _run  # noqa: E402,F401
 from dpcli.cli import zeroshot as _zeroshot  # noqa: E402,F401
 from dpcli.cli import defocus_map as _defocus_map  # noqa: E402,F401
+from dpcli.cli import cameras as _cameras  # noqa: E402,F401
 from dpcli.cli import eval as _eval  # noqa: E402,F401
 from dpcli.cli import synth as _synth  # noqa: E402,F401
 from dpcli.cli import train as _train  # noqa: E402,F401
 from dpcli.cli import models as _models  # noqa: E402,F401
-from dpcli.cli import cameras as _cameras  # noqa: E402,F401
 from dpcli.cli import convert_lpips as _convert_lpips  # noqa: E402,F401
 
 
