@@ -237,8 +237,8 @@ def load_checkpoint(trainer: StageTrainer, path: Path) -> int:
     try:
         # Our own files: optimiser states and RNG states need the full unpickler.
         state = torch.load(path, map_location=trainer.device, weights_only=False)
-    except Exception as exc:
-        raise DpError(f"cannot read checkpoint ({type(exc).__name__}: {exc})", path) from None
+    except Exception:
+        raise DpError("cannot read checkpoint (truncated or not a dpdeblur checkpoint)", path) from None
     if state.get("stage") != trainer.name:
         raise DpError(f"checkpoint is for stage '{state.get('stage')}', not '{trainer.name}'", path)
     for key, net in trainer.nets.items():
