@@ -168,3 +168,32 @@ def test_synth_dataset_is_deterministic_and_native_resolution():
     assert a["left"].shape == (3, 48, 48) and a["defocus"].shape == (1, 48, 48)
     assert float(a["defocus"].abs().max()) > 2.0  # Pixel-like radii survive a small crop (no rescaling)
     assert not ds.srgb
+
+
+def test_device_rendering_path_matches_in_worker_rendering():
+    """GPU path: scenes drawn in __getitem__ (PendingScene), kept as a list by collate, rendered by
+    materialise on the device; on the CPU it gives exactly the samples of the direct path."""
+    from dpcli.train.data import PendingScene, SynthDataset, collate
+
+    opts = dict(length=8, size=40, camera="dslr", isp=True, highlight_prob=0.5)
+    direct = collate([SynthDataset(**opts)[(i, 50 + i)] for i in range(2)])
+    ds = SynthDataset(**opts)
+    ds.set_device("cpu")
+    assert ds.render_device is None  # a CPU renders in the workers themselves
+    ds.render_device = torch.device("cpu")  # force the device path (what set_device("cuda") does)
+    pending = collate([ds[(i, 50 + i)] for i in range(2)])
+    assert isinstance(pending, list) and isinstance(pending[0], PendingScene)
+    batch = ds.materialise(pending)
+    assert set(batch) == set(direct) and all(torch.equal(batch[k], direct[k]) for k in batch)
+    assert ds.srgb and batch["left"].shape == (2, 3, 40, 40)
+
+
+def test_dslr_samples_are_the_stored_pipeline_values():
+    """sRGB samples of a DSLR scene are its stored (quantised) values, target included."""
+    from dpcli.train.data import SynthDataset
+
+    ds = SynthDataset(length=4, size=32, camera="dslr", isp=True)
+    ds.augment_cfg.hflip = ds.augment_cfg.vflip = False
+    s = ds[(0, 7)]
+    codes = s["target"] * 65535
+    assert torch.allclose(codes, codes.round(), atol=1e-2)
