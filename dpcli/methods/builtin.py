@@ -34,6 +34,7 @@ class ZeroShotStage1(Method):
     def __init__(self, config=None, device: str = "cpu", precision: str = "fp32", progress=None, **_: Any) -> None:
         from dpcli.zeroshot import make_config
 
+        self.fixed_focus = config is not None  # a caller's config keeps its own focus side
         self.config = config or make_config("fast", output_stage="init")
         self.device, self.precision, self.progress = device, precision, progress
         self.measured = measured_gains(self.name)
@@ -42,7 +43,7 @@ class ZeroShotStage1(Method):
     def _deblur(self, left, right, *, kernels, defocus, focus):
         from dpcli.zeroshot import zeroshot_deblur
 
-        cfg = self.config.with_(focus=focus if self.config.focus != "both" else None, device=self.device,
+        cfg = self.config.with_(focus=None if self.fixed_focus else focus, device=self.device,
                                 precision=self.precision)
         measured = None if kernels is None else tuple(np.asarray(k, np.float32) for k in kernels)
         res = zeroshot_deblur(left, right, cfg, measured_kernels=measured, progress=self.progress)
