@@ -129,12 +129,12 @@ def encode(x: torch.Tensor, output: str) -> tuple[torch.Tensor, int]:
     """Linear [0, 1] -> stored values and bit depth: sRGB 8/16-bit or linear 16-bit (quantised)."""
     x = x.clamp(0, 1)
     if output == "linear16":
-        return torch.round(x * 65535) / 65535, 16
+        return quantise(x, 16), 16
     y = linear_to_srgb(x)
     if output == "srgb8":
-        return torch.round(y * 255) / 255, 8
+        return quantise(y, 8), 8
     if output == "srgb16":
-        return torch.round(y * 65535) / 65535, 16
+        return quantise(y, 16), 16
     raise ValueError(f"output must be srgb8, srgb16 or linear16, got {output!r}")
 
 

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dpcli.synth.textures import spectral_noise
+
 __all__ = ["segment_photo", "pseudo_depth", "fullframe_layers"]
 
 
@@ -51,13 +53,7 @@ def segment_photo(rng: np.random.Generator, image: np.ndarray, max_side: int = 3
 
 def _smooth_field(rng: np.random.Generator, h: int, w: int, ramp_prob: float) -> np.ndarray:
     """Smooth random field in [0, 1] (H, W): 1 = near. A bottom-near ramp and/or low-frequency noise."""
-    fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.rfftfreq(w)[None, :]
-    f = np.sqrt(fx**2 + fy**2)
-    f[0, 0] = 1.0
-    spec = (rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) / f**2.5  # very smooth
-    spec[0, 0] = 0
-    noise = np.fft.irfft2(spec, s=(h, w))
+    noise = spectral_noise(rng, h, w, 2.5)  # very smooth
     noise = (noise - noise.min()) / max(float(np.ptp(noise)), 1e-8)
     if rng.random() < ramp_prob:
         yy = np.linspace(0, 1, h, dtype=np.float64)[:, None] * np.ones((1, w))

@@ -17,7 +17,7 @@ from dpcli.errors import DpError
 from dpcli.optics.color import srgb_to_linear
 
 __all__ = ["PHOTOS", "load_photo", "photo_texture", "pink_noise", "stripes", "text_like",
-           "random_texture", "folder_texture", "stereo_motorcycle", "random_colour"]
+           "random_texture", "folder_texture", "spectral_noise", "stereo_motorcycle", "random_colour"]
 
 # name -> licence (from skimage.data docstrings); all ship inside the scikit-image wheel
 PHOTOS: dict[str, str] = {
@@ -129,10 +129,8 @@ def _two_colour(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     return (a[:, None, None] * (1 - t[None]) + b[:, None, None] * t[None]).astype(np.float32)
 
 
-def pink_noise(rng: np.random.Generator, h: int, w: int, exponent: float | None = None
-               ) -> np.ndarray:
-    """Noise with amplitude spectrum 1/f^exponent (natural images: ~1), between two random colours."""
-    exponent = rng.uniform(0.8, 1.6) if exponent is None else exponent
+def spectral_noise(rng: np.random.Generator, h: int, w: int, exponent: float) -> np.ndarray:
+    """Gaussian random field (h, w) with amplitude spectrum 1/f^exponent, zero mean, unit std."""
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.rfftfreq(w)[None, :]
     f = np.sqrt(fx**2 + fy**2)
@@ -140,7 +138,14 @@ def pink_noise(rng: np.random.Generator, h: int, w: int, exponent: float | None 
     spec = (rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) / f**exponent  # amplitude 1/f^e
     spec[0, 0] = 0
     t = np.fft.irfft2(spec, s=(h, w))
-    t = (t - t.mean()) / (t.std() + 1e-8)
+    return (t - t.mean()) / (t.std() + 1e-8)
+
+
+def pink_noise(rng: np.random.Generator, h: int, w: int, exponent: float | None = None
+               ) -> np.ndarray:
+    """Noise with amplitude spectrum 1/f^exponent (natural images: ~1), between two random colours."""
+    exponent = rng.uniform(0.8, 1.6) if exponent is None else exponent
+    t = spectral_noise(rng, h, w, exponent)
     t = 1 / (1 + np.exp(-t * rng.uniform(0.8, 2.5)))
     return _two_colour(rng, t)
 
