@@ -82,7 +82,6 @@ def probe_image(path: str | Path) -> tuple[int, int]:
         raise InputError(f"empty file (0 bytes), not a {kind} image", path)
     if not head.startswith(_MAGIC[suffix]):
         raise InputError(f"not a {kind} image (the file's content is something else)", path)
-    height = width = None
     if kind == "PNG":
         if len(head) < 33 or head[12:16] != b"IHDR":
             raise InputError("truncated or corrupt PNG (no image header)", path)
@@ -95,14 +94,14 @@ def probe_image(path: str | Path) -> tuple[int, int]:
                              "(truncated or corrupt)", path)
     elif kind == "TIFF":
         height, width = _tiff_size(path)
-    if height is not None and width is not None:
-        if height == 0 or width == 0:
-            raise InputError(f"empty image ({width}x{height} pixels)", path)
-        if height * width > MAX_PIXELS:
-            raise InputError(f"{width}x{height} pixels is beyond the {MAX_PIXELS // 1_000_000} MP this tool "
-                             "reads", path)
-        return height, width
-    return _jpeg_size(path)
+    else:
+        height, width = _jpeg_size(path)
+    if height == 0 or width == 0:
+        raise InputError(f"empty image ({width}x{height} pixels)", path)
+    if height * width > MAX_PIXELS:
+        raise InputError(f"{width}x{height} pixels is beyond the {MAX_PIXELS // 1_000_000} MP this tool reads",
+                         path)
+    return height, width
 
 
 def _tiff_size(path: Path) -> tuple[int, int]:
@@ -129,13 +128,7 @@ def _jpeg_size(path: Path) -> tuple[int, int]:
         marker = data[i + 1]
         length = int.from_bytes(data[i + 2:i + 4], "big")
         if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            height, width = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
-            if height == 0 or width == 0:
-                raise InputError(f"empty image ({width}x{height} pixels)", path)
-            if height * width > MAX_PIXELS:
-                raise InputError(f"{width}x{height} pixels is beyond the {MAX_PIXELS // 1_000_000} MP this "
-                                 "tool reads", path)
-            return height, width
+            return int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
         i += 2 + length
     raise InputError("truncated or corrupt JPEG (no image size found)", path)
 
