@@ -133,7 +133,8 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     c, h, w = yl.shape
     if min(h, w) < 32:
         raise InputError(f"image of {h}x{w} px is too small for zero-shot deblurring (>= 32 px)")
-    if h < 8 * cfg.grid[0] or w < 8 * cfg.grid[1]:
+    uses_grid = measured_kernels is not None or cfg.output_stage == "kernels"
+    if uses_grid and (h < 8 * cfg.grid[0] or w < 8 * cfg.grid[1]):
         raise InputError(f"--grid {cfg.grid[0]}x{cfg.grid[1]} needs an image of at least {8 * cfg.grid[0]}x"
                          f"{8 * cfg.grid[1]} px (8 px per patch), got {h}x{w}")
     torch.manual_seed(cfg.seed)
