@@ -34,6 +34,9 @@ class Plateau:
 
 @dataclass
 class StageLog:
+    """One optimised stage's record: loss per step, steps done, seconds, why it stopped
+    ("iterations", "plateau" or "time budget")."""
+
     losses: list[float] = field(default_factory=list)
     iters: int = 0
     seconds: float = 0.0
