@@ -68,7 +68,8 @@ class SceneConfig:
     fullframe_layers: tuple[int, int] = (3, 8)  # depth layers of a full-frame scene
     fullframe_objects: tuple[int, int] = (0, 3)  # dead-leaves objects in front of a full-frame photo
     radius_scale: tuple[float, float] = (1.0, 1.0)  # log-uniform factor on the camera's radius draw
-    # (dslr at 840 px, the Canon dev scenes' size, is 0.5 x its 1680 px radii: (0.5, 1.0) covers both)
+    # (the dslr preset's radii are DPDD's at 1680 px; the Canon dev scenes are 840 px, half of them;
+    # (0.15, 0.8) with depth_gamma (1, 2) covers both, measured in docs/training.md)
     # per-scene exponent on |radius| / max (log-uniform): > 1 puts more of the frame near focus,
     # as in DPDD (measured: docs/training.md); it bends the inverse-depth scale, not the optics
     depth_gamma: tuple[float, float] = (1.0, 1.0)
