@@ -2,11 +2,13 @@
 named backbone, defocus-map metrics), per image and mean; thin layer over dpcli.metrics.evaluate."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 from rich.markup import escape
@@ -19,6 +21,8 @@ from dpcli.errors import DpError
 _EPILOG = """Examples:
 
   dpdeblur run examples/pairs -o out/ && dpdeblur eval --pred out/ --gt examples/ground_truth
+
+  dpdeblur eval --pred examples/pairs --combined --gt examples/ground_truth   # the blurry input
 
   dpdeblur eval --pred out/ --gt ../shared/data/pixel4 --protocol pixel4 --json-file scores.json
 
@@ -36,6 +40,23 @@ def _fmt(key: str, value: float) -> str:
     return f"{value:.2f}" if key == "psnr" else f"{value:.4f}"
 
 
+@contextlib.contextmanager
+def _combined_views(folder: Path) -> Iterator[Path]:
+    """A temporary folder of NAME.tiff: the combined view of every input found in ``folder`` (a DP
+    pair's shipped combined image, else the mean of its views in linear light), float, exact."""
+    from dpcli.io.images import write_image
+    from dpcli.io.pairs import BadInput, discover_inputs, load_single
+
+    items = discover_inputs([folder])
+    with tempfile.TemporaryDirectory(prefix="dpdeblur-input-") as tmp:
+        for item in items:
+            if isinstance(item, BadInput):
+                raise item.error()
+            image, _, _ = load_single(item, with_target=False)
+            write_image(Path(tmp) / f"{item.name}.tiff", image, 32)
+        yield Path(tmp)
+
+
 @app.command("eval", epilog=_EPILOG)
 @with_bundles
 def eval_command(
@@ -51,6 +72,9 @@ def eval_command(
     gt_maps: Optional[Path] = typer.Option(None, "--gt-maps", help="Folder of GT defocus maps (px) for plain/dpdd "
                                            "(Pixel 4 GT maps are found automatically)."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write the per-image table + mean to this CSV file."),
+    combined: bool = typer.Option(False, "--combined", help="--pred holds DP pairs (or any inputs of "
+                                  "dpdeblur run): score their combined view, the blurry input, as the baseline "
+                                  "a method must beat."),
     json_path: Optional[Path] = typer.Option(None, "--json-file", help='Write {"images": [...], "mean": {...}} '
                                              "to this file (--json prints it on stdout)."),
     out: OutputOptions = bundle(omit=("folder", "bit_depth"),
@@ -84,7 +108,9 @@ def eval_command(
             raise OutputError(f"{flag}: the file exists (use --overwrite to replace it)", path)
         if path.is_dir():
             raise OutputError(f"{flag}: is a folder, expected a file name", path)
-    report = evaluate_folders(pred, gt, protocol=protocol, lpips_net=net, maps_dir=maps, gt_maps_dir=gt_maps)
+    with _combined_views(pred) if combined else contextlib.nullcontext(pred) as pred_dir:
+        report = evaluate_folders(pred_dir, gt, protocol=protocol, lpips_net=net, maps_dir=maps,
+                                  gt_maps_dir=gt_maps)
     if lpips == "auto" and net is None:
         report.notes.append("LPIPS skipped: no converted weights (run `dpdeblur convert-lpips`)")
     mean = report.mean

@@ -79,3 +79,22 @@ def test_eval_never_cuts_an_image_name(dpdeblur, tmp_path):
         assert res.code == 0, res.err
         assert name in res.out and "…" not in res.out
         assert "PSNR (dB)" in res.out.replace("\n", " ") or "PSNR" in res.out
+
+
+def test_eval_combined_scores_the_blurry_input(dpdeblur, tmp_path):
+    """`eval --combined` scores the DP pairs' combined view: the baseline, with a command."""
+    import json
+
+    from dpcli.io.images import write_image
+
+    rng = np.random.default_rng(3)
+    gt = rng.random((3, 16, 20)).astype(np.float32)
+    (tmp_path / "pairs").mkdir()
+    (tmp_path / "gt").mkdir()
+    write_image(tmp_path / "gt" / "s.png", gt, 16)
+    write_image(tmp_path / "pairs" / "s_L.png", gt, 16)  # both views = GT: the combined view is the GT
+    write_image(tmp_path / "pairs" / "s_R.png", gt, 16)
+    res = dpdeblur("eval", "--pred", tmp_path / "pairs", "--combined", "--gt", tmp_path / "gt", "--lpips", "none",
+                   "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["mean"]["psnr"] > 60
