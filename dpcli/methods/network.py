@@ -95,7 +95,7 @@ class NetworkMethod(Method):
         else:
             image = np.asarray(session.deblur_image(left))
             reference = left
-        if self.user_weights:
+        if self.user_weights and session.loaded.official:  # the authors' deblur and COC files share their keys
             check_resembles_input(image, reference, self.weights)
         dmap = None
         if defocus:
@@ -148,14 +148,15 @@ def network_method(name: str, *, weights: str | Path | None = None, arch: str | 
     from dpcli.models.registry import model_info
 
     if weights is None:
-        for cfg, cfg_task in _entries():
+        entries = _entries()
+        for cfg, cfg_task in entries:
             if cfg.name == name:
                 domains = tuple(d for d in (cfg.domain or "").split(",") if d in DOMAINS) or DOMAINS
                 space = cfg.space or "srgb"
                 return NetworkMethod(cfg.name, cfg_task, space=space, domains=domains,
                                      measured=gains_from_metrics(cfg.metrics, domains),
                                      summary=cfg.training_data, **runtime)
-        raise unknown_method(name)
+        return _by_family(name, entries, task, runtime)
     try:
         family, default_arch = resolve_arch(name, task or "deblur_pair")
     except ModelError:
@@ -169,12 +170,43 @@ def network_method(name: str, *, weights: str | Path | None = None, arch: str | 
         elif (family, "deblur_pair") not in FAMILY_DEFAULTS:
             task = "deblur_single"
     if arch is None and family == "bambnet" and task == "deblur_pair":
-        arch = _file_arch(weights) or "bambnet_deblur"
+        arch = _file_arch(weights) or _deblur_arch(weights, family) or "bambnet_deblur"
     if arch is None and family == "defocusgan":
         arch = _file_arch(weights) or FAMILY_DEFAULTS[("defocusgan", task)]
     space, domains = _file_space(weights)
     return NetworkMethod(name, task, weights=weights, arch=arch, space=space, domains=domains,
                          summary=f"{family} from {Path(weights).name}", user_weights=True, **runtime)
+
+
+def _by_family(name: str, entries, task: str | None, runtime: dict) -> NetworkMethod:
+    """``--model bambnet`` (a family or architecture, no --weights): its shipped weights, if any."""
+    from dpcli.models.loading import resolve_arch
+    from dpcli.models.registry import WEIGHTS_HINT
+
+    try:
+        family, arch = resolve_arch(name, task or "deblur_pair")
+    except ModelError:
+        raise unknown_method(name) from None
+    from dpcli.models.registry import model_info
+
+    shipped = [cfg.name for cfg, t in entries if (task is None or t == task)
+               and (cfg.arch == name or model_info(cfg.arch).family == name)]
+    if not shipped:
+        raise ModelError(f"no trained weights for {name} are installed: {WEIGHTS_HINT}")
+    if len(shipped) > 1:
+        raise ModelError(f"--model {name}: several weights are installed ({', '.join(shipped)}); name one")
+    return network_method(shipped[0], **runtime)
+
+
+def _deblur_arch(weights, family: str) -> str | None:
+    """The deblurring architecture whose keys and shapes a file fits (BaMBNet's COC net has the same
+    keys: a file given to run is taken as the deblurring net, and its output checked)."""
+    from dpcli.models.loading import detect_architectures, read_checkpoint, to_native
+    from dpcli.models.registry import model_info
+
+    sd, _ = read_checkpoint(weights)
+    found = [a for a in detect_architectures(to_native(sd), family) if model_info(a).task in _TASKS]
+    return found[0] if found else None
 
 
 def _file_arch(weights) -> str | None:

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 import dpcli.cli as cli
+import dpcli.cli.cameras  # noqa: F401  (registers `cameras` where the CLI package does not yet)
 from dpcli.io.images import read_image, write_image
 from dpcli.models import create_model
 from dpcli.models.loading import save_weights
+from tests.methods.conftest import render_pair
 
 
 def _main(monkeypatch, capsys, *args) -> tuple[int, str, str]:
@@ -46,18 +48,17 @@ class TestRun:
         coc = save_weights(create_model("bambnet_coc_test"), "bambnet_coc_test", tmp_path / "c.safetensors")
         out = tmp_path / "out"
         code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png", "-o", out,
-                             "--weights", weights, "--tile", "32", "--tile-overlap", "16", "--defocus-map",
-                             "--defocus-weights", coc, "-q")
+                             "--weights", weights, "--tile", "0", "--defocus-map", "--defocus-weights", coc, "-q")
         assert code == 0, err
         aif = read_image(out / "scene.png")
         assert aif.bit_depth == 16 and aif.data.shape == (3, 40, 56)
         radius = read_image(out / "scene_defocus.tiff")
         assert radius.bit_depth == 32 and radius.data.shape == (1, 40, 56)
-        assert np.abs(radius.data).max() <= 24
         assert (out / "scene_defocus.png").is_file()
-        # resume: a second run skips the finished pair
+        # resume: a second run with the same recipe skips the finished pair
         code, stdout, _ = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
-                                "-o", out, "--weights", weights, "--json")
+                                "-o", out, "--weights", weights, "--tile", "0", "--defocus-map", "--defocus-weights",
+                                coc, "--json")
         assert code == 0 and json.loads(stdout)["counts"]["skipped"] == 1
 
     def test_single_image_keeps_8_bits(self, tmp_path, inputs, monkeypatch, capsys) -> None:
@@ -68,43 +69,102 @@ class TestRun:
         assert code == 0, err
         image = read_image(out / "photo.png")
         assert image.bit_depth == 8 and image.data.shape == (3, 33, 47)
-        # --single: the pair's combined view through the generator, written at --bit-depth 8
-        code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png", "-o", out,
-                             "--single", "--weights", weights, "--bit-depth", "8", "-q")
+        code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
+                             "-o", tmp_path / "out2", "--single", "--weights", weights, "--bit-depth", "8", "-q")
         assert code == 0, err
-        assert read_image(out / "scene.png").bit_depth == 8
+        assert read_image(tmp_path / "out2" / "scene.png").bit_depth == 8
 
-    def test_without_weights_exits_2_and_says_where_weights_come_from(self, tmp_path, inputs, monkeypatch,
-                                                                      capsys) -> None:
-        code, _, err = _main(monkeypatch, capsys, "run", inputs, "-o", tmp_path / "out")
-        assert code == 2
-        assert "no trained weights" in err and "dpdeblur train" in err and "--weights" in err
-        assert not (tmp_path / "out" / "scene.png").exists()
+    def test_no_model_pairs_deblur_singles_say_so_once(self, tmp_path, inputs, monkeypatch, capsys) -> None:
+        """Mixed folder, nothing shipped for single images: the pair is deblurred by the default
+        (zero-shot), each single image fails with one line, no suggestion loop."""
+        code, stdout, err = _main(monkeypatch, capsys, "run", inputs, "-o", tmp_path / "out", "--json")
+        assert code == 1
+        items = {it["name"]: it for it in json.loads(stdout)["items"]}
+        assert items["scene"]["status"] == "ok" and items["scene"]["details"]["method"] == "zeroshot"
+        assert items["scene"]["details"]["orientation"].split(" (")[0] in ("as given", "swapped")
+        assert items["photo"]["status"] == "failed"
+        assert items["photo"]["message"].count("no method for single images") == 1
+        assert "--model" not in items["photo"]["message"]
+        assert (tmp_path / "out" / "scene.png").is_file() and not (tmp_path / "out" / "photo.png").exists()
 
-    def test_ambiguous_checkpoint_asks_for_arch(self, tmp_path, inputs, monkeypatch, capsys) -> None:
+    def test_plain_checkpoint_is_the_deblurring_net(self, tmp_path, inputs, monkeypatch, capsys) -> None:
+        """Keys alone fit BaMBNet's deblur and COC nets: `run` means the deblurring net, no --arch."""
         from safetensors.torch import save_file
 
         plain = tmp_path / "plain.safetensors"
         save_file(create_model("bambnet_deblur_test").state_dict(), str(plain))
-        code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
-                             "-o", tmp_path / "out", "--weights", plain)
-        assert code == 2 and "--arch bambnet_deblur_test" in err.replace("\n", "")
-        code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
-                             "-o", tmp_path / "out", "--weights", plain, "--arch", "bambnet_deblur_test", "-q")
+        code, stdout, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
+                                  "-o", tmp_path / "out", "--model", "bambnet", "--weights", plain, "--json")
         assert code == 0, err
+        assert json.loads(stdout)["items"][0]["details"]["method"] == "bambnet"
 
+    def test_coc_checkpoint_given_to_run_is_reported(self, tmp_path, monkeypatch, capsys, reference_dir) -> None:
+        """The authors' COC file has the deblurring net's keys; its output (radii) is not an image
+        of the scene, which run detects and reports instead of writing it."""
+        _, left, right = render_pair(3.0, colour=True, size=(64, 96))
+        folder = tmp_path / "in"
+        folder.mkdir()
+        write_image(folder / "s_L.png", left, 16)
+        write_image(folder / "s_R.png", right, 16)
+        coc = reference_dir / "bambnet_coc" / "official_state_dict.safetensors"
+        code, _, err = _main(monkeypatch, capsys, "run", folder, "-o", tmp_path / "out", "--model", "bambnet",
+                             "--weights", coc)
+        assert code == 2 and "does not resemble the input" in err and "--defocus-weights" in err
+        assert not (tmp_path / "out" / "s.png").exists()
 
     def test_classical_needs_no_weights(self, tmp_path, inputs, monkeypatch, capsys) -> None:
         out = tmp_path / "out"
         code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png", "-o", out,
-                             "--model", "classical", "-q")
+                             "--model", "classical", "--defocus-map", "-q")
         assert code == 0, err
         assert read_image(out / "scene.png").data.shape == (3, 40, 56)
+        assert (out / "scene_defocus.tiff").is_file()  # the map follows the method (classical)
 
     def test_single_image_network_on_pairs_asks_for_single(self, tmp_path, inputs, monkeypatch, capsys) -> None:
+        weights = save_weights(create_model("defocusgan_generator_test"), "defocusgan_generator_test",
+                               tmp_path / "g.safetensors")
         code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
-                             "-o", tmp_path / "out", "--model", "defocusgan")
+                             "-o", tmp_path / "out", "--model", "defocusgan", "--weights", weights)
         assert code == 2 and "--single" in err
+
+    def test_family_without_weights_says_where_weights_come_from(self, tmp_path, inputs, monkeypatch,
+                                                                 capsys) -> None:
+        code, _, err = _main(monkeypatch, capsys, "run", inputs / "photo.png", "-o", tmp_path / "out",
+                             "--model", "defocusgan")
+        assert code == 2 and "no trained weights for defocusgan" in err and "--weights" in err
+
+    def test_unknown_camera_is_one_line(self, tmp_path, inputs, monkeypatch, capsys) -> None:
+        code, _, err = _main(monkeypatch, capsys, "run", inputs, "-o", tmp_path / "out", "--camera", "nosuch")
+        assert code == 2 and "unknown camera" in err and "pixel4" in err and "Traceback" not in err
+
+
+def test_both_file_orders_give_the_same_image(tmp_path, monkeypatch, capsys) -> None:
+    """A linear grey DP pair (phone domain) in either file order: the default method, the order
+    detected from the data, identical output; --swap-lr overrides the detection."""
+    _, left, right = render_pair(4.0, size=(64, 96))
+    for order, (a, b) in {"given": (left, right), "reversed": (right, left)}.items():
+        folder = tmp_path / order
+        folder.mkdir()
+        write_image(folder / "s_left.png", np.clip(a, 0, 1), 16)
+        write_image(folder / "s_right.png", np.clip(b, 0, 1), 16)
+    outs = {}
+    for order, expect in (("given", "as given"), ("reversed", "swapped")):
+        code, stdout, err = _main(monkeypatch, capsys, "run", tmp_path / order, "-o", tmp_path / f"out_{order}",
+                                  "--linear", "--json")
+        assert code == 0, err
+        details = json.loads(stdout)["items"][0]["details"]
+        assert details["method"] == "zeroshot" and details["orientation"].startswith(expect)
+        outs[order] = read_image(tmp_path / f"out_{order}" / "s.png").data
+    assert np.abs(outs["given"] - outs["reversed"]).max() < 1e-4
+    code, stdout, _ = _main(monkeypatch, capsys, "run", tmp_path / "given", "-o", tmp_path / "out_forced",
+                            "--linear", "--swap-lr", "--json")
+    assert json.loads(stdout)["items"][0]["details"]["orientation"] == "swapped (user)"
+
+
+def test_cameras_lists_shipped_profiles(monkeypatch, capsys) -> None:
+    code, stdout, _ = _main(monkeypatch, capsys, "cameras", "--json")
+    names = {p["name"] for p in json.loads(stdout)}
+    assert code == 0 and {"pixel4", "canon-eos-5d-mark-iv", "generic-srgb"} <= names
 
 
 def test_models_lists_architectures_and_no_weights(monkeypatch, capsys, tmp_path) -> None:

@@ -1,0 +1,116 @@
+"""Every registered method keeps the method contract (dpcli.methods): shapes, encodings, maps,
+and on a synthetic scene of its domain it beats the blurry input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dpcli.methods import default_method, get_method, item_domain, list_methods, method_names
+from dpcli.metrics.image import psnr
+from dpcli.optics import linear_to_srgb
+from tests.methods.conftest import render_pair
+
+import torch
+
+NAMES = method_names()
+
+
+def _srgb(x: np.ndarray) -> np.ndarray:
+    return linear_to_srgb(torch.from_numpy(np.ascontiguousarray(x)).clamp(0, 1)).numpy()
+
+
+def test_registry_lists_training_free_methods_and_shipped_weights() -> None:
+    assert {"zeroshot", "classical"} <= set(NAMES)
+    for m in list_methods():
+        assert m.name in NAMES and m.space in ("linear", "srgb") and set(m.domains) <= {"phone", "dslr"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contract(name: str) -> None:
+    method = get_method(name, device="cpu")
+    domain = method.domains[0]
+    sharp, left, right = render_pair(4.0, colour=domain == "dslr")
+    srgb = domain == "dslr"
+    if srgb:
+        sharp, left, right = _srgb(sharp), _srgb(left), _srgb(right)
+    if not method.needs_pair:
+        left, right = (left + right) / 2, None
+    out = method.deblur(left, right, srgb=srgb, defocus=method.needs_pair)
+    assert out.image.shape == sharp.shape and out.image.dtype == np.float32 and np.isfinite(out.image).all()
+    blurry = (left + right) / 2 if right is not None else left
+    crop = (slice(None), slice(12, -12), slice(12, -12))  # borders: every method pads differently
+    gain = psnr(out.image[crop][None], sharp[crop][None]) - psnr(blurry[crop][None], sharp[crop][None])
+    assert gain > 0.3, f"{name}: {gain:+.2f} dB on a synthetic {domain} scene"
+    if method.needs_pair:
+        assert out.defocus.shape == sharp.shape[-2:] and np.isfinite(out.defocus).all()
+
+
+@pytest.mark.parametrize("name", ["zeroshot", "classical"])
+def test_encoding_converted_once_inside_the_method(name: str) -> None:
+    """The same scene given linear or sRGB-encoded gives the same image, in the caller's encoding."""
+    from dpcli.zeroshot import make_config
+
+    config = make_config("fast", layers=6, max_radius=6.0, output_stage="init") if name == "zeroshot" else None
+    method = get_method(name, config=config)
+    _, left, right = render_pair(4.0, colour=True, seed=1)
+    lin = method.deblur(left, right, srgb=False).image
+    enc = method.deblur(_srgb(left), _srgb(right), srgb=True).image
+    assert np.abs(_srgb(lin) - enc).mean() < 2e-3
+
+
+def test_zeroshot_map_sign_and_orientation_free_image() -> None:
+    method = get_method("zeroshot")
+    _, left, right = render_pair(4.0)
+    out = method.deblur(left, right, srgb=False, defocus=True)
+    assert 2.0 < float(np.median(out.defocus)) < 6.0  # positive: behind the focal plane
+
+
+def test_small_images_fail_in_one_line() -> None:
+    from dpcli.errors import InputError
+
+    tiny = np.zeros((1, 8, 8), np.float32)
+    with pytest.raises(InputError, match="at least 32 px"):
+        get_method("zeroshot").deblur(tiny, tiny, srgb=False)
+    with pytest.raises(InputError, match="needs a dual-pixel pair"):
+        get_method("classical").deblur(tiny, None, srgb=False)
+
+
+def test_defaults_come_from_measured_gains() -> None:
+    from dpcli.methods.base import Method
+
+    class Fake(Method):
+        def __init__(self, name, needs_pair, measured, domains=("phone", "dslr")):
+            self.name, self.needs_pair, self.measured, self.domains = name, needs_pair, measured, domains
+
+        def _deblur(self, *a, **k):  # never called here
+            raise AssertionError
+
+    pool = [Fake("a", True, {"phone": 0.4}), Fake("b", True, {"phone": 1.3, "dslr": 0.7}),
+            Fake("c", True, {"dslr": 2.0}, domains=("phone",)), Fake("s", False, {"dslr": -0.1})]
+    assert default_method("phone", True, pool).name == "b"
+    assert default_method("dslr", True, pool).name == "b"  # c is not meant for dslr, whatever it scored
+    assert default_method("dslr", False, pool) is None  # nothing that beats the input
+    pool.append(Fake("better", True, {"phone": 1.5}))
+    assert default_method("phone", True, pool).name == "better"  # new weights take over: data, not code
+
+
+def test_shipped_defaults_today() -> None:
+    assert default_method("phone", True).name == "zeroshot"
+    assert default_method("dslr", True).name == "zeroshot"
+    assert item_domain(1, False) == "phone" and item_domain(3, True) == "dslr" and item_domain(1, True) == "dslr"
+
+
+def test_unknown_name_lists_valid_ones() -> None:
+    from dpcli.errors import ModelError
+
+    with pytest.raises(ModelError, match="zeroshot"):
+        get_method("nosuch")
+
+
+def test_stage1_side_balance_sign() -> None:
+    from dpcli.methods import stage1_side_balance
+
+    _, left, right = render_pair(4.0, size=(128, 160))
+    b = stage1_side_balance(left, right)
+    assert b > 0.1
+    assert stage1_side_balance(right, left) == pytest.approx(-b, abs=1e-3)
