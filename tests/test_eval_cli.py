@@ -143,7 +143,7 @@ def test_defocus_map_cli_classical(tmp_path):
     write_image(tmp_path / "s_R.tiff", blur(sharp, kr[None])[0].numpy(), 32)
     out = tmp_path / "out"
     result = runner.invoke(app, ["defocus-map", str(tmp_path / "s_L.tiff"), str(tmp_path / "s_R.tiff"), "-o", str(out),
-                                 "--srgb", "no", "--npy", "--confidence", "--quiet"])
+                                 "--linear", "--npy", "--confidence", "--quiet"])
     assert result.exit_code == 0, result.output
     radius = read_image(out / "s_defocus.tiff").data[0]
     assert np.median(radius) == pytest.approx(3.0, abs=0.5)

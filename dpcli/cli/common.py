@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -32,37 +31,11 @@ from dpcli.errors import DpError
 
 if TYPE_CHECKING:
     from dpcli.cli.options import OutputOptions
-    from dpcli.io.pairs import RawOptions
 
 console = Console()
 console_err = Console(stderr=True)
 
 T = TypeVar("T")
-
-# Legacy option declarations: commands move to the bundles of dpcli.cli.options; these go when none
-# uses them any more.
-DEVICE_OPTION = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps.")
-PRECISION_OPTION = typer.Option("fp32", "--precision", help="fp32 | bf16 (CPU AMX, CUDA) | fp16 (CUDA).")
-THREADS_OPTION = typer.Option(0, "--threads", help="CPU threads (0 = torch default).")
-OVERWRITE_OPTION = typer.Option(False, "--overwrite", help="Replace outputs that exist (default: skip them).")
-QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="Only errors and the final line.")
-VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", help="More detail; tracebacks of unexpected errors.")
-JSON_OPTION = typer.Option(False, "--json", help="Print a JSON summary on stdout (for scripts).")
-BIT_DEPTH_OPTION = typer.Option("input", "--bit-depth", help="Output bit depth: input | 8 | 16 | 32f.")
-SWAP_LR_OPTION = typer.Option(False, "--swap-lr", help="Treat the file called left as the right view.")
-TILE_OPTION = typer.Option(None, "--tile", help="Tile size in px (0 = one full-frame pass; default per model).")
-TILE_OVERLAP_OPTION = typer.Option(None, "--tile-overlap", help="Overlap between tiles in px (default per model).")
-# Raw input (dpcli.io.raw): Pixel-style raw planes stored as images, and Dual Pixel RAW rendering.
-BLACK_LEVEL_OPTION = typer.Option(None, "--black-level", help="Views are raw planes (counts): subtract this "
-                                  "black level (Pixel 4: 1024). Off by default (views are ordinary images).")
-WHITE_LEVEL_OPTION = typer.Option(None, "--white-level", help="Raw planes: divide by this after black "
-                                  "subtraction (default 16383 = 2^14 - 1, Pixel 4).")
-WHITE_SHEET_LEFT_OPTION = typer.Option(None, "--white-sheet-left", help="Raw planes: left view of a "
-                                       "white-sheet capture, for vignetting correction (with --white-sheet-right).")
-WHITE_SHEET_RIGHT_OPTION = typer.Option(None, "--white-sheet-right", help="Raw planes: right view of the "
-                                        "white-sheet capture.")
-RAW_OUTPUT_OPTION = typer.Option("srgb", "--raw-output", help="Dual Pixel RAW (.CR2/.DNG) rendering: srgb | linear.")
-
 
 @dataclass
 class ItemResult:
@@ -75,14 +48,6 @@ class ItemResult:
     message: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)  # e.g. method, orientation (text columns)
-
-
-def parse_bit_depth(value: str, input_depth: int) -> int:
-    """``--bit-depth`` value -> 8, 16 or 32 (float); ``input`` keeps the input's depth."""
-    mapping = {"input": input_depth, "8": 8, "16": 16, "32f": 32, "32": 32}
-    if value not in mapping:
-        raise DpError(f"--bit-depth {value}: expected input, 8, 16 or 32f")
-    return mapping[value]
 
 
 # ------------------------------------------------------------------------------------ error messages
@@ -526,25 +491,3 @@ def require_inputs(paths: Sequence[Path]) -> None:
             from dpcli.errors import InputError
 
             raise InputError("no such file or folder", path)
-
-
-def raw_options(black_level: float | None = None, white_level: float | None = None,
-                white_sheet_left: Path | None = None, white_sheet_right: Path | None = None,
-                raw_output: str = "srgb") -> "RawOptions":
-    """The raw options above -> :class:`dpcli.io.pairs.RawOptions`, checked (DpError on bad values)."""
-    from dpcli.errors import InputError
-    from dpcli.io.pairs import RawOptions
-
-    if raw_output not in ("srgb", "linear"):
-        raise DpError(f"--raw-output {raw_output}: expected srgb or linear")
-    if (white_sheet_left is None) != (white_sheet_right is None):
-        raise DpError("--white-sheet-left and --white-sheet-right go together")
-    if white_sheet_left is not None and black_level is None:
-        raise DpError("--white-sheet-left/--white-sheet-right need --black-level (raw planes)")
-    if white_level is not None and white_level <= 0:
-        raise DpError(f"--white-level {white_level}: must be positive")
-    for sheet in (white_sheet_left, white_sheet_right):
-        if sheet is not None and not Path(sheet).is_file():
-            raise InputError("no such white-sheet file", sheet)
-    return RawOptions(black_level=black_level, white_level=white_level, white_sheet_left=white_sheet_left,
-                      white_sheet_right=white_sheet_right, output=raw_output)
