@@ -67,3 +67,22 @@ def test_bad_options(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DpError, match="must be a folder"):
         _run("-o", tmp_path / "file", "--count", 1)
+
+
+def test_photos_and_scene_options(tmp_path):
+    from dpcli.errors import DpError
+    from dpcli.io.images import write_image
+
+    with pytest.raises(DpError, match="photo folder not found"):
+        _run("-o", tmp_path / "x", "--count", 1, "--photos", tmp_path / "missing")
+    with pytest.raises(DpError, match="unknown scene option 'colour'"):
+        _run("-o", tmp_path / "x", "--count", 1, "--set", "colour=1")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    write_image(photos / "p.png", rng.random((3, 64, 64)).astype(np.float32), 8)
+    res = _run("-o", tmp_path / "y", "--count", 1, "--size", 48, "--photos", photos, "--set", "fullframe_prob=1",
+               "--set", "isp=true", "--quiet")
+    assert res.exit_code == 0, res.output
+    meta = json.loads(next((tmp_path / "y").glob("*_c/meta/*.json")).read_text())
+    assert meta["layers"][0]["kind"] == "segment_layer" and "isp" in meta
