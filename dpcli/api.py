@@ -202,7 +202,7 @@ class Deblurrer:
                              device=self.device, precision=self.precision, channels_last=self.channels_last,
                              out_channels=1 if grey else 3, progress=progress)
         except (torch.OutOfMemoryError, MemoryError) as exc:
-            raise DpError(f"out of memory ({type(exc).__name__}); use a smaller --tile (now {tile})") from exc
+            raise DpError(f"out of memory; use a smaller --tile (now {tile})") from exc
 
     def deblur_pair(self, left: Any, right: Any, progress=None) -> Any:
         self._need("deblur_pair")

@@ -86,6 +86,12 @@ def defocus_map_command(
     plan = OutputPlan(folder=out.folder, recipe=recipe, outputs=outputs, overwrite=out.overwrite)
 
     def process(item) -> ItemResult:
+        from dpcli.cli.run import naming
+
+        with naming(item):
+            return _one(item)
+
+    def _one(item) -> ItemResult:
         from dpcli.io.images import write_image
         from dpcli.io.pairs import RawDPInput, load_pair
         from dpcli.io.preview import write_defocus_outputs

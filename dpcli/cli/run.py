@@ -3,9 +3,10 @@ the best method measured for the data's domain (dpcli.methods)."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import typer
@@ -33,15 +34,6 @@ Examples:
 """
 
 _DOMAIN_WORDS = {"phone": "linear grey (phone raw) images", "dslr": "colour sRGB photos"}
-
-
-def _result(name: str, details: dict, **kwargs: Any) -> ItemResult:
-    try:  # the batch runner's own field, where it has one
-        return ItemResult(name, details=details, **kwargs)  # type: ignore[call-arg]
-    except TypeError:
-        result = ItemResult(name, **kwargs)
-        result.message = result.message or "; ".join(f"{k}: {v}" for k, v in details.items())
-        return result
 
 
 @dataclass
@@ -173,20 +165,24 @@ def run_command(
     plan = OutputPlan(folder=out.folder, recipe=recipe, outputs=outputs, overwrite=out.overwrite)
 
     def process(item) -> ItemResult:
-        return _process(item, chooser, resolved, out, single=single, defocus_map=defocus_map,
-                        calibration=calibration)
+        with naming(item):
+            return _process(item, chooser, resolved, out, single=single, defocus_map=defocus_map,
+                            calibration=calibration)
 
     code = run_batch(items, process, lambda it: it.name, title="deblurring", out=out, plan=plan,
-                     **_detail_kwargs())
+                     detail_columns={"method": "method", "orientation": "L/R order"})
     raise typer.Exit(code)
 
 
-def _detail_kwargs() -> dict:
-    import inspect
-
-    if "detail_columns" in inspect.signature(run_batch).parameters:
-        return {"detail_columns": {"method": "method", "orientation": "L/R order"}}
-    return {}
+@contextmanager
+def naming(item):
+    """An input error raised without a file (e.g. a method's size limit) names the item's file."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.path is None and getattr(item, "paths", None):
+            raise InputError(exc.message, item.paths[0]) from None
+        raise
 
 
 def load_calibration(path: Optional[Path]):
@@ -256,5 +252,5 @@ def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOption
         written += write_defocus_outputs(out.folder, item.name, result.defocus, overwrite=True, protected=protected)
     if notes:
         details["note"] = "; ".join(notes)
-    return _result(item.name, details, outputs=written, seconds=time.perf_counter() - start)
+    return ItemResult(item.name, outputs=written, seconds=time.perf_counter() - start, details=details)
 

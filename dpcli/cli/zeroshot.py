@@ -140,7 +140,11 @@ def zeroshot_command(
                       overwrite=out.overwrite)
 
     def process(_item) -> ItemResult:
-        return _run(left, right, folder, stem, cfg, calibration, resolved, debug, out)
+        from dpcli.cli.run import naming
+        from dpcli.io.pairs import PairInput
+
+        with naming(PairInput(name=stem, left=left, right=right)):
+            return _run(left, right, folder, stem, cfg, calibration, resolved, debug, out)
 
     code = run_batch([stem], process, lambda s: s, title="zeroshot", out=out, plan=plan,
                      metric_columns={"seconds_init": "stage 1 (s)",
