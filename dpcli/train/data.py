@@ -298,10 +298,49 @@ class FolderDataset(Dataset):
 @dataclass
 class PendingScene:
     """A synthetic scene drawn on the CPU (in a loader worker) and rendered later on the training
-    device by :meth:`SynthDataset.materialise` (GPU training: the GPU renders, never waits)."""
+    device by :meth:`SynthDataset.materialise` (GPU training: the GPU renders, never waits).
 
-    prepared: Any  # dpcli.synth.scene.PreparedScene
+    The layers travel cropped to their coverage (most dead-leaves layers are small objects on an
+    empty full-frame canvas), which keeps the worker-to-trainer traffic and shared memory small.
+    """
+
+    prepared: Any  # dpcli.synth.scene.PreparedScene, its layer tensors emptied
     seed: int
+    shape: tuple[int, int]
+    layers: list[tuple[int, int, Tensor, Tensor, Tensor]]  # (y0, x0, colour, alpha, radius) crops
+
+    @classmethod
+    def pack(cls, prepared: Any, seed: int) -> "PendingScene":
+        import dataclasses
+
+        sl = prepared.layers
+        crops = []
+        for c, a, r in zip(sl.colors, sl.alphas, sl.radius):
+            rows = torch.nonzero(a[0].ne(0).any(1)).flatten()
+            cols = torch.nonzero(a[0].ne(0).any(0)).flatten()
+            y0, y1 = (int(rows[0]), int(rows[-1]) + 1) if rows.numel() else (0, 1)
+            x0, x1 = (int(cols[0]), int(cols[-1]) + 1) if cols.numel() else (0, 1)
+            crops.append((y0, x0, c[:, y0:y1, x0:x1].clone(), a[:, y0:y1, x0:x1].clone(), r[:, y0:y1, x0:x1].clone()))
+        empty = torch.empty(0)
+        light = dataclasses.replace(prepared, layers=dataclasses.replace(sl, colors=empty, alphas=empty, radius=empty))
+        return cls(light, seed, tuple(sl.alphas.shape[-2:]), crops)
+
+    def unpack(self, device: torch.device | None) -> Any:
+        """The prepared scene with full-frame layers, built on ``device``."""
+        import dataclasses
+
+        h, w = self.shape
+        n = len(self.layers)
+        colors = torch.zeros(n, 3, h, w, device=device)
+        alphas = torch.zeros(n, 1, h, w, device=device)
+        radius = torch.zeros(n, 1, h, w, device=device)
+        for i, (y0, x0, c, a, r) in enumerate(self.layers):
+            hh, ww = a.shape[-2:]
+            colors[i, :, y0:y0 + hh, x0:x0 + ww] = c.to(device)
+            alphas[i, :, y0:y0 + hh, x0:x0 + ww] = a.to(device)
+            radius[i, :, y0:y0 + hh, x0:x0 + ww] = r.to(device)
+        sl = dataclasses.replace(self.prepared.layers, colors=colors, alphas=alphas, radius=radius)
+        return dataclasses.replace(self.prepared, layers=sl)
 
 
 class SynthDataset(Dataset):
@@ -355,7 +394,7 @@ class SynthDataset(Dataset):
         index, seed = key if isinstance(key, tuple) else (key, key)
         prepared = prepare_scene(seed, self.scene_cfg)
         if self.render_device is not None:
-            return PendingScene(prepared, seed)
+            return PendingScene.pack(prepared, seed)
         return self._finish(prepared, seed, None)
 
     def _finish(self, prepared: Any, seed: int, device: torch.device | None) -> Sample:
@@ -380,7 +419,7 @@ class SynthDataset(Dataset):
     def materialise(self, batch: list[PendingScene], device: torch.device | None = None) -> Sample:
         """Render a batch of drawn scenes on ``device`` (default: the dataset's render device)."""
         device = device or self.render_device
-        return collate([self._finish(p.prepared, p.seed, device) for p in batch])
+        return collate([self._finish(p.unpack(device), p.seed, device) for p in batch])
 
 
 # --------------------------------------------------------------------------- sampling

@@ -350,10 +350,10 @@ def _one_thread_worker(_: int) -> None:
 
 
 def make_loader(dataset: Dataset, sampler: StepBatchSampler, workers: int) -> DataLoader:
-    """The training loader: ``workers`` processes (one torch thread each) prefetching 4 batches."""
+    """The training loader: ``workers`` processes (one torch thread each), 8 batches in flight."""
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
                       worker_init_fn=_one_thread_worker if workers else None,
-                      persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+                      persistent_workers=workers > 0, prefetch_factor=max(2, 8 // workers) if workers else None)
 
 
 def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches: list[Sample] | None = None,

@@ -183,6 +183,9 @@ def test_device_rendering_path_matches_in_worker_rendering():
     ds.render_device = torch.device("cpu")  # force the device path (what set_device("cuda") does)
     pending = collate([ds[(i, 50 + i)] for i in range(2)])
     assert isinstance(pending, list) and isinstance(pending[0], PendingScene)
+    # the layers travel cropped to their coverage: fewer values than the full-frame stack
+    sent = sum(c.numel() + a.numel() + r.numel() for _, _, c, a, r in pending[0].layers)
+    assert sent < 5 * 40 * 40 * len(pending[0].layers)
     batch = ds.materialise(pending)
     assert set(batch) == set(direct) and all(torch.equal(batch[k], direct[k]) for k in batch)
     assert ds.srgb and batch["left"].shape == (2, 3, 40, 40)
