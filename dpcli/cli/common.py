@@ -399,8 +399,10 @@ def run_batch(
                     result = process(item)
                     if plan is not None and result.status == "ok":
                         plan.write_record(name, item, "done", result.outputs)
-            except DpError as exc:
-                result = ItemResult(name=name, status="failed", message=exc.one_line())
+            except DpError as exc:  # its line names the item when the error names no file
+                line = exc.one_line()
+                message = line if exc.path is not None or line.startswith(f"{name}:") else f"{name}: {line}"
+                result = ItemResult(name=name, status="failed", message=message)
                 error_codes.append(exc.exit_code)
             except KeyboardInterrupt:
                 raise

@@ -183,3 +183,16 @@ def test_a_failed_item_leaves_no_partial_output(tmp_path):
     assert _run(items, half, _plan(out)) == 1
     assert (out / "img0.png").exists() and not (out / "img1.png").exists()
     assert not (out / ".dpdeblur" / "img1.json").exists()
+
+
+def test_an_error_without_a_file_names_the_item(tmp_path, capsys):
+    from dpcli.errors import DpError
+
+    items, out = _items(tmp_path / "in", 2), tmp_path / "out"
+
+    def too_small(item):
+        raise DpError("the image is 7x5 px; this method needs at least 32 px per side")
+
+    assert _run(items, too_small, _plan(out)) == 1
+    err = capsys.readouterr().err
+    assert "error: img0: the image is 7x5 px" in err and "error: img1: the image is 7x5 px" in err
