@@ -90,7 +90,7 @@ def _check(res, output: Path) -> None:
                                           ".dpdeblur" not in p.parts), "partial output"
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=mutated())
 def test_eval_on_mutated_predictions(dpdeblur, tmp_path_factory, case):
@@ -106,7 +106,7 @@ def test_eval_on_mutated_predictions(dpdeblur, tmp_path_factory, case):
     _check(res, out)
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=mutated(), side=st.sampled_from(["L", "R"]))
 def test_run_on_a_mutated_view(dpdeblur, tmp_path_factory, case, side):
