@@ -114,7 +114,7 @@ def run_command(
                                                    "--defocus-map with a network method (e.g. BaMBNet's COC net)."),
     kernels: Optional[Path] = typer.Option(None, "--kernels", help="Calibration folder with "
                                            "blur_kernels_{left,right}.npy (or its parent): measured kernels, "
-                                           "named like the view files (swapped with them)."),
+                                           "put in our L/R order from their own shape like the views."),
     source: InputOptions = bundle(),
     out: OutputOptions = bundle(required=("folder",)),
     dev: DeviceOptions = bundle(),
@@ -147,7 +147,7 @@ def run_command(
     chooser = _Chooser(model, weights, arch, runtime)
     if model != "auto" or weights is not None:  # a bad name or checkpoint fails once, before any file
         chooser.for_item("dslr", not single and any(is_pair(it) for it in items if not isinstance(it, BadInput)))
-    calibration = load_calibration(kernels or resolved.kernels)
+    calibration = load_calibration(kernels or resolved.kernels, resolved.focus)
     ext = out.extension
 
     def outputs(item) -> list[Path]:
@@ -185,16 +185,19 @@ def naming(item):
         raise
 
 
-def load_calibration(path: Optional[Path]):
+def load_calibration(path: Optional[Path], focus: str = "front"):
     """Measured kernels of a calibration folder (``blur_kernels_{left,right}.npy`` in it or in its
-    ``calibration/`` subfolder), in FILE order (left = the file named left): one reader for run
-    and zeroshot. None when no folder is given."""
+    ``calibration/`` subfolder), re-centred, in OUR orientation read from their own centroids
+    (:func:`dpcli.optics.orientation.orient_kernels`), so they fit the views whichever way either
+    was named: one reader for run and zeroshot. None when no folder is given."""
     if path is None:
         return None
     from dpcli.classical import load_kernels_dir
+    from dpcli.optics.orientation import orient_kernels
 
     kl, kr = load_kernels_dir(path)
-    return kl.numpy(), kr.numpy()
+    kl, kr, _ = orient_kernels(kl.numpy(), kr.numpy(), "back" if focus == "back" else "front")
+    return kl, kr
 
 
 def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOptions, *, single: bool,
@@ -225,7 +228,8 @@ def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOption
             notes.append("the values look like raw counts above a black level: --camera pixel4 or --black-level")
         orientation = orient(left, right, srgb=srgb, focus=resolved.focus, user=resolved.source.swap_lr,
                              hint=resolved.swap_hint)
-        left, right, kern = orient_views(left, right, orientation, calibration)
+        left, right, _ = orient_views(left, right, orientation)
+        kern = calibration  # already in our orientation (load_calibration)
         details["orientation"] = orientation.describe()
         result = method.deblur(left, right, srgb=srgb, kernels=kern, defocus=defocus_map, focus=resolved.focus)
     else:

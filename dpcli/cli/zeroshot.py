@@ -24,7 +24,7 @@ Examples:
   dpdeblur zeroshot 002_left.png 002_right.png -o out/ --camera pixel4 \\
       --white-sheet white_sheet_left.png white_sheet_right.png
 
-  # with the camera's measured kernels (named like the view files; swapped with them when needed):
+  # with the camera's measured kernels (put in our L/R order from their own shape, like the views):
   dpdeblur zeroshot 002_left.png 002_right.png -o out/ --camera pixel4 --kernels calibration/
 
   # the full method (stages 2 and 3, minutes), within a time budget:
@@ -92,8 +92,8 @@ def zeroshot_command(
     fusion: Optional[str] = typer.Option(None, "--fusion", help="Stage-1 layer choice: residual (default) | "
                                          "learned."),
     kernels: Optional[Path] = typer.Option(None, "--kernels", help="Calibration folder with "
-                                           "blur_kernels_{left,right}.npy (or its parent), named like the view "
-                                           "files: swapped with them when the pair is."),
+                                           "blur_kernels_{left,right}.npy (or its parent); put in our L/R order "
+                                           "from their own shape, as the views are from theirs."),
     output_stage: str = typer.Option("init", "--output-stage", help="Which stage's image NAME.png holds; the "
                                      "run stops there: init (stage 1, seconds; best on our Pixel 4 dev set, "
                                      "hence the default) | defocus (after G_D) | kernels (full method)."),
@@ -127,7 +127,7 @@ def zeroshot_command(
     dev.apply_threads()
     from dpcli.cli.run import load_calibration
 
-    calibration = load_calibration(kernels or resolved.kernels)
+    calibration = load_calibration(kernels or resolved.kernels, resolved.focus)
     stem = name or left.stem.removesuffix("_left").removesuffix("_L").removesuffix("_l")
     folder = out.folder
     files = [folder / f"{stem}{out.extension}", folder / f"{stem}_defocus.tiff", folder / f"{stem}_defocus.png",
@@ -169,7 +169,8 @@ def _run(left: Path, right: Path, out_dir: Path, stem: str, cfg, calibration, re
     srgb = resolved.encoding(pair.left.shape[0], pair.bit_depth)
     orientation = orient(pair.left, pair.right, srgb=srgb, focus=resolved.focus, user=resolved.source.swap_lr,
                          hint=resolved.swap_hint)
-    yl, yr, measured = orient_views(pair.left, pair.right, orientation, calibration)
+    yl, yr, _ = orient_views(pair.left, pair.right, orientation)
+    measured = calibration  # in our orientation already, read from the kernels' own shape
     say = (lambda msg: None) if (out.quiet or out.json) else (
         lambda msg: console_err.print(f"{stem}: {msg}", highlight=False))
     say(f"views {orientation.describe()}")

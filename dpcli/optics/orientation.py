@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Orientation", "detect_orientation", "horizontal_disparity", "orient_views"]
+__all__ = ["Orientation", "detect_orientation", "horizontal_disparity", "orient_views", "orient_kernels"]
 
 # Below these the evidence is called undecided (measured: real pairs in the wrong order give
 # <= -1.4 px on Pixel 4 and balance <= -0.27 on the Canon scenes; flat or in-focus scenes ~0).
@@ -143,3 +143,18 @@ def orient_views(left, right, orientation: Orientation, kernels: tuple | None = 
     if not orientation.swapped:
         return left, right, kernels
     return right, left, (None if kernels is None else (kernels[1], kernels[0]))
+
+
+def orient_kernels(left, right, focus: Literal["front", "back"] = "front") -> tuple[object, object, bool]:
+    """Calibration kernels (left (P, k, k), right (P, k, k)) in OUR orientation, read from the
+    kernels themselves: our left kernel's mass lies toward +x behind the focal plane (the ramp of
+    CONVENTIONS.md), so the pair whose left centroid is further toward +x is ours (the same prior
+    as the views: a calibration target behind the focal plane, ``focus="back"`` flips it). This
+    holds however the files were named or renamed, so both file orders of a pair get the same
+    kernels. Returns (left, right, swapped)."""
+    from dpcli.optics.kernels import kernel_centroid
+
+    cl = kernel_centroid(torch.as_tensor(np.asarray(left, np.float32)))[..., 0].mean()
+    cr = kernel_centroid(torch.as_tensor(np.asarray(right, np.float32)))[..., 0].mean()
+    swapped = bool((cl < cr) if focus != "back" else (cl > cr))
+    return (right, left, True) if swapped else (left, right, False)

@@ -57,3 +57,19 @@ def test_orient_views_swaps_kernels_with_the_views() -> None:
     assert l is b and r is a and k1 is kr and k2 is kl
     l, r, k = orient_views(a, b, Orientation(False, "user"), None)
     assert l is a and k is None
+
+
+def test_calibration_kernels_oriented_by_their_own_centroids() -> None:
+    """Our left kernel's mass lies toward +x (positive radius): a pair given either way round
+    comes back the same, so renamed view files and calibration files still fit each other."""
+    import torch
+
+    from dpcli.optics.kernels import dp_kernels
+    from dpcli.optics.orientation import orient_kernels
+
+    kl, kr = (k.numpy() for k in dp_kernels(torch.tensor([5.0, 3.0])))
+    a, b, swapped = orient_kernels(kl, kr)
+    assert a is kl and b is kr and not swapped
+    a, b, swapped = orient_kernels(kr, kl)
+    assert a is kl and b is kr and swapped
+    assert orient_kernels(kl, kr, focus="back")[2]
