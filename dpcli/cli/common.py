@@ -269,6 +269,29 @@ class OutputPlan:
             Path(p).unlink(missing_ok=True)
 
 
+def check_folder_recipe(folder: Path, what: str, recipe: dict, overwrite: bool) -> None:
+    """One record for a whole folder (``OUT/.dpdeblur/WHAT.json``), for commands whose items share
+    one recipe (synth): a folder made another way is refused in one line saying what differs,
+    before any work, unless ``overwrite``; then the record is (re)written. A folder without a record
+    (made before records existed) is taken as it is."""
+    from dpcli.errors import OutputError
+    from dpcli.io.images import atomic_write_bytes
+
+    path = Path(folder) / RECORD_DIR / f"{what}.json"
+    new = _jsonable(recipe)
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = None
+    if old is not None and old != new and not overwrite:
+        a, b = _flat(old), _flat(new)
+        diff = [f"{k} {a.get(k)} -> {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        raise OutputError(f"was made with other settings ({'; '.join(diff[:3])}"
+                          f"{f' and {len(diff) - 3} more' if len(diff) > 3 else ''}); use --overwrite to "
+                          "make it again or another output folder (-o)", folder)
+    atomic_write_bytes(path, json.dumps(new, indent=1).encode(), overwrite=True)
+
+
 # ------------------------------------------------------------------------------------ many machines
 @dataclass(frozen=True)
 class Shard:

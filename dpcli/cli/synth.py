@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from dpcli.cli.app import app
-from dpcli.cli.common import ItemResult, console_err, describe_exception
+from dpcli.cli.common import ItemResult, check_folder_recipe, console_err, describe_exception
 from dpcli.cli.options import OutputOptions, bundle, with_bundles
 from dpcli.errors import DpError, OutputError
 
@@ -160,6 +160,8 @@ def synth_command(
                   output=None if file_format == "auto" else file_format, allow_research=research_textures,
                   grey=grey, kernels=str(kernels) if kernels else None)
     config.update(extra)
+    # scenes already there are kept only if they were made the same way (the seed and count may change)
+    check_folder_recipe(out, "synth", {"config": config, "splits": list(fractions)}, overwrite)
     results = _run(out, seed, count, config, fractions, overwrite, workers, quiet or json_summary)
     counts = {s: sum(r["status"] == s for r in results) for s in ("ok", "skipped", "failed")}
     by_split = {s: sum(r["message"] == s for r in results if r["status"] != "failed") for s in ("train", "val", "test")}
