@@ -8,9 +8,10 @@ few depth layers that :func:`dpcli.optics.render_layers` composites with occlusi
 
 * a smooth random inverse-depth field (a vertical ramp, near at the bottom like a ground plane,
   with probability ``ramp_prob``, plus low-frequency noise) gives each segment its depth at its
-  centroid, plus a per-segment jump (the discontinuities); inside a segment the depth follows the
-  field's slope (a slanted surface, not a cardboard cut-out);
-* segments are grouped by depth rank into ``layers`` layers, back to front; the back layer is
+  centroid, plus a per-segment jump (the discontinuities);
+* segments are grouped by depth rank into ``layers`` layers, back to front; inside a layer the
+  depth follows the field's slope (slanted surfaces, not cardboard cut-outs) and is continuous,
+  so every discontinuity is an occlusion boundary between layers; the back layer is
   opaque everywhere, its hidden part filled from its nearest visible pixels and smoothed, so a
   blurred foreground edge reveals plausible background instead of black.
 
@@ -64,13 +65,17 @@ def _smooth_field(rng: np.random.Generator, h: int, w: int, ramp_prob: float) ->
     return ((field - field.min()) / max(float(np.ptp(field)), 1e-8)).astype(np.float32)
 
 
-def pseudo_depth(rng: np.random.Generator, labels: np.ndarray, ramp_prob: float = 0.6,
+def pseudo_depth(rng: np.random.Generator, labels: np.ndarray, n_layers: int, ramp_prob: float = 0.6,
                  jump: float = 0.25, slant: tuple[float, float] = (0.0, 1.0)
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel nearness t in [0, 1] (H, W) (1 = nearest) and per-segment t at the centroid.
+    """Per-pixel nearness t in [0, 1] (H, W) (1 = nearest) and depth layer (H, W) int (0 = farthest).
 
-    Every segment: t = field(centroid) + N(0, ``jump``) (a depth discontinuity at its border),
-    plus ``lambda`` x (field(x) - field(centroid)) inside it, lambda ~ U(``slant``).
+    Every segment gets t = field(centroid) + N(0, ``jump``) (a depth discontinuity at its
+    border); the segments, ordered by it, are split into ``n_layers`` groups of consecutive
+    depth. Inside a layer the depth is continuous: the layer's mean level plus ``lambda`` x the
+    field's variation (a slanted surface, lambda ~ U(``slant``) per layer), so every depth jump
+    lies between layers, where the renderer handles occlusion (a jump inside one layer would be a
+    space-varying blur without occlusion: dark halos).
     """
     h, w = labels.shape
     field = _smooth_field(rng, h, w, ramp_prob)
@@ -83,12 +88,18 @@ def pseudo_depth(rng: np.random.Generator, labels: np.ndarray, ramp_prob: float 
     cx = np.bincount(inv.ravel(), xx.ravel(), n) / count
     f_c = field[np.clip(cy.round().astype(int), 0, h - 1), np.clip(cx.round().astype(int), 0, w - 1)]
     seg_t = f_c + rng.normal(0, jump, n)
-    lam = rng.uniform(*slant, n)
-    t = seg_t[inv] + lam[inv] * (field - f_c[inv])
-    lo, hi = float(t.min()), float(t.max())
-    t = (t - lo) / max(hi - lo, 1e-6)
-    seg_t = (seg_t - lo) / max(hi - lo, 1e-6)
-    return t.astype(np.float32), seg_t.astype(np.float32)[inv]
+    seg_group = np.empty(n, np.int64)
+    for k, members in enumerate(np.array_split(np.argsort(seg_t), min(n_layers, n))):
+        seg_group[members] = k
+    group = seg_group[inv]
+    g = int(group.max()) + 1
+    area = np.bincount(seg_group, count, g)
+    level = np.bincount(seg_group, seg_t * count, g) / area
+    f_mean = np.bincount(group.ravel(), field.ravel(), g) / area
+    lam = rng.uniform(*slant, g)
+    t = level[group] + lam[group] * (field - f_mean[group])
+    t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
+    return t.astype(np.float32), group
 
 
 def _fill_hidden(color: np.ndarray, mask: np.ndarray, sigma: float = 4.0) -> np.ndarray:
@@ -113,13 +124,10 @@ def fullframe_layers(rng: np.random.Generator, image: np.ndarray, q_far: float, 
     """
     h, w = image.shape[-2:]
     labels = segment_photo(rng, image)
-    t, seg_t = pseudo_depth(rng, labels, ramp_prob)
+    n_layers = int(rng.integers(layers[0], layers[1] + 1))
+    t, group = pseudo_depth(rng, labels, n_layers, ramp_prob)
     gamma = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
     q = (q_far + (q_near - q_far) * t**gamma).astype(np.float32)
-    n_layers = int(rng.integers(layers[0], layers[1] + 1))
-    # group segments by depth rank: quantiles of the per-pixel segment nearness
-    edges = np.quantile(seg_t, np.linspace(0, 1, n_layers + 1)[1:-1])
-    group = np.searchsorted(edges, seg_t, side="right")
     out = []
     for k in np.unique(group):
         mask = group == k

@@ -112,3 +112,22 @@ def test_fullframe_is_deterministic(photo_folder):
     cfg = SceneConfig(height=64, width=64, photos=(str(photo_folder),), fullframe_prob=1.0)
     a, b = render_scene(5, cfg, 2), render_scene(5, cfg, 2)
     assert torch.equal(a.left, b.left) and torch.equal(a.defocus, b.defocus)
+
+
+def test_pseudo_depth_jumps_only_between_layers():
+    """Depth is continuous inside a layer (a jump there would be blurred without occlusion) and
+    the layers are ordered far to near."""
+    from dpcli.synth.fullframe import pseudo_depth, segment_photo
+
+    from dpcli.optics.color import srgb_to_linear
+
+    img = srgb_to_linear(torch.from_numpy(_sharp_photo(size=128))).numpy()
+    rng = np.random.default_rng(4)
+    labels = segment_photo(rng, img)
+    t, group = pseudo_depth(rng, labels, 5)
+    assert t.min() == 0 and abs(t.max() - 1) < 1e-6 and 2 <= len(np.unique(group)) <= 5
+    same = group[:, 1:] == group[:, :-1]
+    step = np.abs(np.diff(t, axis=1))
+    assert step[same].max() < 0.05  # smooth field: tiny steps inside a layer
+    means = [t[group == k].mean() for k in np.unique(group)]
+    assert means == sorted(means)
