@@ -289,7 +289,8 @@ def check_folder_recipe(folder: Path, what: str, recipe: dict, overwrite: bool) 
         raise OutputError(f"was made with other settings ({'; '.join(diff[:3])}"
                           f"{f' and {len(diff) - 3} more' if len(diff) > 3 else ''}); use --overwrite to "
                           "make it again or another output folder (-o)", folder)
-    atomic_write_bytes(path, json.dumps(new, indent=1).encode(), overwrite=True)
+    if old != new:
+        atomic_write_bytes(path, json.dumps(new, indent=1).encode(), overwrite=True)
 
 
 # ------------------------------------------------------------------------------------ many machines
