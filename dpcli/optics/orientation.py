@@ -48,7 +48,10 @@ def horizontal_disparity(left, right, max_shift: int = 12) -> float:
     step = max(1, int(max(a.shape) // 1024))
     a, b = a[::step, :], b[::step, :]
     hp = lambda z: z - F.avg_pool2d(z[None, None], 9, 1, 4, count_include_pad=False)[0, 0]  # noqa: E731
+    level = float(a.square().mean()) + 1e-30
     a, b = hp(a), hp(b)
+    if float(a.square().mean()) <= 1e-10 * level or float(b.square().mean()) <= 1e-10 * level:
+        return 0.0  # featureless views: no evidence of any shift
     m = min(max_shift, (a.shape[1] - 1) // 3)
     if m < 1:
         return 0.0

@@ -73,3 +73,9 @@ def test_calibration_kernels_oriented_by_their_own_centroids() -> None:
     a, b, swapped = orient_kernels(kr, kl)
     assert a is kl and b is kr and swapped
     assert orient_kernels(kl, kr, focus="back")[2]
+
+
+def test_featureless_pair_has_no_disparity() -> None:
+    flat = np.full((1, 48, 64), 0.3, np.float32)
+    assert horizontal_disparity(flat, flat) == 0.0
+    assert detect_orientation(flat, flat).source == "undecided"
