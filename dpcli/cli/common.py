@@ -269,11 +269,12 @@ class OutputPlan:
             Path(p).unlink(missing_ok=True)
 
 
-def check_folder_recipe(folder: Path, what: str, recipe: dict, overwrite: bool) -> None:
+def check_folder_recipe(folder: Path, what: str, recipe: dict, overwrite: bool) -> bool:
     """One record for a whole folder (``OUT/.dpdeblur/WHAT.json``), for commands whose items share
     one recipe (synth): a folder made another way is refused in one line saying what differs,
     before any work, unless ``overwrite``; then the record is (re)written. A folder without a record
-    (made before records existed) is taken as it is."""
+    (made before records existed) is taken as it is. Returns True when the folder was made another
+    way and ``overwrite`` allows making it again (the caller removes what the old recipe made)."""
     from dpcli.errors import OutputError
     from dpcli.io.images import atomic_write_bytes
 
@@ -291,6 +292,7 @@ def check_folder_recipe(folder: Path, what: str, recipe: dict, overwrite: bool) 
                           "make it again or another output folder (-o)", folder)
     if old != new:
         atomic_write_bytes(path, json.dumps(new, indent=1).encode(), overwrite=True)
+    return old is not None and old != new
 
 
 # ------------------------------------------------------------------------------------ many machines

@@ -161,7 +161,8 @@ def synth_command(
                   grey=grey, kernels=str(kernels) if kernels else None)
     config.update(extra)
     # scenes already there are kept only if they were made the same way (the seed and count may change)
-    check_folder_recipe(out, "synth", {"config": config, "splits": list(fractions)}, overwrite)
+    if check_folder_recipe(out, "synth", {"config": config, "splits": list(fractions)}, overwrite):
+        _remove_scenes(out)  # --overwrite with other settings: no scene of the old ones stays mixed in
     results = _run(out, seed, count, config, fractions, overwrite, workers, quiet or json_summary)
     counts = {s: sum(r["status"] == s for r in results) for s in ("ok", "skipped", "failed")}
     by_split = {s: sum(r["message"] == s for r in results if r["status"] != "failed") for s in ("train", "val", "test")}
@@ -179,6 +180,18 @@ def synth_command(
         console_err.print(f"[red]error:[/red] {r['name']}: {r['message']}", highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _remove_scenes(root: Path) -> None:
+    """Delete every scene a ``meta/NAME.json`` lists (its files, then the JSON itself)."""
+    for meta in sorted(root.glob("*_c/meta/*.json")):
+        try:
+            files = json.loads(meta.read_text()).get("files", {})
+        except (OSError, ValueError):
+            files = {}
+        for rel in files.values():
+            (root / rel).unlink(missing_ok=True)
+        meta.unlink(missing_ok=True)
 
 
 def _run(out: Path, seed: int, count: int, config: dict, fractions: tuple, overwrite: bool,

@@ -18,3 +18,5 @@ def test_synth_refuses_a_folder_made_with_other_settings(dpdeblur, tmp_path):
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # nothing re-rendered
     again = dpdeblur("synth", "-o", out, "--count", 1, "--size", 48, "--overwrite", "-q")
     assert again.code == 0 and not again.err_lines[0].startswith("error")
+    assert len(_scenes(out)) == 1  # the 32 px scenes are gone, not mixed with the new ones
+    assert {p.name for p in out.rglob("*.png")} == {p.name for p in out.rglob("*.png") if "000000" in p.name}
