@@ -81,21 +81,17 @@ def _parse(path: Path, shipped: bool) -> CameraProfile:
     def bad(what: str) -> InputError:
         return InputError(f"camera profile {name}: {what}", path)
 
-    domain = data.get("domain", "dslr")
-    if domain not in DOMAINS:
-        raise bad(f"domain must be one of {', '.join(DOMAINS)} (got {domain!r})")
-    kind = inp.get("kind", "image")
-    if kind not in ("raw-planes", "image"):
-        raise bad(f"input.kind must be raw-planes or image (got {kind!r})")
-    space = inp.get("space", "linear" if kind == "raw-planes" else "srgb")
-    if space not in ("linear", "srgb"):
-        raise bad(f"input.space must be linear or srgb (got {space!r})")
-    left_file = dp.get("left_file", "unknown")
-    if left_file not in _LEFT_FILE:
-        raise bad(f"dual_pixel.left_file must be left, right or unknown (got {left_file!r})")
-    focus = dp.get("focus", "front")
-    if focus not in ("front", "back"):
-        raise bad(f"dual_pixel.focus must be front or back (got {focus!r})")
+    def choice(section: dict, key: str, label: str, allowed: tuple[str, ...], default: str) -> str:
+        value = section.get(key, default)
+        if value not in allowed:
+            raise bad(f"{label} must be one of {', '.join(allowed)} (got {value!r})")
+        return value
+
+    domain = choice(data, "domain", "domain", tuple(DOMAINS), "dslr")
+    kind = choice(inp, "kind", "input.kind", ("raw-planes", "image"), "image")
+    space = choice(inp, "space", "input.space", ("linear", "srgb"), "linear" if kind == "raw-planes" else "srgb")
+    left_file = choice(dp, "left_file", "dual_pixel.left_file", _LEFT_FILE, "unknown")
+    focus = choice(dp, "focus", "dual_pixel.focus", ("front", "back"), "front")
     black = inp.get("black_level")
     white = inp.get("white_level")
     if kind == "raw-planes" and black is None:
