@@ -224,6 +224,8 @@ def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOption
         if not method.needs_pair:
             raise InputError(f"--model {method.name} deblurs single images; add --single to run it on the "
                              "pairs' combined views")
+        if resolved.source.black_level is not None and resolved.source.white_sheet is None:
+            notes.append("raw planes without vignetting correction (--white-sheet LEFT RIGHT)")
         if resolved.source.black_level is None and looks_like_raw_counts(left, depth):
             notes.append("the values look like raw counts above a black level: --camera pixel4 or --black-level")
         orientation = orient(left, right, srgb=srgb, focus=resolved.focus, user=resolved.source.swap_lr,
