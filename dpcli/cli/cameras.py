@@ -124,7 +124,7 @@ def cameras_command(
         for key, value in rows[0].items():
             console.print(f"[bold]{key}[/bold]: {value}", highlight=False, soft_wrap=True)
         return
-    print_table("camera profiles", ["name", "domain", "files", "encoding", "file holding the left view", "focus",
+    print_table("camera profiles", ["name", "domain", "files", "encoding", "left view when a pair cannot tell", "focus",
                                     "from"],
                 [[r["name"], r["domain"], r["files"], r["encoding"], r["left view"], r["focus"], r["from"]]
                  for r in rows])
@@ -135,7 +135,7 @@ def cameras_command(
 def _profile_dict(p: CameraProfile) -> dict:
     files = (f"raw planes, black level {p.black_level:g}, white level {p.white_level or 16383:g}"
              if p.kind == "raw-planes" else "image files")
-    left = {"left": "the one named left", "right": "the one named right", "unknown": "detected per pair"}[p.left_file]
+    left = {"left": "file named left", "right": "file named right", "unknown": "as given"}[p.left_file]
     return {"name": p.name, "description": p.description, "aliases": ", ".join(p.aliases), "domain": p.domain,
             "files": files, "encoding": p.space, "left view": left, "focus": p.focus,
             "white sheets": " ".join(str(s) for s in p.white_sheet) if p.white_sheet else "(none)",
