@@ -1,4 +1,5 @@
-"""`dpdeblur models`: the architectures and the registered weights (from dpcli.models.registry)."""
+"""`dpdeblur models`: the methods `run --model` takes (dpcli.methods), the architectures and the
+registered weights (dpcli.models.registry)."""
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ def models_command(
     weights_only: bool = typer.Option(False, "--pretrained", help="List only registered weights (arch.tag)."),
     json_out: bool = typer.Option(False, "--json", help="Print the list as JSON on stdout (for scripts)."),
 ) -> None:
-    """List networks and their weights (names as --model and --weights take them).
+    """List the methods, networks and weights (names as --model and --weights take them).
 
     Examples:
 
@@ -28,12 +29,15 @@ def models_command(
     """
     from dpcli.models.registry import WEIGHTS_HINT, describe, list_models, list_pretrained, manifest_path, model_info
 
-    archs = [] if weights_only else [model_info(n) for n in list_models(pattern)]
     import fnmatch
+
+    methods = [] if weights_only else [m.describe() for m in _methods() if fnmatch.fnmatch(m.name, pattern)]
+    archs = [] if weights_only else [model_info(n) for n in list_models(pattern)]
 
     weights = [c for c in list_pretrained() if fnmatch.fnmatch(c.name, pattern) or fnmatch.fnmatch(c.arch, pattern)]
     if json_out:
         print(json.dumps({
+            "methods": methods,
             "architectures": [{"name": i.name, "family": i.family, "task": i.task, "input": i.recipe,
                                "official_input": i.official_recipe, "paper": i.paper,
                                "doc": (i.fn.__doc__ or "").strip()} for i in archs],
@@ -41,6 +45,11 @@ def models_command(
             "manifest": str(manifest_path()),
         }, indent=2))
         return
+    if methods:
+        print_table("methods (dpdeblur run --model NAME; with no --model, the default for the data; "
+                    "phone = linear grey raw planes, dslr = colour sRGB views)",
+                    ["method", "input", "domains", "gain on real photos (dB)", "default for", "what"],
+                    [_method_row(m) for m in methods], target=console)
     if archs:
         have = {c.arch for c in list_pretrained()}
         rows = [[i.name, i.task, i.recipe, "yes" if i.name in have else "-", escape((i.fn.__doc__ or "").strip())]
@@ -58,3 +67,20 @@ def models_command(
     else:
         console.print(f"No trained weights registered ({manifest_path()}). To get some, {WEIGHTS_HINT}.",
                       highlight=False, soft_wrap=True)
+
+
+def _methods() -> list:
+    from dpcli.methods import list_methods
+
+    return list(list_methods())
+
+
+def _method_row(m: dict) -> list[str]:
+    """Domains: phone = linear grey raw planes (Pixel), dslr = colour sRGB views (Canon)."""
+    from dpcli.methods import default_method
+
+    gains = ", ".join(f"{d} {g:+.2f}" for d, g in m["measured_gain_db"].items())
+    defaults = [d for d in ("phone", "dslr")
+                if (dm := default_method(d, m["needs_pair"])) is not None and dm.name == m["name"]]
+    return [m["name"], "DP pair" if m["needs_pair"] else "single image", ", ".join(m["domains"]),
+            gains or "-", ", ".join(defaults) or "-", escape(m["summary"])]

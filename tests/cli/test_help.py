@@ -51,9 +51,10 @@ def test_synth_output_encoding_is_format_and_camera_model_is_synth_camera(dpdebl
 
 
 def test_models_never_cuts_a_name(dpdeblur):
+    from dpcli.methods import list_methods
     from dpcli.models.registry import list_models, list_pretrained
 
-    names = list(list_models("*")) + [c.name for c in list_pretrained()]
+    names = list(list_models("*")) + [c.name for c in list_pretrained()] + [m.name for m in list_methods()]
     for columns in (80, 120):
         res = dpdeblur("models", columns=columns)
         assert res.code == 0
