@@ -67,6 +67,7 @@ class NetworkMethod(Method):
         self.summary, self.user_weights = summary, user_weights
         self.runtime = dict(device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
         self.coc_weights = coc_weights
+        self.check_output = user_weights  # see check_resembles_input
         self.min_size = 16
 
     def session(self):
@@ -95,7 +96,7 @@ class NetworkMethod(Method):
         else:
             image = np.asarray(session.deblur_image(left))
             reference = left
-        if self.user_weights and session.loaded.official:  # the authors' deblur and COC files share their keys
+        if self.check_output and session.loaded.official:  # the authors' deblur and COC files share their keys
             check_resembles_input(image, reference, self.weights)
         dmap = None
         if defocus:
