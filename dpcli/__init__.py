@@ -6,11 +6,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "deblur_pair", "deblur_image", "estimate_coc"]
+__all__ = ["__version__", "deblur", "deblur_pair", "deblur_image", "estimate_coc"]
 
 
 def __getattr__(name: str):  # lazy: `import dpcli` must not import torch models
-    if name in ("deblur_pair", "deblur_image", "estimate_coc"):
+    if name in ("deblur", "deblur_pair", "deblur_image", "estimate_coc"):
         from dpcli import api
 
         return getattr(api, name)

@@ -25,7 +25,7 @@ from dpcli.errors import DpError, InputError, ModelError
 from dpcli.models.loading import LoadedModel, load_model
 from dpcli.tiling import run_tiled
 
-__all__ = ["Deblurrer", "deblur_pair", "deblur_image", "estimate_coc", "load_session"]
+__all__ = ["Deblurrer", "deblur", "deblur_pair", "deblur_image", "estimate_coc", "load_session"]
 
 
 # --- layouts --------------------------------------------------------------------------------------
@@ -289,6 +289,46 @@ def estimate_coc(left: Any, right: Any, model: str = "bambnet", *, weights: str 
     session = load_session(model, "coc", weights=weights, arch=arch, device=device, precision=precision,
                            tile=tile, tile_overlap=tile_overlap, channels_last=channels_last)
     return session.estimate_coc(left, right)
+
+
+def deblur(left: np.ndarray, right: np.ndarray | None = None, *, srgb: bool = True, method: str = "auto",
+           kernels: tuple | None = None, swap_lr: bool | None = None, focus: str = "front",
+           defocus: bool = False, **options: Any):
+    """Deblur as ``dpdeblur run`` does: a DP pair (or one image with ``right=None``) through the
+    method named, or with ``method="auto"`` the best measured for the data's domain; a pair's
+    L/R order is detected (``swap_lr`` forces it) and calibration ``kernels`` (left, right) are
+    put in our order from their own shape.
+
+    Args:
+        left, right: (C, H, W) float32 numpy views in [0, 1]; ``srgb`` says how they are encoded.
+        options: method options (``device``, ``precision``, ``tile``, ``weights`` ...).
+    Returns:
+        :class:`dpcli.methods.MethodOutput` (``image`` in the input's encoding, ``defocus`` map
+        with ``defocus=True``, ``info`` with ``method`` and ``orientation``).
+    Raises:
+        InputError: nothing shipped for this kind of data, or inputs the method cannot take.
+    """
+    from dpcli.methods import default_method, get_method, item_domain, orient
+    from dpcli.optics.orientation import orient_kernels, orient_views
+
+    domain = item_domain(left.shape[0], srgb)
+    if method == "auto":
+        chosen = default_method(domain, right is not None)
+        if chosen is None:
+            raise InputError(f"no method for {'DP pairs' if right is not None else 'single images'} of the "
+                             f"{domain} domain is shipped yet")
+        method = chosen.name
+    m = get_method(method, **options)
+    info: dict = {"method": m.name}
+    if right is not None:
+        o = orient(left, right, srgb=srgb, focus=focus, user=swap_lr)
+        left, right, _ = orient_views(left, right, o)
+        info["orientation"] = o.describe()
+        if kernels is not None:
+            kernels = orient_kernels(*kernels, focus="back" if focus == "back" else "front")[:2]
+    result = m.deblur(left, right, srgb=srgb, kernels=kernels, defocus=defocus, focus=focus)
+    result.info.update(info)
+    return result
 
 
 def run_official_input(loaded: LoadedModel, official_input: torch.Tensor) -> torch.Tensor:

@@ -114,3 +114,13 @@ def test_stage1_side_balance_sign() -> None:
     b = stage1_side_balance(left, right)
     assert b > 0.1
     assert stage1_side_balance(right, left) == pytest.approx(-b, abs=1e-3)
+
+
+def test_python_api_deblur_matches_run_defaults() -> None:
+    import dpcli
+
+    sharp, left, right = render_pair(4.0)
+    out = dpcli.deblur(right, left, srgb=False)  # the files in the wrong order
+    assert out.info["method"] == "zeroshot" and out.info["orientation"].startswith("swapped")
+    blurry = (left + right) / 2
+    assert psnr(out.image[None], sharp[None]) > psnr(blurry[None], sharp[None]) + 0.3
