@@ -33,18 +33,19 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _scene_options(photos: bool, smoke: bool) -> dict:
+def _scene_options(photos: str | None, smoke: bool) -> dict:
     """The DSLR colour corpus of docs/training.md (the coordinator's CPU runs use the same)."""
     options = {"camera": "dslr", "isp": True, "fullframe_prob": 0.4, "highlight_prob": 0.3,
-               "radius_scale": [0.5, 1.0]}
+               "radius_scale": [0.15, 0.8], "depth_gamma": [1, 2],
+               "isp_options": {"jpeg_prob": 0.2, "palette_prob": 0.2}}
     if photos:
-        options["photos"] = ["debian"]
+        options["photos"] = [photos]
     if smoke:
         options["fullframe_prob"] = 0.0  # 32 px scenes are too small to segment usefully
     return options
 
 
-def train_one(name: str, model: str, stage: str, args, device: str, photos: bool) -> dict:
+def train_one(name: str, model: str, stage: str, args, device: str, photos: str | None) -> dict:
     from dpcli.train.runner import TrainRequest, run_training
 
     out = args.out / "runs" / name
@@ -129,6 +130,20 @@ def run_checks(args, device: str) -> dict:
     return report
 
 
+def pack_photos(source: str, dest: Path) -> None:
+    """Downscaled copies of the photos (their licences travel with the file names; docs/training.md)."""
+    import imagecodecs
+
+    from dpcli.synth.photos import list_photos, load_photo_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    files = list_photos((source,))
+    for path in files:
+        arr = np.ascontiguousarray(load_photo_file(path).transpose(1, 2, 0))
+        (dest / f"{path.stem}.jpg").write_bytes(imagecodecs.jpeg8_encode(arr, level=92))
+    print(f"{len(files)} photos -> {dest} ({sum(p.stat().st_size for p in dest.glob('*.jpg')) / 2**20:.1f} MB)")
+
+
 def _step(summary: dict, key: str, fn, *a) -> object:
     """Run one step; record its result or its error (the next steps still run), save the summary."""
     try:
@@ -143,7 +158,7 @@ def _step(summary: dict, key: str, fn, *a) -> object:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=None, help="output folder (required, except for --pack-photos)")
     ap.add_argument("--smoke", action="store_true", help="CPU, tiny networks, a few steps (CI)")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--config", default="paper", help="network size: paper | small")
@@ -154,21 +169,29 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=Path(os.environ["DPDEBLUR_SHARED"])
                     if os.environ.get("DPDEBLUR_SHARED") else None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-photos", dest="photos", action="store_false")
+    ap.add_argument("--photos", default="debian", help="photo folder, 'debian' (the Debian packages) or 'none'")
+    ap.add_argument("--pack-photos", type=Path, default=None, metavar="DIR",
+                    help="only write the --photos photos, 1600 px JPEGs (~15 MB), to DIR (to carry them to "
+                         "a machine without the packages: PHOTOS=DIR there), then exit")
     args = ap.parse_args()
+    if args.pack_photos:
+        pack_photos(args.photos, args.pack_photos)
+        return
+    if args.out is None:
+        ap.error("--out is required")
     args.out.mkdir(parents=True, exist_ok=True)
     device = "cpu" if args.smoke else args.device
     if device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit(f"error: --device {device} but torch sees no CUDA GPU (torch {torch.__version__})")
-    photos = args.photos
+    photos = None if args.photos == "none" else args.photos
     if photos:
         from dpcli.synth.photos import list_photos
 
         try:
-            list_photos(("debian",))
+            print(f"photos: {len(list_photos((photos,)))} files from {photos}", flush=True)
         except Exception as exc:
-            print(f"note: {exc}; training on the bundled photos and procedural textures only", flush=True)
-            photos = False
+            print(f"NOTE: {exc}; training on the bundled photos and procedural textures only", flush=True)
+            photos = None
     summary: dict = {"out": str(args.out), "device": device, "smoke": args.smoke, "photos": photos,
                      "torch": torch.__version__,
                      "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
