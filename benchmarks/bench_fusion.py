@@ -125,7 +125,7 @@ def main() -> None:
     def nets_of(files: list[str], domain: str) -> dict:
         if not files and default_fusion_weights(domain).is_file():
             files = [str(default_fusion_weights(domain))]
-        return {f"learned {Path(f).stem}": load_fusion_net(f) for f in files}
+        return {f"learned {Path(f).parent.name}/{Path(f).stem}"[:28]: load_fusion_net(f) for f in files}
 
     out = {}
     if not args.no_pixel:

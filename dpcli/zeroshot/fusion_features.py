@@ -75,10 +75,12 @@ def _grad_power(x: torch.Tensor) -> torch.Tensor:
 
 def _local_range(x: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(C, H, W) -> local min and max over a (2r+1)^2 box, each (C, H, W)."""
-    k = 2 * radius + 1
-    hi = F.max_pool2d(x[None], k, 1, radius)[0]
-    lo = -F.max_pool2d(-x[None], k, 1, radius)[0]
-    return lo, hi
+    k, r = 2 * radius + 1, radius
+
+    def box_max(y: torch.Tensor) -> torch.Tensor:  # separable: a square max is a max of row maxima
+        return F.max_pool2d(F.max_pool2d(y[None], (1, k), 1, (0, r)), (k, 1), 1, (r, 0))[0]
+
+    return -box_max(-x), box_max(x)
 
 
 @torch.no_grad()

@@ -40,7 +40,9 @@ from dpcli.zeroshot.fusion_net import FusionNet, FusionNetConfig, fuse_logits, l
 KINDS = ("rdpd-blind", "measured-blind", "measured-calibrated")
 DOMAINS = {
     # phone: Pixel 4-like crops at native resolution (radii of the preset widened both ways)
-    "pixel": dict(camera="phone", grey=True, output="linear16", radius=(2.0, 13.0)),
+    # radii up to the default stage-1 stack's largest layer (ZeroShotConfig.max_radius 17 px); run1's
+    # cache (scenes 0-149) drew 2-13 px
+    "pixel": dict(camera="phone", grey=True, output="linear16", radius=(2.0, 18.0)),
     # DSLR pairs at about the Canon dev scenes' 840 px width (DPDD radii halved), 8-bit sRGB
     "dslr": dict(camera="dslr", grey=False, output="srgb8", radius=(4.0, 18.0)),
 }
@@ -181,7 +183,7 @@ def cmd_train(args) -> None:
     val = _load_dir(args.val) if args.val else []
     ckpt = run / "checkpoint.pt"
     cfg = FusionNetConfig(width=args.width)
-    net = FusionNet(cfg)
+    net = load_fusion_net(args.init) if args.init else FusionNet(cfg)  # --init: fine-tune a trained net
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     state = dict(step=0, seconds=0.0, log=[])
     if args.resume and ckpt.exists():
@@ -224,7 +226,7 @@ def cmd_train(args) -> None:
             last_save = time.perf_counter()
     state["seconds"] = time.perf_counter() - t0
     _save_ckpt(ckpt, net, opt, state)
-    meta = dict(steps=state["step"], train_seconds=round(state["seconds"]), cache=str(args.cache),
+    meta = dict(init=args.init or "", steps=state["step"], train_seconds=round(state["seconds"]), cache=str(args.cache),
                 scenes=len(items), crop=args.crop, batch=args.batch, lr=args.lr, seed=args.seed)
     if val:
         meta["val"] = evaluate(net, val)
@@ -263,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--run", required=True)
     t.add_argument("--minutes", type=float, default=20.0)
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--init", default=None, help="start from these fusion weights (fine-tuning)")
     t.add_argument("--batch", type=int, default=4)
     t.add_argument("--crop", type=int, default=192)
     t.add_argument("--lr", type=float, default=2e-3)
