@@ -182,7 +182,9 @@ def cmd_train(args) -> None:
     items = _load_dir(args.cache)
     val = _load_dir(args.val) if args.val else []
     ckpt = run / "checkpoint.pt"
-    cfg = FusionNetConfig(width=args.width)
+    parse = lambda text: tuple(int(v) for v in text.split(",")) if text is not None else None  # noqa: E731
+    cfg = FusionNetConfig(width=args.width, layer_channels=parse(args.layer_channels),
+                          shared_channels=() if args.shared_channels == "" else parse(args.shared_channels))
     net = load_fusion_net(args.init) if args.init else FusionNet(cfg)  # --init: fine-tune a trained net
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     state = dict(step=0, seconds=0.0, log=[])
@@ -271,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--width", type=int, default=24)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--layer-channels", default=None, help="comma-separated feature channels the net reads (default all)")
+    t.add_argument("--shared-channels", default=None, help="same for the shared features ('' = none)")
     v = sub.add_parser("val", help="PSNR of residual / learned / oracle on a cache folder")
     v.add_argument("--cache", required=True)
     v.add_argument("--weights", default=None)

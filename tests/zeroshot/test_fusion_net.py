@@ -68,7 +68,7 @@ def test_fresh_net_is_the_residual_choice(example):
 def test_registered_and_round_trip(tmp_path, example):
     assert "learned" in fusion_methods()
     torch.manual_seed(1)
-    net = FusionNet(FusionNetConfig(width=8, dilations=(1, 3)))
+    net = FusionNet(FusionNetConfig(width=8, dilations=(1, 3), layer_channels=(0, 2, 5), shared_channels=()))
     torch.nn.init.normal_(net.head.weight)
     path = save_fusion_net(net, tmp_path / "f.safetensors", {"steps": 3})
     back = load_fusion_net(path)
