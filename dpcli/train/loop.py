@@ -104,6 +104,7 @@ class StageTrainer:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, Any] = {}
         self.dist = DistInfo()
+        self.channels_last = False
 
     # -- hooks ------------------------------------------------------------------------
     def train_step(self, batch: Sample, step: int) -> dict[str, float]:
@@ -159,7 +160,7 @@ class StageTrainer:
     def to_device(self, batch: Sample) -> Sample:
         """The batch on the training device (NHWC when :meth:`speedups` asked for it)."""
         batch = to_device(batch, self.device)
-        if getattr(self, "channels_last", False):
+        if self.channels_last:
             batch = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
                      for k, v in batch.items()}
         return batch
@@ -335,8 +336,8 @@ def seed_everything(seed: int) -> None:
 
 def auto_workers(dataset: Dataset, device: torch.device, steps: int | None = None) -> int:
     """Loader processes: synthetic scenes are drawn (and on a CPU rendered) beside the training
-    process, so it never waits for them; one worker with 2 cores, up to 8 feeding a GPU. None
-    for runs of fewer than 50 ``steps`` (a worker takes seconds to start)."""
+    process, so it never waits for them; one worker with 2 cores, up to 8 feeding a GPU. No
+    worker for runs of fewer than 50 ``steps`` (a worker takes seconds to start)."""
     cores = os.cpu_count() or 1
     if cores < 2 or (steps is not None and steps < 50):
         return 0
@@ -441,5 +442,6 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
     return result
 
 
-__all__ = ["LoopConfig", "StageTrainer", "train", "auto_workers", "make_loader", "save_checkpoint", "load_checkpoint", "atomic_torch_save",
-           "init_distributed", "DistInfo", "RunResult", "seed_everything", "CHECKPOINT_NAME"]
+__all__ = ["LoopConfig", "StageTrainer", "train", "auto_workers", "make_loader", "save_checkpoint",
+           "load_checkpoint", "atomic_torch_save", "init_distributed", "DistInfo", "RunResult", "seed_everything",
+           "CHECKPOINT_NAME"]
