@@ -52,7 +52,9 @@ class LoopConfig:
     resume: bool = False
     start_step: int = 0  # first step of a fresh run (a warm start from a compact state continues its count)
     num_workers: int | None = None  # loader processes; None = auto (:func:`auto_workers`)
-    channels_last: bool = False  # NHWC activations (benchmarks/bench_train.py measures the gain)
+    # NHWC activations; None = on a CPU (faster for every configuration there, fp32 and bf16:
+    # weights/README.md "Training throughput"), off elsewhere (not measured yet)
+    channels_last: bool | None = None
     compile: bool = False  # torch.compile the stage's networks
     quiet: bool = False
 
@@ -385,7 +387,8 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
         dataset.set_device(trainer.device)
     workers = (auto_workers(dataset, trainer.device, cfg.steps - start_step) if cfg.num_workers is None
                else cfg.num_workers)
-    trainer.speedups(channels_last=cfg.channels_last, compile=cfg.compile)
+    channels_last = trainer.device.type == "cpu" if cfg.channels_last is None else cfg.channels_last
+    trainer.speedups(channels_last=channels_last, compile=cfg.compile)
     loader = make_loader(dataset, sampler, workers)
     log.line(f"start {trainer.name}: steps {start_step}->{cfg.steps}, batch {cfg.batch_size} x {info.world_size}, "
              f"precision {cfg.precision}, seed {cfg.seed}")
