@@ -52,9 +52,9 @@ class LoopConfig:
     resume: bool = False
     start_step: int = 0  # first step of a fresh run (a warm start from a compact state continues its count)
     num_workers: int | None = None  # loader processes; None = auto (:func:`auto_workers`)
-    # NHWC activations; None = on a CPU (faster for every configuration there, fp32 and bf16:
-    # weights/README.md "Training throughput"), off elsewhere (not measured yet)
-    channels_last: bool | None = None
+    # NHWC activations: off by default; on this CPU it measured faster in one run and slower in
+    # another (weights/README.md "Training throughput"), so no default gain is established
+    channels_last: bool = False
     compile: bool = False  # torch.compile the stage's networks
     quiet: bool = False
 
@@ -387,8 +387,7 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
         dataset.set_device(trainer.device)
     workers = (auto_workers(dataset, trainer.device, cfg.steps - start_step) if cfg.num_workers is None
                else cfg.num_workers)
-    channels_last = trainer.device.type == "cpu" if cfg.channels_last is None else cfg.channels_last
-    trainer.speedups(channels_last=channels_last, compile=cfg.compile)
+    trainer.speedups(channels_last=cfg.channels_last, compile=cfg.compile)
     loader = make_loader(dataset, sampler, workers)
     log.line(f"start {trainer.name}: steps {start_step}->{cfg.steps}, batch {cfg.batch_size} x {info.world_size}, "
              f"precision {cfg.precision}, seed {cfg.seed}")
