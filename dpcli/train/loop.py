@@ -345,7 +345,10 @@ def auto_workers(dataset: Dataset, device: torch.device, steps: int | None = Non
         return 0
     if device.type != "cpu":
         return min(8, cores - 1)
-    return 1 if hasattr(dataset, "set_device") else 0
+    # on a CPU a worker helps only with a core to spare (it measured slower-than-compute end to
+    # end on a 2-core machine whose other core ran another training)
+    idle = cores - os.getloadavg()[0] if hasattr(os, "getloadavg") else cores
+    return 1 if hasattr(dataset, "set_device") and idle >= 1.0 else 0
 
 
 def _one_thread_worker(_: int) -> None:
