@@ -149,6 +149,7 @@ def save_fusion_net(net: FusionNet, path: str | Path, meta: dict | None = None) 
     metadata = {"arch": "zeroshot_fusion", "config": json.dumps(asdict(net.config))}
     metadata |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in (meta or {}).items()}
     save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}, str(tmp), metadata=metadata)
+    tmp.chmod(0o644)
     tmp.replace(path)
     return path
 
@@ -159,6 +160,9 @@ def load_fusion_net(path: str | Path | None = None, domain: str = "pixel") -> Fu
 
     from dpcli.errors import ModelError
 
+    if path is None and not default_fusion_weights(domain).is_file():
+        raise ModelError(f"no learned fusion weights are shipped for {domain} pairs (they did not beat the "
+                         "residual choice on real data); use --fusion residual")
     path = Path(path) if path is not None else default_fusion_weights(domain)
     if not path.is_file():
         raise ModelError(f"fusion weights not found: {path}")

@@ -110,3 +110,15 @@ def test_trained_net_generalises_to_unseen_scenes():
     net = _train(train, 60)
     row = evaluate(net, held)["all"]
     assert row["learned"] > row["residual"]
+
+
+@pytest.mark.slow
+def test_shipped_dslr_weights_beat_the_residual_choice_on_unseen_synthetic_scenes():
+    from dpcli.zeroshot.fusion_net import default_fusion_weights
+
+    if not default_fusion_weights("dslr").is_file():
+        pytest.skip("no dslr fusion weights shipped")
+    net = load_fusion_net(domain="dslr")
+    items = [cache_example(render_example("dslr", i, 384, seed=21)) for i in range(4)]  # training used seed 7
+    row = evaluate(net, items)["all"]
+    assert row["learned"] > row["residual"] + 0.05
