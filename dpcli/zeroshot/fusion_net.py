@@ -24,8 +24,8 @@ from torch import nn
 from dpcli.zeroshot.fusion import register_fusion
 from dpcli.zeroshot.fusion_features import LAYER_FEATURES, SHARED_FEATURES, FusionFeatures, fusion_features
 
-__all__ = ["FusionNetConfig", "FusionNet", "fuse_logits", "learned_weights", "load_fusion_net",
-           "save_fusion_net", "default_fusion_weights", "FUSION_TAGS"]
+__all__ = ["FusionNetConfig", "FusionNet", "fuse_logits", "learned_weights", "apply_net", "load_fusion_net",
+           "save_fusion_net", "default_fusion_weights", "fusion_domain", "FUSION_TAGS"]
 
 # weights files in weights/, by domain (shipped only when they beat the residual choice on real data)
 FUSION_TAGS = {"pixel": "zeroshot_fusion_small.pixel-synth", "dslr": "zeroshot_fusion_small.dslr-synth"}
@@ -36,8 +36,8 @@ class FusionNetConfig:
     """``layer_channels`` / ``shared_channels``: which :func:`fusion_features` channels the net reads
     (None: all). Scene-level features (the combined view's contrast and residual levels, overshoot
     relative to the mean level) differ between dead-leaves scenes and real photos by orders of
-    magnitude (measured: the combined view's relative gradient power is ~60x lower on the Pixel 4
-    scenes), so a net meant to transfer reads only the within-scene relative ones."""
+    magnitude (measured: the combined view's median relative gradient power is ~60x lower on
+    Pixel 4 scene 006 than on our synthetic scenes), so a net meant to transfer reads only the within-scene relative ones."""
 
     layer_features: int = LAYER_FEATURES
     shared_features: int = SHARED_FEATURES
