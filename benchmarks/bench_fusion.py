@@ -55,7 +55,8 @@ def fusions(left: torch.Tensor, right: torch.Tensor, cfg, measured, nets: dict, 
     row["residual"] = (score(fused.image), fused.seconds)
     for name, net in nets.items():
         t = time.perf_counter()
-        weights = learned_weights(left, right, stack, net, windows=cfg.choice_windows, temperature=cfg.choice_temperature)
+        weights = learned_weights(left, right, stack, net, windows=cfg.choice_windows,
+                                  temperature=cfg.choice_temperature)
         image = blend_layers(weights, stack.latent)
         row[name] = (score(image), time.perf_counter() - t)
     row["oracle (GT, w15)"] = (score(blend_layers(oracle_weights(stack.latent, gt), stack.latent)), 0.0)
@@ -111,7 +112,8 @@ def main() -> None:
     ap.add_argument("--canon-dir", type=Path, default=SHARED / "data" / "canon-dpdd-gif")
     ap.add_argument("--scenes", default="002,006,009,013")
     ap.add_argument("--canon-scenes", default="00,01,02,03")
-    ap.add_argument("--weights", action="append", default=[], help="fusion weights file(s) for Pixel (default: shipped)")
+    ap.add_argument("--weights", action="append", default=[],
+                    help="fusion weights file(s) for Pixel (default: shipped)")
     ap.add_argument("--weights-dslr", action="append", default=[], help="fusion weights file(s) for Canon")
     ap.add_argument("--kernels", action="store_true", help="also the calibrated stage 1")
     ap.add_argument("--canon", action="store_true", help="also the Canon dev scenes")

@@ -37,7 +37,8 @@ class FusionNetConfig:
     (None: all). Scene-level features (the combined view's contrast and residual levels, overshoot
     relative to the mean level) differ between dead-leaves scenes and real photos by orders of
     magnitude (measured: the combined view's median relative gradient power is ~60x lower on
-    Pixel 4 scene 006 than on our synthetic scenes), so a net meant to transfer reads only the within-scene relative ones."""
+    Pixel 4 scene 006 than on our synthetic scenes), so a net meant to transfer reads only the
+    within-scene relative ones."""
 
     layer_features: int = LAYER_FEATURES
     shared_features: int = SHARED_FEATURES

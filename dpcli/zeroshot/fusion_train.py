@@ -19,7 +19,8 @@ Three steps, each a subcommand of ``python -m dpcli.zeroshot.fusion_train``:
 Example (the shipped recipe is in weights/README.md):
     python -m dpcli.zeroshot.fusion_train cache --domain pixel --out /tmp/fz/pixel --first 0 --count 240
     python -m dpcli.zeroshot.fusion_train cache --domain pixel --out /tmp/fz/pixel-val --first 100000 --count 30
-    python -m dpcli.zeroshot.fusion_train train --cache /tmp/fz/pixel --val /tmp/fz/pixel-val --run /tmp/fz/run1 --minutes 20
+    python -m dpcli.zeroshot.fusion_train train --cache /tmp/fz/pixel --val /tmp/fz/pixel-val \
+        --run /tmp/fz/run1 --minutes 20
     python -m dpcli.zeroshot.fusion_train val --cache /tmp/fz/pixel-val --weights /tmp/fz/run1/fusion.safetensors
 """
 from __future__ import annotations
@@ -129,9 +130,10 @@ def _crop(item: dict, size: int, gen: torch.Generator, flip: bool) -> tuple[torc
     y = int(torch.randint(0, (h - cs) // s + 1, (1,), generator=gen)) * s
     x = int(torch.randint(0, (w - cs) // s + 1, (1,), generator=gen)) * s
     ly, lx, lc = y // s, x // s, cs // s
-    parts = (item["layer"][..., ly : ly + lc, lx : lx + lc].float(), item["shared"][..., ly : ly + lc, lx : lx + lc].float(),
-             item["base_logits"][..., y : y + cs, x : x + cs].float(), item["latent"][..., y : y + cs, x : x + cs].float(),
-             item["gt"][..., y : y + cs, x : x + cs])
+    low = (..., slice(ly, ly + lc), slice(lx, lx + lc))
+    full = (..., slice(y, y + cs), slice(x, x + cs))
+    parts = (item["layer"][low].float(), item["shared"][low].float(), item["base_logits"][full].float(),
+             item["latent"][full].float(), item["gt"][full])
     if flip:  # vertical flips keep every feature's meaning (horizontal ones would swap L and R)
         parts = tuple(p.flip(-2) for p in parts)
     return parts
@@ -273,7 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--width", type=int, default=24)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--layer-channels", default=None, help="comma-separated feature channels the net reads (default all)")
+    t.add_argument("--layer-channels", default=None,
+                   help="comma-separated feature channels the net reads (default all)")
     t.add_argument("--shared-channels", default=None, help="same for the shared features ('' = none)")
     v = sub.add_parser("val", help="PSNR of residual / learned / oracle on a cache folder")
     v.add_argument("--cache", required=True)
