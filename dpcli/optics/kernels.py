@@ -338,7 +338,7 @@ def load_measured_kernels(path_left: str | Path, path_right: str | Path, recentr
         try:
             arr = np.load(path, allow_pickle=False)
         except Exception as exc:
-            raise InputError(f"cannot read kernels ({type(exc).__name__}: {exc})", path) from None
+            raise InputError(f"cannot read kernels (not a readable NumPy .npy file)", path) from None
         if arr.ndim == 2:
             arr = arr[None]
         if arr.ndim != 3 or arr.shape[1] != arr.shape[2]:
