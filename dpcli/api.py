@@ -204,15 +204,23 @@ class Deblurrer:
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise DpError(f"out of memory; use a smaller --tile (now {tile})") from exc
 
+    def _post(self, out: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """The post stage of registered weights: the input's local mean restored (``keep_mean_px``)."""
+        if self.loaded.keep_mean_px > 0:
+            from dpcli.optics.windows import restore_local_mean
+
+            out = restore_local_mean(out, reference.float().expand_as(out), self.loaded.keep_mean_px)
+        return out.clamp_(0, 1)
+
     def deblur_pair(self, left: Any, right: Any, progress=None) -> Any:
         self._need("deblur_pair")
         (lt, layout), (rt, _) = _to_nchw(left, "left"), _to_nchw(right, "right")
-        return layout.restore(self._run([lt, rt], progress).clamp_(0, 1))
+        return layout.restore(self._post(self._run([lt, rt], progress), (lt.float() + rt.float()) / 2))
 
     def deblur_image(self, image: Any, progress=None) -> Any:
         self._need("deblur_single")
         t, layout = _to_nchw(image, "image")
-        return layout.restore(self._run([t], progress).clamp_(0, 1))
+        return layout.restore(self._post(self._run([t], progress), t))
 
     def estimate_coc(self, left: Any, right: Any, progress=None) -> Any:
         """Signed COC radius in px, one channel (mean of the network's three): (H, W) / (1, H, W)."""

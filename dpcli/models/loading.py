@@ -181,6 +181,7 @@ class LoadedModel:
     colour_order: str = "RGB"
     source: str = ""
     official: bool = False
+    keep_mean_px: float = 0.0  # post stage of registered weights (PretrainedCfg.keep_mean_px)
 
     @property
     def task(self) -> str:
@@ -242,7 +243,8 @@ def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: st
         path = entry.path_checked()
         net = _build(chosen, {})
         load_into(net, chosen, path)
-        return LoadedModel(net.eval(), chosen, model_info(chosen), entry.cfg.colour_order, entry.cfg.name)
+        return LoadedModel(net.eval(), chosen, model_info(chosen), entry.cfg.colour_order, entry.cfg.name,
+                           keep_mean_px=float(entry.cfg.keep_mean_px))
 
     path = Path(weights)
     sd, meta = read_checkpoint(path)

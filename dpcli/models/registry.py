@@ -69,6 +69,9 @@ class PretrainedCfg:
     # outside their domain by default and ranks them by the domain's metrics above.
     domain: str = ""
     space: str = ""
+    # post stage: restore the input's local mean at this scale (px, 0 = off) after the network
+    # (dpcli.optics.restore_local_mean): drops the brightness / colour drift a net learnt from its data
+    keep_mean_px: float = 0.0
 
     @property
     def arch(self) -> str:

@@ -35,7 +35,7 @@ from dpcli.optics.render import (
     render_mpi,
     space_varying_blur,
 )
-from dpcli.optics.windows import box_mean, cosine_ramp, taper_window, tent_weights
+from dpcli.optics.windows import box_mean, cosine_ramp, restore_local_mean, smooth_mean, taper_window, tent_weights
 
 __all__ = [
     "PADDING_MODES", "blur", "blur_direct", "blur_fft", "choose_method", "fast_len", "pad_image",
@@ -47,5 +47,5 @@ __all__ = [
     "RenderResult", "blur_layers", "blur_support", "edge_asymmetry_mask", "over_composite",
     "patch_weights", "render_layers", "render_mpi", "space_varying_blur",
     "kernel_otf", "gradient_power", "wiener_joint", "taper_pad", "Padded",
-    "box_mean", "cosine_ramp", "taper_window", "tent_weights",
+    "box_mean", "cosine_ramp", "restore_local_mean", "smooth_mean", "taper_window", "tent_weights",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["cosine_ramp", "taper_window", "tent_weights", "box_mean"]
+__all__ = ["cosine_ramp", "taper_window", "tent_weights", "box_mean", "smooth_mean", "restore_local_mean"]
 
 
 def cosine_ramp(n: int, offset: float = 0.0, length: float | None = None, dtype=torch.float32,
@@ -71,3 +71,23 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
         return x
     y = x.double() if x.dtype != torch.float64 else x
     return _box_sum_1d(_box_sum_1d(y, r, -1), r, -2).to(x.dtype)
+
+
+def smooth_mean(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian-like local mean of standard deviation ~``sigma`` px: three passes of :func:`box_mean`
+    with the radius r whose variance r (r + 1) / 3 per pass sums to ~sigma^2 (clipped at the borders
+    the same way). (..., H, W) -> same shape and dtype. Differentiable in ``x``."""
+    if sigma <= 0:
+        return x
+    r = max(1, round(math.sqrt(sigma * sigma + 0.25) - 0.5))
+    return box_mean(box_mean(box_mean(x, r), r), r)
+
+
+def restore_local_mean(pred: torch.Tensor, reference: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``pred`` with the local mean of ``reference`` at scale ``sigma`` px: pred + smooth(reference - pred).
+
+    Defocus blur conserves energy (every kernel sums to 1), so the sharp image and its blurred
+    capture agree in local mean over windows wider than the blur; a deblurring network's output
+    should too. This removes low-frequency drifts (brightness, colour cast) a network learnt from
+    its training data, keeping every detail finer than ``sigma``. (..., C, H, W), same shapes."""
+    return pred + smooth_mean(reference.to(pred.dtype) - pred, sigma)

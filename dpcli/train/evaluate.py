@@ -25,9 +25,11 @@ Runner = Callable[[Tensor, Tensor], Tensor]  # (left, right) (1, 3, H, W) -> AiF
 
 
 def pair_runner(net: nn.Module, task: str, tile: int = 256, overlap: int = 32,
-                device: str | torch.device = "cpu") -> Runner:
+                device: str | torch.device = "cpu", keep_mean_px: float = 0.0) -> Runner:
     """Tiled inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``)
-    on ``device`` (inputs and output stay on the CPU; only tiles move)."""
+    on ``device`` (inputs and output stay on the CPU; only tiles move), then the post stage that
+    ``dpdeblur run`` applies to the weights (``keep_mean_px``: the input's local mean restored)."""
+    from dpcli.optics.windows import restore_local_mean
     from dpcli.tiling import run_tiled
 
     net.eval().to(device)
@@ -35,7 +37,10 @@ def pair_runner(net: nn.Module, task: str, tile: int = 256, overlap: int = 32,
     @torch.no_grad()
     def run(left: Tensor, right: Tensor) -> Tensor:
         x = torch.cat([left, right], 1) if task == "deblur_pair" else (left + right) / 2
-        return run_tiled(lambda t: net(t), x, tile=tile, overlap=overlap, multiple_of=16, device=device).cpu()
+        out = run_tiled(lambda t: net(t), x, tile=tile, overlap=overlap, multiple_of=16, device=device).cpu()
+        if keep_mean_px > 0:
+            out = restore_local_mean(out, (left + right) / 2, keep_mean_px).clamp(0, 1)
+        return out
 
     return run
 
@@ -210,7 +215,7 @@ def _arch_from_run(ckpt: Path) -> str:
 
 def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int = 256,
              grey: bool = True, camera: str = "phone", arch: str | None = None,
-             device: str | torch.device = "cpu") -> dict[str, Any]:
+             device: str | torch.device = "cpu", keep_mean_px: float = 0.0) -> dict[str, Any]:
     net, arch, task = load_candidate(path, arch)
     if task == "coc":
         run = coc_runner(net, tile=tile, device=device)
@@ -218,7 +223,7 @@ def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int =
         if shared is not None and (shared / "data" / "pixel4").is_dir():
             scores |= pixel4_defocus_scores(run, shared / "data" / "pixel4")
         return scores
-    run = pair_runner(net, task, tile=tile, device=device)
+    run = pair_runner(net, task, tile=tile, device=device, keep_mean_px=keep_mean_px)
     scores: dict[str, Any] = {"arch": arch, **synthetic_scores(run, synth_count, camera=camera, grey=grey)}
     if shared is not None:
         if (shared / "data" / "pixel4").is_dir():
@@ -239,45 +244,76 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu | cuda | cuda:N")
     parser.add_argument("--arch", default=None, help="registry name when the checkpoint does not record it")
+    parser.add_argument("--keep-mean", type=float, default=0.0, metavar="PX",
+                        help="post stage: restore the input's local mean at this scale (px) after the network, "
+                             "as `dpdeblur run` does for weights exported with it (0 = off)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--export", default=None, metavar="TAG",
-                        help="ship as ARCH.TAG (fp16 + manifest) IF it beats the input on the real Pixel 4 data")
+                        help="ship as ARCH.TAG (fp16 + manifest) IF it passes the shipping rule on the real dev "
+                             "scenes of --domain")
+    parser.add_argument("--domain", choices=sorted(DOMAIN_SCENES), default=None,
+                        help="whose dev scenes decide --export: phone (Pixel 4) or dslr (Canon); default: dslr for "
+                             "--synth-camera dslr, else phone")
     parser.add_argument("--training-data", default="synthetic (dpcli.synth)")
     parser.add_argument("--notes", default="", help="free text for the manifest entry (with --export)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera,
-                      args.arch, args.device)
+                      args.arch, args.device, args.keep_mean)
     text = json.dumps(scores, indent=2)
     if args.json:
         args.json.write_text(text)
     print(text)
     if args.export:
-        print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch, args.notes))
+        domain = args.domain or ("dslr" if args.synth_camera == "dslr" else "phone")
+        print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch, args.notes, domain,
+                             args.keep_mean))
 
 
-def beats_input(scores: dict[str, Any], min_gain_db: float = 0.1, min_spearman: float = 0.6) -> bool:
-    """The shipping rule: clearly better than doing nothing on the real Pixel 4 scenes: PSNR up by
-    ``min_gain_db`` or more, and SSIM and MAE no worse than the input's. A defocus-map network has
-    no "input" to beat: it must beat the best constant map on synthetic data and rank the real
-    scenes' depths with a mean Spearman of at least ``min_spearman``."""
+# the real dev scenes that decide whether weights of a domain ship (prefix of their metric keys)
+DOMAIN_SCENES = {"phone": "pixel4", "dslr": "canon"}
+# the largest loss a single dev scene may show in a shipped candidate (dB)
+MAX_SCENE_LOSS_DB = 0.2
+
+
+def shipping_verdict(scores: dict[str, Any], domain: str = "phone", min_gain_db: float = 0.0,
+                     min_spearman: float = 0.6) -> tuple[bool, str]:
+    """The shipping rule, on the real dev scenes of ``domain`` (phone: Pixel 4; dslr: Canon): mean
+    PSNR above the input's by more than ``min_gain_db``, mean SSIM not lower, no scene more than
+    ``MAX_SCENE_LOSS_DB`` below its input. A defocus-map network has no "input" to beat: it must beat
+    the best constant map on synthetic data and rank the real Pixel 4 depths with a mean Spearman of
+    at least ``min_spearman``. Returns (ships, one line saying why)."""
     if "pixel4_defocus_spearman" in scores:
-        return (scores["pixel4_defocus_spearman"] >= min_spearman
-                and scores["synth_defocus_mae_px"] < scores["synth_defocus_mae_px_constant"])
-    return ("pixel4_psnr" in scores and scores["pixel4_psnr"] >= scores["pixel4_psnr_input"] + min_gain_db
-            and scores["pixel4_ssim"] >= scores["pixel4_ssim_input"] and scores["pixel4_mae"] <= scores["pixel4_mae_input"])
+        rho, mae, const = (scores["pixel4_defocus_spearman"], scores["synth_defocus_mae_px"],
+                           scores["synth_defocus_mae_px_constant"])
+        ok = rho >= min_spearman and mae < const
+        return ok, (f"Pixel 4 defocus Spearman {rho:.3f} (needs {min_spearman}), synthetic MAE {mae:.2f} px vs "
+                    f"{const:.2f} for the best constant map")
+    key = DOMAIN_SCENES[domain]
+    if f"{key}_psnr" not in scores:
+        return False, f"no {key} scores (give --shared with data/{'pixel4' if key == 'pixel4' else 'canon-dpdd-gif'})"
+    psnr, base = scores[f"{key}_psnr"], scores[f"{key}_psnr_input"]
+    ssim, ssim_base = scores[f"{key}_ssim"], scores[f"{key}_ssim_input"]
+    worst = min(((s["pred"]["psnr"] - s["input"]["psnr"], sid) for sid, s in scores.get(f"{key}_scenes", {}).items()),
+                default=(0.0, "-"))
+    summary = (f"{key} PSNR {psnr:.2f} dB vs input {base:.2f} ({psnr - base:+.2f}), SSIM {ssim:.3f} vs {ssim_base:.3f}, "
+               f"worst scene {worst[1]} {worst[0]:+.2f} dB")
+    ok = psnr > base + min_gain_db and ssim >= ssim_base and worst[0] >= -MAX_SCENE_LOSS_DB
+    return ok, summary
+
+
+def beats_input(scores: dict[str, Any], domain: str = "phone", min_gain_db: float = 0.0) -> bool:
+    """True when ``scores`` pass :func:`shipping_verdict` for ``domain``."""
+    return shipping_verdict(scores, domain, min_gain_db)[0]
 
 
 def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None,
-                   notes: str = "") -> str:
-    """Export the candidate with every figure in its manifest entry, only if it beats the input."""
-    if not beats_input(scores):
-        if "pixel4_defocus_spearman" in scores:
-            return (f"not shipped: Pixel 4 defocus Spearman {scores['pixel4_defocus_spearman']:.3f}, synthetic "
-                    f"MAE {scores['synth_defocus_mae_px']:.2f} px vs {scores['synth_defocus_mae_px_constant']:.2f} "
-                    "for the best constant map")
-        return f"not shipped: Pixel 4 PSNR {scores.get('pixel4_psnr', float('nan')):.2f} dB vs input " \
-               f"{scores.get('pixel4_psnr_input', float('nan')):.2f} dB"
+                   notes: str = "", domain: str = "phone", keep_mean_px: float = 0.0) -> str:
+    """Export the candidate with every figure in its manifest entry, only if it passes the shipping
+    rule of ``domain``; the entry records the domain and the input space it was trained for."""
+    ok, why = shipping_verdict(scores, domain)
+    if not ok:
+        return f"not shipped: {why}"
     from dpcli.train.export import export_weights
 
     net, arch, _ = load_candidate(path, arch)
@@ -286,8 +322,10 @@ def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: 
     recipe = {"checkpoint_step": state.get("step"), "config": state.get("config", {})}
     if state.get("averaged_steps"):
         recipe["averaged_steps"] = state["averaged_steps"]
-    entry = export_weights(net, arch, tag, metrics=metrics, recipe=recipe, training_data=training_data, notes=notes)
-    return f"shipped {entry['name']} sha256 {entry['sha256']}"
+    space = "srgb" if domain == "dslr" else "linear"
+    entry = export_weights(net, arch, tag, metrics=metrics, recipe=recipe, training_data=training_data, notes=notes,
+                           domain=domain, space=space, keep_mean_px=keep_mean_px)
+    return f"shipped {entry['name']} sha256 {entry['sha256']} ({why})"
 
 
 if __name__ == "__main__":

@@ -132,13 +132,24 @@ def apply_net(net: FusionNet, feats: FusionFeatures) -> torch.Tensor:
                        feats.scale)[0]
 
 
-def default_fusion_weights(domain: str = "pixel") -> Path:
-    """Path of the shipped weights for ``domain`` ("pixel" | "dslr") in the weights folder."""
-    from dpcli.models.registry import weights_dir
+def _shipped(domain: str):
+    """The manifest entry of the shipped fusion weights for ``domain`` (None when not shipped)."""
+    from dpcli.models.registry import list_pretrained, pretrained_cfg
 
     if domain not in FUSION_TAGS:
         raise ValueError(f"fusion domain must be one of {', '.join(FUSION_TAGS)}, got {domain!r}")
-    return weights_dir() / f"{FUSION_TAGS[domain]}.safetensors"
+    if FUSION_TAGS[domain] not in {c.name for c in list_pretrained()}:
+        return None
+    return pretrained_cfg(*FUSION_TAGS[domain].split(".", 1))
+
+
+def default_fusion_weights(domain: str = "pixel") -> Path:
+    """Path of the shipped weights for ``domain`` ("pixel" | "dslr"): the manifest's file when it
+    lists them, else where they would be (a path that does not exist)."""
+    from dpcli.models.registry import weights_dir
+
+    entry = _shipped(domain)
+    return entry.path if entry is not None else weights_dir() / f"{FUSION_TAGS[domain]}.safetensors"
 
 
 def save_fusion_net(net: FusionNet, path: str | Path, meta: dict | None = None) -> Path:
@@ -161,10 +172,13 @@ def load_fusion_net(path: str | Path | None = None, domain: str = "pixel") -> Fu
 
     from dpcli.errors import ModelError
 
-    if path is None and not default_fusion_weights(domain).is_file():
-        raise ModelError(f"no learned fusion weights are shipped for {domain} pairs (they did not beat the "
-                         "residual choice on real data); use --fusion residual")
-    path = Path(path) if path is not None else default_fusion_weights(domain)
+    if path is None:
+        entry = _shipped(domain)
+        if entry is None:
+            raise ModelError(f"no learned fusion weights are shipped for {domain} pairs (they did not beat the "
+                             "residual choice on real data); use --fusion residual")
+        path = entry.path_checked()  # listed in weights/manifest.json, sha256 checked
+    path = Path(path)
     if not path.is_file():
         raise ModelError(f"fusion weights not found: {path}")
     with safe_open(str(path), "pt") as f:
@@ -187,7 +201,7 @@ _LOADED: dict[str, FusionNet] = {}
 def fusion_domain(channels: int) -> str:
     """Domain of the shipped weights a stack uses: grey views are phone DP raw (Pixel 4-like),
     colour views DSLR pairs (the dslr weights, or the pixel ones where those are not shipped)."""
-    if channels == 1 or not default_fusion_weights("dslr").is_file():
+    if channels == 1 or _shipped("dslr") is None:
         return "pixel"
     return "dslr"
 

@@ -49,12 +49,14 @@ DOMAINS = {
 }
 
 
-def render_example(domain: str, index: int, size: int, seed: int = 7, kernels: str | None = None) -> dict:
+def render_example(domain: str, index: int, size: int, seed: int = 7, kernels: str | None = None,
+                   photos: tuple[str, ...] = (), fullframe_prob: float = 0.0) -> dict:
     """Render synthetic scene ``index`` of ``domain`` and solve stage 1 on it as the pipeline does.
 
     Returns a dict of tensors: ``left``, ``right`` (C, H, W) linear views, ``gt`` (C, H, W)
     linear all-in-focus, ``latent`` / ``blur_left`` / ``blur_right`` (L, C, H, W), ``radii`` (L,),
-    and ``kind``."""
+    and ``kind``. ``photos`` / ``fullframe_prob``: natural photographs as textures and whole-photo
+    scenes (:class:`dpcli.synth.SceneConfig`), instead of the bundled textures alone."""
     from dpcli.optics.color import srgb_to_linear
     from dpcli.synth import SceneConfig, render_scene, scene_rng
     from dpcli.zeroshot import ZeroShotConfig
@@ -66,7 +68,8 @@ def render_example(domain: str, index: int, size: int, seed: int = 7, kernels: s
     rng = scene_rng(seed + 1000, index)
     radius = float(rng.uniform(*d["radius"]))
     cfg_s = SceneConfig(height=size, width=size, camera=d["camera"], scale_radii=False, max_radius=radius,
-                        grey=d["grey"], output=d["output"], kernels=None if kind == KINDS[0] else kernels)
+                        grey=d["grey"], output=d["output"], kernels=None if kind == KINDS[0] else kernels,
+                        photos=tuple(photos), fullframe_prob=fullframe_prob if photos else 0.0)
     sc = render_scene(seed, cfg_s, index)
     if d["output"].startswith("srgb"):
         left, right = srgb_to_linear(sc.left), srgb_to_linear(sc.right)
@@ -112,7 +115,8 @@ def cmd_cache(args) -> None:
         path = out / f"{i:06d}.pt"
         if path.exists():
             continue
-        item = cache_example(render_example(args.domain, i, args.size, args.seed, args.kernels))
+        item = cache_example(render_example(args.domain, i, args.size, args.seed, args.kernels,
+                                            tuple(args.photos), args.fullframe))
         tmp = path.with_suffix(".tmp")
         torch.save(item, tmp)
         tmp.replace(path)
@@ -263,6 +267,10 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--size", type=int, default=384)
     c.add_argument("--seed", type=int, default=7)
     c.add_argument("--kernels", default=None, help="folder with blur_kernels_{left,right}.npy (measured kinds)")
+    c.add_argument("--photos", action="append", default=[],
+                   help="folder of natural photos for textures, repeatable; 'debian' = the Debian wallpapers")
+    c.add_argument("--fullframe", type=float, default=0.4,
+                   help="with --photos: share of whole-photo scenes with a segmentation pseudo-depth")
     t = sub.add_parser("train", help="train the fusion net on a cache folder")
     t.add_argument("--cache", required=True)
     t.add_argument("--val", default=None)

@@ -322,6 +322,20 @@ class TestApi:
             ref = loaded.module(torch.cat([x, y], 1))
         assert torch.allclose(out, ref, atol=1e-5)
 
+    def test_post_stage_restores_the_input_local_mean(self, tiny_weights) -> None:
+        import dataclasses
+
+        from dpcli.optics.windows import smooth_mean
+
+        loaded = load_model("bambnet", task="deblur_pair", weights=tiny_weights["bambnet_deblur_test"])
+        x, y = torch.rand(1, 3, 64, 80), torch.rand(1, 3, 64, 80)
+        combined = (x + y) / 2
+        plain = Deblurrer(loaded, device="cpu", tile=0).deblur_pair(x, y)
+        kept = Deblurrer(dataclasses.replace(loaded, keep_mean_px=6.0), device="cpu", tile=0).deblur_pair(x, y)
+        drift = lambda out: float(smooth_mean(out - combined, 6.0).abs().mean())  # noqa: E731
+        assert drift(plain) > 0.05  # an untrained net: far from the input's local mean
+        assert drift(kept) < 0.2 * drift(plain)  # (detail kept: tests/optics/test_windows.py)
+
     def test_tiled_close_to_full_frame(self, tiny_weights) -> None:
         w = tiny_weights["bambnet_deblur_test"]
         x, y = torch.rand(3, 96, 112), torch.rand(3, 96, 112)

@@ -71,3 +71,30 @@ def test_patch_weights_are_tent_products():
     direct = (wy[:, None, :, None] * wx[None, :, None, :]).reshape(12, 30, 40).float()
     torch.testing.assert_close(pw, direct)
     torch.testing.assert_close(pw.sum(0), torch.ones(30, 40))
+
+
+def test_smooth_mean_is_a_unit_sum_low_pass_of_the_asked_width():
+    from dpcli.optics import smooth_mean
+
+    x = torch.zeros(1, 1, 201, 201, dtype=torch.float64)
+    x[..., 100, 100] = 1
+    y = smooth_mean(x, 12.0)[0, 0]
+    yy = torch.arange(201, dtype=torch.float64) - 100
+    assert float(y.sum()) == pytest.approx(1.0, abs=1e-9)
+    var = float((y.sum(1) * yy**2).sum())  # r = 12 per pass: 3 r (r + 1) / 3 = 156 = 12.5^2
+    assert var == pytest.approx(156.0, rel=1e-6)
+    assert float(y[100, 100]) < 0.002  # spread out, not a copy
+
+
+def test_restore_local_mean_fixes_a_brightness_drift_and_keeps_the_detail():
+    from dpcli.optics import restore_local_mean
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.rand(1, 3, 96, 128, generator=g, dtype=torch.float64)
+    drifted = ref - 0.05 + 0.02 * torch.linspace(0, 1, 128, dtype=torch.float64)  # darker, with a ramp
+    out = restore_local_mean(drifted, ref, 8.0)
+    assert float((out - ref).abs().max()) < 2e-3 < 0.029 < float((drifted - ref).abs().min())
+    detail = torch.zeros_like(ref)
+    detail[..., 40:44, 60:64] = 0.5  # a small feature the reference lacks survives almost whole
+    kept = restore_local_mean(ref + detail, ref, 8.0) - ref
+    assert float(kept[..., 41, 61].min()) > 0.45

@@ -18,7 +18,7 @@ from dpcli.train.data import (
     sliding_boxes,
     vflip,
 )
-from conftest import render_layers, texture
+from tests.train.conftest import render_layers, texture
 
 
 def _scene(seed: int = 0, size: int = 40):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dpcli.train.evaluate import canon_view_order, pixel4_scores, synthetic_scores
-from conftest import render_layers, texture
+from tests.train.conftest import render_layers, texture
 
 
 def _identity(left, right):
@@ -42,10 +42,26 @@ def test_shipping_rule_refuses_a_candidate_that_does_not_beat_the_input(tmp_path
              "pixel4_mae": 0.015, "pixel4_mae_input": 0.016}
     assert not beats_input(worse) and not beats_input({"synth_psnr": 40.0})
     assert beats_input(worse | {"pixel4_psnr": 31.5})
-    assert not beats_input(worse | {"pixel4_psnr": 31.21})  # a tie is not a gain
-    assert not beats_input(worse | {"pixel4_psnr": 31.5, "pixel4_mae": 0.017})
+    assert not beats_input(worse | {"pixel4_psnr": 31.2})  # a tie is not a gain
+    assert not beats_input(worse | {"pixel4_psnr": 31.5, "pixel4_ssim": 0.84})  # SSIM must not drop
+    assert not beats_input(worse | {"pixel4_psnr": 31.5}, domain="dslr")  # no Canon figures
     assert ship_if_better(tmp_path / "none.pt", worse, "x", "synthetic").startswith("not shipped")
     assert not (tmp_path / "manifest.json").exists()
+
+
+def test_shipping_rule_refuses_a_candidate_that_loses_one_scene():
+    from dpcli.train.evaluate import shipping_verdict
+
+    def scene(pred, base):
+        return {"pred": {"psnr": pred}, "input": {"psnr": base}}
+
+    canon = {"canon_psnr": 25.2, "canon_psnr_input": 24.8, "canon_ssim": 0.72, "canon_ssim_input": 0.68,
+             "canon_scenes": {"00": scene(28.4, 27.4), "03": scene(24.66, 24.82)}}
+    ok, why = shipping_verdict(canon, "dslr")
+    assert ok and "worst scene 03 -0.16 dB" in why
+    lost = canon | {"canon_scenes": {"00": scene(28.4, 27.4), "03": scene(24.5, 24.82)}}
+    assert not shipping_verdict(lost, "dslr")[0]  # -0.32 dB on one scene, though the mean gains
+    assert not shipping_verdict(canon, "phone")[0]  # a dslr candidate is not judged on no phone data
 
 
 def test_defocus_map_scores_tell_a_real_estimator_from_a_constant():

@@ -15,7 +15,7 @@ from dpcli.train.losses import (
     hat_weights,
     tv_prior,
 )
-from conftest import render_layers, texture
+from tests.train.conftest import render_layers, texture
 
 
 def _disk_pair(radius: float, size: int = 48):
