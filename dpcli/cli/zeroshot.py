@@ -90,7 +90,11 @@ def zeroshot_command(
                                         "or the camera profile's) | back | both."),
     init: Optional[str] = typer.Option(None, "--init", help="closed (exact Fourier LS, default) | iterative."),
     fusion: Optional[str] = typer.Option(None, "--fusion", help="Stage-1 layer choice: residual (default) | "
-                                         "learned."),
+                                         "learned (a small network trained on synthetic DP data; weights ship "
+                                         "for colour DSLR pairs)."),
+    fusion_weights: Optional[Path] = typer.Option(None, "--fusion-weights", help="Weights of the learned "
+                                                  "fusion (from python -m dpcli.zeroshot.fusion_train; implies "
+                                                  "--fusion learned)."),
     kernels: Optional[Path] = typer.Option(None, "--kernels", help="Calibration folder with "
                                            "blur_kernels_{left,right}.npy (or its parent); put in our L/R order "
                                            "from their own shape, as the views are from theirs."),
@@ -121,7 +125,9 @@ def zeroshot_command(
         raise DpError(f"--grid {grid}: must be ROWSxCOLS, e.g. 6x8") from None
     resolved = resolve_input(source)
     cfg = make_config(schedule, layers=layers, max_radius=max_radius, kernel_beta=kernel_beta,
-                      focus=focus or resolved.focus, init=init, fusion=fusion, time_budget=time_budget,
+                      focus=focus or resolved.focus, init=init,
+                      fusion=fusion or ("learned" if fusion_weights else None),
+                      fusion_weights=str(fusion_weights) if fusion_weights else None, time_budget=time_budget,
                       precision=dev.precision, device=dev.device, seed=seed, grid=(gy, gx), keep_layers=debug,
                       output_stage=output_stage).validate()
     dev.apply_threads()

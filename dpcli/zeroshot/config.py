@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 Focus = Literal["front", "back", "both"]
@@ -101,6 +102,9 @@ class ZeroShotConfig:
     # which stage's image is the result; the pipeline stops after it: init | defocus | kernels
     output_stage: str = "kernels"
     fusion: str = "residual"  # stage-1 layer fusion method (dpcli.zeroshot.fusion registry)
+    # weights of the learned fusion (a file from `python -m dpcli.zeroshot.fusion_train`); None: the
+    # shipped weights of the views' domain
+    fusion_weights: str | None = None
     plateau_patience: int = 25
     plateau_tol: float = 1e-3
     time_budget: float | None = None
@@ -138,6 +142,11 @@ class ZeroShotConfig:
 
         if self.fusion not in fusion_methods():
             raise InputError(f"--fusion must be one of {', '.join(fusion_methods())} (got {_show(self.fusion)})")
+        if self.fusion_weights is not None:
+            if self.fusion != "learned":
+                raise InputError(f"--fusion-weights is for --fusion learned (got --fusion {self.fusion})")
+            if not Path(self.fusion_weights).is_file():
+                raise InputError(f"--fusion-weights {self.fusion_weights}: no such file")
         return self
 
 

@@ -77,6 +77,10 @@ def test_registered_and_round_trip(tmp_path, example):
     b = learned_weights(example["left"], example["right"], stack, back)
     assert torch.equal(a, b)
     assert fuse_layers(example["left"], example["right"], stack, method="residual").weights.shape == a.shape
+    from dpcli.zeroshot import ZeroShotConfig
+
+    cfg = ZeroShotConfig(fusion="learned", fusion_weights=str(path)).validate()  # --fusion-weights FILE
+    assert torch.equal(fuse_layers(example["left"], example["right"], stack, cfg).weights, a)
 
 
 def _train(items, steps: int, seed: int = 0) -> FusionNet:
