@@ -27,11 +27,11 @@ def _scenes(shared: Path):
     for sid in ["002", "006", "009", "013"]:
         sc = load_pixel4_scene(pixel, sid, swap_lr=False)  # file order
         left, right = np.clip(sc.crop_view(sc.left), 0, 1), np.clip(sc.crop_view(sc.right), 0, 1)
-        yield "phone", sid, left, right, False, (lambda img, sc=sc: score_pixel4(img, sc))
+        yield "phone", sid, left, right, sc.crop_view(sc.combined), False, (lambda img, sc=sc: score_pixel4(img, sc))
     canon = shared / "data" / "canon-dpdd-gif"
     for sid in list_canon_scenes(canon):
         sc = load_canon_scene(canon, sid)
-        yield "dslr", f"canon_{sid}", sc.view_a, sc.view_b, True, (lambda img, sc=sc: score_canon(img, sc))
+        yield "dslr", f"canon_{sid}", sc.view_a, sc.view_b, sc.combined, True, (lambda img, sc=sc: score_canon(img, sc))
 
 
 def main() -> None:
@@ -47,8 +47,8 @@ def main() -> None:
     rows: dict[tuple[str, str], list] = {}
     print(f"{'method':12s} {'domain':6s} {'scene':9s} {'order':8s} {'L/R':28s} {'PSNR':>7s} {'input':>7s} "
           f"{'gain':>6s} {'SSIM':>6s} {'s':>6s}")
-    for domain, sid, a, b, srgb, score in _scenes(shared):
-        base = score(((a + b) / 2).astype(np.float32))
+    for domain, sid, a, b, combined, srgb, score in _scenes(shared):
+        base = score(np.asarray(combined, np.float32))  # the input: the combined capture, as every protocol scores it
         for name in names:
             method = get_method(name, device="cpu")
             for order, (left, right) in (("files", (a, b)), ("reversed", (b, a))):

@@ -89,9 +89,10 @@ def zeroshot_command(
     focus: Optional[str] = typer.Option(None, "--focus", help="front (content behind the focal plane; default, "
                                         "or the camera profile's) | back | both."),
     init: Optional[str] = typer.Option(None, "--init", help="closed (exact Fourier LS, default) | iterative."),
-    fusion: Optional[str] = typer.Option(None, "--fusion", help="Stage-1 layer choice: residual (default) | "
-                                         "learned (a small network trained on synthetic DP data; weights ship "
-                                         "for colour DSLR pairs)."),
+    fusion: Optional[str] = typer.Option(None, "--fusion", help="Stage-1 layer choice: auto (default: learned "
+                                         "where weights ship for the data, i.e. colour DSLR pairs, else "
+                                         "residual) | residual (the layer whose reblur best explains both "
+                                         "views) | learned (a small network trained on synthetic DP data)."),
     fusion_weights: Optional[Path] = typer.Option(None, "--fusion-weights", help="Weights of the learned "
                                                   "fusion (from python -m dpcli.zeroshot.fusion_train; implies "
                                                   "--fusion learned)."),

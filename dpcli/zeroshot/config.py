@@ -101,7 +101,9 @@ class ZeroShotConfig:
     kernel_readout: Literal["resolve", "latent"] = "resolve"
     # which stage's image is the result; the pipeline stops after it: init | defocus | kernels
     output_stage: str = "kernels"
-    fusion: str = "residual"  # stage-1 layer fusion method (dpcli.zeroshot.fusion registry)
+    # stage-1 layer fusion method (dpcli.zeroshot.fusion registry): "auto" = the learned fusion where
+    # weights ship for the views' domain (colour DSLR pairs), else the residual choice
+    fusion: str = "auto"
     # weights of the learned fusion (a file from `python -m dpcli.zeroshot.fusion_train`); None: the
     # shipped weights of the views' domain
     fusion_weights: str | None = None
@@ -143,7 +145,7 @@ class ZeroShotConfig:
         if self.fusion not in fusion_methods():
             raise InputError(f"--fusion must be one of {', '.join(fusion_methods())} (got {_show(self.fusion)})")
         if self.fusion_weights is not None:
-            if self.fusion != "learned":
+            if self.fusion not in ("learned", "auto"):
                 raise InputError(f"--fusion-weights is for --fusion learned (got --fusion {self.fusion})")
             if not Path(self.fusion_weights).is_file():
                 raise InputError(f"--fusion-weights {self.fusion_weights}: no such file")

@@ -168,6 +168,7 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     # stage-1 readout: per pixel, the fusion of the layers (default: the layer whose reblur best
     # explains both views)
     fusion = fuse_layers(yl, yr, stack, cfg)
+    info["fusion"] = fusion.method  # "auto" says which it ran
     ran("fusion", fusion.seconds)
     stage_images = {"init": fusion.image.cpu().numpy()}
     weights, aif = fusion.weights, stage_images["init"]

@@ -46,6 +46,7 @@ def read_out(left: torch.Tensor, right: torch.Tensor, kernels: dict[str, torch.T
     start = time.perf_counter()
     layers = closed_form_layers_patched(left, right, layer_kernels(kernels, radii), cfg.grid, cfg.lam,
                                         store_dtype(cfg))
+    layers.radii = radii  # the learned fusion reads each layer's radius
     if rechoose:
         weights = fuse_layers(left, right, layers, cfg).weights
     return Readout(weights, blend_layers(weights, layers.latent), time.perf_counter() - start)

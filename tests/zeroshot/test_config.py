@@ -43,7 +43,7 @@ def test_fusion_weights_must_exist_and_go_with_the_learned_fusion(tmp_path):
         ZeroShotConfig(fusion="learned", fusion_weights=str(tmp_path / "nope.safetensors")).validate()
     (tmp_path / "f.safetensors").write_bytes(b"x")
     with pytest.raises(InputError, match=r"^--fusion-weights is for --fusion learned \(got --fusion residual\)$"):
-        ZeroShotConfig(fusion_weights=str(tmp_path / "f.safetensors")).validate()
+        ZeroShotConfig(fusion="residual", fusion_weights=str(tmp_path / "f.safetensors")).validate()
 
 
 def test_every_schedule_is_valid_and_groups_must_divide_the_grid():

@@ -61,6 +61,6 @@ def test_collapsed_defocus_net_is_not_used(monkeypatch):
                       gf_joint_iters=1, kernel_beta=0.1, output_stage="defocus")
     res = zeroshot_deblur(sc.left, sc.right, cfg)
     assert res.info["gd_reblur_ratio"] > 3
-    assert res.info["defocus_source"].startswith("stage-1 residual")
+    assert res.info["defocus_source"].startswith(f"stage-1 {res.info['fusion']}")  # auto: learned on colour
     assert np.array_equal(res.aif, res.stage_images["init"])
     assert "kernels" not in res.timings  # output stage defocus: G_F did not run

@@ -126,3 +126,25 @@ def test_shipped_dslr_weights_beat_the_residual_choice_on_unseen_synthetic_scene
     items = [cache_example(render_example("dslr", i, 384, seed=21)) for i in range(4)]  # training used seed 7
     row = evaluate(net, items)["all"]
     assert row["learned"] > row["residual"] + 0.05
+
+
+def test_auto_fusion_is_learned_where_weights_ship_and_residual_elsewhere(example, tmp_path):
+    from dpcli.zeroshot import ZeroShotConfig
+    from dpcli.zeroshot.fusion_net import auto_fusion_method, default_fusion_weights
+
+    cfg = ZeroShotConfig()
+    assert cfg.fusion == "auto"
+    assert auto_fusion_method(1, cfg) == "residual"  # grey phone pairs: no learned fusion beat it
+    stack = _stack(example)
+    assert example["left"].shape[0] == 1
+    grey = fuse_layers(example["left"], example["right"], stack, cfg)
+    assert grey.method == "residual"
+    assert torch.equal(grey.weights, fuse_layers(example["left"], example["right"], stack, method="residual").weights)
+    if default_fusion_weights("dslr").is_file():
+        assert auto_fusion_method(3, cfg) == "learned"
+    net = FusionNet()
+    path = save_fusion_net(net, tmp_path / "f.safetensors")
+    own = ZeroShotConfig(fusion_weights=str(path)).validate()  # a file makes "auto" learned, on any data
+    out = fuse_layers(example["left"], example["right"], stack, own)
+    assert out.method == "learned"
+    assert torch.allclose(out.weights, learned_weights(example["left"], example["right"], stack, net), atol=1e-6)
