@@ -291,7 +291,7 @@ def shipping_verdict(scores: dict[str, Any], domain: str = "phone", min_gain_db:
                     f"{const:.2f} for the best constant map")
     key = DOMAIN_SCENES[domain]
     if f"{key}_psnr" not in scores:
-        return False, f"no {key} scores (give --shared with data/{'pixel4' if key == 'pixel4' else 'canon-dpdd-gif'})"
+        return False, f"no {key} scores: give --shared, the folder that holds the {domain} dev scenes"
     psnr, base = scores[f"{key}_psnr"], scores[f"{key}_psnr_input"]
     ssim, ssim_base = scores[f"{key}_ssim"], scores[f"{key}_ssim_input"]
     worst = min(((s["pred"]["psnr"] - s["input"]["psnr"], sid) for sid, s in scores.get(f"{key}_scenes", {}).items()),
