@@ -226,18 +226,12 @@ def auto_fusion_method(channels: int, cfg) -> str:
     "residual" (grey phone pairs: no learned fusion beat it on the Pixel 4 scenes)."""
     if getattr(cfg, "fusion_weights", None):
         return "learned"
-    return "learned" if channels != 1 and _shipped("dslr") is not None else "residual"
+    return "learned" if fusion_domain(channels) == "dslr" else "residual"
 
 
 @register_fusion("auto")
 def _auto(left: torch.Tensor, right: torch.Tensor, stack, cfg):
-    """The default fusion method: :func:`auto_fusion_method` picks learned or residual."""
-    from dpcli.zeroshot.fusion import Fusion, blend_layers, residual_weights
+    """The default fusion method: runs the registered method :func:`auto_fusion_method` picks."""
+    from dpcli.zeroshot.fusion import fuse_layers
 
-    name = auto_fusion_method(left.shape[0], cfg)
-    if name == "learned":
-        weights = _learned(left, right, stack, cfg)
-    else:
-        weights = residual_weights(left, right, stack.blur_left, stack.blur_right, cfg.choice_windows,
-                                   cfg.choice_temperature)
-    return Fusion(weights, blend_layers(weights, stack.latent), name)
+    return fuse_layers(left, right, stack, cfg, method=auto_fusion_method(left.shape[0], cfg))
