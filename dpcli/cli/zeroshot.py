@@ -29,6 +29,10 @@ Examples:
 
   # the full method (stages 2 and 3, minutes), within a time budget:
   dpdeblur zeroshot L.png R.png -o out/ --output-stage kernels --time-budget 300
+
+  # the layer choice by the residual rule, or by fusion weights you trained:
+  dpdeblur zeroshot L.png R.png -o out/ --fusion residual
+  dpdeblur zeroshot L.png R.png -o out/ --fusion-weights runs/fusion/fusion.safetensors
 """
 
 
