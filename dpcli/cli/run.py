@@ -99,8 +99,8 @@ def run_command(
     inputs: list[Path] = typer.Argument(..., help="Files and folders: DP pairs (NAME_L/NAME_R, left/ right/, "
                                         "DPDD, Dual Pixel RAW) and single images."),
     model: str = typer.Option("auto", "--model", "-m", help="auto (the best method measured for the data: "
-                              "DP pairs of either domain -> zeroshot today; single images -> shipped "
-                              "weights of their domain) | zeroshot | classical | a weights name or "
+                              "colour DP pairs -> bambnet_deblur_small.dslr-synth, grey raw pairs -> "
+                              "zeroshot today; single images -> shipped weights of their domain) | zeroshot | classical | a weights name or "
                               "bambnet | defocusgan with --weights (dpdeblur models)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: ours (.safetensors) or the "
                                            "authors' DPDD .pth (BaMBNet: the deblurring net)."),

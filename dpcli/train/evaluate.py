@@ -215,7 +215,10 @@ def _arch_from_run(ckpt: Path) -> str:
 
 def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int = 256,
              grey: bool = True, camera: str = "phone", arch: str | None = None,
-             device: str | torch.device = "cpu", keep_mean_px: float = 0.0) -> dict[str, Any]:
+             device: str | torch.device = "cpu", keep_mean_px: float = 0.0,
+             domains: tuple[str, ...] = ("phone", "dslr")) -> dict[str, Any]:
+    """Scores of one candidate: the synthetic validation set, then the real dev scenes of ``domains``
+    (phone: Pixel 4, dslr: Canon) found under ``shared/data``."""
     net, arch, task = load_candidate(path, arch)
     if task == "coc":
         run = coc_runner(net, tile=tile, device=device)
@@ -226,9 +229,9 @@ def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int =
     run = pair_runner(net, task, tile=tile, device=device, keep_mean_px=keep_mean_px)
     scores: dict[str, Any] = {"arch": arch, **synthetic_scores(run, synth_count, camera=camera, grey=grey)}
     if shared is not None:
-        if (shared / "data" / "pixel4").is_dir():
+        if "phone" in domains and (shared / "data" / "pixel4").is_dir():
             scores |= pixel4_scores(run, shared / "data" / "pixel4")
-        if (shared / "data" / "canon-dpdd-gif").is_dir():
+        if "dslr" in domains and (shared / "data" / "canon-dpdd-gif").is_dir():
             scores |= canon_scores(run, shared / "data" / "canon-dpdd-gif")
     return scores
 
