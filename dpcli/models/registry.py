@@ -200,6 +200,11 @@ class _Resolved:
         return path
 
 
+def find_pretrained(name: str) -> _Resolved | None:
+    """The manifest entry named ``name`` (``arch.tag``), or None when no such weights ship."""
+    return next((_Resolved(c) for c in list_pretrained() if c.name == name), None)
+
+
 def pretrained_cfg(arch: str, tag: str | None = None) -> _Resolved:
     """The manifest entry for ``arch`` (``tag`` or the first listed); ModelError says where weights come from."""
     entries = [c for c in list_pretrained() if c.arch == arch and (tag is None or c.tag == tag)]

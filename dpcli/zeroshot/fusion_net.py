@@ -135,13 +135,11 @@ def apply_net(net: FusionNet, feats: FusionFeatures) -> torch.Tensor:
 
 def _shipped(domain: str):
     """The manifest entry of the shipped fusion weights for ``domain`` (None when not shipped)."""
-    from dpcli.models.registry import list_pretrained, pretrained_cfg
+    from dpcli.models.registry import find_pretrained
 
     if domain not in FUSION_TAGS:
         raise ValueError(f"fusion domain must be one of {', '.join(FUSION_TAGS)}, got {domain!r}")
-    if FUSION_TAGS[domain] not in {c.name for c in list_pretrained()}:
-        return None
-    return pretrained_cfg(*FUSION_TAGS[domain].split(".", 1))
+    return find_pretrained(FUSION_TAGS[domain])
 
 
 def default_fusion_weights(domain: str = "pixel") -> Path:

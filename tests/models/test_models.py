@@ -233,6 +233,15 @@ class TestRegistry:
         with pytest.raises(ModelError, match="sha256 mismatch"):
             create_model("bambnet_deblur_test.unit")
 
+    def test_find_pretrained_by_name(self, tmp_path, monkeypatch, tiny_weights) -> None:
+        from dpcli.models.registry import find_pretrained
+
+        _install_tiny_bambnet(tmp_path, monkeypatch, tiny_weights, "none (unit test)")
+        found = find_pretrained("bambnet_deblur_test.unit")
+        assert found is not None and found.path == tmp_path / "w.safetensors"
+        assert found.path_checked() == found.path
+        assert find_pretrained("bambnet_deblur_test.other") is None and find_pretrained("bambnet_deblur_test") is None
+
 
 # --- loading --------------------------------------------------------------------------------------
 
