@@ -31,16 +31,19 @@ import torch
 
 BASE = {"isp": True, "fullframe_prob": 0.4, "highlight_prob": 0.3, "radius_scale": [0.15, 0.8],
         "depth_gamma": [1, 2], "isp_options": {"jpeg_prob": 0.2, "palette_prob": 0.2}}
-# run name -> (factor switched off, what the corpus becomes without it; None: drop the key, i.e.
-# SceneConfig's default; "photos": no --photos, i.e. scikit-image's images and procedural textures)
+# run name -> (table label, how the corpus changes; None: drop the key, i.e. SceneConfig's default;
+# "photos": no --photos, i.e. scikit-image's images and procedural textures; "{shared}" in a value:
+# the --shared folder). The "without" rows are ablations of the base corpus, "with" rows candidates.
 FACTORS = {
-    "no_photos": ("natural photos (--photos debian)", "photos"),
-    "no_fullframe": ("full-frame pseudo-depth scenes", {"fullframe_prob": 0.0}),
-    "no_isp": ("DSLR raw pipeline (noise, WB, colour matrix, tone curve)", {"isp": False}),
-    "no_highlights": ("highlights above white", {"highlight_prob": 0.0}),
-    "no_dpdd_blur": ("Canon-measured blur sizes (radius_scale, depth_gamma)",
+    "no_photos": ("without natural photos (--photos debian)", "photos"),
+    "no_fullframe": ("without full-frame pseudo-depth scenes", {"fullframe_prob": 0.0}),
+    "no_isp": ("without the DSLR raw pipeline (noise, WB, colour matrix, tone curve)", {"isp": False}),
+    "no_highlights": ("without highlights above white", {"highlight_prob": 0.0}),
+    "no_dpdd_blur": ("without Canon-measured blur sizes (radius_scale, depth_gamma)",
                      {"radius_scale": None, "depth_gamma": None}),
-    "no_jpeg_palette": ("JPEG + palette inputs", {"isp_options": None}),
+    "no_jpeg_palette": ("without JPEG + palette inputs", {"isp_options": None}),
+    "pixel4_kernels": ("with the Pixel 4 calibration's measured DP kernels instead of RDPD's",
+                       {"kernels": "{shared}/data/pixel4/calibration"}),
 }
 STAGE = {"defocusgan": "generator", "bambnet": "deblur"}
 # the recipe of the shipped / candidate dslr runs (weights/README.md), less corpus, steps and output
@@ -50,25 +53,25 @@ RECIPE = {
 }
 
 
-def variant(without: str | dict | None) -> tuple[dict, bool]:
-    """(scene options, photos on) of the base corpus minus one factor."""
+def variant(change: str | dict | None, shared: Path = Path("../shared")) -> tuple[dict, bool]:
+    """(scene options, photos on) of the base corpus with one change (see FACTORS)."""
     options, photos = dict(BASE), True
-    if without == "photos":
+    if change == "photos":
         photos = False
-    elif isinstance(without, dict):
-        for key, value in without.items():
+    elif isinstance(change, dict):
+        for key, value in change.items():
             if value is None:
                 options.pop(key, None)
             else:
-                options[key] = value
+                options[key] = value.format(shared=shared) if isinstance(value, str) else value
     return options, photos
 
 
 def plan(repeats: int, seed: int) -> dict[str, tuple[str, str | dict | None, int]]:
     """run name -> (table label, factor switched off, seed), in running order."""
     runs: dict[str, tuple[str, str | dict | None, int]] = {"base": ("base corpus (all factors)", None, seed)}
-    for name, (label, without) in FACTORS.items():
-        runs[name] = (f"without {label}", without, seed)
+    for name, (label, change) in FACTORS.items():
+        runs[name] = (label, change, seed)
     for k in range(1, repeats + 1):
         runs[f"base_seed{seed + k}"] = (f"base corpus, seed {seed + k}", None, seed + k)
     return runs
@@ -80,8 +83,8 @@ def start_step(warm_start: Path | None) -> int:
     return int(torch.load(warm_start, map_location="cpu", weights_only=False)["step"])
 
 
-def train(out: Path, without, seed: int, args) -> None:
-    options, photos = variant(without)
+def train(out: Path, change, seed: int, args) -> None:
+    options, photos = variant(change, args.shared)
     cmd = [sys.executable, "-m", "dpcli", "train", args.model, "--stage", STAGE[args.model], "--data", "synth",
            "--synth-camera", "dslr", "--config", args.config, "--precision", args.precision,
            "--threads", str(args.threads), "--steps", str(start_step(args.warm_start) + args.steps),
