@@ -100,8 +100,9 @@ def run_command(
                                         "DPDD, Dual Pixel RAW) and single images."),
     model: str = typer.Option("auto", "--model", "-m", help="auto (the best method measured for the data: "
                               "colour DP pairs -> bambnet_deblur_small.dslr-synth, grey raw pairs -> "
-                              "zeroshot today; single images -> shipped weights of their domain) | zeroshot | classical | a weights name or "
-                              "bambnet | defocusgan with --weights (dpdeblur models)."),
+                              "zeroshot today; single images -> shipped weights of their domain) | "
+                              "zeroshot | classical | a weights name or bambnet | defocusgan with --weights "
+                              "(dpdeblur models)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: ours (.safetensors) or the "
                                            "authors' DPDD .pth (BaMBNet: the deblurring net)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of --weights when the file cannot tell "
