@@ -68,7 +68,7 @@ def variant(change: str | dict | None, shared: Path = Path("../shared")) -> tupl
 
 
 def plan(repeats: int, seed: int) -> dict[str, tuple[str, str | dict | None, int]]:
-    """run name -> (table label, factor switched off, seed), in running order."""
+    """run name -> (table label, corpus change, seed), in running order."""
     runs: dict[str, tuple[str, str | dict | None, int]] = {"base": ("base corpus (all factors)", None, seed)}
     for name, (label, change) in FACTORS.items():
         runs[name] = (label, change, seed)
@@ -83,11 +83,11 @@ def start_step(warm_start: Path | None) -> int:
     return int(torch.load(warm_start, map_location="cpu", weights_only=False)["step"])
 
 
-def train(out: Path, change, seed: int, args) -> None:
+def train(out: Path, change, seed: int, last_step: int, args) -> None:
     options, photos = variant(change, args.shared)
     cmd = [sys.executable, "-m", "dpcli", "train", args.model, "--stage", STAGE[args.model], "--data", "synth",
            "--synth-camera", "dslr", "--config", args.config, "--precision", args.precision,
-           "--threads", str(args.threads), "--steps", str(start_step(args.warm_start) + args.steps),
+           "--threads", str(args.threads), "--steps", str(last_step),
            "--seed", str(seed), "--val-every", "0", "-o", str(out), "--overwrite", "--quiet",
            *shlex.split(args.recipe if args.recipe is not None else RECIPE[args.model])]
     if photos:
@@ -161,6 +161,7 @@ def main() -> None:
             ap.error(f"unknown variant {name!r}; choose from {', '.join(runs)}")
     args.out.mkdir(parents=True, exist_ok=True)
     todo = [] if args.table else (args.only or list(runs))
+    last_step = start_step(args.warm_start) + args.steps if todo else 0
     for name in todo:
         out = args.out / name
         if (out / "study_eval.json").exists():
@@ -173,7 +174,7 @@ def main() -> None:
             continue
         try:
             if not (out / "run.json").exists():
-                train(out, runs[name][1], runs[name][2], args)
+                train(out, runs[name][1], runs[name][2], last_step, args)
             (out / "study_eval.json").write_text(json.dumps(score(out, args), indent=1))
         finally:
             claim.unlink()
