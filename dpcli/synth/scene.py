@@ -68,6 +68,9 @@ class SceneConfig:
     fullframe_layers: tuple[int, int] = (3, 8)  # depth layers of a full-frame scene
     fullframe_objects: tuple[int, int] = (0, 3)  # dead-leaves objects in front of a full-frame photo
     radius_scale: tuple[float, float] = (1.0, 1.0)  # log-uniform factor on the camera's radius draw
+    # share of scenes in focus everywhere (|r| <= 0.5 px, inside the depth of field): the pairs that
+    # teach a network identity, so that a sharp photo comes back unchanged (issue "never worse")
+    sharp_prob: float = 0.0
     # (the dslr preset's radii are DPDD's at 1680 px; the Canon dev scenes are 840 px, half of them;
     # (0.15, 0.8) with depth_gamma (1, 2) covers both, measured in docs/training.md)
     # per-scene exponent on |radius| / max (log-uniform): > 1 puts more of the frame near focus,
@@ -241,6 +244,8 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         cam.max_radius *= float(np.exp(rng.uniform(*np.log(config.radius_scale))))
     else:
         cam.max_radius *= config.radius_scale[0]
+    if config.sharp_prob > 0 and rng.random() < config.sharp_prob:
+        cam.max_radius = float(rng.uniform(0.0, 0.5))
     if config.focus_mode is not None:
         cam.focus_mode = config.focus_mode
     if config.output is not None:
