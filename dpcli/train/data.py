@@ -38,6 +38,8 @@ from dpcli.errors import InputError
 
 Sample = dict[str, Tensor]
 IMAGE_KEYS = ("left", "right", "combined", "target")
+# largest blur radius (px) of a scene that counts as in focus (synth SceneConfig.sharp_prob draws 0-0.5)
+IN_FOCUS_PX = 0.5
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -414,6 +416,10 @@ class SynthDataset(Dataset):
                 sample = {k: linear_to_srgb(v.clamp(0, 1)) for k, v in sample.items()}
             sample = {k: v.float().contiguous() for k, v in sample.items()}
         sample["defocus"] = scene.defocus.float()
+        if float(sample["defocus"].abs().max()) <= IN_FOCUS_PX:
+            # in focus everywhere: nothing to undo, so the target is the capture itself (its noise,
+            # JPEG and palette included): the network learns to return a sharp photo unchanged
+            sample["target"] = sample["combined"].clone()
         return augment(sample, self.augment_cfg, random.Random(seed ^ 0x5EED))
 
     def materialise(self, batch: list[PendingScene], device: torch.device | None = None) -> Sample:
