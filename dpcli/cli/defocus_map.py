@@ -69,7 +69,7 @@ def defocus_map_command(
     if estimator is not None and not estimator.needs_pair:
         raise DpError(f"--method {method} deblurs single images; a defocus map needs a DP method")
     if method == "net":  # load (and check) the network once, before any file
-        from dpcli.api import load_session
+        from dpcli.engine import load_session
 
         load_session(model, "coc", weights=weights, **runtime)
 

@@ -44,7 +44,9 @@ def test_blend_layers_is_the_weighted_sum():
 
 
 def test_registry_by_name(monkeypatch):
-    monkeypatch.setattr(fusion, "_METHODS", dict(fusion._METHODS))
+    from dpcli.zeroshot import fusion_registry
+
+    monkeypatch.setattr(fusion_registry, "_METHODS", dict(fusion_registry._METHODS))
     assert "residual" in fusion_methods()
     cfg, yl, yr, stack = _stack()
     with pytest.raises(InputError, match="--fusion must be one of .*residual.* \\(got 'nope'\\)"):
