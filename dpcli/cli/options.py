@@ -161,13 +161,6 @@ class InputOptions(_Bundle):
         return RawOptions(black_level=self.black_level, white_level=self.white_level, white_sheet_left=left,
                           white_sheet_right=right, output="linear" if self.srgb is False else "srgb")
 
-    def is_srgb(self) -> bool:
-        """Encoding of the views as read, without a camera profile: --srgb/--linear where given,
-        else image files (and rendered DP RAW) sRGB, raw planes linear."""
-        if self.srgb is not None:
-            return self.srgb
-        return not self.raw_planes
-
 
 # -------------------------------------------------------------------------------------------- output
 @dataclass(frozen=True)
