@@ -71,41 +71,41 @@ def estimate_coc(left: Any, right: Any, model: str = "bambnet", *, weights: str 
     return session.estimate_coc(left, right)
 
 
-def deblur(left: np.ndarray, right: np.ndarray | None = None, *, srgb: bool = True, method: str = "auto",
+def deblur(left: np.ndarray, right: np.ndarray | None = None, *, srgb: bool | None = None, method: str = "auto",
            kernels: tuple | None = None, swap_lr: bool | None = None, focus: str = "front",
-           defocus: bool = False, **options: Any):
-    """Deblur as ``dpdeblur run`` does: a DP pair (or one image with ``right=None``) through the
-    method named, or with ``method="auto"`` the best measured for the data's domain; a pair's
-    L/R order is detected (``swap_lr`` forces it) and calibration ``kernels`` (left, right) are
-    put in our order from their own shape.
+           defocus: bool = False, camera: str | None = None, **options: Any):
+    """Deblur as ``dpdeblur run`` does, through the same per-item pipeline (:mod:`dpcli.pipeline`):
+    a DP pair (or one image with ``right=None``) through the method named, or with
+    ``method="auto"`` the best measured for the data's domain; a pair's L/R order is ``swap_lr``,
+    else the camera profile's known order, else detected; calibration ``kernels`` (left, right)
+    are put in our order from their own shape.
 
     Args:
-        left, right: (C, H, W) float32 numpy views in [0, 1]; ``srgb`` says how they are encoded.
+        left, right: (C, H, W) float32 views in [0, 1] (numpy or torch); ``srgb`` says how they
+            are encoded (default: the camera profile's encoding, else sRGB).
+        camera: a camera profile name (``dpdeblur cameras``): its domain, view order and focus side.
         options: method options (``device``, ``precision``, ``tile``, ``weights`` ...).
     Returns:
-        :class:`dpcli.methods.MethodOutput` (``image`` in the input's encoding, ``defocus`` map
-        with ``defocus=True``, ``info`` with ``method`` and ``orientation``).
+        :class:`dpcli.methods.MethodOutput` (``image`` in the input's encoding, clipped to [0, 1];
+        ``defocus`` map with ``defocus=True``; ``info`` with ``method``, ``orientation`` and
+        ``provenance``: which rule or flag decided each step).
     Raises:
         InputError: nothing shipped for this kind of data, or inputs the method cannot take.
     """
-    from dpcli.methods import default_method, get_method, item_domain, orient
-    from dpcli.optics.orientation import orient_kernels, orient_views
+    from dpcli.methods import MethodOutput
+    from dpcli.optics.orientation import orient_kernels
+    from dpcli.pipeline import Options, Source, Views, process
 
-    domain = item_domain(left.shape[0], srgb)
-    if method == "auto":
-        chosen = default_method(domain, right is not None)
-        if chosen is None:
-            raise InputError(f"no method for {'DP pairs' if right is not None else 'single images'} of the "
-                             f"{domain} domain is shipped yet")
-        method = chosen.name
-    m = get_method(method, **options)
-    info: dict = {"method": m.name}
-    if right is not None:
-        o = orient(left, right, srgb=srgb, focus=focus, user=swap_lr)
-        left, right, _ = orient_views(left, right, o)
-        info["orientation"] = o.describe()
-        if kernels is not None:
-            kernels = orient_kernels(*kernels, focus="back" if focus == "back" else "front")[:2]
-    result = m.deblur(left, right, srgb=srgb, kernels=kernels, defocus=defocus, focus=focus)
-    result.info.update(info)
-    return result
+    profile = None
+    if camera is not None:
+        from dpcli.cameras import load_profile
+
+        profile = load_profile(camera)
+    if srgb is None:
+        srgb = profile.srgb if profile is not None else True
+    if kernels is not None:
+        kernels = orient_kernels(*kernels, focus="back" if focus == "back" else "front")[:2]
+    weights, arch = options.pop("weights", None), options.pop("arch", None)
+    done = process(Views.from_arrays(left, right), Source(srgb=srgb, swap_lr=swap_lr, profile=profile, focus=focus),
+                   Options(method, weights, arch, defocus=defocus, kernels=kernels, runtime=options))
+    return MethodOutput(done.image, done.defocus, dict(done.info, provenance=done.provenance))

@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dpcli.train.evaluate import canon_view_order, pixel4_scores, synthetic_scores
-from tests.train.conftest import render_layers, texture
+from dpcli.train.evaluate import pixel4_scores, synthetic_scores
 
 
 def _identity(left, right):
@@ -17,16 +16,6 @@ def test_pixel4_identity_candidate_scores_exactly_the_input(pixel4_dir):
     scores = pixel4_scores(_identity, pixel4_dir, margin=16, scene_ids=["002"])
     assert scores["pixel4_psnr"] == pytest.approx(scores["pixel4_psnr_input"], abs=1e-6)
     assert scores["pixel4_scenes"]["002"]["input"]["psnr"] == pytest.approx(27.82, abs=0.01)  # published
-
-
-def test_canon_view_order_from_disparity_sign():
-    sharp = texture(64, torch.Generator().manual_seed(5))
-    left, right, _ = render_layers(sharp, [torch.ones(1, 64, 64)], [4.0])
-    from dpcli.optics import linear_to_srgb
-
-    left, right = linear_to_srgb(left)[None], linear_to_srgb(right)[None]
-    assert canon_view_order(left, right) is True
-    assert canon_view_order(right, left) is False
 
 
 def test_synthetic_scores_identity_is_the_input():
