@@ -69,3 +69,25 @@ def test_encoding_rule_without_profile() -> None:
     assert decide_domain(pixel, 3, True) == ("phone", "camera profile pixel4")  # the profile's domain wins
     counts = np.full((1, 8, 8), 1100 / 65535, np.float32)
     assert raw_count_note(counts, 16) and not raw_count_note(counts * 0, 16)
+
+
+@pytest.mark.parametrize("name", [p.name for p in list_profiles()])
+def test_every_profile_drives_the_pipeline_as_it_says(name) -> None:
+    """Every profile (shipped and the user's): its encoding, domain and view order are what the
+    per-item pipeline decides for a pair of its kind, with the profile named as the decider."""
+    from dpcli.domains import DOMAINS
+    from dpcli.pipeline import Views, decide_domain, decide_encoding, decide_orientation
+
+    profile = load_profile(name)
+    assert profile.domain in DOMAINS and profile.space in ("linear", "srgb")
+    source = resolve_input(InputOptions(camera=name)).pipeline_source()
+    grey = profile.domain == "phone"
+    view = np.full((1 if grey else 3, 64, 64), 0.5, np.float32)
+    views = Views(view, view.copy(), 16, "raw planes" if profile.kind == "raw-planes" else "files")
+    assert decide_encoding(source, views) == (profile.srgb, f"camera profile {profile.name}")
+    assert decide_domain(source, view.shape[0], profile.srgb) == (profile.domain, f"camera profile {profile.name}")
+    o = decide_orientation(views, profile.srgb, source)
+    if profile.swap_hint is None:  # unknown order: the data decides (flat views: undecided, as given)
+        assert o.source in ("disparity", "layers", "undecided")
+    else:
+        assert (o.swapped, o.source) == (profile.swap_hint, f"camera profile {profile.name}")
