@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
 from dpcli.device import precision_dtype, release_freed_memory, resolve_device
 from dpcli.errors import DpError, InputError, ModelError
-from dpcli.models.loading import LoadedModel, load_model
 from dpcli.tiling import plan_tiles, run_tiled, tile_budget_px
+
+if TYPE_CHECKING:  # the models are imported where a session is made, so the boundary stays light
+    from dpcli.models.loading import LoadedModel
 
 __all__ = ["Deblurrer", "Layout", "encode", "load_session", "run_official_input", "to_nchw", "to_numpy", "to_tensor"]
 
@@ -217,6 +219,8 @@ def load_session(model: str, task: str, *, weights: str | Path | None = None, ar
     key = (model, task, str(weights) if weights else None, arch, device, precision, tile, tile_overlap,
            channels_last)
     if key not in _SESSIONS:
+        from dpcli.models.loading import load_model
+
         if len(_SESSIONS) > 4:
             _SESSIONS.clear()
         loaded = load_model(model, task=task, weights=weights, arch=arch)

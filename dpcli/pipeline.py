@@ -37,7 +37,7 @@ import numpy as np
 
 from dpcli.domains import DOMAIN_WORDS, item_domain
 from dpcli.errors import InputError
-from dpcli.io.pairs import BadInput, PairInput, RawDPInput, RawOptions, SingleInput, is_pair, load_pair, mean_view
+from dpcli.io.pairs import BadInput, PairInput, RawDPInput, RawOptions, SingleInput, load_pair, mean_view
 from dpcli.methods import Method, default_method, get_method, list_methods, orient
 from dpcli.optics.orientation import Orientation, orient_kernels, orient_views
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from dpcli.domains import DOMAINS, item_domain
 from dpcli.engine import encode
