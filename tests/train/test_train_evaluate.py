@@ -89,3 +89,20 @@ def test_checkpoint_average_is_the_mean_of_the_snapshots(tmp_path):
     torch.save({"step": 1, "stage": "other", "arch": "a", "nets": {}}, tmp_path / "x.pt")
     with pytest.raises(DpError, match="different stages"):
         average_checkpoints([paths[0], tmp_path / "x.pt"], tmp_path / "bad.pt")
+
+
+def test_candidates_are_scored_through_the_engine_run_uses(tmp_path):
+    """pair_runner gives exactly what the Python API / `run` engine gives for the same weights."""
+    import dpcli
+    from dpcli.models import create_model
+    from dpcli.models.loading import save_weights
+    from dpcli.train.evaluate import pair_runner
+
+    torch.manual_seed(0)
+    net = create_model("bambnet_deblur_test")
+    path = save_weights(net, "bambnet_deblur_test", tmp_path / "b.safetensors")
+    left, right = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 48, 64)
+    ours = pair_runner(create_model("bambnet_deblur_test", weights=path), "deblur_pair", tile=None,
+                       arch="bambnet_deblur_test")(left, right)
+    api = dpcli.deblur_pair(left, right, model="bambnet", weights=path, arch="bambnet_deblur_test", device="cpu")
+    assert ours.shape == (1, 3, 48, 64) and torch.equal(ours, api)
