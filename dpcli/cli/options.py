@@ -124,7 +124,8 @@ class InputOptions(_Bundle):
                            "files sRGB and raw planes linear)."),
         "swap_lr": OptionDecl(Optional[bool], ("--swap-lr/--no-swap-lr",), None,
                               "The file called left is the right view / is the left view (default: "
-                              "detected where the command can, else as named)."),
+                              "the order --camera or dpdeblur synth output knows, else detected from "
+                              "the pair)."),
         "camera": OptionDecl(Optional[str], ("--camera",), None,
                              "Camera profile: its raw levels, encoding and view order become the "
                              "defaults (dpdeblur cameras lists them).", "NAME"),

@@ -63,7 +63,8 @@ def run_command(
     Writes OUT/NAME.png (all-in-focus, at the input's bit depth); a pair NAME_L/NAME_R gives
     NAME. With no --model, DP pairs go to the method measured best on real photos of their domain
     (colour sRGB or linear raw planes) and single images to shipped weights of theirs; which view
-    is left is read from each pair. The summary says per item which method ran and the L/R order.
+    is left comes from --swap-lr, else the order the source knows (--camera, dpdeblur synth
+    output), else the pair itself. The summary says per item which method ran and the L/R order.
     """
     from dpcli.io.pairs import BadInput, discover_inputs, is_pair, probe_items
     from dpcli.pipeline import MethodChooser, Options, load_calibration
