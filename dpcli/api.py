@@ -1,4 +1,6 @@
-"""Python API: deblur DP pairs and single images, estimate COC maps (the CLI calls these).
+"""Python API, the front door: :func:`deblur` runs the per-item pipeline of ``dpdeblur run``
+(:mod:`dpcli.pipeline`) on arrays; :func:`deblur_pair`, :func:`deblur_image` and
+:func:`estimate_coc` run one network through the inference engine (:mod:`dpcli.engine`).
 
 Arrays follow CONVENTIONS.md: float values in [0, 1] (integer numpy arrays are scaled by their
 type's maximum), RGB or grey. Accepted layouts: torch (C, H, W) / (N, C, H, W); numpy (C, H, W)
@@ -21,7 +23,7 @@ import numpy as np
 from dpcli.engine import Deblurrer, load_session, run_official_input
 from dpcli.tiling import plan_tiles, tile_budget_px
 
-# Deblurrer, load_session, plan_tiles, tile_budget_px, run_official_input: re-exported from the engine
+# Deblurrer, load_session, run_official_input (the engine) and plan_tiles, tile_budget_px (tiling): re-exported
 __all__ = ["Deblurrer", "deblur", "deblur_pair", "deblur_image", "estimate_coc", "load_session", "plan_tiles",
            "tile_budget_px", "run_official_input"]
 
