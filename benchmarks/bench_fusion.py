@@ -131,7 +131,7 @@ def main() -> None:
 
     out = {}
     if not args.no_pixel:
-        nets = nets_of(args.weights, "pixel")
+        nets = nets_of(args.weights, "phone")
         for calibrated in (False, True) if args.kernels else (False,):
             key = "Pixel 4, calibrated" if calibrated else "Pixel 4, blind"
             out[key] = {sid: pixel_rows(args.pixel4, sid, calibrated, nets) for sid in args.scenes.split(",")}

@@ -2,8 +2,8 @@
 
 Phone: the 4 Pixel 4 scenes, preprocessed (black level, 14-bit, white-sheet gain), the GT crop
 alone (what `dpdeblur run CROPS -o OUT --linear` sees). Dslr: the 4 Canon DPDD GIF scenes (8-bit
-sRGB), label corner masked. Each pair is given in both file orders; the L/R order is detected
-(dpcli.methods.orient), as in `run`. Prints PSNR / SSIM, the gain over the input and seconds per
+sRGB), label corner masked. Each pair is given in both file orders and goes through the very
+per-item pipeline `run` uses (dpcli.pipeline.process: L/R order detected, the method, post). Prints PSNR / SSIM, the gain over the input and seconds per
 scene; ``--write`` stores the gains of the training-free methods in dpcli/methods/measured.json,
 from which `run` picks its defaults (weights report theirs in weights/manifest.json).
 
@@ -35,8 +35,8 @@ def _scenes(shared: Path):
 
 
 def main() -> None:
-    from dpcli.methods import get_method, orient
-    from dpcli.optics.orientation import orient_views
+    from dpcli.methods import get_method
+    from dpcli.pipeline import Options, Source, Views, process
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="zeroshot,classical")
@@ -53,9 +53,8 @@ def main() -> None:
             method = get_method(name, device="cpu")
             for order, (left, right) in (("files", (a, b)), ("reversed", (b, a))):
                 t = time.perf_counter()
-                o = orient(left, right, srgb=srgb)
-                l, r, _ = orient_views(left, right, o)
-                img = np.clip(method.deblur(l, r, srgb=srgb).image, 0, 1)
+                done = process(Views.from_arrays(left, right), Source(srgb=srgb), Options(method=method))
+                img, o = done.image, done.orientation
                 sec = time.perf_counter() - t
                 s = score(img)
                 rows.setdefault((name, domain), []).append((s["psnr"] - base["psnr"], s["ssim"] - base["ssim"]))

@@ -19,6 +19,7 @@ tiled-vs-full-frame difference 6.5x (2.2e-5 -> 3.3e-6); see benchmarks/bench_til
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
@@ -45,6 +46,9 @@ __all__ = [
     "effective_receptive_field",
     "DEFAULT_TILE",
     "DEFAULT_OVERLAP",
+    "plan_tiles",
+    "tile_budget_px",
+    "MEMORY_BUDGET_GIB",
 ]
 
 # From benchmarks/bench_tiling.py on 2 CPU cores with paper-size BaMBNet: 768 px tiles cost the
@@ -476,3 +480,49 @@ def effective_receptive_field(
         if float(g[max(c - r, 0):c + r + 1, max(c - r, 0):c + r + 1].sum()) >= mass * total:
             return r
     return size // 2
+
+
+# --- tile planning ------------------------------------------------------------------------------
+
+# Activation memory of a full-resolution pass, bytes per input pixel per feature channel, measured
+# with benchmarks/bench_infer.py (paper-size nets, 512x512: ~1.6 KB/px fp32, ~1.0 KB/px bf16).
+_BYTES_PER_PX_PER_CH = {"fp32": 26.0, "bf16": 16.0, "fp16": 16.0}
+# Peak-RSS target of a run (issue: <= 2 GiB at any image size). Reserved: interpreter, torch,
+# weights and allocator slack; the full-frame views and output are counted per image (frame_bytes).
+MEMORY_BUDGET_GIB = 2.0
+_RESERVED_GIB = 1.0
+
+
+def tile_budget_px(width: int, precision: str, budget_gib: float | None = None, frame_bytes: int = 0) -> int:
+    """Largest tile area (px) whose activations fit the memory budget, after ``frame_bytes`` of
+    full-frame buffers (input views, output, blend weights: 0.9 GiB for a 24 MP RGB pair)."""
+    gib = budget_gib or float(os.environ.get("DPDEBLUR_MEMORY_GIB", MEMORY_BUDGET_GIB))
+    per_px = _BYTES_PER_PX_PER_CH.get(precision, 26.0) * width
+    return max(64 * 64, int(((gib - _RESERVED_GIB) * 2**30 - frame_bytes) / per_px))
+
+
+def plan_tiles(h: int, w: int, max_px: int, overlap: int, multiple_of: int = 16) -> int | tuple[int, int]:
+    """Rectangular tiles covering (h, w) with the least total work and area <= ``max_px``.
+
+    Returns 0 (one full-frame pass) when the whole image fits, else (tile_h, tile_w) where 0
+    means "whole axis". E.g. 1680x1120 fp32 (~0.8 MP allowed) -> 3 tiles of 1120x624.
+    """
+    hp, wp = -(-h // multiple_of) * multiple_of, -(-w // multiple_of) * multiple_of
+    if hp * wp <= max_px:
+        return 0
+    best: tuple[float, int, tuple[int, int]] | None = None
+    for ny in range(1, 17):
+        for nx in range(1, 17):
+            th = hp if ny == 1 else -(-(hp + (ny - 1) * overlap) // ny // multiple_of) * multiple_of
+            tw = wp if nx == 1 else -(-(wp + (nx - 1) * overlap) // nx // multiple_of) * multiple_of
+            if th * tw > max_px or min(th, tw) < 2 * overlap + multiple_of:
+                continue
+            (ys, th2), (xs, tw2) = tile_grid(hp, th, overlap, multiple_of), tile_grid(wp, tw, overlap, multiple_of)
+            work = len(ys) * len(xs) * th2 * tw2
+            key = (work, len(ys) * len(xs), (0 if ny == 1 else th, 0 if nx == 1 else tw))
+            if best is None or key[:2] < best[:2]:
+                best = key
+    if best is None:  # tiny budget: square tiles of the allowed area
+        side = max(multiple_of, int(max_px**0.5) // multiple_of * multiple_of)
+        return side
+    return best[2]

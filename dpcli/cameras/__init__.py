@@ -21,11 +21,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dpcli.domains import DOMAINS
 from dpcli.errors import InputError
 
 __all__ = ["CameraProfile", "load_profile", "list_profiles", "user_profile_dir", "DOMAINS"]
 
-DOMAINS = {"phone": "linear raw planes (grey), e.g. Pixel 4", "dslr": "colour sRGB views, e.g. Canon DPDD"}
 _LEFT_FILE = ("left", "right", "unknown")
 _SHIPPED = Path(__file__).resolve().parent / "profiles"
 

@@ -1,13 +1,8 @@
 """`dpdeblur cameras`, and how `--camera` / `--linear` / `--srgb` resolve for every DP command.
 
-Encoding of the views (``--srgb/--linear`` not given), first rule that applies:
-1. the camera profile's ``input.space``;
-2. raw planes (a black level from ``--black-level`` or the profile): linear;
-3. Dual Pixel RAW files: as rendered (sRGB; ``--linear`` renders linear);
-4. image files: float (32-bit TIFF) and 16-bit GREY files are linear (DP raw planes are grey;
-   a camera's sRGB output is colour), everything else (8-bit, colour) is sRGB.
-A grey 16-bit pair whose values sit above a black level (darkest pixel >= 256 counts, brightest
-<= 16383: 14-bit raw counts) gets a note suggesting ``--camera pixel4`` or ``--black-level``.
+A camera profile's values become the defaults of the flags not given (:func:`resolve_input`); the
+per-item decisions (encoding, domain, view order) are made by :mod:`dpcli.pipeline`, which
+:meth:`ResolvedInput.pipeline_source` feeds.
 """
 from __future__ import annotations
 
@@ -15,14 +10,12 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import typer
 
-from dpcli.cameras import DOMAINS, CameraProfile, list_profiles, load_profile, user_profile_dir
+from dpcli.cameras import CameraProfile, list_profiles, load_profile, user_profile_dir
 from dpcli.cli.app import app
 from dpcli.cli.options import InputOptions, OutputOptions, bundle, with_bundles
-
-_RAW_MIN_COUNTS, _RAW_MAX_COUNTS = 256, 16383
+from dpcli.domains import DOMAINS
 
 
 @dataclass(frozen=True)
@@ -47,28 +40,12 @@ class ResolvedInput:
     def raw_options(self):
         return self.source.raw_options()
 
-    def encoding(self, channels: int, bit_depth: int, raw_dp: bool = False) -> bool:
-        """True when views of this kind are sRGB-encoded (module docstring's rule)."""
-        if self.source.srgb is not None:
-            return self.source.srgb
-        if self.source.black_level is not None:
-            return False
-        if raw_dp:
-            return True
-        return not (bit_depth == 32 or (channels == 1 and bit_depth == 16))
+    def pipeline_source(self):
+        """-> :class:`dpcli.pipeline.Source` (flags with the profile's defaults, and the profile)."""
+        from dpcli.pipeline import Source
 
-    def domain(self, channels: int, srgb: bool) -> str:
-        from dpcli.methods import item_domain
-
-        return self.profile.domain if self.profile else item_domain(channels, srgb)
-
-
-def looks_like_raw_counts(view: np.ndarray, bit_depth: int) -> bool:
-    """A grey 16-bit view whose values sit above a black level, within 14-bit counts."""
-    if bit_depth != 16 or view.shape[0] != 1:
-        return False
-    lo, hi = float(view.min()) * 65535, float(view.max()) * 65535
-    return lo >= _RAW_MIN_COUNTS and hi <= _RAW_MAX_COUNTS + 0.5
+        return Source(srgb=self.source.srgb, swap_lr=self.source.swap_lr, raw=self.raw_options(),
+                      profile=self.profile)
 
 
 def resolve_input(source: InputOptions) -> ResolvedInput:

@@ -64,12 +64,13 @@ def defocus_map_command(
     if all(isinstance(it, BadInput) for it in items):
         raise items[0].error()
     runtime = dict(device=dev.device, precision=dev.precision, tile=dev.tile, tile_overlap=dev.tile_overlap)
+    src = resolved.pipeline_source()
     estimator = None if method == "net" else get_method(method, min_radius=min_radius, max_radius=max_radius,
                                                         **runtime)
     if estimator is not None and not estimator.needs_pair:
         raise DpError(f"--method {method} deblurs single images; a defocus map needs a DP method")
     if method == "net":  # load (and check) the network once, before any file
-        from dpcli.api import load_session
+        from dpcli.engine import load_session
 
         load_session(model, "coc", weights=weights, **runtime)
 
@@ -93,10 +94,9 @@ def defocus_map_command(
 
     def _one(item) -> ItemResult:
         from dpcli.io.images import write_image
-        from dpcli.io.pairs import RawDPInput, load_pair
         from dpcli.io.preview import write_defocus_outputs
-        from dpcli.methods import coc_map, orient
-        from dpcli.optics.orientation import orient_views
+        from dpcli.methods import coc_map
+        from dpcli.pipeline import prepare_pair
 
         if isinstance(item, BadInput):
             raise item.error()
@@ -104,18 +104,15 @@ def defocus_map_command(
             raise InputError("defocus-map needs a dual-pixel pair (NAME_L/NAME_R, left/ + right/, DPDD, DP RAW)",
                              item.paths[0])
         start = time.perf_counter()
-        pair = load_pair(item, raw=resolved.raw_options(), with_target=False)
-        srgb = resolved.encoding(pair.left.shape[0], pair.bit_depth, raw_dp=isinstance(item, RawDPInput))
-        orientation = orient(pair.left, pair.right, srgb=srgb, focus=resolved.focus, user=resolved.source.swap_lr,
-                             hint=resolved.swap_hint)
-        left, right, _ = orient_views(pair.left, pair.right, orientation)
+        pair = prepare_pair(item, src)
+        left, right, srgb = pair.left, pair.right, pair.srgb
         conf = None
         if method == "net":
             radius = coc_map(left, right, runtime, {}, weights=weights, model=model, srgb=srgb)
         elif method == "classical":
             radius, conf = estimator.defocus_with_confidence(left, right, srgb=srgb)
         else:
-            radius = estimator.defocus_map(left, right, srgb=srgb, focus=resolved.focus)
+            radius = estimator.defocus_map(left, right, srgb=srgb, focus=src.focus_side)
         protected = {p.resolve() for p in item.paths}
         written = write_defocus_outputs(out.folder, item.name, radius, npy=npy, overwrite=True, protected=protected)
         if confidence and conf is not None:
@@ -124,7 +121,7 @@ def defocus_map_command(
         r = np.asarray(radius)
         return ItemResult(item.name, outputs=written, seconds=time.perf_counter() - start,
                           metrics={"r_min": float(r.min()), "r_median": float(np.median(r)), "r_max": float(r.max())},
-                          details={"orientation": orientation.describe()})
+                          details={"encoding": pair.provenance["encoding"], "orientation": pair.orientation.describe()})
 
     code = run_batch(items, process, lambda it: it.name, title=f"defocus maps ({method})", out=out, plan=plan,
                      metric_columns={"r_min": "smallest radius (px)", "r_median": "median radius (px)",

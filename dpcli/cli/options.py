@@ -124,7 +124,8 @@ class InputOptions(_Bundle):
                            "files sRGB and raw planes linear)."),
         "swap_lr": OptionDecl(Optional[bool], ("--swap-lr/--no-swap-lr",), None,
                               "The file called left is the right view / is the left view (default: "
-                              "detected where the command can, else as named)."),
+                              "the order --camera or dpdeblur synth output knows, else detected from "
+                              "the pair)."),
         "camera": OptionDecl(Optional[str], ("--camera",), None,
                              "Camera profile: its raw levels, encoding and view order become the "
                              "defaults (dpdeblur cameras lists them).", "NAME"),
@@ -160,13 +161,6 @@ class InputOptions(_Bundle):
         left, right = self.white_sheet if self.white_sheet is not None else (None, None)
         return RawOptions(black_level=self.black_level, white_level=self.white_level, white_sheet_left=left,
                           white_sheet_right=right, output="linear" if self.srgb is False else "srgb")
-
-    def is_srgb(self) -> bool:
-        """Encoding of the views as read, without a camera profile: --srgb/--linear where given,
-        else image files (and rendered DP RAW) sRGB, raw planes linear."""
-        if self.srgb is not None:
-            return self.srgb
-        return not self.raw_planes
 
 
 # -------------------------------------------------------------------------------------------- output

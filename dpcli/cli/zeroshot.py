@@ -136,7 +136,7 @@ def zeroshot_command(
                       precision=dev.precision, device=dev.device, seed=seed, grid=(gy, gx), keep_layers=debug,
                       output_stage=output_stage).validate()
     dev.apply_threads()
-    from dpcli.cli.run import load_calibration
+    from dpcli.pipeline import load_calibration
 
     calibration = load_calibration(kernels or resolved.kernels, resolved.focus)
     stem = name or left.stem.removesuffix("_left").removesuffix("_L").removesuffix("_l")
@@ -168,36 +168,32 @@ def _run(left: Path, right: Path, out_dir: Path, stem: str, cfg, calibration, re
          out: OutputOptions) -> ItemResult:
     import io
 
+    from dpcli.engine import encode as encode_array
     from dpcli.io.images import atomic_write_bytes, write_image
-    from dpcli.io.pairs import PairInput, load_pair
+    from dpcli.io.pairs import PairInput
     from dpcli.io.preview import write_defocus_outputs
-    from dpcli.methods import orient
-    from dpcli.methods.base import _encode
     from dpcli.methods.builtin import ZeroShotStage1
-    from dpcli.optics.orientation import orient_views
+    from dpcli.pipeline import Options, process
 
-    pair = load_pair(PairInput(name=stem, left=left, right=right), raw=resolved.raw_options(), with_target=False)
-    srgb = resolved.encoding(pair.left.shape[0], pair.bit_depth)
-    orientation = orient(pair.left, pair.right, srgb=srgb, focus=resolved.focus, user=resolved.source.swap_lr,
-                         hint=resolved.swap_hint)
-    yl, yr, _ = orient_views(pair.left, pair.right, orientation)
-    measured = calibration  # in our orientation already, read from the kernels' own shape
     say = (lambda msg: None) if (out.quiet or out.json) else (
         lambda msg: console_err.print(f"{stem}: {msg}", highlight=False))
-    say(f"views {orientation.describe()}")
     start = time.perf_counter()
     method = ZeroShotStage1(config=cfg, device=cfg.device, precision=cfg.precision, progress=say)
-    result = method.deblur(yl, yr, srgb=srgb, kernels=measured, defocus=True)
+    # calibration: in our orientation already, read from the kernels' own shape
+    done = process(PairInput(name=stem, left=left, right=right), resolved.pipeline_source(),
+                   Options(method=method, defocus=True, kernels=calibration))
+    orientation, srgb = done.orientation, done.srgb
+    say(f"views {orientation.describe()}")
     res = method.result
     stage = str(res.info.get("output_stage", ""))
     if "time budget" in stage or (cfg.output_stage != "init" and res.info.get("defocus_source") != "G_D"):
         say(f"note: defocus from {res.info['defocus_source']}; output from {stage} "
             "(raise --time-budget for the full optimisation)")
     protected = {left.resolve(), right.resolve()}
-    depth = out.depth(pair.bit_depth)
-    encode = (lambda img: np.clip(_encode(np.clip(img, 0, None), to_srgb=True), 0, 1)) if srgb else (
+    depth = out.depth(done.bit_depth)
+    encode = (lambda img: np.clip(encode_array(np.clip(img, 0, None), to_srgb=True), 0, 1)) if srgb else (
         lambda img: np.clip(img, 0, 1))
-    outputs = [write_image(out_dir / f"{stem}{out.extension}", np.clip(result.image, 0, 1), depth, overwrite=True,
+    outputs = [write_image(out_dir / f"{stem}{out.extension}", done.image, depth, overwrite=True,
                            protected=protected)]
     outputs += write_defocus_outputs(out_dir, stem, res.defocus, overwrite=True, protected=protected)
     kern = np.stack([res.kernels_left, res.kernels_right]).astype(np.float32)

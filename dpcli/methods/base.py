@@ -6,10 +6,9 @@ sRGB views), and how well it measured there. :meth:`Method.deblur` takes views i
 encoding and converts them ONCE into the method's space and the result back; subclasses only
 implement :meth:`Method._deblur` in their own space.
 
-Registry: :func:`register_method` adds a factory under a name; :func:`get_method` builds one by
-name (``arch.tag`` names of shipped weights are resolved through :mod:`dpcli.methods.network`);
-:func:`list_methods` lists every name; :func:`default_method` picks the best measured method for
-a domain from the data (``measured`` gains), so better weights take over without code changes.
+:func:`register_method` adds a factory under a name (the look-ups are in
+:mod:`dpcli.methods.registry`, which imports the built-in methods and the networks; this module
+imports neither, so there is no import cycle).
 """
 from __future__ import annotations
 
@@ -18,15 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
+from dpcli.domains import DOMAINS, item_domain
+from dpcli.engine import encode
 from dpcli.errors import ModelError
 
-__all__ = ["Method", "MethodOutput", "register_method", "get_method", "list_methods", "method_names",
-           "default_method", "item_domain", "SPACES", "DOMAINS"]
+__all__ = ["Method", "MethodOutput", "UnknownMethod", "register_method", "registered_factories", "item_domain",
+           "SPACES", "DOMAINS"]
 
 SPACES = ("linear", "srgb")
-DOMAINS = ("phone", "dslr")
 
 
 @dataclass
@@ -41,14 +40,6 @@ class MethodOutput:
     image: np.ndarray
     defocus: np.ndarray | None = None
     info: dict = field(default_factory=dict)
-
-
-def _encode(x: np.ndarray, to_srgb: bool) -> np.ndarray:
-    from dpcli.optics import linear_to_srgb, srgb_to_linear
-
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    fn = linear_to_srgb if to_srgb else srgb_to_linear
-    return fn(t.clamp(0, None) if to_srgb else t.clamp(0, 1)).numpy()
 
 
 class Method(ABC):
@@ -68,7 +59,7 @@ class Method(ABC):
     name: str = ""
     needs_pair: bool = True
     space: str = "linear"
-    domains: tuple[str, ...] = DOMAINS
+    domains: tuple[str, ...] = tuple(DOMAINS)
     summary: str = ""
     measured: dict[str, float] = {}
     min_size: int = 32
@@ -95,11 +86,11 @@ class Method(ABC):
             raise InputError(f"the image is {w}x{h} px; {self.name} needs at least {self.min_size} px per side")
         convert = srgb != (self.space == "srgb")
         if convert:
-            left = _encode(left, to_srgb=not srgb)
-            right = None if right is None else _encode(right, to_srgb=not srgb)
+            left = encode(left, to_srgb=not srgb)
+            right = None if right is None else encode(right, to_srgb=not srgb)
         image, dmap, info = self._deblur(left, right, kernels=kernels, defocus=defocus, focus=focus)
         if convert:
-            image = _encode(np.asarray(image), to_srgb=srgb)
+            image = encode(np.asarray(image), to_srgb=srgb)
         return MethodOutput(np.asarray(image, np.float32), None if dmap is None else np.asarray(dmap, np.float32),
                             info)
 
@@ -136,54 +127,14 @@ def register_method(name: str) -> Callable[[Callable[..., Method]], Callable[...
     return wrap
 
 
-def _ensure_registered() -> None:
-    import dpcli.methods.builtin  # noqa: F401  (registration side effects)
+def registered_factories() -> dict[str, Callable[..., Method]]:
+    """name -> factory of every method registered so far (see :mod:`dpcli.methods.registry`)."""
+    return dict(_FACTORIES)
 
 
-def method_names() -> list[str]:
-    """Every name ``--model`` accepts without --weights: built-in methods, then shipped weights."""
-    from dpcli.methods.network import shipped_network_names
-
-    _ensure_registered()
-    return sorted(_FACTORIES) + shipped_network_names()
-
-
-def list_methods() -> list[Method]:
-    """One instance of every registered method (networks: one per shipped weights tag; their
-    weights load on first use, not here)."""
-    return [get_method(n) for n in method_names()]
-
-
-def get_method(name: str, **options: Any) -> Method:
-    """A method by name: a built-in (``zeroshot``, ``classical``), a shipped weights tag
-    (``bambnet_deblur_small.pixel-synth``), or a family/architecture with ``weights=PATH``.
-
-    Raises:
-        ModelError: unknown name (the message lists the valid ones) or unusable weights.
-    """
-    from dpcli.methods.network import network_method
-
-    _ensure_registered()
-    if name in _FACTORIES:
-        return _FACTORIES[name](**options)
-    return network_method(name, **options)
-
-
-def item_domain(channels: int, srgb: bool) -> str:
-    """The domain of some data: ``phone`` for grey linear (raw DP planes), else ``dslr``."""
-    return "phone" if channels == 1 and not srgb else "dslr"
-
-
-def default_method(domain: str, needs_pair: bool, candidates: list[Method] | None = None) -> Method | None:
-    """The best measured method for ``domain``: the largest measured gain > 0 among methods of
-    that kind meant for the domain (None when nothing measured beats the input there)."""
-    pool = [m for m in (candidates if candidates is not None else list_methods())
-            if m.needs_pair == needs_pair and domain in m.domains and m.measured.get(domain, 0.0) > 0.0]
-    if not pool:
-        return None
-    return max(pool, key=lambda m: m.measured[domain])
+class UnknownMethod(ModelError):
+    """A ``--model`` name no method has (:func:`dpcli.methods.registry.get_method` lists the valid ones)."""
 
 
 def unknown_method(name: str) -> ModelError:
-    return ModelError(f"--model {name}: unknown method; valid: auto, {', '.join(method_names())} "
-                      "(or bambnet | defocusgan with --weights FILE; see `dpdeblur models`)")
+    return UnknownMethod(f"--model {name}: unknown method (see `dpdeblur models`)")

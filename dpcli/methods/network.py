@@ -71,7 +71,7 @@ class NetworkMethod(Method):
         self.min_size = 16
 
     def session(self):
-        from dpcli.api import load_session
+        from dpcli.engine import load_session
 
         return load_session(self.name if self.weights is None else self.name.split(".")[0], self.task,
                             weights=self.weights, arch=self.arch, **self.runtime)
@@ -122,7 +122,7 @@ def coc_map(left, right, runtime: dict, info: dict, weights=None, model: str = "
             srgb: bool = True) -> np.ndarray:
     """Signed radius map of a pair from a COC network (registered or ``weights``); without COC
     weights, the classical estimator (said in ``info['defocus_source']``)."""
-    from dpcli.api import load_session
+    from dpcli.engine import load_session
 
     try:
         session = load_session(model, "coc", weights=weights, **runtime)

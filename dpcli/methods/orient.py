@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dpcli.engine import to_tensor
 from dpcli.optics.orientation import Orientation, detect_orientation
 
 # the balance is read at reduced resolution: its sign needs the layer choice, not the detail
@@ -18,8 +19,7 @@ def stage1_side_balance(left, right, *, srgb: bool = False, max_side: int = BALA
     from dpcli.optics import srgb_to_linear
     from dpcli.zeroshot import make_config, zeroshot_deblur
 
-    lt = torch.as_tensor(np.asarray(left, np.float32))
-    rt = torch.as_tensor(np.asarray(right, np.float32))
+    lt, rt = to_tensor(left), to_tensor(right)
     if lt.ndim == 2:
         lt, rt = lt[None], rt[None]
     if srgb:

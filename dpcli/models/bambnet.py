@@ -4,7 +4,7 @@ Paper: Liang, Jiang et al., "BaMBNet: A Blur-aware Multi-branch Network for Dual
 Deblurring", IEEE/CAA J. Autom. Sinica 2022 (``002_*``). Authors' code and DPDD-trained weights:
 github.com/junjun-jiang/BaMBNet (their licence applies to their weights). This is our own
 implementation; `checkpoint_filter_fn` maps the authors' state-dict names onto ours and
-tests/test_official_parity.py proves both compute the same function.
+tests/models/test_official_parity.py proves both compute the same function.
 
 Two networks share one body (head 3x3 conv + ReLU, 4-branch 8-stage U-Net, tail 3x3 conv):
 * the deblurring net: input cat(L, R) (6 ch), output sigmoid AiF image; during training the

@@ -3,7 +3,7 @@
 Paper: Zhai et al., "Learnable Blur Kernel for Single-Image Defocus Deblurring in the Wild",
 2022 (``000_*``). Authors' code and DPDD-trained weights: github.com/qylen/DefocusGAN (their
 licence applies to their weights). Our own implementation; `checkpoint_filter_fn` maps the
-authors' names onto ours and tests/test_official_parity.py proves equality.
+authors' names onto ours and tests/models/test_official_parity.py proves equality.
 
 Three networks:
 * `DefocusGANGenerator`: single image -> AiF. A defocus-map guide block (DGB: the 4-branch

@@ -76,8 +76,10 @@ class Orientation:
 
     swapped: True when the views must be exchanged (and calibration kernels with them).
     label: "as given" | "swapped".
-    source: what decided: "user" (--swap-lr/--no-swap-lr), "disparity", "layers" (side balance),
-        "profile" (a camera profile's view order, when the data could not tell) or "undecided".
+    source: what decided: "user" (--swap-lr/--no-swap-lr); the source's known order, named
+        (e.g. "camera profile pixel4", "written by dpdeblur synth": :func:`dpcli.pipeline.known_order`,
+        which decides before any evidence is measured); "disparity", "layers" (side balance),
+        "profile" (a ``hint`` used when the data could not tell) or "undecided".
     score: the deciding evidence in our orientation after the decision (px of disparity, or
         balance); positive agrees with the prior.
     evidence: every measurement made, e.g. {"disparity_px": -2.1, "balance": -0.3}.

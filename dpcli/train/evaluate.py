@@ -24,23 +24,28 @@ from dpcli.train.losses import psnr_batch
 Runner = Callable[[Tensor, Tensor], Tensor]  # (left, right) (1, 3, H, W) -> AiF (1, 3, H, W)
 
 
-def pair_runner(net: nn.Module, task: str, tile: int = 256, overlap: int = 32,
-                device: str | torch.device = "cpu", keep_mean_px: float = 0.0) -> Runner:
-    """Tiled inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``)
-    on ``device`` (inputs and output stay on the CPU; only tiles move), then the post stage that
-    ``dpdeblur run`` applies to the weights (``keep_mean_px``: the input's local mean restored)."""
-    from dpcli.optics.windows import restore_local_mean
-    from dpcli.tiling import run_tiled
+def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int | None = 32,
+                device: str | torch.device = "cpu", keep_mean_px: float = 0.0, arch: str | None = None) -> Runner:
+    """Inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``, fed
+    the views' mean) through the engine ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
+    tiles on ``device``, grey expanded to RGB, the post stage ``keep_mean_px``: the input's local
+    mean restored). ``tile`` None = the memory plan of ``run``; ``arch``: the registry name
+    (default: the network's ``arch`` attribute)."""
+    from dpcli.engine import Deblurrer
+    from dpcli.models.loading import LoadedModel
+    from dpcli.models.registry import model_info
 
-    net.eval().to(device)
+    arch = arch or getattr(net, "arch", None)
+    if arch is None:
+        raise ValueError("pair_runner needs the network's registry name (arch=...)")
+    loaded = LoadedModel(net.float().eval(), arch, model_info(arch), keep_mean_px=keep_mean_px)
+    session = Deblurrer(loaded, device=str(device), tile=tile, tile_overlap=overlap)
 
     @torch.no_grad()
     def run(left: Tensor, right: Tensor) -> Tensor:
-        x = torch.cat([left, right], 1) if task == "deblur_pair" else (left + right) / 2
-        out = run_tiled(lambda t: net(t), x, tile=tile, overlap=overlap, multiple_of=16, device=device).cpu()
-        if keep_mean_px > 0:
-            out = restore_local_mean(out, (left + right) / 2, keep_mean_px).clamp(0, 1)
-        return out
+        if task == "deblur_pair":
+            return session.deblur_pair(left, right)
+        return session.deblur_image((left + right) / 2)
 
     return run
 
@@ -147,29 +152,19 @@ def pixel4_defocus_scores(run: Runner, pixel4_dir: Path, margin: int = 48) -> di
             "pixel4_defocus_spearman_classical": mean("spearman_classical"), "pixel4_defocus_scenes": per_scene}
 
 
-def canon_view_order(left: Tensor, right: Tensor, r: float = 4.0) -> bool:
-    """True when (a, b) is (left, right) in our convention: the BaMBNet reblur loss prefers +r to -r
-    (DPDD scenes are mostly behind the focal plane). Decided from the data, never from the GT."""
-    from dpcli.optics import srgb_to_linear
-    from dpcli.train.losses import BaMBNetCocLoss
-
-    loss = BaMBNetCocLoss(r_max=int(r) + 1, lam=0.0, srgb=False)
-    la, lb = srgb_to_linear(left), srgb_to_linear(right)
-    pos = float(loss(la, lb, torch.full_like(la[:, :1], r))["geometric"])
-    neg = float(loss(la, lb, torch.full_like(la[:, :1], -r))["geometric"])
-    return pos <= neg
-
-
 @torch.no_grad()
 def canon_scores(run: Runner, canon_dir: Path) -> dict[str, Any]:
-    """Canon DPDD-GIF scenes (8-bit palette, sRGB): PSNR/SSIM/MAE with the label corner masked."""
+    """Canon DPDD-GIF scenes (8-bit palette, sRGB): PSNR/SSIM/MAE with the label corner masked. Which
+    view is left is decided as ``run`` decides it (:func:`dpcli.pipeline.decide_orientation`: the
+    data prior, never the GT)."""
     from dpcli.metrics.protocols import list_canon_scenes, load_canon_scene, score_canon
+    from dpcli.pipeline import Source, Views, decide_orientation
 
     rows, per_scene = [], {}
     for sid in list_canon_scenes(canon_dir):
         sc = load_canon_scene(canon_dir, sid)
+        a_is_left = not decide_orientation(Views.from_arrays(sc.view_a, sc.view_b), True, Source(srgb=True)).swapped
         a, b = torch.from_numpy(sc.view_a)[None], torch.from_numpy(sc.view_b)[None]
-        a_is_left = canon_view_order(a, b)
         left, right = (a, b) if a_is_left else (b, a)
         out = run(left, right)[0].clamp(0, 1).numpy()
         pred, base = score_canon(out, sc), score_canon(sc.combined, sc)
@@ -226,7 +221,7 @@ def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int =
         if shared is not None and (shared / "data" / "pixel4").is_dir():
             scores |= pixel4_defocus_scores(run, shared / "data" / "pixel4")
         return scores
-    run = pair_runner(net, task, tile=tile, device=device, keep_mean_px=keep_mean_px)
+    run = pair_runner(net, task, tile=tile, device=device, keep_mean_px=keep_mean_px, arch=arch)
     scores: dict[str, Any] = {"arch": arch, **synthetic_scores(run, synth_count, camera=camera, grey=grey)}
     if shared is not None:
         if "phone" in domains and (shared / "data" / "pixel4").is_dir():

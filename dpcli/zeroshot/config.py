@@ -140,7 +140,7 @@ class ZeroShotConfig:
         if self.gf_groups is not None and (rows * cols) % self.gf_groups:
             raise InputError(f"gf_groups must divide the number of grid patches {rows * cols} "
                              f"(got {self.gf_groups})")
-        from dpcli.zeroshot.fusion import fusion_methods
+        from dpcli.zeroshot.fusion_registry import fusion_methods
 
         if self.fusion not in fusion_methods():
             raise InputError(f"--fusion must be one of {', '.join(fusion_methods())} (got {_show(self.fusion)})")

@@ -12,16 +12,16 @@ imported on the first look-up, so they are known by name without an import by th
 """
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from dpcli.errors import InputError
 from dpcli.optics.windows import box_mean
 from dpcli.zeroshot.config import ZeroShotConfig
+from dpcli.zeroshot.fusion_registry import (PLUGIN_MODULES, fusion_methods, get_fusion,  # noqa: F401  (re-exported)
+                                            register_fusion)
 from dpcli.zeroshot.init import LayerStack
 
 __all__ = ["Fusion", "FusionMethod", "fuse_layers", "register_fusion", "fusion_methods", "blend_layers",
@@ -46,38 +46,6 @@ class Fusion:
 
 
 FusionMethod = Callable[[torch.Tensor, torch.Tensor, LayerStack, ZeroShotConfig], "torch.Tensor | Fusion"]
-_METHODS: dict[str, FusionMethod] = {}
-PLUGIN_MODULES: tuple[str, ...] = ("dpcli.zeroshot.fusion_net",)
-_plugins_loaded = False
-
-
-def register_fusion(name: str, fn: FusionMethod | None = None):
-    """Register ``fn`` as fusion method ``name`` (usable as a decorator: ``@register_fusion("x")``)."""
-    def add(f: FusionMethod) -> FusionMethod:
-        _METHODS[name] = f
-        return f
-    return add(fn) if fn is not None else add
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for mod in PLUGIN_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:  # the module exists but something it imports does not
-                raise
-
-
-def fusion_methods() -> list[str]:
-    """Names of the registered fusion methods."""
-    _load_plugins()
-    return sorted(_METHODS)
-
-
 def blend_layers(weights: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
     """sum_i D_i X_i (thesis Eq. 7): (L, H, W) x (L, C, H, W) -> (C, H, W) float32, layer by layer
     (no (L, C, H, W) temporary)."""
@@ -134,11 +102,9 @@ def fuse_layers(left: torch.Tensor, right: torch.Tensor, stack: LayerStack, cfg:
     """
     cfg = cfg or ZeroShotConfig()
     name = method or cfg.fusion
-    _load_plugins()
-    if name not in _METHODS:
-        raise InputError(f"--fusion must be one of {', '.join(sorted(_METHODS))} (got {name!r})")
+    fn = get_fusion(name)
     start = time.perf_counter()
-    out = _METHODS[name](left, right, stack, cfg)
+    out = fn(left, right, stack, cfg)
     if not isinstance(out, Fusion):
         out = Fusion(out, blend_layers(out, stack.latent), name)
     out.seconds = time.perf_counter() - start

@@ -29,7 +29,8 @@ __all__ = ["FusionNetConfig", "FusionNet", "fuse_logits", "learned_weights", "ap
            "save_fusion_net", "default_fusion_weights", "fusion_domain", "FUSION_TAGS"]
 
 # weights files in weights/, by domain (shipped only when they beat the residual choice on real data)
-FUSION_TAGS = {"pixel": "zeroshot_fusion_small.pixel-synth", "dslr": "zeroshot_fusion_small.dslr-synth"}
+# (keys: dpcli.domains.DOMAINS; the tag keeps the file name it shipped under)
+FUSION_TAGS = {"phone": "zeroshot_fusion_small.pixel-synth", "dslr": "zeroshot_fusion_small.dslr-synth"}
 
 
 @dataclass
@@ -137,18 +138,23 @@ def _shipped(domain: str):
     """The manifest entry of the shipped fusion weights for ``domain`` (None when not shipped)."""
     from dpcli.models.registry import find_pretrained
 
-    if domain not in FUSION_TAGS:
-        raise ValueError(f"fusion domain must be one of {', '.join(FUSION_TAGS)}, got {domain!r}")
+    from dpcli.domains import normalise_domain
+
+    domain = normalise_domain(domain)  # "pixel" (an older name of phone) still accepted
     return find_pretrained(FUSION_TAGS[domain])
 
 
-def default_fusion_weights(domain: str = "pixel") -> Path:
-    """Path of the shipped weights for ``domain`` ("pixel" | "dslr"): the manifest's file when it
+def default_fusion_weights(domain: str = "phone") -> Path:
+    """Path of the shipped weights for ``domain`` ("phone" | "dslr"): the manifest's file when it
     lists them, else where they would be (a path that does not exist)."""
     from dpcli.models.registry import weights_dir
 
     entry = _shipped(domain)
-    return entry.path if entry is not None else weights_dir() / f"{FUSION_TAGS[domain]}.safetensors"
+    if entry is not None:
+        return entry.path
+    from dpcli.domains import normalise_domain
+
+    return weights_dir() / f"{FUSION_TAGS[normalise_domain(domain)]}.safetensors"
 
 
 def save_fusion_net(net: FusionNet, path: str | Path, meta: dict | None = None) -> Path:
@@ -165,7 +171,7 @@ def save_fusion_net(net: FusionNet, path: str | Path, meta: dict | None = None) 
     return path
 
 
-def load_fusion_net(path: str | Path | None = None, domain: str = "pixel") -> FusionNet:
+def load_fusion_net(path: str | Path | None = None, domain: str = "phone") -> FusionNet:
     """Load fusion weights (a safetensors file; default: the shipped ones for ``domain``)."""
     from safetensors import safe_open
 
@@ -201,7 +207,7 @@ def fusion_domain(channels: int) -> str:
     """Domain of the shipped weights a stack uses: grey views are phone DP raw (Pixel 4-like),
     colour views DSLR pairs (the dslr weights, or the pixel ones where those are not shipped)."""
     if channels == 1 or _shipped("dslr") is None:
-        return "pixel"
+        return "phone"
     return "dslr"
 
 

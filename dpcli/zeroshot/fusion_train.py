@@ -2,7 +2,7 @@
 
 Three steps, each a subcommand of ``python -m dpcli.zeroshot.fusion_train``:
 
-``cache``: render scenes with :mod:`dpcli.synth` (domain ``pixel``: phone preset, grey, linear
+``cache``: render scenes with :mod:`dpcli.synth` (domain ``phone``: phone preset, grey, linear
     16-bit; ``dslr``: DSLR preset, colour, 8-bit sRGB linearised like ``--srgb``), solve stage 1 on
     each exactly as the pipeline does (:func:`dpcli.zeroshot.kernels.prepare_kernels` +
     :func:`dpcli.zeroshot.layers.solve_layers`, default :class:`ZeroShotConfig`), and store the
@@ -17,8 +17,8 @@ Three steps, each a subcommand of ``python -m dpcli.zeroshot.fusion_train``:
     GT-picked oracle (a layer per 15-px window), per kind.
 
 Example (the shipped recipe is in weights/README.md):
-    python -m dpcli.zeroshot.fusion_train cache --domain pixel --out /tmp/fz/pixel --first 0 --count 240
-    python -m dpcli.zeroshot.fusion_train cache --domain pixel --out /tmp/fz/pixel-val --first 100000 --count 30
+    python -m dpcli.zeroshot.fusion_train cache --domain phone --out /tmp/fz/pixel --first 0 --count 240
+    python -m dpcli.zeroshot.fusion_train cache --domain phone --out /tmp/fz/pixel-val --first 100000 --count 30
     python -m dpcli.zeroshot.fusion_train train --cache /tmp/fz/pixel --val /tmp/fz/pixel-val \
         --run /tmp/fz/run1 --minutes 20
     python -m dpcli.zeroshot.fusion_train val --cache /tmp/fz/pixel-val --weights /tmp/fz/run1/fusion.safetensors
@@ -35,15 +35,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dpcli.domains import normalise_domain
 from dpcli.zeroshot.fusion_features import fusion_features
 from dpcli.zeroshot.fusion_net import FusionNet, FusionNetConfig, fuse_logits, load_fusion_net, save_fusion_net
 
 KINDS = ("rdpd-blind", "measured-blind", "measured-calibrated")
-DOMAINS = {
+SCENE_PRESETS = {  # per domain (dpcli.domains): how its synthetic scenes are rendered
     # phone: Pixel 4-like crops at native resolution (radii of the preset widened both ways)
     # radii up to the default stage-1 stack's largest layer (ZeroShotConfig.max_radius 17 px); run1's
     # cache (scenes 0-149) drew 2-13 px
-    "pixel": dict(camera="phone", grey=True, output="linear16", radius=(2.0, 18.0)),
+    "phone": dict(camera="phone", grey=True, output="linear16", radius=(2.0, 18.0)),
     # DSLR pairs at about the Canon dev scenes' 840 px width (DPDD radii halved), 8-bit sRGB
     "dslr": dict(camera="dslr", grey=False, output="srgb8", radius=(4.0, 18.0)),
 }
@@ -63,7 +64,7 @@ def render_example(domain: str, index: int, size: int, seed: int = 7, kernels: s
     from dpcli.zeroshot.kernels import prepare_kernels
     from dpcli.zeroshot.layers import solve_layers
 
-    d = DOMAINS[domain]
+    d = SCENE_PRESETS[normalise_domain(domain)]
     kind = KINDS[index % 3] if kernels else KINDS[0]
     rng = scene_rng(seed + 1000, index)
     radius = float(rng.uniform(*d["radius"]))
@@ -260,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m dpcli.zeroshot.fusion_train", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("cache", help="render synthetic scenes, solve stage 1, store features + GT")
-    c.add_argument("--domain", choices=sorted(DOMAINS), default="pixel")
+    c.add_argument("--domain", type=normalise_domain, choices=sorted(SCENE_PRESETS), default="phone",
+                   help="phone (Pixel 4-like grey raw) | dslr (colour sRGB); pixel = phone")
     c.add_argument("--out", required=True)
     c.add_argument("--first", type=int, default=0)
     c.add_argument("--count", type=int, default=240)

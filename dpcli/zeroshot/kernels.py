@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dpcli.engine import to_tensor
 from dpcli.optics import dp_kernels, kernel_centroid, scale_kernels
 
 
@@ -171,7 +171,7 @@ def prepare_kernels(cfg, h: int, w: int, measured_kernels: tuple | None = None,
     if measured_kernels is None:
         uniform = {k: v.to(device) for k, v in parametric_max_kernels(cfg.max_radius, cfg.kernel_beta).items()}
         return KernelSetup(radii, uniform, {k: v[None] for k, v in uniform.items()})
-    ml, mr = (torch.as_tensor(np.asarray(k, np.float32)) for k in measured_kernels)
+    ml, mr = (to_tensor(k) for k in measured_kernels)
     n_patch = cfg.grid[0] * cfg.grid[1]
     if ml.ndim != 3 or ml.shape != mr.shape or ml.shape[-1] != ml.shape[-2]:
         raise InputError(f"measured kernels must be two (P, k, k) arrays of one shape, got "

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from dpcli.engine import to_tensor
 from dpcli.errors import InputError
 from dpcli.optics.orientation import horizontal_disparity
 from dpcli.zeroshot.config import OUTPUT_STAGES, ZeroShotConfig
@@ -82,7 +83,7 @@ class ZeroShotResult:
 
 
 def _as_tensor(x, name: str) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, np.float32))
+    t = to_tensor(x)
     if t.ndim == 2:
         t = t[None]
     if t.ndim != 3 or t.shape[0] not in (1, 3):

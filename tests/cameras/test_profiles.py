@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dpcli.cameras import list_profiles, load_profile
-from dpcli.cli.cameras import looks_like_raw_counts, resolve_input
+from dpcli.cli.cameras import resolve_input
 from dpcli.cli.options import InputOptions
 from dpcli.errors import InputError
 
@@ -54,10 +54,40 @@ def test_profile_values_are_defaults_flags_win() -> None:
 
 
 def test_encoding_rule_without_profile() -> None:
-    r = resolve_input(InputOptions())
-    assert r.encoding(3, 8) and r.encoding(3, 16) and r.encoding(1, 8)  # colour / 8-bit: sRGB
-    assert not r.encoding(1, 16) and not r.encoding(3, 32)  # grey 16-bit and float: linear
-    assert r.domain(1, False) == "phone" and r.domain(3, True) == "dslr"
-    assert resolve_input(InputOptions(srgb=True)).encoding(1, 16)  # the flag wins
+    from dpcli.pipeline import Views, decide_domain, decide_encoding, raw_count_note
+
+    src = resolve_input(InputOptions()).pipeline_source()
+
+    def enc(channels, depth, source=src):
+        return decide_encoding(source, Views(np.zeros((channels, 4, 4), np.float32), bit_depth=depth, kind="files"))[0]
+
+    assert enc(3, 8) and enc(3, 16) and enc(1, 8)  # colour / 8-bit: sRGB
+    assert not enc(1, 16) and not enc(3, 32)  # grey 16-bit and float: linear
+    assert decide_domain(src, 1, False)[0] == "phone" and decide_domain(src, 3, True)[0] == "dslr"
+    assert enc(1, 16, resolve_input(InputOptions(srgb=True)).pipeline_source())  # the flag wins
+    pixel = resolve_input(InputOptions(camera="pixel4")).pipeline_source()
+    assert decide_domain(pixel, 3, True) == ("phone", "camera profile pixel4")  # the profile's domain wins
     counts = np.full((1, 8, 8), 1100 / 65535, np.float32)
-    assert looks_like_raw_counts(counts, 16) and not looks_like_raw_counts(counts * 0, 16)
+    assert raw_count_note(counts, 16) and not raw_count_note(counts * 0, 16)
+
+
+@pytest.mark.parametrize("name", [p.name for p in list_profiles()])
+def test_every_profile_drives_the_pipeline_as_it_says(name) -> None:
+    """Every profile (shipped and the user's): its encoding, domain and view order are what the
+    per-item pipeline decides for a pair of its kind, with the profile named as the decider."""
+    from dpcli.domains import DOMAINS
+    from dpcli.pipeline import Views, decide_domain, decide_encoding, decide_orientation
+
+    profile = load_profile(name)
+    assert profile.domain in DOMAINS and profile.space in ("linear", "srgb")
+    source = resolve_input(InputOptions(camera=name)).pipeline_source()
+    grey = profile.domain == "phone"
+    view = np.full((1 if grey else 3, 64, 64), 0.5, np.float32)
+    views = Views(view, view.copy(), 16, "raw planes" if profile.kind == "raw-planes" else "files")
+    assert decide_encoding(source, views) == (profile.srgb, f"camera profile {profile.name}")
+    assert decide_domain(source, view.shape[0], profile.srgb) == (profile.domain, f"camera profile {profile.name}")
+    o = decide_orientation(views, profile.srgb, source)
+    if profile.swap_hint is None:  # unknown order: the data decides (flat views: undecided, as given)
+        assert o.source in ("disparity", "layers", "undecided")
+    else:
+        assert (o.swapped, o.source) == (profile.swap_hint, f"camera profile {profile.name}")

@@ -94,9 +94,19 @@ def test_defaults_come_from_measured_gains() -> None:
     assert default_method("phone", True, pool).name == "better"  # new weights take over: data, not code
 
 
-def test_shipped_defaults_today() -> None:
-    assert default_method("phone", True).name == "zeroshot"
-    assert default_method("dslr", True).name == "bambnet_deblur_small.dslr-synth"  # +0.97 dB vs zero-shot's +0.88
+def test_shipped_defaults_are_the_best_measured_of_manifest_and_measured_json() -> None:
+    """The default per domain is read from the data that ships (weights/manifest.json and
+    dpcli/methods/measured.json), never named here."""
+    for domain in ("phone", "dslr"):
+        for pair in (True, False):
+            pool = [m for m in list_methods() if m.needs_pair == pair and domain in m.domains]
+            gains = {m.name: m.measured.get(domain, 0.0) for m in pool}
+            best = max(gains, key=gains.get, default=None)
+            chosen = default_method(domain, pair)
+            if best is None or gains[best] <= 0:
+                assert chosen is None
+            else:
+                assert chosen.name == best and gains[best] > 0
     assert item_domain(1, False) == "phone" and item_domain(3, True) == "dslr" and item_domain(1, True) == "dslr"
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dpcli.train.evaluate import canon_view_order, pixel4_scores, synthetic_scores
-from tests.train.conftest import render_layers, texture
+from dpcli.train.evaluate import pixel4_scores, synthetic_scores
 
 
 def _identity(left, right):
@@ -17,16 +16,6 @@ def test_pixel4_identity_candidate_scores_exactly_the_input(pixel4_dir):
     scores = pixel4_scores(_identity, pixel4_dir, margin=16, scene_ids=["002"])
     assert scores["pixel4_psnr"] == pytest.approx(scores["pixel4_psnr_input"], abs=1e-6)
     assert scores["pixel4_scenes"]["002"]["input"]["psnr"] == pytest.approx(27.82, abs=0.01)  # published
-
-
-def test_canon_view_order_from_disparity_sign():
-    sharp = texture(64, torch.Generator().manual_seed(5))
-    left, right, _ = render_layers(sharp, [torch.ones(1, 64, 64)], [4.0])
-    from dpcli.optics import linear_to_srgb
-
-    left, right = linear_to_srgb(left)[None], linear_to_srgb(right)[None]
-    assert canon_view_order(left, right) is True
-    assert canon_view_order(right, left) is False
 
 
 def test_synthetic_scores_identity_is_the_input():
@@ -100,3 +89,20 @@ def test_checkpoint_average_is_the_mean_of_the_snapshots(tmp_path):
     torch.save({"step": 1, "stage": "other", "arch": "a", "nets": {}}, tmp_path / "x.pt")
     with pytest.raises(DpError, match="different stages"):
         average_checkpoints([paths[0], tmp_path / "x.pt"], tmp_path / "bad.pt")
+
+
+def test_candidates_are_scored_through_the_engine_run_uses(tmp_path):
+    """pair_runner gives exactly what the Python API / `run` engine gives for the same weights."""
+    import dpcli
+    from dpcli.models import create_model
+    from dpcli.models.loading import save_weights
+    from dpcli.train.evaluate import pair_runner
+
+    torch.manual_seed(0)
+    net = create_model("bambnet_deblur_test")
+    path = save_weights(net, "bambnet_deblur_test", tmp_path / "b.safetensors")
+    left, right = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 48, 64)
+    ours = pair_runner(create_model("bambnet_deblur_test", weights=path), "deblur_pair", tile=None,
+                       arch="bambnet_deblur_test")(left, right)
+    api = dpcli.deblur_pair(left, right, model="bambnet", weights=path, arch="bambnet_deblur_test", device="cpu")
+    assert ours.shape == (1, 3, 48, 64) and torch.equal(ours, api)

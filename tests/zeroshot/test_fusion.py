@@ -44,7 +44,9 @@ def test_blend_layers_is_the_weighted_sum():
 
 
 def test_registry_by_name(monkeypatch):
-    monkeypatch.setattr(fusion, "_METHODS", dict(fusion._METHODS))
+    from dpcli.zeroshot import fusion_registry
+
+    monkeypatch.setattr(fusion_registry, "_METHODS", dict(fusion_registry._METHODS))
     assert "residual" in fusion_methods()
     cfg, yl, yr, stack = _stack()
     with pytest.raises(InputError, match="--fusion must be one of .*residual.* \\(got 'nope'\\)"):
@@ -68,3 +70,24 @@ def test_registry_by_name(monkeypatch):
     # the pipeline takes the method from the config, validated by name
     res = zeroshot_deblur(yl, yr, cfg.with_(fusion="first", output_stage="init"))
     assert res.info["fusion"] == "first" and (res.defocus == 0).all()
+
+
+@pytest.mark.parametrize("name", fusion_methods())
+def test_every_fusion_method_keeps_the_contract(name):
+    """Every registered fusion method, on colour views (where every shipped method applies):
+    weights (L, H, W) summing to 1, an image of the views' shape, closer to the sharp scene than
+    the blurry views where they are blurred."""
+    cfg = make_config("fast", layers=4, max_radius=3.0, grid=(1, 1), lam=1e-3)
+    setup = prepare_kernels(cfg, 64, 96)
+    ks = layer_kernels(setup.uniform, setup.radii)
+    sharp = texture(64, 96, seed=7).expand(3, -1, -1) * torch.tensor([1.0, 0.8, 0.6])[:, None, None]
+    yl = torch.cat([blur(sharp[c:c + 1][None], ks[2, 0][None, None])[0] for c in range(3)])
+    yr = torch.cat([blur(sharp[c:c + 1][None], ks[2, 1][None, None])[0] for c in range(3)])
+    stack = solve_layers(yl, yr, setup, cfg)
+    out = fuse_layers(yl, yr, stack, cfg, method=name)
+    assert out.weights.shape == (4, 64, 96) and out.image.shape == yl.shape
+    assert torch.allclose(out.weights.sum(0), torch.ones(64, 96), atol=1e-4)
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    err_out = float((out.image[inner] - sharp[inner]).square().mean())
+    err_in = float((((yl + yr) / 2)[inner] - sharp[inner]).square().mean())
+    assert err_out < err_in, f"{name}: {err_out:.2e} vs the views' {err_in:.2e}"

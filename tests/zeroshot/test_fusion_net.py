@@ -14,7 +14,7 @@ from dpcli.zeroshot.init import LayerStack
 
 @pytest.fixture(scope="module")
 def example():
-    return render_example("pixel", 1, 96, seed=3)
+    return render_example("phone", 1, 96, seed=3)
 
 
 def _stack(ex) -> LayerStack:
@@ -100,7 +100,7 @@ def _train(items, steps: int, seed: int = 0) -> FusionNet:
 
 def test_brief_training_beats_the_residual_choice():
     # small Pixel-like scenes; the residual choice leaves over 0.5 dB to the GT-picked oracle here
-    items = [cache_example(render_example("pixel", i, 96, seed=5)) for i in range(3)]
+    items = [cache_example(render_example("phone", i, 96, seed=5)) for i in range(3)]
     before = evaluate(None, items)["all"]
     assert before["oracle"] - before["residual"] > 0.5
     after = evaluate(_train(items, 40), items)["all"]
@@ -109,8 +109,8 @@ def test_brief_training_beats_the_residual_choice():
 
 @pytest.mark.slow
 def test_trained_net_generalises_to_unseen_scenes():
-    train = [cache_example(render_example("pixel", i, 160, seed=11)) for i in range(8)]
-    held = [cache_example(render_example("pixel", i, 160, seed=12)) for i in range(4)]
+    train = [cache_example(render_example("phone", i, 160, seed=11)) for i in range(8)]
+    held = [cache_example(render_example("phone", i, 160, seed=12)) for i in range(4)]
     net = _train(train, 60)
     row = evaluate(net, held)["all"]
     assert row["learned"] > row["residual"]

@@ -1,0 +1,242 @@
+"""The inference engine: loaded networks run on arrays of any size (below :mod:`dpcli.methods`).
+
+One home for what every network call shares: the numpy <-> torch boundary (:func:`to_tensor`,
+:func:`to_numpy`, :func:`to_nchw` with the caller's layout restored by :class:`Layout`), the
+session (:class:`Deblurrer`: a loaded network with its device, precision, tiles, BGR swap, grey
+expansion and post stage) and the session cache (:func:`load_session`). The tile plan lives in
+:mod:`dpcli.tiling` (:func:`dpcli.tiling.plan_tiles`). The Python API (:mod:`dpcli.api`) and the
+methods (:mod:`dpcli.methods`) call this module; it imports neither.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import torch
+
+from dpcli.device import precision_dtype, release_freed_memory, resolve_device
+from dpcli.errors import DpError, InputError, ModelError
+from dpcli.tiling import plan_tiles, run_tiled, tile_budget_px
+
+if TYPE_CHECKING:  # the models are imported where a session is made, so the boundary stays light
+    from dpcli.models.loading import LoadedModel
+
+__all__ = ["Deblurrer", "Layout", "encode", "load_session", "run_official_input", "to_nchw", "to_numpy", "to_tensor"]
+
+
+# --- the numpy <-> torch boundary ---------------------------------------------------------------
+
+def to_tensor(x: Any) -> torch.Tensor:
+    """float32 CPU tensor of an array (numpy or torch), sharing memory where it can."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().float().cpu()
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """float32 numpy array of a tensor or array (a no-op on float32 numpy)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def encode(x: Any, to_srgb: bool) -> np.ndarray:
+    """Linear -> sRGB (``to_srgb``) or sRGB -> linear of a numpy image, float32 out (linear values
+    are clamped at 0, sRGB ones to [0, 1] before decoding)."""
+    from dpcli.optics import linear_to_srgb, srgb_to_linear
+
+    t = to_tensor(x)
+    return (linear_to_srgb(t.clamp(0, None)) if to_srgb else srgb_to_linear(t.clamp(0, 1))).numpy()
+
+
+# --- layouts of caller arrays --------------------------------------------------------------------
+
+@dataclass
+class Layout:
+    numpy: bool
+    layout: str  # "NCHW" | "CHW" | "HWC" | "HW"
+    dtype: Any
+
+    def restore(self, out: torch.Tensor) -> Any:
+        """(N, C, H, W) float32 CPU tensor -> the caller's type and layout."""
+        if self.layout == "CHW":
+            out = out[0]
+        elif self.layout == "HWC":
+            out = out[0].permute(1, 2, 0)
+        elif self.layout == "HW":
+            out = out[0].mean(0) if out.shape[1] > 1 else out[0, 0]
+        if self.numpy:
+            return np.ascontiguousarray(out.numpy())
+        return out
+
+
+def to_nchw(image: Any, what: str) -> tuple[torch.Tensor, Layout]:
+    numpy = isinstance(image, np.ndarray)
+    if not numpy and not isinstance(image, torch.Tensor):
+        raise InputError(f"{what}: expected a numpy array or torch tensor, got {type(image).__name__}")
+    t = torch.from_numpy(np.ascontiguousarray(image)) if numpy else image.detach()
+    if not t.is_floating_point():
+        if t.dtype == torch.uint8:
+            t = t.float() / 255.0
+        elif t.dtype in (torch.int32, torch.int16) or str(t.dtype) == "torch.uint16":
+            t = t.float() / 65535.0
+        else:
+            raise InputError(f"{what}: unsupported dtype {t.dtype}")
+    t = t.float().cpu()
+    if t.ndim == 2:
+        return t[None, None], Layout(numpy, "HW", t.dtype)
+    if t.ndim == 3:
+        if t.shape[0] in (1, 3):
+            return t[None], Layout(numpy, "CHW", t.dtype)
+        if t.shape[-1] in (1, 3):
+            return t.permute(2, 0, 1)[None], Layout(numpy, "HWC", t.dtype)
+        raise InputError(f"{what}: cannot tell the channel axis of shape {tuple(t.shape)} (1 or 3 channels)")
+    if t.ndim == 4 and not numpy and t.shape[1] in (1, 3):
+        return t, Layout(False, "NCHW", t.dtype)
+    raise InputError(f"{what}: unsupported shape {tuple(t.shape)}; expected (C, H, W), (H, W, C), (H, W) "
+                     "or a torch (N, C, H, W) batch with 1 or 3 channels")
+
+
+# --- the session --------------------------------------------------------------------------------
+
+class Deblurrer:
+    """A loaded network plus how to run it (device, precision, tiles): one per CLI run.
+
+    Args:
+        loaded: from :func:`dpcli.models.loading.load_model`.
+        device: ``auto`` | ``cpu`` | ``cuda`` | ...
+        precision: ``fp32`` | ``bf16`` (CPU AVX-512/AMX, CUDA) | ``fp16`` (CUDA).
+        tile: tile side in px; 0 = one full-frame pass; None = automatic: one full-frame pass when
+            it fits the memory budget (2 GiB peak RSS, ``DPDEBLUR_MEMORY_GIB``), else the
+            fewest rectangular tiles that do (see :func:`plan_tiles`).
+        tile_overlap: overlap in px; None = the model's default.
+        channels_last: channels-last memory format (None = on for CPU).
+    """
+
+    def __init__(self, loaded: LoadedModel, *, device: str = "auto", precision: str = "fp32",
+                 tile: int | None = None, tile_overlap: int | None = None,
+                 channels_last: bool | None = None) -> None:
+        self.loaded = loaded
+        self.device = resolve_device(device)
+        precision_dtype(precision)
+        if precision != "fp32" and not loaded.supports_bf16:
+            raise DpError(f"--precision {precision}: {loaded.arch} runs in fp32 only")
+        self.precision = precision
+        self.tile = tile
+        self.overlap = loaded.tiling.resolve(tile, tile_overlap)[1]
+        self.channels_last = (self.device.type == "cpu") if channels_last is None else channels_last
+        module = loaded.module.to(self.device).eval()
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        self.module = module
+
+    @property
+    def task(self) -> str:
+        return self.loaded.task
+
+    def tile_for(self, h: int, w: int, in_channels: int = 6, out_channels: int = 3) -> int | tuple[int, int]:
+        """The tiles used for an (h, w) image: the user's ``tile``, else the memory plan."""
+        if self.tile is not None:
+            return self.tile
+        width = int(getattr(self.loaded.module.cfg, "width", 64))
+        frame_bytes = 4 * h * w * (in_channels + out_channels + 1)  # float32 views, output, blend weights
+        return plan_tiles(h, w, tile_budget_px(width, self.precision, frame_bytes=frame_bytes), self.overlap,
+                          self.loaded.multiple_of)
+
+    def _run(self, views: list[torch.Tensor], progress: Callable[[int, int], None] | None) -> torch.Tensor:
+        """views: (N, C, H, W) RGB or grey tensors of equal shape -> (N, 3 | 1, H, W) float32 CPU.
+
+        Channel order and grey -> RGB are handled tile by tile, so no full-frame copy is made.
+        """
+        shape = views[0].shape
+        for v in views[1:]:
+            if v.shape != shape:
+                raise InputError(f"the views differ in shape: {tuple(shape)} vs {tuple(v.shape)}")
+        grey = shape[1] == 1
+        if grey:  # grey data (e.g. the raw DP green channel): the networks want 3 channels
+            views = [v.expand(-1, 3, -1, -1) for v in views]
+        bgr = self.loaded.colour_order.upper() == "BGR"
+        module = self.module
+        # the authors' checkpoints want BGR: reverse each view's channels going in, the output's coming out
+        order = [3 * k + c for k in range(len(views)) for c in (2, 1, 0)]
+
+        def net(t: torch.Tensor) -> torch.Tensor:
+            y = module(t[:, order] if bgr else t)
+            y = y.flip(1) if bgr else y
+            return y.mean(dim=1, keepdim=True) if grey else y
+
+        h, w = shape[-2:]
+        tile = self.tile_for(h, w, 3 * len(views) if not grey else len(views), 1 if grey else 3)
+        release_freed_memory()
+        try:
+            return run_tiled(net, views, tile=tile, overlap=self.overlap, multiple_of=self.loaded.multiple_of,
+                             device=self.device, precision=self.precision, channels_last=self.channels_last,
+                             out_channels=1 if grey else 3, progress=progress)
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            raise DpError(f"out of memory; use a smaller --tile (now {tile})") from exc
+
+    def _post(self, out: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """The post stage of registered weights: the input's local mean restored (``keep_mean_px``)."""
+        if self.loaded.keep_mean_px > 0:
+            from dpcli.optics.windows import restore_local_mean
+
+            out = restore_local_mean(out, reference.float().expand_as(out), self.loaded.keep_mean_px)
+        return out.clamp_(0, 1)
+
+    def deblur_pair(self, left: Any, right: Any, progress=None) -> Any:
+        self._need("deblur_pair")
+        (lt, layout), (rt, _) = to_nchw(left, "left"), to_nchw(right, "right")
+        return layout.restore(self._post(self._run([lt, rt], progress), (lt.float() + rt.float()) / 2))
+
+    def deblur_image(self, image: Any, progress=None) -> Any:
+        self._need("deblur_single")
+        t, layout = to_nchw(image, "image")
+        return layout.restore(self._post(self._run([t], progress), t))
+
+    def estimate_coc(self, left: Any, right: Any, progress=None) -> Any:
+        """Signed COC radius in px, one channel (mean of the network's three): (H, W) / (1, H, W)."""
+        self._need("coc")
+        (lt, layout), (rt, _) = to_nchw(left, "left"), to_nchw(right, "right")
+        coc = self._run([lt, rt], progress).mean(dim=1, keepdim=True)
+        if layout.layout == "HWC":
+            layout = Layout(layout.numpy, "HW", layout.dtype)
+        return layout.restore(coc)
+
+    def _need(self, task: str) -> None:
+        if self.task != task:
+            raise ModelError(f"{self.loaded.arch} is a {self.task} network; this call needs {task}")
+
+
+_SESSIONS: dict[tuple, Deblurrer] = {}
+
+
+def load_session(model: str, task: str, *, weights: str | Path | None = None, arch: str | None = None,
+                 device: str = "auto", precision: str = "fp32", tile: int | None = None,
+                 tile_overlap: int | None = None, channels_last: bool | None = None) -> Deblurrer:
+    """A cached :class:`Deblurrer` (loading a network once per set of arguments)."""
+    key = (model, task, str(weights) if weights else None, arch, device, precision, tile, tile_overlap,
+           channels_last)
+    if key not in _SESSIONS:
+        from dpcli.models.loading import load_model
+
+        if len(_SESSIONS) > 4:
+            _SESSIONS.clear()
+        loaded = load_model(model, task=task, weights=weights, arch=arch)
+        _SESSIONS[key] = Deblurrer(loaded, device=device, precision=precision, tile=tile,
+                                   tile_overlap=tile_overlap, channels_last=channels_last)
+    return _SESSIONS[key]
+
+
+
+def run_official_input(loaded: LoadedModel, official_input: torch.Tensor) -> torch.Tensor:
+    """Feed what the authors' forward received (recipes LRR, LR, CC) to our module.
+
+    Channels past our input width only built the authors' training masks, which are off at
+    inference; they are passed as the (unused) ``coc`` guide. No colour swap: for parity tests.
+    """
+    n = loaded.in_chans
+    extra = official_input[:, n:] if official_input.shape[1] > n else None
+    with torch.inference_mode():
+        return loaded.module(official_input[:, :n], coc=extra, guide_weight=0.0)

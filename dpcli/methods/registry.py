@@ -1,0 +1,55 @@
+"""The method registry's look-ups: by name, every method, and the best measured for a domain.
+
+:func:`get_method` builds a method by name (``arch.tag`` names of shipped weights are resolved
+through :mod:`dpcli.methods.network`); :func:`list_methods` lists every one; :func:`default_method`
+picks the best measured method for a domain from the data (``measured`` gains), so better
+weights take over without code changes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import dpcli.methods.builtin  # noqa: F401  (registers the built-in methods)
+from dpcli.errors import ModelError
+from dpcli.methods.base import Method, UnknownMethod, registered_factories
+from dpcli.methods.network import network_method, shipped_network_names
+
+__all__ = ["get_method", "list_methods", "method_names", "default_method"]
+
+
+def method_names() -> list[str]:
+    """Every name ``--model`` accepts without --weights: built-in methods, then shipped weights."""
+    return sorted(registered_factories()) + shipped_network_names()
+
+
+def list_methods() -> list[Method]:
+    """One instance of every registered method (networks: one per shipped weights tag; their
+    weights load on first use, not here)."""
+    return [get_method(n) for n in method_names()]
+
+
+def get_method(name: str, **options: Any) -> Method:
+    """A method by name: a built-in (``zeroshot``, ``classical``), a shipped weights tag
+    (``bambnet_deblur_small.pixel-synth``), or a family/architecture with ``weights=PATH``.
+
+    Raises:
+        ModelError: unknown name (the message lists the valid ones) or unusable weights.
+    """
+    factories = registered_factories()
+    if name in factories:
+        return factories[name](**options)
+    try:
+        return network_method(name, **options)
+    except UnknownMethod:
+        raise ModelError(f"--model {name}: unknown method; valid: auto, {', '.join(method_names())} "
+                         "(or bambnet | defocusgan with --weights FILE; see `dpdeblur models`)") from None
+
+
+def default_method(domain: str, needs_pair: bool, candidates: list[Method] | None = None) -> Method | None:
+    """The best measured method for ``domain``: the largest measured gain > 0 among methods of
+    that kind meant for the domain (None when nothing measured beats the input there)."""
+    pool = [m for m in (candidates if candidates is not None else list_methods())
+            if m.needs_pair == needs_pair and domain in m.domains and m.measured.get(domain, 0.0) > 0.0]
+    if not pool:
+        return None
+    return max(pool, key=lambda m: m.measured[domain])
