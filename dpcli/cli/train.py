@@ -30,7 +30,7 @@ _EXAMPLES = """
   dpdeblur train defocusgan --stage generator --data DPDD --config paper -o runs/gan \\
       --defocus-weights runs/dm/checkpoint.pt
 
-  # continue after Ctrl-C or a time budget; export fp16 weights into weights/ + manifest
+  # continue after Ctrl-C or a time budget; export fp16 weights into dpcli/weights/ + manifest
   dpdeblur train bambnet --data synth -o runs/bamb --resume --export synth-v1
 
   # DSLR colour data from natural photos (any folder; 'debian' = the Debian wallpaper photos)
@@ -97,8 +97,8 @@ def train_command(
                                                   "(repeatable; a SceneConfig field of dpcli.synth), e.g. "
                                                   "fullframe_prob=0.4."),
     warm_start: Optional[Path] = typer.Option(None, "--warm-start", help="Initialise from a compact state "
-                                              "(weights/checkpoints/*.pt): weights + thresholds, fresh optimiser."),
-    export: Optional[str] = typer.Option(None, "--export", help="After training write weights/ARCH.NAME.safetensors "
+                                              "(dpcli/weights/checkpoints/*.pt): weights + thresholds, fresh optimiser."),
+    export: Optional[str] = typer.Option(None, "--export", help="After training write dpcli/weights/ARCH.NAME.safetensors "
                                          "(fp16) and its manifest entry."),
     save_state: Optional[Path] = typer.Option(None, "--save-state", help="Also write the compact fp16 state here."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Stage option KEY=VALUE (repeatable), e.g. "
