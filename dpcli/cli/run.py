@@ -127,12 +127,12 @@ def run_command(
     (colour sRGB or linear raw planes) and single images to shipped weights of theirs; which view
     is left is read from each pair. The summary says per item which method ran and the L/R order.
     """
-    from dpcli.io.pairs import BadInput, discover_inputs, is_pair, probe_items
+    from dpcli.io.pairs import BadInput, discover_inputs, is_pair, photo_source, probe_items
 
     require_inputs(inputs)
     dev.apply_threads()
     resolved = resolve_input(source)
-    items = probe_items(discover_inputs(inputs, exclude=[out.folder]))
+    items = probe_items(discover_inputs(inputs, exclude=[out.folder], recursive=source.recursive))
     if not items:
         raise InputError("no images found", inputs[0])
     if all(isinstance(it, BadInput) for it in items):
@@ -149,10 +149,8 @@ def run_command(
     if model != "auto" or weights is not None:  # a bad name or checkpoint fails once, before any file
         chooser.for_item("dslr", not single and any(is_pair(it) for it in items if not isinstance(it, BadInput)))
     calibration = load_calibration(kernels or resolved.kernels, resolved.focus)
-    ext = out.extension
-
     def outputs(item) -> list[Path]:
-        files = [out.folder / f"{item.name}{ext}"]
+        files = [out.photo_path(item.name, None if isinstance(item, BadInput) else photo_source(item))]
         if defocus_map and is_pair(item) and not single:
             files += [out.folder / f"{item.name}_defocus.tiff", out.folder / f"{item.name}_defocus.png"]
         return files
@@ -162,7 +160,7 @@ def run_command(
               "kernels": str(kernels or resolved.kernels or "") or None, "camera": source.camera,
               "srgb": resolved.source.srgb, "swap_lr": source.swap_lr, "black_level": resolved.source.black_level,
               "white_level": resolved.source.white_level, "bit_depth": out.bit_depth, "tile": dev.tile,
-              "precision": dev.precision}
+              "precision": dev.precision, "format": out.format, "quality": out.quality}
     plan = OutputPlan(folder=out.folder, recipe=recipe, outputs=outputs, overwrite=out.overwrite)
 
     def process(item) -> ItemResult:
@@ -203,8 +201,7 @@ def load_calibration(path: Optional[Path], focus: str = "front"):
 
 def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOptions, *, single: bool,
              defocus_map: bool, calibration) -> ItemResult:
-    from dpcli.io.images import write_image
-    from dpcli.io.pairs import BadInput, RawDPInput, is_pair, load_pair, load_single
+    from dpcli.io.pairs import BadInput, RawDPInput, is_pair, load_pair, load_single, photo_source
     from dpcli.io.preview import write_defocus_outputs
     from dpcli.methods import orient
     from dpcli.optics.orientation import orient_views
@@ -253,8 +250,8 @@ def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOption
         if result.info.get(key):
             notes.append(f"{key.replace('_', ' ')}: {result.info[key]}")
     protected = {p.resolve() for p in item.paths}
-    written = [str(write_image(out.folder / f"{item.name}{out.extension}", np.clip(result.image, 0, 1),
-                               out.depth(depth), overwrite=True, protected=protected))]
+    written = [str(out.write_photo(item.name, np.clip(result.image, 0, 1), depth, source=photo_source(item),
+                                   protected=protected))]
     if defocus_map and as_pair and result.defocus is not None:
         written += write_defocus_outputs(out.folder, item.name, result.defocus, overwrite=True, protected=protected)
     if notes:
