@@ -30,6 +30,10 @@ Examples:
 
   dpdeblur run pairs/ -o out/ --model classical         # a method by name (dpdeblur models)
 
+  dpdeblur run photos/ -o out/ --recursive              # subfolders too: out/ mirrors the tree
+
+  dpdeblur run photos/ -o out/ --format jpeg --quality 90   # JPEG outputs, EXIF and ICC kept
+
   dpdeblur run dpdd/test -o out/ --model bambnet --weights BaMBNet.pth   # the authors' checkpoint
 """
 
@@ -122,7 +126,8 @@ def run_command(
 ) -> None:
     """Remove defocus blur: DP pairs and single images, each with the best method for its data.
 
-    Writes OUT/NAME.png (all-in-focus, at the input's bit depth); a pair NAME_L/NAME_R gives
+    Writes OUT/NAME.png|.jpg|.tiff (all-in-focus, in the input's format, bit depth and metadata;
+    --format picks another); a pair NAME_L/NAME_R gives
     NAME. With no --model, DP pairs go to the method measured best on real photos of their domain
     (colour sRGB or linear raw planes) and single images to shipped weights of theirs; which view
     is left is read from each pair. The summary says per item which method ran and the L/R order.
