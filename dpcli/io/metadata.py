@@ -63,10 +63,18 @@ def read_metadata(path: str | Path) -> PhotoMeta:
 
 
 def _pillow_meta(path: Path) -> PhotoMeta:
+    import warnings
+
     from PIL import Image as PILImage
 
-    with PILImage.open(path) as im:  # lazy: reads the header and metadata chunks, not the pixels
-        info = dict(im.info)
+    with warnings.catch_warnings():  # sizes are checked by probe_image (up to 400 MP), not Pillow's bomb guard
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+        limit, PILImage.MAX_IMAGE_PIXELS = PILImage.MAX_IMAGE_PIXELS, None
+        try:
+            with PILImage.open(path) as im:  # lazy: reads the header and metadata chunks, not the pixels
+                info = dict(im.info)
+        finally:
+            PILImage.MAX_IMAGE_PIXELS = limit
     exif = info.get("exif")
     if isinstance(exif, bytes) and exif.startswith(EXIF_HEADER):
         exif = exif[len(EXIF_HEADER):]
