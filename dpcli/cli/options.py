@@ -249,15 +249,19 @@ class OutputOptions(_Bundle):
         return self.folder / f"{name}{FORMAT_SUFFIX[fmt]}"
 
     def write_photo(self, name: str, data: "np.ndarray", input_depth: int, *, source: Path | None,
-                    protected: set[Path] | None = None) -> Path:
+                    stored: bool = False, protected: set[Path] | None = None) -> Path:
         """Write the image output ``name`` (float (C, H, W) in [0, 1]) at :meth:`photo_path`: the
         format, bit depth (the input's where the format holds it), quality and the metadata of
-        ``source`` (EXIF, ICC profile, XMP). Replaces an older output (the output plan decided)."""
+        ``source`` (EXIF, ICC profile, XMP). ``stored``: ``data`` is in the source's stored
+        orientation (DP pairs are deblurred as the sensor recorded them) and is turned upright here.
+        Replaces an older output (the output plan decided)."""
         from dpcli.io.images import output_format, write_image
-        from dpcli.io.metadata import NO_META, read_metadata
+        from dpcli.io.metadata import NO_META, orient_array, read_metadata
 
         _, depth = output_format(self.format, source, self.depth(input_depth))
         meta = read_metadata(source) if source is not None else NO_META
+        if stored and meta.orientation != 1:
+            data = orient_array(data.transpose(1, 2, 0), meta.orientation).transpose(2, 0, 1)
         return write_image(self.photo_path(name, source), data, depth, overwrite=True,  # type: ignore[arg-type]
                            protected=protected, meta=meta, quality=self.quality)
 

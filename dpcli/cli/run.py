@@ -256,7 +256,7 @@ def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOption
             notes.append(f"{key.replace('_', ' ')}: {result.info[key]}")
     protected = {p.resolve() for p in item.paths}
     written = [str(out.write_photo(item.name, np.clip(result.image, 0, 1), depth, source=photo_source(item),
-                                   protected=protected))]
+                                   stored=is_pair(item), protected=protected))]
     if defocus_map and as_pair and result.defocus is not None:
         written += write_defocus_outputs(out.folder, item.name, result.defocus, overwrite=True, protected=protected)
     if notes:

@@ -197,7 +197,8 @@ def _run(left: Path, right: Path, out_dir: Path, stem: str, cfg, calibration, re
     protected = {left.resolve(), right.resolve()}
     encode = (lambda img: np.clip(_encode(np.clip(img, 0, None), to_srgb=True), 0, 1)) if srgb else (
         lambda img: np.clip(img, 0, 1))
-    outputs = [out.write_photo(stem, np.clip(result.image, 0, 1), pair.bit_depth, source=left, protected=protected)]
+    outputs = [out.write_photo(stem, np.clip(result.image, 0, 1), pair.bit_depth, source=left, stored=True,
+                               protected=protected)]
     outputs += write_defocus_outputs(out_dir, stem, res.defocus, overwrite=True, protected=protected)
     kern = np.stack([res.kernels_left, res.kernels_right]).astype(np.float32)
     buf = io.BytesIO()

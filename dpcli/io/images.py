@@ -218,18 +218,19 @@ def to_unit_float(array: np.ndarray, path: Path | None = None) -> tuple[np.ndarr
     return np.ascontiguousarray(data.transpose(2, 0, 1)), depth  # type: ignore[return-value]
 
 
-def read_array(path: str | Path) -> np.ndarray:
+def read_array(path: str | Path, *, upright: bool = True) -> np.ndarray:
     """Decode an image file into its pixel values (H, W[, C]) without scaling (raw counts), turned
-    upright by the file's EXIF orientation.
+    upright by the file's EXIF orientation (``upright=False``: as stored, e.g. DP views, whose
+    disparity is horizontal on the sensor).
 
     Raises:
         InputError: missing, unreadable, truncated or unsupported file (message names the file).
     """
-    return _read(Path(path))[0]
+    return _read(Path(path), upright)[0]
 
 
-def _read(path: Path) -> tuple[np.ndarray, PhotoMeta]:
-    """-> (upright pixel values, metadata) of an image file."""
+def _read(path: Path, upright: bool = True) -> tuple[np.ndarray, PhotoMeta]:
+    """-> (pixel values, upright unless told otherwise; metadata) of an image file."""
     if not path.exists():
         raise InputError("no such file", path)
     if path.is_dir():
@@ -250,17 +251,18 @@ def _read(path: Path) -> tuple[np.ndarray, PhotoMeta]:
     if array.size == 0:
         raise InputError("empty image (no pixels)", path)
     meta = read_metadata(path)
-    return orient_array(array, meta.orientation), meta
+    return (orient_array(array, meta.orientation) if upright else array), meta
 
 
-def read_image(path: str | Path) -> Image:
-    """Read an image file into an :class:`Image` (float32 (C, H, W) in [0, 1]).
+def read_image(path: str | Path, *, upright: bool = True) -> Image:
+    """Read an image file into an :class:`Image` (float32 (C, H, W) in [0, 1]), turned upright by
+    its EXIF orientation (``upright=False``: as stored; ``meta.orientation`` says how to turn it).
 
     Raises:
         InputError: missing, unreadable, truncated or unsupported file (message names the file).
     """
     path = Path(path)
-    array, meta = _read(path)
+    array, meta = _read(path, upright)
     data, depth = to_unit_float(array, path)
     return Image(data=data, bit_depth=depth, path=path, meta=meta)
 

@@ -558,6 +558,10 @@ def load_pair(item: InputItem, swap_lr: bool = False, raw: RawOptions | None = N
               with_target: bool = True) -> LoadedPair:
     """Read a pair item -> :class:`LoadedPair` (left, right float32 (C, H, W), combined, target).
 
+    Every file of a pair is read as stored, without its EXIF orientation: DP disparity is horizontal
+    on the sensor, so methods see the views the way it was recorded and the deblurred image is
+    turned upright when written (``OutputOptions.write_photo(..., stored=True)``).
+
     Raises:
         InputError: a bad item, an unreadable file, views of different size or channel count, or a
             single image (not a pair).
@@ -576,7 +580,7 @@ def load_pair(item: InputItem, swap_lr: bool = False, raw: RawOptions | None = N
     else:
         loaded = _load_image_pair(item, raw)
     if item.target is not None and with_target:
-        target = read_image(item.target)
+        target = read_image(item.target, upright=False)
         _check_size(loaded.left, target.data, item.left, item.target, "target")
         loaded.target = target.data
     if swap_lr:
@@ -593,14 +597,14 @@ def _load_image_pair(item: PairInput, raw: RawOptions) -> LoadedPair:
                                       white_sheet_left=raw.white_sheet_left,
                                       white_sheet_right=raw.white_sheet_right)
         return LoadedPair(left, right, None, bit_depth=16)
-    left, right = read_image(item.left), read_image(item.right)
+    left, right = read_image(item.left, upright=False), read_image(item.right, upright=False)
     _check_size(left.data, right.data, item.left, item.right, "right view")
     if left.channels != right.channels:
         raise InputError(f"{item.left.name} has {left.channels} channel(s) but {item.right.name} has "
                          f"{right.channels}", item.right)
     combined = None
     if item.combined is not None:
-        image = read_image(item.combined)
+        image = read_image(item.combined, upright=False)
         _check_size(left.data, image.data, item.left, item.combined, "combined image")
         combined = image.data
     return LoadedPair(left.data, right.data, combined, bit_depth=max(left.bit_depth, right.bit_depth))
@@ -612,6 +616,7 @@ def load_single(item: InputItem, raw: RawOptions | None = None, *, with_target: 
 
     A pair gives its combined image: the shipped one (DPDD ``*_c``, frame 0 of a DP RAW) or the
     mean of the views in linear light (``srgb``: the files are sRGB-encoded; raw planes are linear).
+    A single image is read upright, a pair's files as stored (see :func:`load_pair`).
     """
     if isinstance(item, BadInput):
         raise item.error()
@@ -627,7 +632,7 @@ def load_single(item: InputItem, raw: RawOptions | None = None, *, with_target: 
         from dpcli.io.raw import read_raw_image
 
         image = read_raw_image(item.path, output=raw.output, demosaic=raw.demosaic)
-        target = read_image(item.target).data if item.target is not None and with_target else None
+        target = read_image(item.target, upright=False).data if item.target is not None and with_target else None
         if target is not None:
             _check_size(image, target, item.path, item.target, "target")
         return image, target, 16

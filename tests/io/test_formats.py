@@ -134,3 +134,23 @@ def test_bad_format_options_are_refused_in_one_line(tmp_path, args, message):
 def test_image_writing_commands_share_the_format_options(command):
     res = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert "--format" in res.output and "--quality" in res.output
+
+
+def test_a_dp_pair_with_exif_orientation_is_deblurred_as_stored_and_written_upright(tmp_path):
+    """DP disparity is horizontal on the sensor: turning the views first would make it vertical."""
+    from dpcli.io.metadata import EXIF_HEADER, PhotoMeta, orient_array
+
+    exif = PILImage.Exif()
+    exif[0x0112] = 6
+    turned = PhotoMeta(exif=exif.tobytes()[len(EXIF_HEADER):])
+    view = _scene(seed=5)
+    for folder, meta in (("plain", PhotoMeta()), ("turned", turned)):
+        (tmp_path / folder).mkdir()
+        write_image(tmp_path / folder / "p_L.png", view, 8, meta=meta)
+        write_image(tmp_path / folder / "p_R.png", np.roll(view, 2, axis=2), 8, meta=meta)
+        _ok(_run("run", tmp_path / folder, "-o", tmp_path / f"out_{folder}", "--model", "classical",
+                 "--threads", "1", "-q"))
+    plain = read_image(tmp_path / "out_plain" / "p.png").data
+    upright = read_image(tmp_path / "out_turned" / "p.png").data
+    assert upright.shape == (3, 96, 64)
+    assert np.array_equal(upright, orient_array(plain.transpose(1, 2, 0), 6).transpose(2, 0, 1))
