@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -18,6 +17,11 @@ import pytest
 import dpcli
 from dpcli.io.images import read_array
 from dpcli.models.registry import find_pretrained, list_pretrained, manifest_path, weights_dir
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the copy pip vendors
+    from pip._vendor import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 # what a wheel build needs from the checkout: not the VCS, old builds or training states
