@@ -5,7 +5,7 @@ alone (what `dpdeblur run CROPS -o OUT --linear` sees). Dslr: the 4 Canon DPDD G
 sRGB), label corner masked. Each pair is given in both file orders and goes through the very
 per-item pipeline `run` uses (dpcli.pipeline.process: L/R order detected, the method, post). Prints PSNR / SSIM, the gain over the input and seconds per
 scene; ``--write`` stores the gains of the training-free methods in dpcli/methods/measured.json,
-from which `run` picks its defaults (weights report theirs in weights/manifest.json).
+from which `run` picks its defaults (weights report theirs in dpcli/weights/manifest.json).
 
     DPDEBLUR_SHARED=../shared python benchmarks/bench_methods.py [--methods zeroshot,classical] [--write]
 """

@@ -1,15 +1,15 @@
 """Sim-to-real study of the synthetic corpus (issue 15): which factor moves the real-data numbers.
 
-The base corpus is the one of weights/README.md ("Training data for the DSLR colour models"); every
+The base corpus is the one of dpcli/weights/README.md ("Training data for the DSLR colour models"); every
 factor is then switched off on its own (an ablation). Each variant is a short training run of the
 same network, from the same start (``--warm-start``), with the same recipe and seed, for the same
 number of optimiser steps (not seconds: the variants stay comparable on a shared machine), scored on
 the real dev scenes of its domain (Canon, colour) with :mod:`dpcli.train.evaluate`. The base corpus
 also runs with ``--repeats`` other seeds: the spread of those runs is the noise a factor has to beat.
-Prints a markdown table (for weights/README.md) and writes ``OUT/study.json``.
+Prints a markdown table (for dpcli/weights/README.md) and writes ``OUT/study.json``.
 
     python benchmarks/study_synth.py --out runs/study --model bambnet --steps 1200 \\
-        --warm-start weights/checkpoints/bambnet_deblur_small.pixel-synth.pt --keep-mean 32
+        --warm-start dpcli/weights/checkpoints/bambnet_deblur_small.pixel-synth.pt --keep-mean 32
 
 Variants run one after the other; ``--only NAME ...`` runs some of them. Two processes (one per core)
 can share a study: each claims a variant before running it (``OUT/NAME.claim``) and skips those
@@ -46,7 +46,7 @@ FACTORS = {
                        {"kernels": "{shared}/data/pixel4/calibration"}),
 }
 STAGE = {"defocusgan": "generator", "bambnet": "deblur"}
-# the recipe of the shipped / candidate dslr runs (weights/README.md), less corpus, steps and output
+# the recipe of the shipped / candidate dslr runs (dpcli/weights/README.md), less corpus, steps and output
 RECIPE = {
     "bambnet": "--coc-source gt --crop 128 --batch-size 2 --lr 4e-4 --set r_max=20 --set anneal_steps=300",
     "defocusgan": "--crop 128 --batch-size 2 --lr 1.5e-4 --set alpha=0 --set anneal_steps=400 --set r_max=20",

@@ -85,7 +85,7 @@ Add your own: copy a shipped profile (path shown by `dpdeblur cameras NAME`) to
 @with_bundles
 def cameras_command(
     name: str = typer.Argument(None, help="Show this profile in full (name, alias or .toml file)."),
-    out: OutputOptions = bundle(omit=("folder", "bit_depth", "overwrite", "quiet", "verbose")),
+    out: OutputOptions = bundle(omit=("folder", "bit_depth", "format", "quality", "overwrite", "quiet", "verbose")),
 ) -> None:
     """List camera profiles: raw levels, encoding, view order, focus side, calibration files."""
     import json

@@ -46,7 +46,7 @@ def defocus_map_command(
     npy: bool = typer.Option(False, "--npy", help="Also write NAME_defocus.npy."),
     confidence: bool = typer.Option(False, "--confidence", help="classical: also write NAME_confidence.png."),
     source: InputOptions = bundle(),
-    out: OutputOptions = bundle(required=("folder",)),
+    out: OutputOptions = bundle(omit=("format", "quality"), required=("folder",)),
     dev: DeviceOptions = bundle(),
 ) -> None:
     """Estimate the signed defocus map (blur radius in px; + behind the focal plane) of DP pairs."""
@@ -58,7 +58,7 @@ def defocus_map_command(
     require_inputs(inputs)
     dev.apply_threads()
     resolved = resolve_input(source)
-    items = probe_items(discover_inputs(inputs, exclude=[out.folder]))
+    items = probe_items(discover_inputs(inputs, exclude=[out.folder], recursive=source.recursive))
     if not items:
         raise InputError("no images found", inputs[0])
     if all(isinstance(it, BadInput) for it in items):

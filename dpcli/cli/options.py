@@ -32,11 +32,13 @@ import typer
 from dpcli.errors import DpError, InputError, OutputError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from dpcli.io.pairs import RawOptions
 
 BIT_DEPTHS = {"8": 8, "16": 16, "32f": 32, "32": 32}
+OUTPUT_FORMATS = ("same", "png", "jpeg", "tiff")
 PRECISIONS = ("fp32", "bf16", "fp16")
 MIN_TILE = 64  # below this the tile overlap dominates: a 7 px tile ran 16x slower than full frame
 
@@ -95,10 +97,12 @@ class _Bundle:
 # --------------------------------------------------------------------------------------------- input
 @dataclass(frozen=True)
 class InputOptions(_Bundle):
-    """How input files are read: raw levels, white sheets, encoding, view order, camera profile.
+    """How input files are found and read: subfolders, raw levels, white sheets, encoding, view order,
+    camera profile.
 
     ``srgb`` and ``swap_lr`` are None when the flag was not given: the command (or the camera
-    profile, dpcli.cli.cameras) decides. ``camera`` is the profile name as typed.
+    profile, dpcli.cli.cameras) decides. ``camera`` is the profile name as typed. ``recursive``: input
+    folders are searched with their subfolders, and outputs mirror the tree.
     """
 
     black_level: float | None = None
@@ -107,9 +111,14 @@ class InputOptions(_Bundle):
     srgb: bool | None = None
     swap_lr: bool | None = None
     camera: str | None = None
+    recursive: bool = False
 
     PANEL: ClassVar[str] = "Input"
     OPTIONS: ClassVar[dict[str, OptionDecl]] = {
+        "recursive": OptionDecl(bool, ("--recursive", "-r"), False,
+                                "Also look in the subfolders of input folders; outputs keep their relative "
+                                "paths (e.g. dpdeblur run photos/ -o out -r: photos/2024/a.jpg -> "
+                                "out/2024/a.jpg)."),
         "black_level": OptionDecl(Optional[float], ("--black-level",), None,
                                   "Views are raw planes (counts): subtract this black level (Pixel 4: 1024).",
                                   "COUNTS"),
@@ -175,6 +184,8 @@ class OutputOptions(_Bundle):
 
     folder: Path | None = None
     bit_depth: str = "input"
+    format: str = "same"
+    quality: int = 95
     overwrite: bool = False
     json: bool = False
     quiet: bool = False
@@ -186,6 +197,11 @@ class OutputOptions(_Bundle):
                              "FOLDER"),
         "bit_depth": OptionDecl(str, ("--bit-depth",), "input", "Output bit depth: input | 8 | 16 | 32f "
                                 "(32-bit float TIFF).", "DEPTH"),
+        "format": OptionDecl(str, ("--format",), "same", "Output image format: same (the input's own: PNG, "
+                             "JPEG or TIFF; float data -> TIFF; raw files -> PNG) | png | jpeg | tiff. EXIF, "
+                             "ICC profile and XMP go with it. Example: --format tiff.", "FORMAT"),
+        "quality": OptionDecl(int, ("--quality",), 95, "JPEG quality, 1-100 (JPEG outputs only). Example: "
+                              "--format jpeg --quality 90.", "Q"),
         "overwrite": OptionDecl(bool, ("--overwrite",), False, "Replace existing outputs (default: keep "
                                 "those made the same way, refuse the others)."),
         "json": OptionDecl(bool, ("--json",), False, "Print a JSON summary on stdout (for scripts)."),
@@ -197,6 +213,16 @@ class OutputOptions(_Bundle):
     def validate(self) -> "OutputOptions":
         if self.bit_depth != "input" and self.bit_depth not in BIT_DEPTHS:
             raise DpError(f"--bit-depth {self.bit_depth}: expected input, 8, 16 or 32f")
+        if self.format not in OUTPUT_FORMATS:
+            raise DpError(f"--format {self.format}: expected same, png, jpeg or tiff")
+        if not 1 <= self.quality <= 100:
+            raise DpError(f"--quality {self.quality}: must be 1 to 100")
+        depth = BIT_DEPTHS.get(self.bit_depth)
+        if depth == 32 and self.format in ("png", "jpeg"):
+            raise DpError(f"--bit-depth {self.bit_depth}: {self.format.upper()} cannot hold float data; use "
+                          "--format tiff")
+        if depth == 16 and self.format == "jpeg":
+            raise DpError(f"--bit-depth {self.bit_depth}: JPEG holds 8-bit data only; use --format png or tiff")
         if self.quiet and self.verbose:
             raise DpError("--quiet and --verbose contradict each other: give one")
         if self.folder is not None and self.folder.exists() and not self.folder.is_dir():
@@ -207,10 +233,31 @@ class OutputOptions(_Bundle):
         """--bit-depth -> 8, 16 or 32 (float); ``input`` keeps the input's depth."""
         return input_depth if self.bit_depth == "input" else BIT_DEPTHS[self.bit_depth]
 
-    @property
-    def extension(self) -> str:
-        """Image extension of the outputs: .tiff for float output, else .png."""
-        return ".tiff" if self.bit_depth in ("32f", "32") else ".png"
+    def photo_path(self, name: str, source: Path | None) -> Path:
+        """Where the image output ``name`` made from the file ``source`` goes: OUT/NAME.png|.jpg|.tiff by
+        --format (``same``: the source's format; float data is known from the name: TIFF)."""
+        from dpcli.io.images import FORMAT_SUFFIX, output_format
+
+        fmt, _ = output_format(self.format, source, BIT_DEPTHS.get(self.bit_depth, 8))
+        assert self.folder is not None
+        return self.folder / f"{name}{FORMAT_SUFFIX[fmt]}"
+
+    def write_photo(self, name: str, data: "np.ndarray", input_depth: int, *, source: Path | None,
+                    stored: bool = False, protected: set[Path] | None = None) -> Path:
+        """Write the image output ``name`` (float (C, H, W) in [0, 1]) at :meth:`photo_path`: the
+        format, bit depth (the input's where the format holds it), quality and the metadata of
+        ``source`` (EXIF, ICC profile, XMP). ``stored``: ``data`` is in the source's stored
+        orientation (DP pairs are deblurred as the sensor recorded them) and is turned upright here.
+        Replaces an older output (the output plan decided)."""
+        from dpcli.io.images import output_format, write_image
+        from dpcli.io.metadata import NO_META, orient_array, read_metadata
+
+        _, depth = output_format(self.format, source, self.depth(input_depth))
+        meta = read_metadata(source) if source is not None else NO_META
+        if stored and meta.orientation != 1:
+            data = orient_array(data.transpose(1, 2, 0), meta.orientation).transpose(2, 0, 1)
+        return write_image(self.photo_path(name, source), data, depth, overwrite=True,  # type: ignore[arg-type]
+                           protected=protected, meta=meta, quality=self.quality)
 
     @property
     def show_progress(self) -> bool:

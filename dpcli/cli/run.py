@@ -28,6 +28,10 @@ Examples:
 
   dpdeblur run pairs/ -o out/ --model classical         # a method by name (dpdeblur models)
 
+  dpdeblur run photos/ -o out/ --recursive              # subfolders too: out/ mirrors the tree
+
+  dpdeblur run photos/ -o out/ --format jpeg --quality 90   # JPEG outputs, EXIF and ICC kept
+
   dpdeblur run dpdd/test -o out/ --model bambnet --weights BaMBNet.pth   # the authors' checkpoint
 """
 
@@ -60,19 +64,20 @@ def run_command(
 ) -> None:
     """Remove defocus blur: DP pairs and single images, each with the best method for its data.
 
-    Writes OUT/NAME.png (all-in-focus, at the input's bit depth); a pair NAME_L/NAME_R gives
+    Writes OUT/NAME.png|.jpg|.tiff (all-in-focus, in the input's format, bit depth and metadata;
+    --format picks another); a pair NAME_L/NAME_R gives
     NAME. With no --model, DP pairs go to the method measured best on real photos of their domain
     (colour sRGB or linear raw planes) and single images to shipped weights of theirs; which view
     is left comes from --swap-lr, else the order the source knows (--camera, dpdeblur synth
     output), else the pair itself. The summary says per item which method ran and the L/R order.
     """
-    from dpcli.io.pairs import BadInput, discover_inputs, is_pair, probe_items
+    from dpcli.io.pairs import BadInput, discover_inputs, is_pair, photo_source, probe_items
     from dpcli.pipeline import MethodChooser, Options, load_calibration
 
     require_inputs(inputs)
     dev.apply_threads()
     resolved = resolve_input(source)
-    items = probe_items(discover_inputs(inputs, exclude=[out.folder]))
+    items = probe_items(discover_inputs(inputs, exclude=[out.folder], recursive=source.recursive))
     if not items:
         raise InputError("no images found", inputs[0])
     if all(isinstance(it, BadInput) for it in items):
@@ -91,10 +96,9 @@ def run_command(
     if chooser.named:  # a bad name or checkpoint fails once, before any file
         chooser.for_item("dslr", not single and any(is_pair(it) for it in items if not isinstance(it, BadInput)))
     src = resolved.pipeline_source()
-    ext = out.extension
 
     def outputs(item) -> list[Path]:
-        files = [out.folder / f"{item.name}{ext}"]
+        files = [out.photo_path(item.name, None if isinstance(item, BadInput) else photo_source(item))]
         if defocus_map and is_pair(item) and not single:
             files += [out.folder / f"{item.name}_defocus.tiff", out.folder / f"{item.name}_defocus.png"]
         return files
@@ -104,7 +108,7 @@ def run_command(
               "kernels": str(kernels or resolved.kernels or "") or None, "camera": source.camera,
               "srgb": resolved.source.srgb, "swap_lr": source.swap_lr, "black_level": resolved.source.black_level,
               "white_level": resolved.source.white_level, "bit_depth": out.bit_depth, "tile": dev.tile,
-              "precision": dev.precision}
+              "precision": dev.precision, "format": out.format, "quality": out.quality}
     plan = OutputPlan(folder=out.folder, recipe=recipe, outputs=outputs, overwrite=out.overwrite)
 
     def process(item) -> ItemResult:
@@ -131,7 +135,7 @@ def _process(item, source, options, chooser, out: OutputOptions) -> ItemResult:
     """One item through :func:`dpcli.pipeline.process`, its outputs written."""
     import numpy as np
 
-    from dpcli.io.images import write_image
+    from dpcli.io.pairs import is_pair, photo_source
     from dpcli.io.preview import write_defocus_outputs
     from dpcli.pipeline import process
 
@@ -140,8 +144,8 @@ def _process(item, source, options, chooser, out: OutputOptions) -> ItemResult:
     for warning in done.warnings:
         console_err.print(f"[yellow]warning:[/yellow] {item.name}: {warning}", highlight=False, soft_wrap=True)
     protected = {p.resolve() for p in item.paths}
-    written = [str(write_image(out.folder / f"{item.name}{out.extension}", np.clip(done.image, 0, 1),
-                               out.depth(done.bit_depth), overwrite=True, protected=protected))]
+    written = [str(out.write_photo(item.name, np.clip(done.image, 0, 1), done.bit_depth, source=photo_source(item),
+                                   stored=is_pair(item), protected=protected))]
     if options.defocus and done.defocus is not None:
         written += write_defocus_outputs(out.folder, item.name, done.defocus, overwrite=True, protected=protected)
     details = {"encoding": done.provenance["encoding"], "domain": done.provenance["domain"]}

@@ -117,7 +117,7 @@ def synth_command(
     set_: Optional[list[str]] = typer.Option(None, "--set",
                                              help="Scene option KEY=VALUE (repeatable; a SceneConfig field of "
                                                   "dpcli.synth), e.g. fullframe_prob=0.4 photo_prob=0.8."),
-    out_opts: OutputOptions = bundle(omit=("bit_depth",), required=("folder",),
+    out_opts: OutputOptions = bundle(omit=("bit_depth", "format", "quality"), required=("folder",),
                                      help={"folder": "Output folder (DPDD layout: train_c, train_l, train_r, "
                                            "val_*, test_*; created).",
                                            "overwrite": "Render scenes that exist again (default: skip them)."}),

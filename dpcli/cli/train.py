@@ -30,7 +30,7 @@ _EXAMPLES = """
   dpdeblur train defocusgan --stage generator --data DPDD --config paper -o runs/gan \\
       --defocus-weights runs/dm/checkpoint.pt
 
-  # continue after Ctrl-C or a time budget; export fp16 weights into weights/ + manifest
+  # continue after Ctrl-C or a time budget; export fp16 weights into dpcli/weights/ + manifest
   dpdeblur train bambnet --data synth -o runs/bamb --resume --export synth-v1
 
   # DSLR colour data from natural photos (any folder; 'debian' = the Debian wallpaper photos)
@@ -97,16 +97,18 @@ def train_command(
                                                   "(repeatable; a SceneConfig field of dpcli.synth), e.g. "
                                                   "fullframe_prob=0.4."),
     warm_start: Optional[Path] = typer.Option(None, "--warm-start", help="Initialise from a compact state "
-                                              "(weights/checkpoints/*.pt): weights + thresholds, fresh optimiser."),
-    export: Optional[str] = typer.Option(None, "--export", help="After training write weights/ARCH.NAME.safetensors "
-                                         "(fp16) and its manifest entry."),
+                                              "(dpcli/weights/checkpoints/*.pt): weights + thresholds, fresh "
+                                              "optimiser."),
+    export: Optional[str] = typer.Option(None, "--export", help="After training write "
+                                         "dpcli/weights/ARCH.NAME.safetensors (fp16) and its manifest entry."),
     save_state: Optional[Path] = typer.Option(None, "--save-state", help="Also write the compact fp16 state here."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Stage option KEY=VALUE (repeatable), e.g. "
                                              "search_every=300 anneal_steps=900 lam=0.02."),
-    source: InputOptions = bundle(omit=("black_level", "white_level", "white_sheet", "swap_lr", "camera"),
+    source: InputOptions = bundle(omit=("black_level", "white_level", "white_sheet", "swap_lr", "camera",
+                                        "recursive"),
                                   help={"srgb": "The --data folder holds sRGB / linear values (default: the "
                                         "folder says; dpdeblur synth records it, DPDD is sRGB)."}),
-    out: OutputOptions = bundle(omit=("bit_depth",), defaults={"folder": Path("runs/train")},
+    out: OutputOptions = bundle(omit=("bit_depth", "format", "quality"), defaults={"folder": Path("runs/train")},
                                 help={"folder": "Run folder: checkpoint.pt, train.log, metrics.jsonl, run.json. "
                                       "One that holds a run continues only with --resume.",
                                       "overwrite": "Start over in a run folder that holds a run (its run "

@@ -110,13 +110,14 @@ def zeroshot_command(
     debug: bool = typer.Option(False, "--debug", help="Also write the MPI layers, defocus weights, per-stage "
                                "images and a loss-curve PNG."),
     seed: int = typer.Option(0, "--seed", help="Random seed (networks, crops)."),
-    source: InputOptions = bundle(),
+    source: InputOptions = bundle(omit=("recursive",)),
     out: OutputOptions = bundle(required=("folder",)),
     dev: DeviceOptions = bundle(omit=("tile", "tile_overlap")),
 ) -> None:
     """Deblur one dual-pixel pair with the zero-shot MPI method (no training data needed).
 
-    Writes NAME.png (all-in-focus, input bit depth), NAME_defocus.tiff (signed blur radius, px)
+    Writes NAME.png (all-in-focus; the input's format, bit depth and metadata, or --format),
+    NAME_defocus.tiff (signed blur radius, px)
     and NAME_defocus.png (preview), NAME_kernels.npy (2 x S x P x K x K kernels: left/right,
     focus side, patch) and NAME_kernels.png. Which view is left is read from the pair (or
     --swap-lr / --no-swap-lr); the summary says which.
@@ -141,12 +142,13 @@ def zeroshot_command(
     calibration = load_calibration(kernels or resolved.kernels, resolved.focus)
     stem = name or left.stem.removesuffix("_left").removesuffix("_L").removesuffix("_l")
     folder = out.folder
-    files = [folder / f"{stem}{out.extension}", folder / f"{stem}_defocus.tiff", folder / f"{stem}_defocus.png",
+    files = [out.photo_path(stem, left), folder / f"{stem}_defocus.tiff", folder / f"{stem}_defocus.png",
              folder / f"{stem}_kernels.npy", folder / f"{stem}_kernels.png"]
     recipe = {"command": "zeroshot", "config": {k: str(v) for k, v in vars(cfg).items() if k != "keep_layers"},
               "kernels": str(kernels or resolved.kernels or "") or None, "camera": source.camera,
               "srgb": resolved.source.srgb, "swap_lr": source.swap_lr, "black_level": resolved.source.black_level,
-              "white_level": resolved.source.white_level, "bit_depth": out.bit_depth}
+              "white_level": resolved.source.white_level, "bit_depth": out.bit_depth,
+              "format": out.format, "quality": out.quality}
     plan = OutputPlan(folder=folder, recipe=recipe, outputs=lambda _s: files, inputs=lambda _s: [left, right],
                       overwrite=out.overwrite)
 
@@ -190,11 +192,10 @@ def _run(left: Path, right: Path, out_dir: Path, stem: str, cfg, calibration, re
         say(f"note: defocus from {res.info['defocus_source']}; output from {stage} "
             "(raise --time-budget for the full optimisation)")
     protected = {left.resolve(), right.resolve()}
-    depth = out.depth(done.bit_depth)
     encode = (lambda img: np.clip(encode_array(np.clip(img, 0, None), to_srgb=True), 0, 1)) if srgb else (
         lambda img: np.clip(img, 0, 1))
-    outputs = [write_image(out_dir / f"{stem}{out.extension}", done.image, depth, overwrite=True,
-                           protected=protected)]
+    outputs = [out.write_photo(stem, np.clip(done.image, 0, 1), done.bit_depth, source=left, stored=True,
+                               protected=protected)]
     outputs += write_defocus_outputs(out_dir, stem, res.defocus, overwrite=True, protected=protected)
     kern = np.stack([res.kernels_left, res.kernels_right]).astype(np.float32)
     buf = io.BytesIO()

@@ -2,6 +2,8 @@
 
 Arrays in memory follow CONVENTIONS.md: float32 in [0, 1], shape (C, H, W), RGB order,
 C = 1 for grey. 16-bit colour PNGs keep all 16 bits (imagecodecs/libpng; Pillow truncates).
+Reading applies the EXIF orientation (pixels upright) and keeps the file's EXIF, ICC profile and
+XMP (:class:`dpcli.io.metadata.PhotoMeta`); writing puts them into PNG, JPEG and TIFF outputs.
 """
 from __future__ import annotations
 
@@ -15,9 +17,16 @@ from typing import Literal
 import numpy as np
 
 from dpcli.errors import InputError, OutputError
+from dpcli.io.metadata import NO_META, PhotoMeta, attach_tiff_ifds, embed_png, orient_array, read_metadata, \
+    tiff_extratags
 
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg"}
 BitDepth = Literal[8, 16, 32]
+FORMATS = ("png", "jpeg", "tiff")  # output format families
+FORMAT_SUFFIX = {"png": ".png", "jpeg": ".jpg", "tiff": ".tiff"}
+_FAMILY = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
+# the deepest bit depth each format holds (float only in TIFF, JPEG 8-bit)
+_MAX_DEPTH = {"png": 16, "jpeg": 8, "tiff": 32}
 
 
 @dataclass
@@ -27,6 +36,7 @@ class Image:
     data: np.ndarray
     bit_depth: BitDepth
     path: Path | None = None
+    meta: PhotoMeta = NO_META
 
     @property
     def channels(self) -> int:
@@ -208,13 +218,19 @@ def to_unit_float(array: np.ndarray, path: Path | None = None) -> tuple[np.ndarr
     return np.ascontiguousarray(data.transpose(2, 0, 1)), depth  # type: ignore[return-value]
 
 
-def read_array(path: str | Path) -> np.ndarray:
-    """Decode an image file into its stored pixel values (H, W[, C]) without scaling (raw counts).
+def read_array(path: str | Path, *, upright: bool = True) -> np.ndarray:
+    """Decode an image file into its pixel values (H, W[, C]) without scaling (raw counts), turned
+    upright by the file's EXIF orientation (``upright=False``: as stored, e.g. DP views, whose
+    disparity is horizontal on the sensor).
 
     Raises:
         InputError: missing, unreadable, truncated or unsupported file (message names the file).
     """
-    path = Path(path)
+    return _read(Path(path), upright)[0]
+
+
+def _read(path: Path, upright: bool = True) -> tuple[np.ndarray, PhotoMeta]:
+    """-> (pixel values, upright unless told otherwise; metadata) of an image file."""
     if not path.exists():
         raise InputError("no such file", path)
     if path.is_dir():
@@ -234,18 +250,21 @@ def read_array(path: str | Path) -> np.ndarray:
     array = np.asarray(array)
     if array.size == 0:
         raise InputError("empty image (no pixels)", path)
-    return array
+    meta = read_metadata(path)
+    return (orient_array(array, meta.orientation) if upright else array), meta
 
 
-def read_image(path: str | Path) -> Image:
-    """Read an image file into an :class:`Image` (float32 (C, H, W) in [0, 1]).
+def read_image(path: str | Path, *, upright: bool = True) -> Image:
+    """Read an image file into an :class:`Image` (float32 (C, H, W) in [0, 1]), turned upright by
+    its EXIF orientation (``upright=False``: as stored; ``meta.orientation`` says how to turn it).
 
     Raises:
         InputError: missing, unreadable, truncated or unsupported file (message names the file).
     """
     path = Path(path)
-    data, depth = to_unit_float(read_array(path), path)
-    return Image(data=data, bit_depth=depth, path=path)
+    array, meta = _read(path, upright)
+    data, depth = to_unit_float(array, path)
+    return Image(data=data, bit_depth=depth, path=path, meta=meta)
 
 
 def quantize(data: np.ndarray, bit_depth: BitDepth) -> np.ndarray:
@@ -260,7 +279,30 @@ def quantize(data: np.ndarray, bit_depth: BitDepth) -> np.ndarray:
     return np.ascontiguousarray(np.rint(np.clip(hwc, 0.0, 1.0) * peak).astype(dtype))
 
 
-def _encode(path: Path, array: np.ndarray) -> bytes:
+def image_format(path: str | Path | None) -> str | None:
+    """Format family of an image file from its name: png | jpeg | tiff, None for other files."""
+    return _FAMILY.get(Path(path).suffix.lower()) if path is not None else None
+
+
+def output_format(requested: str, source: str | Path | None, bit_depth: int) -> tuple[str, int]:
+    """(format, bit depth) of an output made from ``source`` at ``bit_depth``.
+
+    ``requested`` "same" keeps the source's format family (PNG for raw files), except that float
+    data goes to TIFF; a named format keeps the depth where it can hold it, else its deepest
+    (PNG 16-bit, JPEG 8-bit).
+    """
+    if requested == "same":
+        fmt = image_format(source) or "png"
+        if bit_depth == 32:
+            fmt = "tiff"
+    elif requested in FORMATS:
+        fmt = requested
+    else:
+        raise OutputError(f"unknown output format '{requested}' (png, jpeg, tiff or same)")
+    return fmt, min(bit_depth, _MAX_DEPTH[fmt])
+
+
+def _encode(path: Path, array: np.ndarray, meta: PhotoMeta = NO_META, quality: int = 95) -> bytes:
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
         import io
@@ -269,20 +311,32 @@ def _encode(path: Path, array: np.ndarray) -> bytes:
 
         buffer = io.BytesIO()
         tifffile.imwrite(buffer, array, photometric="rgb" if array.ndim == 3 else "minisblack",
-                         compression="zlib" if array.dtype != np.float32 else None)
-        return buffer.getvalue()
+                         compression="zlib" if array.dtype != np.float32 else None, metadata=None,
+                         iccprofile=meta.icc, extratags=tiff_extratags(meta))
+        return attach_tiff_ifds(buffer.getvalue(), meta)
     if suffix == ".png":
         if array.dtype == np.float32:
-            raise OutputError("PNG cannot hold float data; use .tiff or --bit-depth 8|16", path)
+            raise OutputError("PNG cannot hold float data; use --format tiff or --bit-depth 8|16", path)
         import imagecodecs
 
-        return imagecodecs.png_encode(array, level=6)
+        return embed_png(imagecodecs.png_encode(array, level=6), meta)
     if suffix in (".jpg", ".jpeg"):
         if array.dtype != np.uint8:
-            raise OutputError("JPEG holds 8-bit data only; use --bit-depth 8 or a PNG/TIFF output", path)
-        import imageio.v3 as iio
+            raise OutputError("JPEG holds 8-bit data only; use --bit-depth 8 or --format png|tiff", path)
+        import io
 
-        return iio.imwrite("<bytes>", array, extension=suffix, quality=95)
+        from PIL import Image as PILImage
+
+        from dpcli.io.metadata import EXIF_HEADER
+
+        buffer = io.BytesIO()
+        extra = {"exif": EXIF_HEADER + meta.exif} if meta.exif else {}
+        if meta.icc:
+            extra["icc_profile"] = meta.icc
+        if meta.xmp:
+            extra["xmp"] = meta.xmp
+        PILImage.fromarray(array).save(buffer, format="JPEG", quality=quality, **extra)
+        return buffer.getvalue()
     raise OutputError(f"unsupported output type '{suffix}' (use .png, .tiff or .jpg)", path)
 
 
@@ -324,9 +378,11 @@ def atomic_write_bytes(path: Path, payload: bytes, *, overwrite: bool = False,
 
 
 def write_image(path: str | Path, data: np.ndarray, bit_depth: BitDepth = 16, *,
-                overwrite: bool = False, protected: set[Path] | None = None) -> Path:
+                overwrite: bool = False, protected: set[Path] | None = None, meta: PhotoMeta = NO_META,
+                quality: int = 95) -> Path:
     """Write float (C, H, W) data in [0, 1] as PNG/TIFF/JPEG at ``bit_depth`` (8, 16 or 32 = float TIFF).
 
+    ``meta`` (EXIF, ICC profile, XMP of the input) goes into the file; ``quality`` (1-100) is JPEG's.
     The write is atomic; an existing file is replaced only with ``overwrite``; a path in
     ``protected`` (the run's inputs) is never written.
     """
@@ -334,6 +390,6 @@ def write_image(path: str | Path, data: np.ndarray, bit_depth: BitDepth = 16, *,
     data = np.asarray(data)
     if data.ndim == 2:
         data = data[None]
-    payload = _encode(path, quantize(data, bit_depth))
+    payload = _encode(path, quantize(data, bit_depth), meta, quality)
     atomic_write_bytes(path, payload, overwrite=overwrite, protected=protected)
     return path

@@ -15,6 +15,10 @@ Layouts (CONVENTIONS.md "Folder layouts we read"):
 Problems found while looking (a lone ``_L``, an unsupported file named on the command line) become
 :class:`BadInput` items that fail with an :class:`InputError` when loaded, so a folder run goes on
 past them and lists them at the end. Missing paths and folders without images raise at once.
+
+With ``recursive``, every subfolder that is not part of a layout above is searched too, and an item's
+name carries its folder's path relative to the input folder (``pairs/scene_a``), so outputs named
+after items mirror the input tree.
 """
 from __future__ import annotations
 
@@ -111,6 +115,14 @@ InputItem = Union[PairInput, SingleInput, RawDPInput, BadInput]
 def is_pair(item: InputItem) -> bool:
     """True for items that carry two views (image pair or DP raw)."""
     return isinstance(item, (PairInput, RawDPInput))
+
+
+def photo_source(item: InputItem) -> Path:
+    """The file whose format and metadata (EXIF, ICC profile, XMP) an item's deblurred image takes:
+    the image itself, a pair's combined image where it ships one, else its left view."""
+    if isinstance(item, PairInput):
+        return item.combined or item.left
+    return item.path
 
 
 def input_paths(items: Sequence[InputItem]) -> set[Path]:
@@ -347,16 +359,69 @@ def _unique_names(items: list[InputItem]) -> list[InputItem]:
     return items
 
 
-def discover_inputs(paths: Sequence[str | Path], *, exclude: Sequence[str | Path] = ()) -> list[InputItem]:
+def _layout_dirs(folder: Path, items: Sequence[InputItem]) -> set[Path]:
+    """Subfolders of ``folder`` that its items read from (``left/``, ``*_l/source``...) and the layout
+    folders beside them (``target/``, ``gt/``...): a recursive search does not enter them again."""
+    used: set[Path] = set()
+    for item in items:
+        for path in item.paths:
+            for parent in path.parents:
+                if parent == folder:
+                    break
+                used.add(parent)
+    if used:  # a layout matched: its ground-truth / combined folders are not photos to deblur
+        names = {*_COMBINED_DIRS, *_TARGET_DIRS, "left", "right", "source"}
+        used |= {d for d in folder.iterdir() if d.is_dir() and (d.name.lower() in names or _DPDD_RE.match(d.name))}
+    return used
+
+
+def _tree(root: Path, folder: Path, skip: set[Path]) -> list[InputItem]:
+    """Items of ``folder`` and of its subfolders (not those of its layout, hidden or excluded ones),
+    named by their folder's path relative to ``root``."""
+    items = [i for i in _folder(folder) if not _excluded(i, skip)]
+    prefix = folder.relative_to(root).as_posix()
+    if prefix != ".":
+        for item in items:
+            item.name = f"{prefix}/{item.name}"
+    inner = _layout_dirs(folder, items)
+    for child in sorted(folder.iterdir()):
+        if _searchable(child, skip) and child not in inner:
+            items += _tree(root, child, skip)
+    return items
+
+
+def _searchable(child: Path, skip: set[Path]) -> bool:
+    """A subfolder a recursive search enters: not hidden, excluded, a link, or ground truth (target/...)."""
+    return (child.is_dir() and not child.name.startswith(".") and not child.is_symlink()
+            and child.name.lower() not in _TARGET_DIRS and child.resolve() not in skip)
+
+
+def _subfolders_with_images(folder: Path, skip: set[Path], limit: int = 3) -> list[str]:
+    """Names of the first subfolders (``pairs/``) a recursive search would find images in."""
+    found = []
+    for child in sorted(folder.iterdir()):
+        if _searchable(child, skip):
+            if any(p.is_file() and _kind(p) in ("image", "raw") for p in child.rglob("*")):
+                found.append(f"{child.name}/")
+                if len(found) == limit:
+                    break
+    return found
+
+
+def discover_inputs(paths: Sequence[str | Path], *, exclude: Sequence[str | Path] = (),
+                    recursive: bool = False) -> list[InputItem]:
     """Files and folders from the command line -> pairs, single images, raw DP files and bad items.
 
     Args:
-        paths: any mix of image files, raw files and folders (folders are not searched recursively
-            except for the layouts in the module docstring).
+        paths: any mix of image files, raw files and folders (folders are searched for the layouts in
+            the module docstring; their other subfolders only with ``recursive``).
         exclude: folders or files to leave out (e.g. the output folder inside an input folder).
+        recursive: search subfolders too (not ground-truth ones: target/, gt/...); item names carry
+            the relative folder (``pairs/scene_a``).
 
     Raises:
-        InputError: a path does not exist, or a folder holds no image at all.
+        InputError: a path does not exist, or a folder holds no image at all (saying which of its
+            subfolders do, without ``recursive``).
     """
     if not paths:
         raise InputError("no input given")
@@ -371,9 +436,17 @@ def discover_inputs(paths: Sequence[str | Path], *, exclude: Sequence[str | Path
             if path.resolve() in skip:
                 raise InputError("is both the input and the output folder (-o): outputs would mix with the "
                                  "inputs; choose another output folder, e.g. -o " + str(path / "deblurred"), path)
-            found = [i for i in _folder(path) if not _excluded(i, skip)]
+            if recursive:
+                found = _tree(path, path, skip)
+            else:
+                found = [i for i in _folder(path) if not _excluded(i, skip)]
             if not found:
-                raise InputError("no images found in this folder (PNG, TIFF, JPEG, .CR2/.DNG)", path)
+                inside = [] if recursive else _subfolders_with_images(path, skip)
+                if inside:
+                    raise InputError(f"no images in {path.as_posix().rstrip('/')}/; its subfolders "
+                                     f"{', '.join(inside)} hold some: add --recursive")
+                what = "this folder or its subfolders" if recursive else "this folder"
+                raise InputError(f"no images found in {what} (PNG, TIFF, JPEG, .CR2/.DNG)", path)
             items += found
         else:
             files.append(path)
@@ -485,6 +558,10 @@ def load_pair(item: InputItem, swap_lr: bool = False, raw: RawOptions | None = N
               with_target: bool = True) -> LoadedPair:
     """Read a pair item -> :class:`LoadedPair` (left, right float32 (C, H, W), combined, target).
 
+    Every file of a pair is read as stored, without its EXIF orientation: DP disparity is horizontal
+    on the sensor, so methods see the views the way it was recorded and the deblurred image is
+    turned upright when written (``OutputOptions.write_photo(..., stored=True)``).
+
     Raises:
         InputError: a bad item, an unreadable file, views of different size or channel count, or a
             single image (not a pair).
@@ -503,7 +580,7 @@ def load_pair(item: InputItem, swap_lr: bool = False, raw: RawOptions | None = N
     else:
         loaded = _load_image_pair(item, raw)
     if item.target is not None and with_target:
-        target = read_image(item.target)
+        target = read_image(item.target, upright=False)
         _check_size(loaded.left, target.data, item.left, item.target, "target")
         loaded.target = target.data
     if swap_lr:
@@ -520,14 +597,14 @@ def _load_image_pair(item: PairInput, raw: RawOptions) -> LoadedPair:
                                       white_sheet_left=raw.white_sheet_left,
                                       white_sheet_right=raw.white_sheet_right)
         return LoadedPair(left, right, None, bit_depth=16)
-    left, right = read_image(item.left), read_image(item.right)
+    left, right = read_image(item.left, upright=False), read_image(item.right, upright=False)
     _check_size(left.data, right.data, item.left, item.right, "right view")
     if left.channels != right.channels:
         raise InputError(f"{item.left.name} has {left.channels} channel(s) but {item.right.name} has "
                          f"{right.channels}", item.right)
     combined = None
     if item.combined is not None:
-        image = read_image(item.combined)
+        image = read_image(item.combined, upright=False)
         _check_size(left.data, image.data, item.left, item.combined, "combined image")
         combined = image.data
     return LoadedPair(left.data, right.data, combined, bit_depth=max(left.bit_depth, right.bit_depth))
@@ -539,6 +616,7 @@ def load_single(item: InputItem, raw: RawOptions | None = None, *, with_target: 
 
     A pair gives its combined image: the shipped one (DPDD ``*_c``, frame 0 of a DP RAW) or the
     mean of the views in linear light (``srgb``: the files are sRGB-encoded; raw planes are linear).
+    A single image is read upright, a pair's files as stored (see :func:`load_pair`).
     """
     if isinstance(item, BadInput):
         raise item.error()
@@ -554,7 +632,7 @@ def load_single(item: InputItem, raw: RawOptions | None = None, *, with_target: 
         from dpcli.io.raw import read_raw_image
 
         image = read_raw_image(item.path, output=raw.output, demosaic=raw.demosaic)
-        target = read_image(item.target).data if item.target is not None and with_target else None
+        target = read_image(item.target, upright=False).data if item.target is not None and with_target else None
         if target is not None:
             _check_size(image, target, item.path, item.target, "target")
         return image, target, 16

@@ -112,7 +112,7 @@ def preprocess_planes(left: Any, right: Any, black_level: float = PIXEL4_BLACK_L
 
 def _read_counts(path: str | Path) -> np.ndarray:
     """A raw plane file -> (1, H, W) float64 counts; integer images only (raw counts)."""
-    array = read_array(path)
+    array = read_array(path, upright=False)  # sensor planes: as stored
     if not np.issubdtype(array.dtype, np.integer):
         raise InputError(f"raw plane must hold integer counts, got {array.dtype}", path)
     if array.ndim == 3:

@@ -1,4 +1,4 @@
-"""Network methods: one per shipped weights tag (``arch.tag`` in weights/manifest.json), and one
+"""Network methods: one per shipped weights tag (``arch.tag`` in dpcli/weights/manifest.json), and one
 for a checkpoint the user gives (``--model bambnet|defocusgan --weights FILE``)."""
 from __future__ import annotations
 

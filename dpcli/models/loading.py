@@ -293,7 +293,7 @@ def _pretrained_or_hint(arch: str, family: str | None, task: str, tag: str | Non
                  and model_info(c.arch).task == task]
         if not other:
             raise
-        hint = "; ".join(f"--model {c.name} ({c.training_data or 'see weights/README.md'})" for c in other)
+        hint = "; ".join(f"--model {c.name} ({c.training_data or 'see dpcli/weights/README.md'})" for c in other)
         raise ModelError(f"{exc}. Installed instead, for the data it was trained on: {hint}") from None
 
 

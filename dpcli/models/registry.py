@@ -4,7 +4,7 @@
   ``defocusgan_generator_small``, ...). :func:`list_models` lists them, :func:`create_model`
   builds one, optionally with weights.
 * Weights are named ``arch.tag`` and described by :class:`PretrainedCfg` entries of
-  ``weights/manifest.json`` (file, sha256, colour order, input recipe, training data, metrics).
+  ``dpcli/weights/manifest.json`` (file, sha256, colour order, input recipe, training data, metrics).
   The sha256 is checked every time a file is loaded.
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class PretrainedCfg:
-    """One weights file (``weights/manifest.json`` entry)."""
+    """One weights file (``dpcli/weights/manifest.json`` entry)."""
 
     name: str  # "arch.tag"
     file: str  # relative to the manifest's folder, or absolute
@@ -150,9 +150,10 @@ def create_model(name: str, pretrained: bool | str = False, *, weights: str | Pa
 # --- the weights manifest -----------------------------------------------------------------------
 
 def weights_dir() -> Path:
-    """``$DPDEBLUR_WEIGHTS`` or the repository's ``weights/`` folder."""
+    """``$DPDEBLUR_WEIGHTS`` or the package's own ``dpcli/weights/`` folder (package data: a wheel
+    ships the weights and their manifest, so an installed copy has the checkout's defaults)."""
     env = os.environ.get("DPDEBLUR_WEIGHTS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "weights"
 
 
 def manifest_path() -> Path:
@@ -160,7 +161,7 @@ def manifest_path() -> Path:
 
 
 def list_pretrained() -> list[PretrainedCfg]:
-    """Entries of ``weights/manifest.json`` (an absent manifest = no weights)."""
+    """Entries of ``dpcli/weights/manifest.json`` (an absent manifest = no weights)."""
     path = manifest_path()
     if not path.is_file():
         return []

@@ -1,8 +1,8 @@
-"""Ship trained weights: fp16 safetensors in ``weights/`` plus a ``weights/manifest.json`` entry
+"""Ship trained weights: fp16 safetensors in ``dpcli/weights/`` plus a ``dpcli/weights/manifest.json`` entry
 (sha256, config, training recipe, metrics) that :mod:`dpcli.models.registry` reads.
 
 Also: the compact "training state" of a model (fp16 weights of every network of a stage and the
-stage's small extra state, no optimiser moments) for ``weights/checkpoints/`` so a later session
+stage's small extra state, no optimiser moments) for ``dpcli/weights/checkpoints/`` so a later session
 can resume a background run.
 """
 from __future__ import annotations

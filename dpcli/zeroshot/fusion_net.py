@@ -28,7 +28,7 @@ __all__ = ["FusionNetConfig", "FusionNet", "fuse_logits", "learned_weights", "ap
            "auto_fusion_method",
            "save_fusion_net", "default_fusion_weights", "fusion_domain", "FUSION_TAGS"]
 
-# weights files in weights/, by domain (shipped only when they beat the residual choice on real data)
+# weights files in dpcli/weights/, by domain (shipped only when they beat the residual choice on real data)
 # (keys: dpcli.domains.DOMAINS; the tag keeps the file name it shipped under)
 FUSION_TAGS = {"phone": "zeroshot_fusion_small.pixel-synth", "dslr": "zeroshot_fusion_small.dslr-synth"}
 
@@ -182,7 +182,7 @@ def load_fusion_net(path: str | Path | None = None, domain: str = "phone") -> Fu
         if entry is None:
             raise ModelError(f"no learned fusion weights are shipped for {domain} pairs (they did not beat the "
                              "residual choice on real data); use --fusion residual")
-        path = entry.path_checked()  # listed in weights/manifest.json, sha256 checked
+        path = entry.path_checked()  # listed in dpcli/weights/manifest.json, sha256 checked
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"fusion weights not found: {path}")

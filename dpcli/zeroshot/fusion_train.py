@@ -16,7 +16,7 @@ Three steps, each a subcommand of ``python -m dpcli.zeroshot.fusion_train``:
 ``val``: PSNR on cached validation scenes of the residual choice, the learned fusion and the
     GT-picked oracle (a layer per 15-px window), per kind.
 
-Example (the shipped recipe is in weights/README.md):
+Example (the shipped recipe is in dpcli/weights/README.md):
     python -m dpcli.zeroshot.fusion_train cache --domain phone --out /tmp/fz/pixel --first 0 --count 240
     python -m dpcli.zeroshot.fusion_train cache --domain phone --out /tmp/fz/pixel-val --first 100000 --count 30
     python -m dpcli.zeroshot.fusion_train train --cache /tmp/fz/pixel --val /tmp/fz/pixel-val \

@@ -95,7 +95,7 @@ def test_defaults_come_from_measured_gains() -> None:
 
 
 def test_shipped_defaults_are_the_best_measured_of_manifest_and_measured_json() -> None:
-    """The default per domain is read from the data that ships (weights/manifest.json and
+    """The default per domain is read from the data that ships (dpcli/weights/manifest.json and
     dpcli/methods/measured.json), never named here."""
     for domain in ("phone", "dslr"):
         for pair in (True, False):
