@@ -177,18 +177,26 @@ class Deblurrer:
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise DpError(f"out of memory; use a smaller --tile (now {tile})") from exc
 
-    def _post(self, out: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """The post stage of registered weights: the input's local mean restored (``keep_mean_px``)."""
+    def _post(self, out: torch.Tensor, reference: torch.Tensor, pair: tuple | None = None) -> torch.Tensor:
+        """The post stage of registered weights: the input's local mean restored (``keep_mean_px``);
+        for a DP pair with ``focus_gate``, the correction kept only where the pair is out of focus
+        (:func:`dpcli.optics.focus_gate`: an in-focus photo comes back unchanged)."""
+        reference = reference.float().expand_as(out)
         if self.loaded.keep_mean_px > 0:
             from dpcli.optics.windows import restore_local_mean
 
-            out = restore_local_mean(out, reference.float().expand_as(out), self.loaded.keep_mean_px)
+            out = restore_local_mean(out, reference, self.loaded.keep_mean_px)
+        if self.loaded.focus_gate and pair is not None:
+            from dpcli.optics.disparity import focus_gate
+
+            gate = focus_gate(pair[0].float(), pair[1].float(), srgb=self.loaded.space != "linear")
+            out = reference + gate * (out - reference)
         return out.clamp_(0, 1)
 
     def deblur_pair(self, left: Any, right: Any, progress=None) -> Any:
         self._need("deblur_pair")
         (lt, layout), (rt, _) = to_nchw(left, "left"), to_nchw(right, "right")
-        return layout.restore(self._post(self._run([lt, rt], progress), (lt.float() + rt.float()) / 2))
+        return layout.restore(self._post(self._run([lt, rt], progress), (lt.float() + rt.float()) / 2, (lt, rt)))
 
     def deblur_image(self, image: Any, progress=None) -> Any:
         self._need("deblur_single")

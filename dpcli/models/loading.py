@@ -182,6 +182,8 @@ class LoadedModel:
     source: str = ""
     official: bool = False
     keep_mean_px: float = 0.0  # post stage of registered weights (PretrainedCfg.keep_mean_px)
+    focus_gate: bool = False  # post stage of registered DP weights (PretrainedCfg.focus_gate)
+    space: str = ""  # the encoding the weights' input is in ("linear" | "srgb"; "" = sRGB)
 
     @property
     def task(self) -> str:
@@ -244,7 +246,8 @@ def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: st
         net = _build(chosen, {})
         load_into(net, chosen, path)
         return LoadedModel(net.eval(), chosen, model_info(chosen), entry.cfg.colour_order, entry.cfg.name,
-                           keep_mean_px=float(entry.cfg.keep_mean_px))
+                           keep_mean_px=float(entry.cfg.keep_mean_px), focus_gate=bool(entry.cfg.focus_gate),
+                           space=entry.cfg.space)
 
     path = Path(weights)
     sd, meta = read_checkpoint(path)

@@ -72,6 +72,9 @@ class PretrainedCfg:
     # post stage: restore the input's local mean at this scale (px, 0 = off) after the network
     # (dpcli.optics.restore_local_mean): drops the brightness / colour drift a net learnt from its data
     keep_mean_px: float = 0.0
+    # post stage for DP pairs: the correction gated by the pair's local disparity (dpcli.optics.focus_gate):
+    # what lies inside the depth of field comes back unchanged
+    focus_gate: bool = False
 
     @property
     def arch(self) -> str:

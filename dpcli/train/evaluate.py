@@ -25,12 +25,13 @@ Runner = Callable[[Tensor, Tensor], Tensor]  # (left, right) (1, 3, H, W) -> AiF
 
 
 def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int | None = 32,
-                device: str | torch.device = "cpu", keep_mean_px: float = 0.0, arch: str | None = None) -> Runner:
+                device: str | torch.device = "cpu", keep_mean_px: float = 0.0, arch: str | None = None,
+                focus_gate: bool = False, space: str = "") -> Runner:
     """Inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``, fed
     the views' mean) through the engine ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
     tiles on ``device``, grey expanded to RGB, the post stage ``keep_mean_px``: the input's local
-    mean restored). ``tile`` None = the memory plan of ``run``; ``arch``: the registry name
-    (default: the network's ``arch`` attribute)."""
+    mean restored; ``focus_gate`` for pairs, with views encoded in ``space``). ``tile`` None = the
+    memory plan of ``run``; ``arch``: the registry name (default: the network's ``arch`` attribute)."""
     from dpcli.engine import Deblurrer
     from dpcli.models.loading import LoadedModel
     from dpcli.models.registry import model_info
@@ -38,7 +39,8 @@ def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int 
     arch = arch or getattr(net, "arch", None)
     if arch is None:
         raise ValueError("pair_runner needs the network's registry name (arch=...)")
-    loaded = LoadedModel(net.float().eval(), arch, model_info(arch), keep_mean_px=keep_mean_px)
+    loaded = LoadedModel(net.float().eval(), arch, model_info(arch), keep_mean_px=keep_mean_px,
+                         focus_gate=focus_gate, space=space)
     session = Deblurrer(loaded, device=str(device), tile=tile, tile_overlap=overlap)
 
     @torch.no_grad()
@@ -175,6 +177,43 @@ def canon_scores(run: Runner, canon_dir: Path) -> dict[str, Any]:
             "canon_ssim_input": mean("ssim", 1), "canon_scenes": per_scene}
 
 
+@torch.no_grad()
+def sharp_scores(run: Runner, shared: Path, domain: str) -> dict[str, Any]:
+    """The harm figure: sharp photos through ``run``, PSNR of the output against the input itself
+    (a deblurrer should give a sharp photo back unchanged). dslr: the Canon dev ground truths as L=R
+    pairs (a single-image runner gets them as photos) and the bundled ``examples/single/scene_c``
+    (nearly sharp); phone: the Pixel 4 dev ground-truth crops as L=R pairs."""
+    from dpcli.metrics.image import psnr
+
+    images: dict[str, np.ndarray] = {}
+    if domain == "dslr":
+        from dpcli.io.images import read_image
+        from dpcli.metrics.protocols import list_canon_scenes, load_canon_scene
+
+        canon = shared / "data" / "canon-dpdd-gif"
+        for sid in list_canon_scenes(canon):
+            images[f"canon_{sid}"] = load_canon_scene(canon, sid).gt
+        example = Path(__file__).resolve().parents[2] / "examples" / "single" / "scene_c.png"
+        if example.is_file():
+            images["scene_c"] = read_image(example).data
+    else:
+        from dpcli.metrics.protocols import list_pixel4_scenes, load_pixel4_scene
+
+        pixel4 = shared / "data" / "pixel4"
+        for sid in list_pixel4_scenes(pixel4):
+            images[f"pixel4_{sid}"] = np.clip(load_pixel4_scene(pixel4, sid).gt, 0, 1)
+    per_image = {}
+    for name, img in images.items():
+        t = torch.from_numpy(np.ascontiguousarray(img, np.float32))[None]
+        t = t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
+        out = run(t, t)[0].clamp(0, 1)
+        per_image[name] = psnr(out.mean(0, keepdim=True) if img.shape[0] == 1 else out, torch.from_numpy(np.ascontiguousarray(img, np.float32)))
+    if not per_image:
+        return {}
+    return {"sharp_psnr": float(np.mean(list(per_image.values()))), "sharp_psnr_min": float(min(per_image.values())),
+            "sharp_images": per_image}
+
+
 def load_candidate(path: Path, arch: str | None = None) -> tuple[nn.Module, str, str]:
     """(network, arch, task) from our checkpoint.pt (first network) or an exported safetensors."""
     from dpcli.models.registry import create_model, model_info
@@ -211,9 +250,10 @@ def _arch_from_run(ckpt: Path) -> str:
 def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int = 256,
              grey: bool = True, camera: str = "phone", arch: str | None = None,
              device: str | torch.device = "cpu", keep_mean_px: float = 0.0,
-             domains: tuple[str, ...] = ("phone", "dslr")) -> dict[str, Any]:
+             domains: tuple[str, ...] = ("phone", "dslr"), focus_gate: bool = False) -> dict[str, Any]:
     """Scores of one candidate: the synthetic validation set, then the real dev scenes of ``domains``
-    (phone: Pixel 4, dslr: Canon) found under ``shared/data``."""
+    (phone: Pixel 4, dslr: Canon) found under ``shared/data``, and the harm figure on sharp photos
+    of the first of ``domains`` (:func:`sharp_scores`)."""
     net, arch, task = load_candidate(path, arch)
     if task == "coc":
         run = coc_runner(net, tile=tile, device=device)
@@ -221,13 +261,17 @@ def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int =
         if shared is not None and (shared / "data" / "pixel4").is_dir():
             scores |= pixel4_defocus_scores(run, shared / "data" / "pixel4")
         return scores
-    run = pair_runner(net, task, tile=tile, device=device, keep_mean_px=keep_mean_px, arch=arch)
-    scores: dict[str, Any] = {"arch": arch, **synthetic_scores(run, synth_count, camera=camera, grey=grey)}
+    runners = {d: pair_runner(net, task, tile=tile, device=device, keep_mean_px=keep_mean_px, arch=arch,
+                              focus_gate=focus_gate, space="srgb" if d == "dslr" else "linear") for d in DOMAIN_SCENES}
+    synth_domain = "phone" if grey else "dslr"
+    scores: dict[str, Any] = {"arch": arch, **synthetic_scores(runners[synth_domain], synth_count, camera=camera,
+                                                              grey=grey)}
     if shared is not None:
         if "phone" in domains and (shared / "data" / "pixel4").is_dir():
-            scores |= pixel4_scores(run, shared / "data" / "pixel4")
+            scores |= pixel4_scores(runners["phone"], shared / "data" / "pixel4")
         if "dslr" in domains and (shared / "data" / "canon-dpdd-gif").is_dir():
-            scores |= canon_scores(run, shared / "data" / "canon-dpdd-gif")
+            scores |= canon_scores(runners["dslr"], shared / "data" / "canon-dpdd-gif")
+        scores |= sharp_scores(runners[domains[0]], shared, domains[0])
     return scores
 
 
@@ -245,6 +289,9 @@ def main() -> None:
     parser.add_argument("--keep-mean", type=float, default=0.0, metavar="PX",
                         help="post stage: restore the input's local mean at this scale (px) after the network, "
                              "as `dpdeblur run` does for weights exported with it (0 = off)")
+    parser.add_argument("--focus-gate", action="store_true",
+                        help="post stage for pairs: keep the correction only where the pair is out of focus "
+                             "(dpcli.optics.focus_gate), as `dpdeblur run` does for weights exported with it")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--export", default=None, metavar="TAG",
                         help="ship as ARCH.TAG (fp16 + manifest) IF it passes the shipping rule on the real dev "
@@ -256,29 +303,33 @@ def main() -> None:
     parser.add_argument("--notes", default="", help="free text for the manifest entry (with --export)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    domain = args.domain or ("dslr" if args.synth_camera == "dslr" else "phone")
     scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera,
-                      args.arch, args.device, args.keep_mean)
+                      args.arch, args.device, args.keep_mean, (domain,) + tuple(d for d in DOMAIN_SCENES if d != domain),
+                      args.focus_gate)
     text = json.dumps(scores, indent=2)
     if args.json:
         args.json.write_text(text)
     print(text)
     if args.export:
-        domain = args.domain or ("dslr" if args.synth_camera == "dslr" else "phone")
         print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch, args.notes, domain,
-                             args.keep_mean))
+                             args.keep_mean, args.focus_gate))
 
 
 # the real dev scenes that decide whether weights of a domain ship (prefix of their metric keys)
 DOMAIN_SCENES = {"phone": "pixel4", "dslr": "canon"}
-# the largest loss a single dev scene may show in a shipped candidate (dB)
-MAX_SCENE_LOSS_DB = 0.2
+# the largest loss a single dev scene may show in a shipped candidate (dB): none ("never worse")
+MAX_SCENE_LOSS_DB = 0.0
+# the harm rule: sharp photos through the candidate, PSNR against themselves (sharp_scores)
+MIN_SHARP_PSNR_DB, MIN_SHARP_PSNR_ANY_DB = 40.0, 37.0
 
 
 def shipping_verdict(scores: dict[str, Any], domain: str = "phone", min_gain_db: float = 0.0,
                      min_spearman: float = 0.6) -> tuple[bool, str]:
     """The shipping rule, on the real dev scenes of ``domain`` (phone: Pixel 4; dslr: Canon): mean
     PSNR above the input's by more than ``min_gain_db``, mean SSIM not lower, no scene more than
-    ``MAX_SCENE_LOSS_DB`` below its input. A defocus-map network has no "input" to beat: it must beat
+    ``MAX_SCENE_LOSS_DB`` below its input, and, where the harm figure was measured, sharp photos back
+    unchanged to ``MIN_SHARP_PSNR_DB`` mean and ``MIN_SHARP_PSNR_ANY_DB`` each. A defocus-map network has no "input" to beat: it must beat
     the best constant map on synthetic data and rank the real Pixel 4 depths with a mean Spearman of
     at least ``min_spearman``. Returns (ships, one line saying why)."""
     if "pixel4_defocus_spearman" in scores:
@@ -297,6 +348,9 @@ def shipping_verdict(scores: dict[str, Any], domain: str = "phone", min_gain_db:
     summary = (f"{key} PSNR {psnr:.2f} dB vs input {base:.2f} ({psnr - base:+.2f}), SSIM {ssim:.3f} vs {ssim_base:.3f}, "
                f"worst scene {worst[1]} {worst[0]:+.2f} dB")
     ok = psnr > base + min_gain_db and ssim >= ssim_base and worst[0] >= -MAX_SCENE_LOSS_DB
+    if "sharp_psnr" in scores:
+        summary += f", sharp photos back at {scores['sharp_psnr']:.1f} dB (worst {scores['sharp_psnr_min']:.1f})"
+        ok = ok and scores["sharp_psnr"] >= MIN_SHARP_PSNR_DB and scores["sharp_psnr_min"] >= MIN_SHARP_PSNR_ANY_DB
     return ok, summary
 
 
@@ -306,7 +360,7 @@ def beats_input(scores: dict[str, Any], domain: str = "phone", min_gain_db: floa
 
 
 def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None,
-                   notes: str = "", domain: str = "phone", keep_mean_px: float = 0.0) -> str:
+                   notes: str = "", domain: str = "phone", keep_mean_px: float = 0.0, focus_gate: bool = False) -> str:
     """Export the candidate with every figure in its manifest entry, only if it passes the shipping
     rule of ``domain``; the entry records the domain and the input space it was trained for."""
     ok, why = shipping_verdict(scores, domain)
@@ -322,7 +376,7 @@ def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: 
         recipe["averaged_steps"] = state["averaged_steps"]
     space = "srgb" if domain == "dslr" else "linear"
     entry = export_weights(net, arch, tag, metrics=metrics, recipe=recipe, training_data=training_data, notes=notes,
-                           domain=domain, space=space, keep_mean_px=keep_mean_px)
+                           domain=domain, space=space, keep_mean_px=keep_mean_px, focus_gate=focus_gate)
     return f"shipped {entry['name']} sha256 {entry['sha256']} ({why})"
 
 

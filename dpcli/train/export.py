@@ -57,7 +57,7 @@ def save_fp16_safetensors(net: nn.Module, arch: str, path: Path, extra_meta: dic
 def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, float], recipe: dict[str, Any],
                    training_data: str, notes: str = "", license: str = "MIT (weights trained by dpdeblur)",
                    weights_dir: Path | None = None, domain: str = "", space: str = "",
-                   keep_mean_px: float = 0.0) -> dict[str, Any]:
+                   keep_mean_px: float = 0.0, focus_gate: bool = False) -> dict[str, Any]:
     """Write ``<weights>/<arch>.<tag>.safetensors`` (fp16) and upsert its manifest entry.
 
     Returns the manifest entry (a :class:`dpcli.models.registry.PretrainedCfg` as a dict).
@@ -74,7 +74,7 @@ def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, fl
                           input_recipe=model_info(arch).recipe, multiple_of=int(getattr(net, "multiple_of", 16)),
                           training_data=training_data, recipe=json.dumps(recipe, sort_keys=True, default=str),
                           metrics={k: float(v) for k, v in metrics.items()}, license=license, notes=notes,
-                          domain=domain, space=space, keep_mean_px=float(keep_mean_px))
+                          domain=domain, space=space, keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate))
     manifest = folder / "manifest.json"
     data: dict[str, Any] = {"weights": []}
     if manifest.is_file():
