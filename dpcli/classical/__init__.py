@@ -13,14 +13,16 @@ Public API (used by ``dpdeblur defocus-map --method classical`` and ``dpdeblur r
   (``lam``, ``patch``, ``scales``, ``radii``, ``extend``, ``mode``="levels"|"patches",
   ``level_lam``), ``roi``, ``grid``.
 - ``load_kernels_dir(path, swap_lr=False) -> (left, right)``: Pixel 4 calibration format
-  (``blur_kernels_{left,right}.npy``), re-centred.
+  (``blur_kernels_{left,right}.npy``), re-centred; ``load_calibration(path, focus)`` the same, put
+  in our L/R order from the kernels' own shape.
 
 Views must be in OUR orientation (Pixel 4 files: ``swap_lr=True``). With ``srgb=True`` the views
 are linearised first and the result re-encoded (blur is linear-light physics).
 """
-from dpcli.classical.deconv import (DeconvConfig, deblur_pair_classical, joint_wiener, load_kernels_dir,
-                                    lr_consistency, wiener_levels)
+from dpcli.classical.deconv import (DeconvConfig, deblur_pair_classical, joint_wiener, load_calibration,
+                                    load_kernels_dir, lr_consistency, wiener_levels)
 from dpcli.classical.defocus import DefocusConfig, cost_volume, estimate_defocus_classical
 
 __all__ = ["estimate_defocus_classical", "deblur_pair_classical", "DefocusConfig", "DeconvConfig",
-           "joint_wiener", "wiener_levels", "lr_consistency", "cost_volume", "load_kernels_dir"]
+           "joint_wiener", "wiener_levels", "lr_consistency", "cost_volume", "load_kernels_dir",
+           "load_calibration"]

@@ -162,6 +162,20 @@ def load_kernels_dir(path, swap_lr: bool = False) -> tuple[torch.Tensor, torch.T
     return (kr, kl) if swap_lr else (kl, kr)
 
 
+def load_calibration(path, focus: str = "front") -> tuple[np.ndarray, np.ndarray] | None:
+    """Measured kernels of a calibration folder (``blur_kernels_{left,right}.npy`` in it or in its
+    ``calibration/`` subfolder), re-centred, in OUR orientation read from their own centroids
+    (:func:`dpcli.optics.orientation.orient_kernels`), so they fit the views whichever way either
+    was named: one reader for every command. None when no folder is given."""
+    if path is None:
+        return None
+    from dpcli.optics.orientation import orient_kernels
+
+    kl, kr = load_kernels_dir(path)
+    kl, kr, _ = orient_kernels(kl.numpy(), kr.numpy(), "back" if focus == "back" else "front")
+    return kl, kr
+
+
 def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | None = None,
                           roi: tuple[int, int, int, int] | None = None, grid: tuple[int, int] | None = None,
                           srgb: bool = False, return_info: bool = False, **overrides):

@@ -8,7 +8,7 @@ from rich.markup import escape
 
 from dpcli import __version__
 from dpcli.cli.app import app
-from dpcli.cli.common import console_err
+from dpcli.cli.console import console_err
 from dpcli.errors import DpError
 
 # Command modules register on `app` when imported (order = order in --help).
@@ -80,7 +80,7 @@ def main() -> None:
     (``-v`` adds the traceback of an unexpected error): 2 bad input or usage, 1 failure, 130 interrupted."""
     import traceback
 
-    from dpcli.cli.common import describe_exception
+    from dpcli.cli.console import describe_exception
     from dpcli.device import retain_freed_memory
 
     retain_freed_memory()  # large conv buffers are reused instead of re-faulted (see its docstring)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.common import console_err
+from dpcli.cli.console import console_err
 from dpcli.cli.options import OutputOptions, bundle, with_bundles
 
 

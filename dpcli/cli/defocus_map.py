@@ -9,8 +9,10 @@ import numpy as np
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.cameras import resolve_input
-from dpcli.cli.common import ItemResult, OutputPlan, require_inputs, run_batch
+from dpcli.cli.batch import naming, require_inputs, run_batch
+from dpcli.cli.inputs import resolve_input
+from dpcli.cli.output_plan import OutputPlan
+from dpcli.cli.result import ItemResult
 from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
 from dpcli.errors import DpError, InputError
 
@@ -86,8 +88,6 @@ def defocus_map_command(
     plan = OutputPlan(folder=out.folder, recipe=recipe, outputs=outputs, overwrite=out.overwrite)
 
     def process(item) -> ItemResult:
-        from dpcli.cli.run import naming
-
         with naming(item):
             return _one(item)
 

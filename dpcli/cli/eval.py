@@ -14,8 +14,9 @@ import typer
 from rich.markup import escape
 
 from dpcli.cli.app import app
-from dpcli.cli.common import console, console_err, print_table
+from dpcli.cli.console import console, console_err
 from dpcli.cli.options import OutputOptions, bundle, with_bundles
+from dpcli.cli.tables import print_table
 from dpcli.errors import DpError
 
 _EPILOG = """Examples:

@@ -8,7 +8,8 @@ import typer
 from rich.markup import escape
 
 from dpcli.cli.app import app
-from dpcli.cli.common import console, print_table
+from dpcli.cli.console import console
+from dpcli.cli.tables import print_table
 
 
 @app.command("models")

@@ -336,3 +336,19 @@ def bundle_fields(cls: type) -> list[str]:
 def option_flags(cls: type) -> dict[str, tuple[str, ...]]:
     """Field -> CLI flags of a bundle (for docs and tests)."""
     return {name: decl.decls for name, decl in cls.OPTIONS.items()}
+
+
+def parse_sets(items: list[str], flag: str = "--set") -> dict:
+    """KEY=VALUE options (values read as JSON where they parse, else text) -> dict."""
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DpError(f"{flag} {item}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out

@@ -3,7 +3,6 @@ the best method measured for the data's domain (dpcli.methods)."""
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -12,9 +11,13 @@ import numpy as np
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.cameras import ResolvedInput, looks_like_raw_counts, resolve_input
-from dpcli.cli.common import ItemResult, OutputPlan, console_err, require_inputs, run_batch
+from dpcli.cli.batch import naming, require_inputs, run_batch
+from dpcli.cli.console import console_err
+from dpcli.cli.inputs import ResolvedInput, looks_like_raw_counts, resolve_input
+from dpcli.cli.output_plan import OutputPlan
+from dpcli.cli.result import ItemResult
 from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
+from dpcli.classical import load_calibration
 from dpcli.errors import DpError, InputError
 
 _EPILOG = """
@@ -173,32 +176,6 @@ def run_command(
     code = run_batch(items, process, lambda it: it.name, title="deblurring", out=out, plan=plan,
                      detail_columns={"method": "method", "orientation": "L/R order"})
     raise typer.Exit(code)
-
-
-@contextmanager
-def naming(item):
-    """An input error raised without a file (e.g. a method's size limit) names the item's file."""
-    try:
-        yield
-    except InputError as exc:
-        if exc.path is None and getattr(item, "paths", None):
-            raise InputError(exc.message, item.paths[0]) from None
-        raise
-
-
-def load_calibration(path: Optional[Path], focus: str = "front"):
-    """Measured kernels of a calibration folder (``blur_kernels_{left,right}.npy`` in it or in its
-    ``calibration/`` subfolder), re-centred, in OUR orientation read from their own centroids
-    (:func:`dpcli.optics.orientation.orient_kernels`), so they fit the views whichever way either
-    was named: one reader for run and zeroshot. None when no folder is given."""
-    if path is None:
-        return None
-    from dpcli.classical import load_kernels_dir
-    from dpcli.optics.orientation import orient_kernels
-
-    kl, kr = load_kernels_dir(path)
-    kl, kr, _ = orient_kernels(kl.numpy(), kr.numpy(), "back" if focus == "back" else "front")
-    return kl, kr
 
 
 def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOptions, *, single: bool,

@@ -12,8 +12,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from dpcli.cli.app import app
-from dpcli.cli.common import ItemResult, check_folder_recipe, console_err, describe_exception
-from dpcli.cli.options import OutputOptions, bundle, with_bundles
+from dpcli.cli.console import console_err, describe_exception
+from dpcli.cli.options import OutputOptions, bundle, parse_sets, with_bundles
+from dpcli.cli.output_plan import check_folder_recipe
+from dpcli.cli.result import ItemResult
 from dpcli.errors import DpError, OutputError
 
 EXAMPLES = """
@@ -139,11 +141,10 @@ def synth_command(
 
         load_measured_kernels(kernels / "blur_kernels_left.npy", kernels / "blur_kernels_right.npy")
     fractions = _parse_splits(splits)
-    from dpcli.cli.train import _parse_sets
     from dpcli.synth.photos import list_photos
     from dpcli.synth.scene import scene_options
 
-    extra = _parse_sets(set_ or [])
+    extra = parse_sets(set_ or [])
     if photos:
         list_photos(tuple(photos))  # a missing folder fails here, before any scene
         extra["photos"] = list(photos)

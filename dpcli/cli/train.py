@@ -7,8 +7,8 @@ from typing import Optional
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.common import console_err
-from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
+from dpcli.cli.console import console_err
+from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, parse_sets, with_bundles
 from dpcli.errors import DpError
 
 _EXAMPLES = """
@@ -40,21 +40,6 @@ _EXAMPLES = """
   # several GPUs / nodes
   torchrun --nproc_per_node 4 -m dpcli train bambnet --data DPDD --config paper --device cuda
 """
-
-
-def _parse_sets(items: list[str]) -> dict:
-    import json
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise DpError(f"--set {item}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 @app.command("train", epilog=_EXAMPLES)
@@ -128,7 +113,7 @@ def train_command(
         from dpcli.synth.photos import list_photos
         from dpcli.synth.scene import scene_options
 
-        extra = _parse_sets(synth_set or [])
+        extra = parse_sets(synth_set or [])
         if photos:
             list_photos(tuple(photos))  # a missing folder fails here, before any training
             extra["photos"] = list(photos)
@@ -141,7 +126,7 @@ def train_command(
         options.update(r_max=int(r_max) if r_max else None)
     elif st == "generator":
         options.update(defocus_weights=defocus_weights, defocus_source=coc_source, r_max=r_max)
-    options.update(_parse_sets(set_ or []))
+    options.update(parse_sets(set_ or []))
     req = TrainRequest(model=model, data=data, stage=stage, config=config, out=run_dir, steps=steps,
                        batch_size=batch_size, crop=crop, lr=lr, seed=seed, resume=resume, time_budget=time_budget,
                        precision=dev.precision, device=dev.device, val_every=val_every, ckpt_every=ckpt_every,

@@ -10,8 +10,11 @@ import numpy as np
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.cameras import resolve_input
-from dpcli.cli.common import ItemResult, OutputPlan, console_err, require_inputs, run_batch
+from dpcli.cli.batch import naming, require_inputs, run_batch
+from dpcli.cli.console import console_err
+from dpcli.cli.inputs import resolve_input
+from dpcli.cli.output_plan import OutputPlan
+from dpcli.cli.result import ItemResult
 from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
 from dpcli.errors import DpError
 
@@ -136,7 +139,7 @@ def zeroshot_command(
                       precision=dev.precision, device=dev.device, seed=seed, grid=(gy, gx), keep_layers=debug,
                       output_stage=output_stage).validate()
     dev.apply_threads()
-    from dpcli.cli.run import load_calibration
+    from dpcli.classical import load_calibration
 
     calibration = load_calibration(kernels or resolved.kernels, resolved.focus)
     stem = name or left.stem.removesuffix("_left").removesuffix("_L").removesuffix("_l")
@@ -151,7 +154,6 @@ def zeroshot_command(
                       overwrite=out.overwrite)
 
     def process(_item) -> ItemResult:
-        from dpcli.cli.run import naming
         from dpcli.io.pairs import PairInput
 
         with naming(PairInput(name=stem, left=left, right=right)):
