@@ -45,7 +45,7 @@ def cameras_command(
     print_table("camera profiles", ["name", "domain", "files", "encoding", "left view when a pair cannot tell", "focus",
                                     "from"],
                 [[r["name"], r["domain"], r["files"], r["encoding"], r["left view"], r["focus"], r["from"]]
-                 for r in rows])
+                 for r in rows], target=console)
     console.print(f"domains: {'; '.join(f'{k} = {v}' for k, v in DOMAINS.items())}. Your profiles: "
                   f"{user_profile_dir()}/NAME.toml", highlight=False, soft_wrap=True)
 

@@ -13,7 +13,7 @@ from dpcli.cli.batch import naming, require_inputs, run_batch
 from dpcli.cli.inputs import resolve_input
 from dpcli.cli.output_plan import OutputPlan
 from dpcli.cli.result import ItemResult
-from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
+from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, renamed, with_bundles
 from dpcli.errors import DpError, InputError
 
 _EPILOG = """Examples:
@@ -39,9 +39,10 @@ def defocus_map_command(
     inputs: list[Path] = typer.Argument(..., help="DP pairs: NAME_L/NAME_R files, left/ + right/ folders, DPDD "
                                         "folders, Dual Pixel RAW."),
     method: str = typer.Option("classical", "--method", help="classical (training-free, fast) | zeroshot "
-                               "(stage-1 layer choice) | net (a COC / defocus network: --model, --weights) | "
+                               "(stage-1 layer choice) | net (a COC / defocus network: --arch, --weights) | "
                                "a deblurring method of `dpdeblur models` (its own map)."),
-    model: str = typer.Option("bambnet", "--model", help="net: bambnet (COC net) | defocusgan | an architecture."),
+    arch: str = typer.Option("bambnet", "--arch", help="net: bambnet (COC net) | defocusgan | an architecture."),
+    model_alias: Optional[str] = typer.Option(None, "--model", hidden=True),
     weights: Optional[Path] = typer.Option(None, "--weights", help="net: checkpoint (ours or the authors')."),
     min_radius: float = typer.Option(-12.0, "--min-radius", help="classical: smallest signed radius (px) searched."),
     max_radius: float = typer.Option(12.0, "--max-radius", help="classical: largest signed radius (px) searched."),
@@ -55,6 +56,7 @@ def defocus_map_command(
     from dpcli.io.pairs import BadInput, discover_inputs, is_pair, probe_items
     from dpcli.methods import get_method
 
+    model = renamed(arch, model_alias, "--arch", "--model", "bambnet")
     if min_radius >= max_radius:
         raise DpError(f"--min-radius {min_radius:g}: must be below --max-radius ({max_radius:g})")
     require_inputs(inputs)

@@ -19,6 +19,7 @@ import numpy as np
 
 from dpcli.cameras import CameraProfile, load_profile
 from dpcli.cli.options import InputOptions
+from dpcli.errors import InputError
 
 _RAW_MIN_COUNTS, _RAW_MAX_COUNTS = 256, 16383
 
@@ -74,7 +75,10 @@ def resolve_input(source: InputOptions) -> ResolvedInput:
     defaults of the flags not given. Raises InputError for an unknown or bad profile."""
     if source.camera is None:
         return ResolvedInput(source)
-    profile = load_profile(source.camera)
+    try:
+        profile = load_profile(source.camera)
+    except InputError as exc:  # the flag the user typed names the problem
+        raise InputError(f"--camera {exc.message}" if exc.path is None else exc.message, exc.path) from None
     changes: dict = {}
     if source.black_level is None and profile.black_level is not None:
         changes["black_level"] = profile.black_level

@@ -352,3 +352,17 @@ def parse_sets(items: list[str], flag: str = "--set") -> dict:
         except json.JSONDecodeError:
             out[key.strip()] = value
     return out
+
+
+def renamed(value: Any, old_value: Any, flag: str, old_flag: str, default: Any = None) -> Any:
+    """The value of a renamed option whose old spelling stays as a hidden alias for one release:
+    the old one is taken with a one-line note; both given with different values is refused."""
+    if old_value is None or (isinstance(old_value, (list, tuple)) and not old_value):
+        return value
+    if value != default and value != old_value:
+        raise DpError(f"{old_flag} is the old name of {flag}: give one of them")
+    from dpcli.cli.console import console_err
+
+    console_err.print(f"[yellow]note:[/yellow] {old_flag} is now {flag} (the old name goes in the next release)",
+                      highlight=False, soft_wrap=True)
+    return old_value

@@ -37,6 +37,28 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def differences(old: Any, new: Any, most: int = 3) -> str:
+    """What changed between two recipes, in the words of the options: ``method auto -> classical``.
+    Settings both recipes hold come first (a setting the other lacks follows from one of them: it
+    is listed only when nothing else differs); another command is named as such."""
+    a, b = _flat(old), _flat(new)
+    if a.get("command") != b.get("command") and a.get("command"):
+        return f"made by dpdeblur {a['command']}"
+    both = [k for k in sorted(set(a) & set(b)) if a[k] != b[k]]
+    keys = both or [k for k in sorted(set(a) ^ set(b)) if a.get(k) is not None or b.get(k) is not None]
+
+    def words(value: Any) -> str:
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return "none" if value is None else str(value)
+
+    def key_words(key: str) -> str:  # "config.max_radius" -> "max radius"
+        return key.removeprefix("config.").replace(".", " ").replace("_", " ")
+
+    lines = [f"{key_words(k)} {words(a.get(k))} -> {words(b.get(k))}" for k in keys[:most]]
+    return "; ".join(lines) + (f" and {len(keys) - most} more" if len(keys) > most else "")
+
+
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
@@ -101,7 +123,7 @@ class OutputPlan:
         protected = {Path(p).resolve() for item in items for p in self.inputs(item)}
         recipe = _jsonable(self.recipe)
         decisions: dict[str, str] = {}
-        conflicts: list[str] = []
+        conflicts: list[tuple[str, str]] = []
         clashes: list[str] = []
         for item in items:
             name = name_of(item)
@@ -116,16 +138,13 @@ class OutputPlan:
                 continue
             record = self._read_record(name)
             if record is None:
-                conflicts.append(f"{present[0].name} (made by something else: no record of how)")
+                conflicts.append((present[0].name, "made by something else: no record of how"))
                 continue
             if record.get("recipe") != recipe:
-                old, new = _flat(record.get("recipe")), _flat(recipe)
-                diff = [f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new))
-                        if old.get(k) != new.get(k)]
-                conflicts.append(f"{present[0].name} (made with {'; '.join(diff[:3])})")
+                conflicts.append((present[0].name, differences(record.get("recipe"), recipe)))
                 continue
             if record.get("inputs") != _fingerprint(self.inputs(item)):
-                conflicts.append(f"{present[0].name} (its input changed since)")
+                conflicts.append((present[0].name, "its input changed since"))
                 continue
             done = record.get("state") == "done" and len(present) == len(expected)
             decisions[name] = "skip" if done else "redo"
@@ -134,10 +153,13 @@ class OutputPlan:
                               + (f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else "")
                               + "; choose another output folder (-o)", self.folder)
         if conflicts:
-            more = f" and {len(conflicts) - 2} more" if len(conflicts) > 2 else ""
-            raise OutputError(f"{len(conflicts)} output(s) here were made another way: "
-                              f"{', '.join(conflicts[:2])}{more}; use --overwrite to replace them or "
-                              "another output folder (-o)", self.folder)
+            names = [n for n, _ in conflicts]
+            listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            reasons = list(dict.fromkeys(r for _, r in conflicts))
+            why = reasons[0] if len(reasons) == 1 else "; ".join(f"{n}: {r}" for n, r in conflicts[:2])
+            raise OutputError(f"{'an output' if len(names) == 1 else f'{len(names)} outputs'} here "
+                              f"{'was' if len(names) == 1 else 'were'} made another way ({why}): {listed}; "
+                              "use --overwrite to replace them or another output folder (-o)", self.folder)
         return decisions
 
     def discard(self, name: str, created: Sequence[Path]) -> None:
@@ -169,10 +191,7 @@ def check_folder_recipe(folder: Path, what: str, recipe: dict, overwrite: bool) 
     except (OSError, ValueError):
         old = None
     if old is not None and old != new and not overwrite:
-        a, b = _flat(old), _flat(new)
-        diff = [f"{k} {a.get(k)} -> {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-        raise OutputError(f"was made with other settings ({'; '.join(diff[:3])}"
-                          f"{f' and {len(diff) - 3} more' if len(diff) > 3 else ''}); use --overwrite to "
+        raise OutputError(f"was made with other settings ({differences(old, new)}); use --overwrite to "
                           "make it again or another output folder (-o)", folder)
     if old != new:
         atomic_write_bytes(path, json.dumps(new, indent=1).encode(), overwrite=True)

@@ -16,7 +16,7 @@ from dpcli.cli.console import console_err
 from dpcli.cli.inputs import ResolvedInput, looks_like_raw_counts, resolve_input
 from dpcli.cli.output_plan import OutputPlan
 from dpcli.cli.result import ItemResult
-from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
+from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, renamed, with_bundles
 from dpcli.classical import load_calibration
 from dpcli.errors import DpError, InputError
 
@@ -31,9 +31,9 @@ Examples:
 
   dpdeblur run pixel4/ -o out/ --camera pixel4          # raw planes: black/white level from the profile
 
-  dpdeblur run pairs/ -o out/ --model classical         # a method by name (dpdeblur models)
+  dpdeblur run pairs/ -o out/ --method classical        # a method by name (dpdeblur models)
 
-  dpdeblur run dpdd/test -o out/ --model bambnet --weights BaMBNet.pth   # the authors' checkpoint
+  dpdeblur run dpdd/test -o out/ --method bambnet --weights BaMBNet.pth   # the authors' checkpoint
 """
 
 _DOMAIN_WORDS = {"phone": "linear grey (phone raw) images", "dslr": "colour sRGB photos"}
@@ -41,7 +41,7 @@ _DOMAIN_WORDS = {"phone": "linear grey (phone raw) images", "dslr": "colour sRGB
 
 @dataclass
 class _Chooser:
-    """Which method runs on an item: the one named by --model, else the best measured for its domain."""
+    """Which method runs on an item: the one named by --method, else the best measured for its domain."""
 
     model: str
     weights: Optional[Path]
@@ -87,13 +87,13 @@ class _Chooser:
                 from dpcli.models.registry import sha256_file
 
                 weights = sha256_file(self.weights)
-            return {"model": self.model, "weights": weights, "arch": self.arch}
+            return {"method": self.model, "weights": weights, "arch": self.arch}
         table = {}
         for domain in _DOMAIN_WORDS:
             for pair in (True, False):
                 m = default_method(domain, pair, self._candidates())
-                table[f"{domain}/{'pair' if pair else 'single'}"] = m.name if m else None
-        return {"model": "auto", "defaults": table}
+                table[f"for {domain} {'pairs' if pair else 'single images'}"] = m.name if m else None
+        return {"method": "auto", "auto": table}
 
 
 @app.command("run", epilog=_EPILOG)
@@ -101,11 +101,12 @@ class _Chooser:
 def run_command(
     inputs: list[Path] = typer.Argument(..., help="Files and folders: DP pairs (NAME_L/NAME_R, left/ right/, "
                                         "DPDD, Dual Pixel RAW) and single images."),
-    model: str = typer.Option("auto", "--model", "-m", help="auto (the best method measured for the data: "
+    method: str = typer.Option("auto", "--method", "-m", help="auto (the best method measured for the data: "
                               "colour DP pairs -> bambnet_deblur_small.dslr-synth, grey raw pairs -> "
                               "zeroshot today; single images -> shipped weights of their domain) | "
                               "zeroshot | classical | a weights name or bambnet | defocusgan with --weights "
                               "(dpdeblur models)."),
+    model_alias: Optional[str] = typer.Option(None, "--model", hidden=True),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: ours (.safetensors) or the "
                                            "authors' DPDD .pth (BaMBNet: the deblurring net)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of --weights when the file cannot tell "
@@ -126,12 +127,13 @@ def run_command(
     """Remove defocus blur: DP pairs and single images, each with the best method for its data.
 
     Writes OUT/NAME.png (all-in-focus, at the input's bit depth); a pair NAME_L/NAME_R gives
-    NAME. With no --model, DP pairs go to the method measured best on real photos of their domain
+    NAME. With no --method, DP pairs go to the method measured best on real photos of their domain
     (colour sRGB or linear raw planes) and single images to shipped weights of theirs; which view
     is left is read from each pair. The summary says per item which method ran and the L/R order.
     """
     from dpcli.io.pairs import BadInput, discover_inputs, is_pair, probe_items
 
+    model = renamed(method, model_alias, "--method", "--model", "auto")
     require_inputs(inputs)
     dev.apply_threads()
     resolved = resolve_input(source)
@@ -145,7 +147,7 @@ def run_command(
         kinds = {is_pair(it) and not single for it in usable}
         if len(kinds) > 1:
             raise DpError("--weights with both DP pairs and single images: say which network they are for with "
-                          "--model bambnet|defocusgan (or run pairs and single images separately)")
+                          "--method bambnet|defocusgan (or run pairs and single images separately)")
     runtime = dict(device=dev.device, precision=dev.precision, tile=dev.tile, tile_overlap=dev.tile_overlap,
                    coc_weights=defocus_weights)
     chooser = _Chooser(model, weights, arch, runtime)
@@ -200,7 +202,7 @@ def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOption
         domain = resolved.domain(left.shape[0], srgb)
         method = chooser.for_item(domain, True)
         if not method.needs_pair:
-            raise InputError(f"--model {method.name} deblurs single images; add --single to run it on the "
+            raise InputError(f"--method {method.name} deblurs single images; add --single to run it on the "
                              "pairs' combined views")
         if resolved.source.black_level is not None and resolved.source.white_sheet is None:
             notes.append("raw planes without vignetting correction (--white-sheet LEFT RIGHT)")
@@ -218,7 +220,7 @@ def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOption
         domain = resolved.domain(image.shape[0], srgb)
         method = chooser.for_item(domain, False)
         if method.needs_pair:
-            raise InputError(f"a single image; --model {method.name} needs dual-pixel pairs "
+            raise InputError(f"a single image; --method {method.name} needs dual-pixel pairs "
                              "(NAME_L/NAME_R, left/ + right/, DPDD or Dual Pixel RAW)", item.paths[0])
         result = method.deblur(image, None, srgb=srgb)
     details["method"] = method.name

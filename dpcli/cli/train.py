@@ -8,7 +8,7 @@ import typer
 
 from dpcli.cli.app import app
 from dpcli.cli.console import console_err
-from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, parse_sets, with_bundles
+from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, parse_sets, renamed, with_bundles
 from dpcli.errors import DpError
 
 _EXAMPLES = """
@@ -61,7 +61,8 @@ def train_command(
     seed: int = typer.Option(0, "--seed", help="Seed of weights, data order, crops and flips."),
     val_every: Optional[int] = typer.Option(None, "--val-every", help="Validation PSNR every N steps (0 = never)."),
     ckpt_every: Optional[int] = typer.Option(None, "--ckpt-every", help="Checkpoint every N steps."),
-    val_count: int = typer.Option(8, "--val-count", help="Fixed validation samples (also Algorithm 1's split)."),
+    val_count: int = typer.Option(8, "--val-count", help="Fixed validation samples (BaMBNet's COC stage also "
+                                  "fits its blur-size thresholds on them)."),
     patch_recipe: Optional[bool] = typer.Option(None, "--patch-recipe/--no-patch-recipe",
                                                 help="DPDD patches: 512 px, 60% overlap, drop 30% least sharp."),
     coc_weights: Optional[Path] = typer.Option(None, "--coc-weights", help="BaMBNet deblur: trained COC net "
@@ -71,23 +72,24 @@ def train_command(
                                                    help="DefocusGAN generator: trained defocus-map net."),
     r_max: Optional[float] = typer.Option(None, "--r-max", help="Largest COC radius in px (paper 25)."),
     synth_length: int = typer.Option(512, "--synth-length", help="Synthetic scenes per epoch."),
-    synth_camera: str = typer.Option("phone", "--synth-camera", help="Synthetic camera: phone (Pixel-like "
-                                     "radii, linear) | dslr (DPDD-like, sRGB) | mixed."),
+    synth_camera: str = typer.Option("dslr", "--synth-camera", help="Synthetic camera: dslr (DPDD-like, "
+                                     "sRGB) | phone (Pixel-like radii, linear) | mixed (as dpdeblur synth)."),
     synth_grey: bool = typer.Option(False, "--synth-grey", help="Grey synthetic scenes replicated to RGB "
                                     "(like Pixel 4's single green DP plane)."),
     photos: Optional[list[str]] = typer.Option(None, "--photos", help="Synthetic scenes: folder (recursive) or "
                                                "file of natural photos for textures, repeatable; 'debian' = "
                                                "the Debian wallpaper photos (docs/training.md)."),
     synth_set: Optional[list[str]] = typer.Option(None, "--synth-set", help="Synthetic scene option KEY=VALUE "
-                                                  "(repeatable; a SceneConfig field of dpcli.synth), e.g. "
-                                                  "fullframe_prob=0.4."),
+                                                  "(repeatable; as dpdeblur synth --synth-set; the options: "
+                                                  "docs/training.md), e.g. fullframe_prob=0.4."),
     warm_start: Optional[Path] = typer.Option(None, "--warm-start", help="Initialise from a compact state "
                                               "(weights/checkpoints/*.pt): weights + thresholds, fresh optimiser."),
     export: Optional[str] = typer.Option(None, "--export", help="After training write weights/ARCH.NAME.safetensors "
                                          "(fp16) and its manifest entry."),
     save_state: Optional[Path] = typer.Option(None, "--save-state", help="Also write the compact fp16 state here."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Stage option KEY=VALUE (repeatable), e.g. "
-                                             "search_every=300 anneal_steps=900 lam=0.02."),
+    stage_set: Optional[list[str]] = typer.Option(None, "--stage-set", help="Training stage option KEY=VALUE "
+                                                  "(repeatable), e.g. search_every=300 lam=0.02."),
+    set_alias: Optional[list[str]] = typer.Option(None, "--set", hidden=True),
     source: InputOptions = bundle(omit=("black_level", "white_level", "white_sheet", "swap_lr", "camera"),
                                   help={"srgb": "The --data folder holds sRGB / linear values (default: the "
                                         "folder says; dpdeblur synth records it, DPDD is sRGB)."}),
@@ -102,6 +104,7 @@ def train_command(
     """Train a network (one stage of BaMBNet or DefocusGAN) with checkpoints, resume and validation."""
     from dpcli.train.runner import TrainRequest, run_training
 
+    set_ = renamed(stage_set, set_alias, "--stage-set", "--set")
     dev.apply_threads()
     if coc_source not in ("auto", "net", "gt"):
         raise DpError(f"--coc-source {coc_source}: expected auto, net or gt")
@@ -113,7 +116,7 @@ def train_command(
         from dpcli.synth.photos import list_photos
         from dpcli.synth.scene import scene_options
 
-        extra = parse_sets(synth_set or [])
+        extra = parse_sets(synth_set or [], "--synth-set")
         if photos:
             list_photos(tuple(photos))  # a missing folder fails here, before any training
             extra["photos"] = list(photos)
@@ -126,7 +129,7 @@ def train_command(
         options.update(r_max=int(r_max) if r_max else None)
     elif st == "generator":
         options.update(defocus_weights=defocus_weights, defocus_source=coc_source, r_max=r_max)
-    options.update(parse_sets(set_ or []))
+    options.update(parse_sets(set_ or [], "--stage-set"))
     req = TrainRequest(model=model, data=data, stage=stage, config=config, out=run_dir, steps=steps,
                        batch_size=batch_size, crop=crop, lr=lr, seed=seed, resume=resume, time_budget=time_budget,
                        precision=dev.precision, device=dev.device, val_every=val_every, ckpt_every=ckpt_every,

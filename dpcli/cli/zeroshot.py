@@ -15,7 +15,7 @@ from dpcli.cli.console import console_err
 from dpcli.cli.inputs import resolve_input
 from dpcli.cli.output_plan import OutputPlan
 from dpcli.cli.result import ItemResult
-from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
+from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, renamed, with_bundles
 from dpcli.errors import DpError
 
 _EPILOG = """
@@ -89,8 +89,9 @@ def zeroshot_command(
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds for the whole run; "
                                                 "stages stop early to meet it."),
     layers: Optional[int] = typer.Option(None, "--layers", help="MPI layers per focus side, N + 1 (default 18)."),
-    max_radius: Optional[float] = typer.Option(None, "--max-radius", help="Blur radius of the last layer, px "
-                                               "(default 17: 35x35 kernels)."),
+    max_radius: Optional[float] = typer.Option(None, "--last-layer-radius", help="Blur radius of the last "
+                                               "MPI layer, px (default 17: 35x35 kernels)."),
+    max_radius_alias: Optional[float] = typer.Option(None, "--max-radius", hidden=True),
     kernel_beta: Optional[float] = typer.Option(None, "--kernel-beta", help="Ramp floor of the parametric "
                                                 "DP kernels (default 0.5; RDPD's 0.1 separates the views more)."),
     focus: Optional[str] = typer.Option(None, "--focus", help="front (content behind the focal plane; default, "
@@ -126,6 +127,7 @@ def zeroshot_command(
     """
     from dpcli.zeroshot import make_config
 
+    max_radius = renamed(max_radius, max_radius_alias, "--last-layer-radius", "--max-radius")
     require_inputs([left, right])
     try:
         gy, gx = (int(v) for v in grid.lower().split("x"))

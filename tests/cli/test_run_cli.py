@@ -21,7 +21,7 @@ def _pair(folder: Path, name: str = "scene", h: int = 64, w: int = 96, seed: int
 
 def test_output_folder_equal_to_the_input_folder_is_named_not_no_images(dpdeblur, tmp_path):
     _pair(tmp_path / "photos")
-    res = dpdeblur("run", tmp_path / "photos", "-o", tmp_path / "photos", "--model", "classical")
+    res = dpdeblur("run", tmp_path / "photos", "-o", tmp_path / "photos", "--method", "classical")
     assert res.code == 2 and len(res.err_lines) == 1
     assert "both the input and the output folder" in res.err and "no images found" not in res.err
 
@@ -29,25 +29,25 @@ def test_output_folder_equal_to_the_input_folder_is_named_not_no_images(dpdeblur
 def test_rerun_skips_and_another_method_is_refused_before_computing(dpdeblur, tmp_path):
     _pair(tmp_path / "in")
     out = tmp_path / "out"
-    first = dpdeblur("run", tmp_path / "in", "-o", out, "--model", "classical", "--json")
+    first = dpdeblur("run", tmp_path / "in", "-o", out, "--method", "classical", "--json")
     assert first.code == 0, first.err
     assert json.loads(first.out)["counts"]["ok"] == 1
     made = (out / "scene.png").read_bytes()
-    again = dpdeblur("run", tmp_path / "in", "-o", out, "--model", "classical", "--json")
+    again = dpdeblur("run", tmp_path / "in", "-o", out, "--method", "classical", "--json")
     assert again.code == 0 and json.loads(again.out)["counts"]["skipped"] == 1
     start = time.perf_counter()
-    other = dpdeblur("run", tmp_path / "in", "-o", out, "--model", "zeroshot")
+    other = dpdeblur("run", tmp_path / "in", "-o", out, "--method", "zeroshot")
     assert time.perf_counter() - start < 5  # refused up front, nothing computed
     assert other.code == 2 and len(other.err_lines) == 1, other.err
     assert "classical" in other.err and "zeroshot" in other.err and "--overwrite" in other.err
     assert (out / "scene.png").read_bytes() == made  # nothing lost
-    wants_map = dpdeblur("run", tmp_path / "in", "-o", out, "--model", "classical", "--defocus-map")
-    assert wants_map.code == 2 and "defocus_map" in wants_map.err  # says why, before computing
+    wants_map = dpdeblur("run", tmp_path / "in", "-o", out, "--method", "classical", "--defocus-map")
+    assert wants_map.code == 2 and "defocus map off -> on" in wants_map.err  # says why, before computing
 
 
 def test_quiet_prints_the_final_line(dpdeblur, tmp_path):
     _pair(tmp_path / "in")
-    res = dpdeblur("run", tmp_path / "in", "-o", tmp_path / "out", "--model", "classical", "-q")
+    res = dpdeblur("run", tmp_path / "in", "-o", tmp_path / "out", "--method", "classical", "-q")
     assert res.code == 0 and len(res.err_lines) == 1 and res.err_lines[0].startswith("1 done")
 
 

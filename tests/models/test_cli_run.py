@@ -84,7 +84,7 @@ class TestRun:
         assert items["scene"]["details"]["orientation"].split(" (")[0] in ("as given", "swapped")
         assert items["photo"]["status"] == "failed"
         assert items["photo"]["message"].count("no method for single images") == 1
-        assert "--model" not in items["photo"]["message"]
+        assert "--method" not in items["photo"]["message"]
         assert (tmp_path / "out" / "scene.png").is_file() and not (tmp_path / "out" / "photo.png").exists()
 
     def test_plain_checkpoint_is_the_deblurring_net(self, tmp_path, inputs, monkeypatch, capsys) -> None:
@@ -94,7 +94,7 @@ class TestRun:
         plain = tmp_path / "plain.safetensors"
         save_file(create_model("bambnet_deblur_test").state_dict(), str(plain))
         code, stdout, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
-                                  "-o", tmp_path / "out", "--model", "bambnet", "--weights", plain, "--json")
+                                  "-o", tmp_path / "out", "--method", "bambnet", "--weights", plain, "--json")
         assert code == 0, err
         assert json.loads(stdout)["items"][0]["details"]["method"] == "bambnet"
 
@@ -107,7 +107,7 @@ class TestRun:
         write_image(folder / "s_L.png", left, 16)
         write_image(folder / "s_R.png", right, 16)
         coc = reference_dir / "bambnet_coc" / "official_state_dict.safetensors"
-        code, _, err = _main(monkeypatch, capsys, "run", folder, "-o", tmp_path / "out", "--model", "bambnet",
+        code, _, err = _main(monkeypatch, capsys, "run", folder, "-o", tmp_path / "out", "--method", "bambnet",
                              "--weights", coc)
         assert code == 2 and "does not resemble the input" in err and "--defocus-weights" in err
         assert not (tmp_path / "out" / "s.png").exists()
@@ -115,7 +115,7 @@ class TestRun:
     def test_classical_needs_no_weights(self, tmp_path, inputs, monkeypatch, capsys) -> None:
         out = tmp_path / "out"
         code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png", "-o", out,
-                             "--model", "classical", "--defocus-map", "-q")
+                             "--method", "classical", "--defocus-map", "-q")
         assert code == 0, err
         assert read_image(out / "scene.png").data.shape == (3, 40, 56)
         assert (out / "scene_defocus.tiff").is_file()  # the map follows the method (classical)
@@ -124,13 +124,13 @@ class TestRun:
         weights = save_weights(create_model("defocusgan_generator_test"), "defocusgan_generator_test",
                                tmp_path / "g.safetensors")
         code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
-                             "-o", tmp_path / "out", "--model", "defocusgan", "--weights", weights)
+                             "-o", tmp_path / "out", "--method", "defocusgan", "--weights", weights)
         assert code == 2 and "--single" in err
 
     def test_family_without_weights_says_where_weights_come_from(self, tmp_path, inputs, monkeypatch,
                                                                  capsys) -> None:
         code, _, err = _main(monkeypatch, capsys, "run", inputs / "photo.png", "-o", tmp_path / "out",
-                             "--model", "defocusgan")
+                             "--method", "defocusgan")
         assert code == 2 and "no trained weights for defocusgan" in err and "--weights" in err
 
     def test_unknown_camera_is_one_line(self, tmp_path, inputs, monkeypatch, capsys) -> None:
