@@ -152,3 +152,17 @@ def test_defocus_map_cli_classical(tmp_path):
     again = runner.invoke(app, ["defocus-map", str(tmp_path / "s_L.tiff"), str(tmp_path / "s_R.tiff"), "-o", str(out),
                                 "--method", "bogus"])
     assert again.exit_code != 0
+
+
+def test_eval_ignores_the_side_outputs_of_the_commands(folders, tmp_path):
+    """zeroshot's NAME_kernels.png and defocus-map's NAME_confidence.png sit beside the predictions
+    (issue 26): they are neither scored nor listed as predictions without a ground truth."""
+    from dpcli.metrics.evaluate import evaluate_folders
+
+    pred, gt = folders
+    write_image(pred / "a_kernels.png", _img(11, c=1), 8)
+    write_image(pred / "b_confidence.png", _img(12, c=1), 8)
+    report = evaluate_folders(pred, gt)
+    data = report.to_json()
+    assert [r["name"] for r in data["images"]] == ["a", "b"]
+    assert data["unmatched"]["pred"] == ["extra.png"]

@@ -74,6 +74,22 @@ def _warnings_as_lines() -> None:
     warnings.showwarning = show
 
 
+_CTRL_C: list[bool] = []
+
+
+def _catch_ctrl_c() -> None:
+    """Note a Ctrl-C (then raise KeyboardInterrupt as Python does); left alone where SIGINT is
+    ignored (a background job) or handled by someone else."""
+    import signal
+
+    def on_sigint(signum, frame) -> None:  # noqa: ANN001
+        _CTRL_C.append(True)
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_sigint)
+
+
 def _interrupted() -> None:
     console_err.print("interrupted: finished outputs are kept; the same command again continues where it "
                       "stopped", highlight=False, soft_wrap=True)
@@ -113,17 +129,19 @@ def main() -> None:
 
     retain_freed_memory()  # large conv buffers are reused instead of re-faulted (see its docstring)
     _warnings_as_lines()
+    _catch_ctrl_c()
     try:
-        # Without standalone mode click RETURNS the code of `raise typer.Exit(code)`: pass it on.
+        # Without standalone mode click RETURNS the code of `raise typer.Exit(code)`: pass it on
+        # (Typer turns Ctrl-C into a returned 130 too: the handler above noted it).
         code = app(standalone_mode=False, prog_name="dpdeblur")
+        if code == 130 and _CTRL_C:
+            _interrupted()
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except DpError as exc:
         _error(escape(exc.one_line()))
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
-        if isinstance(exc.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into a silent Exit(130)
-            _interrupted()
         sys.exit(exc.exit_code)
     except typer.Abort:
         console_err.print("aborted", highlight=False)

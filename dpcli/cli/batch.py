@@ -60,6 +60,17 @@ def run_batch(
     shard = Shard.from_env()
     started = time.time()
     all_items = list(items)
+    try:
+        return _run(all_items, process, name_of, shard, started, title=title, out=out, plan=plan, quiet=quiet,
+                    verbose=verbose, json_summary=json_summary, titles=titles, detail_columns=detail_columns)
+    finally:
+        if plan is not None:
+            plan.tidy()
+
+
+def _run(all_items: list, process: Callable, name_of: Callable, shard: Shard, started: float, *, title: str,
+         out: "OutputOptions | None", plan: OutputPlan | None, quiet: bool, verbose: bool, json_summary: bool,
+         titles: dict[str, str], detail_columns: dict[str, str] | None) -> int:
     decisions: dict[str, str] = {}
     if plan is not None:
         plan.prepare_folder()
@@ -100,7 +111,9 @@ def run_batch(
                 message = line if exc.path is not None or line.startswith(f"{name}:") else f"{name}: {line}"
                 result = ItemResult(name=name, status="failed", message=message)
                 error_codes.append(exc.exit_code)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # the item stopped half way leaves nothing behind
+                if plan is not None:
+                    plan.discard(name, fresh)
                 raise
             except Exception as exc:  # one bad file must not end a folder run
                 if verbose:
@@ -115,7 +128,8 @@ def run_batch(
                 console_err.print(f"[red]error:[/red] {escape(result.message)}", highlight=False,
                                   soft_wrap=True)
             elif verbose and show:
-                console_err.print(f"{name}: {result.status} in {result.seconds:.2f} s", highlight=False)
+                said = "".join(f"; {k}: {v}" for k, v in result.details.items() if k in _DECISION_ONLY)
+                console_err.print(f"{name}: {result.status} in {result.seconds:.2f} s{said}", highlight=False)
             progress.advance(task)
     if shard.world > 1:
         folder = _summary_folder(plan, out)
@@ -164,6 +178,16 @@ def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str,
     return 0
 
 
+# details whose table cell is the decision alone ("as given", "swapped"): the evidence in brackets
+# stays in --json and -v lines, so the summary fits 80 columns
+_DECISION_ONLY = ("orientation",)
+
+
+def _cell(key: str, value: object) -> str:
+    text = str(value)
+    return text.split(" (", 1)[0] if key in _DECISION_ONLY else text
+
+
 def print_summary(results: list[ItemResult], metric_columns: Iterable[str] | dict[str, str],
                   detail_columns: dict[str, str] | None = None) -> None:
     titles = dict(metric_columns) if isinstance(metric_columns, dict) else {k: k for k in metric_columns}
@@ -174,7 +198,7 @@ def print_summary(results: list[ItemResult], metric_columns: Iterable[str] | dic
         style = {"ok": "green", "skipped": "yellow", "failed": "red"}[r.status]
         metrics = [f"{r.metrics[c]:.4f}" if c in r.metrics else "" for c in titles]
         detail = escape(r.message if r.status != "ok" else ", ".join(Path(o).name for o in r.outputs))
-        texts = [escape(str(r.details.get(k, ""))) for k in details]
+        texts = [escape(_cell(k, r.details.get(k, ""))) for k in details]
         rows.append([escape(r.name), f"[{style}]{r.status}[/{style}]", f"{r.seconds:.2f}", *metrics, *texts, detail])
     print_table("summary", headers, rows,
                 justify=["left", "left", "right", *["right"] * len(titles), *["left"] * len(details), "left"])

@@ -10,14 +10,16 @@ from dpcli.cli.options import OutputOptions, bundle, with_bundles
 _EPILOG = """
 Examples:
 
-  dpdeblur cameras                      # the profiles known here (shipped and yours)
+  dpdeblur cameras            # the profiles known here (shipped and yours)
 
-  dpdeblur cameras pixel4               # one profile in full
+  dpdeblur cameras pixel4     # one profile in full
 
-  dpdeblur run pixel4/ -o out/ --camera pixel4     # raw planes: black level etc. from the profile
+  # raw planes: black level etc. from the profile
+  dpdeblur run pixel4/ -o out/ --camera pixel4
 
-Add your own: copy a shipped profile (path shown by `dpdeblur cameras NAME`) to
-~/.config/dpdeblur/cameras/NAME.toml (or $DPDEBLUR_CAMERAS) and fill in its calibration paths.
+Add your own: copy a shipped profile (path shown by `dpdeblur cameras
+NAME`) to ~/.config/dpdeblur/cameras/NAME.toml (or $DPDEBLUR_CAMERAS)
+and fill in its calibration paths.
 """
 
 

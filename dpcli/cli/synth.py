@@ -21,17 +21,22 @@ from dpcli.errors import DpError, OutputError
 EXAMPLES = """
 Examples:
 
-  dpdeblur synth -o data/synth --count 8 --size 256             # 8 DSLR-like scenes in seconds
+  # 8 DSLR-like scenes in seconds
+  dpdeblur synth -o data/synth --count 8 --size 256
 
-  dpdeblur synth -o data/synth --count 400 --workers 2          # resumes: finished scenes are skipped
+  # resumes: finished scenes are skipped
+  dpdeblur synth -o data/synth --count 400 --workers 2
 
-  dpdeblur synth -o data/pixel_like --count 1000 --synth-camera phone --native-blur --grey
+  dpdeblur synth -o data/pixel_like --count 1000 --synth-camera phone \\
+      --native-blur --grey
 
-  dpdeblur synth -o data/pixel_measured --synth-camera phone --native-blur --grey \\
-      --kernels ../shared/data/pixel4/calibration    # blur with the measured Pixel 4 kernels
+  # blur with the measured Pixel 4 kernels
+  dpdeblur synth -o data/pixel_measured --synth-camera phone --native-blur \\
+      --grey --kernels ../shared/data/pixel4/calibration
 
-  # natural photos (any folder; 'debian' = the photos of the Debian wallpaper packages) and
-  # full-frame scenes with a pseudo-depth from the photo's own segmentation
+  # natural photos (any folder; 'debian' = the photos of the Debian
+  # wallpaper packages) and full-frame scenes with a pseudo-depth from the
+  # photo's own segmentation
   dpdeblur synth -o data/photos --photos debian --photos ~/Pictures \\
       --synth-set fullframe_prob=0.4
 """

@@ -14,31 +14,38 @@ from dpcli.errors import DpError
 _EXAMPLES = """
 [bold]Examples[/bold]
 
-  # under a minute: the tiny test network on synthetic scenes (checks the setup)
+  # under a minute: the tiny test network on synthetic scenes
   dpdeblur train bambnet --data synth --config test --steps 5 -o runs/try
 
-  # BaMBNet on on-the-fly synthetic DP scenes, CPU-sized network, 2 hours at most
-  dpdeblur train bambnet --data synth --config small -o runs/bamb --time-budget 7200
+  # BaMBNet on on-the-fly synthetic DP scenes, CPU-sized, 2 hours at most
+  dpdeblur train bambnet --data synth --config small -o runs/bamb \\
+      --time-budget 7200
 
-  # reproduce the paper on DPDD (both stages; 512 px patches, 60% overlap, 30% least sharp dropped)
+  # reproduce the paper on DPDD (both stages; 512 px patches, 60%
+  # overlap, 30% least sharp dropped)
   dpdeblur train bambnet --stage coc --data DPDD --config paper -o runs/coc
-  dpdeblur train bambnet --stage deblur --data DPDD --config paper -o runs/deblur \\
-      --coc-weights runs/coc/checkpoint.pt
+  dpdeblur train bambnet --stage deblur --data DPDD --config paper \\
+      -o runs/deblur --coc-weights runs/coc/checkpoint.pt
 
   # DefocusGAN: defocus-map net, then the generator guided by its maps
-  dpdeblur train defocusgan --stage defocus --data DPDD --config paper -o runs/dm
-  dpdeblur train defocusgan --stage generator --data DPDD --config paper -o runs/gan \\
-      --defocus-weights runs/dm/checkpoint.pt
+  dpdeblur train defocusgan --stage defocus --data DPDD --config paper \\
+      -o runs/dm
+  dpdeblur train defocusgan --stage generator --data DPDD --config paper \\
+      -o runs/gan --defocus-weights runs/dm/checkpoint.pt
 
-  # continue after Ctrl-C or a time budget; export fp16 weights into weights/ + manifest
-  dpdeblur train bambnet --data synth -o runs/bamb --resume --export synth-v1
+  # continue after Ctrl-C or a time budget (the run folder holds the
+  # options), then further; export fp16 weights into weights/ + manifest
+  dpdeblur train bambnet -o runs/bamb --resume
+  dpdeblur train bambnet -o runs/bamb --resume --steps 20000 --export v1
 
-  # DSLR colour data from natural photos (any folder; 'debian' = the Debian wallpaper photos)
-  dpdeblur train defocusgan --data synth --synth-camera dslr --photos debian \\
-      --synth-set fullframe_prob=0.4 -o runs/gen_dslr
+  # DSLR colour data from natural photos (any folder; 'debian' = the
+  # Debian wallpaper photos)
+  dpdeblur train defocusgan --data synth --synth-camera dslr \\
+      --photos debian --synth-set fullframe_prob=0.4 -o runs/gen_dslr
 
   # several GPUs / nodes
-  torchrun --nproc_per_node 4 -m dpcli train bambnet --data DPDD --config paper --device cuda
+  torchrun --nproc_per_node 4 -m dpcli train bambnet --data DPDD \\
+      --config paper --device cuda
 """
 
 

@@ -135,7 +135,7 @@ class TestRun:
 
     def test_unknown_camera_is_one_line(self, tmp_path, inputs, monkeypatch, capsys) -> None:
         code, _, err = _main(monkeypatch, capsys, "run", inputs, "-o", tmp_path / "out", "--camera", "nosuch")
-        assert code == 2 and "unknown camera" in err and "pixel4" in err and "Traceback" not in err
+        assert code == 2 and "--camera nosuch: no such camera profile" in err and "pixel4" in err and "Traceback" not in err
 
 
 def test_both_file_orders_give_the_same_image(tmp_path, monkeypatch, capsys) -> None:
