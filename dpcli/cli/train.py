@@ -52,6 +52,7 @@ _EXAMPLES = """
 @app.command("train", epilog=_EXAMPLES)
 @with_bundles
 def train_command(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="bambnet | defocusgan"),
     data: str = typer.Option("synth", "--data", help="DPDD-layout folder (real DPDD or `dpdeblur synth` "
                              "output, NAME_defocus.tiff maps used when present) or 'synth' (on-the-fly scenes)."),
@@ -63,7 +64,8 @@ def train_command(
     crop: Optional[int] = typer.Option(None, "--crop", help="Training crop in px (synthetic: scene size)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: the config's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the -o folder from its "
-                                "checkpoint.pt, exactly."),
+                                "checkpoint.pt, exactly, with the options it was started with (recorded in "
+                                "the folder); a larger --steps trains further."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop (with a checkpoint) after this many seconds."),
     seed: int = typer.Option(0, "--seed", help="Seed of weights, data order, crops and flips."),
     val_every: Optional[int] = typer.Option(None, "--val-every", help="Validation PSNR every N steps (0 = never)."),
@@ -109,6 +111,7 @@ def train_command(
     dev: DeviceOptions = bundle(omit=("tile", "tile_overlap")),
 ) -> None:
     """Train a network (one stage of BaMBNet or DefocusGAN) with checkpoints, resume and validation."""
+    from dpcli.train.run_folder import RunDone, resume_request
     from dpcli.train.runner import TrainRequest, run_training
 
     set_ = renamed(stage_set, set_alias, "--stage-set", "--set")
@@ -143,8 +146,13 @@ def train_command(
                        val_count=val_count, recipe=patch_recipe, synth_length=synth_length,
                        synth_options=synth_options, linear_data=source.srgb is False, srgb=source.srgb,
                        stage_options=options, quiet=out.quiet or out.json, overwrite=out.overwrite)
+    if resume:  # the options not typed again come from the run folder; a conflicting one is refused
+        req = resume_request(req, _given_fields(ctx))
     try:
         result, trainer, recipe = run_training(req, warm_start=warm_start, export=export, save_state=save_state)
+    except RunDone as done:
+        console_err.print(done.one_line(), highlight=False, soft_wrap=True)
+        raise typer.Exit(0)
     except KeyboardInterrupt:
         console_err.print(f"interrupted: checkpoint saved in {run_dir}; continue with --resume", highlight=False)
         raise typer.Exit(130)
@@ -163,3 +171,26 @@ def train_command(
     if "exported" in recipe:
         entry = recipe["exported"]
         console_err.print(f"exported {entry['name']} (sha256 {entry['sha256'][:12]}...)", highlight=False)
+
+
+# command-line parameter -> the TrainRequest field it sets (for --resume: what was typed again)
+_FIELDS = {"model": "model", "data": "data", "stage": "stage", "config": "config", "batch_size": "batch_size",
+           "crop": "crop", "lr": "lr", "seed": "seed", "val_count": "val_count", "patch_recipe": "recipe",
+           "synth_length": "synth_length", "synth_camera": "synth_options", "synth_grey": "synth_options",
+           "photos": "synth_options", "synth_set": "synth_options", "coc_weights": "stage_options",
+           "coc_source": "stage_options", "defocus_weights": "stage_options", "r_max": "stage_options",
+           "stage_set": "stage_options", "set_alias": "stage_options", "source__srgb": "srgb", "steps": "steps",
+           "val_every": "val_every", "ckpt_every": "ckpt_every", "dev__precision": "precision"}
+
+
+def _given_fields(ctx: typer.Context) -> set[str]:
+    """TrainRequest fields set by what was typed (not by a default)."""
+    typed = set()
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT"):
+            typed.add(name)
+    fields = {_FIELDS[n] for n in typed if n in _FIELDS}
+    if "srgb" in fields:
+        fields.add("linear_data")
+    return fields
