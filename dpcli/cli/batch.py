@@ -45,6 +45,7 @@ def run_batch(
     json_summary: bool = False,
     metric_columns: Iterable[str] | dict[str, str] = (),
     detail_columns: dict[str, str] | None = None,
+    ground_truth: Path | None = None,
 ) -> int:
     """Run ``process`` on every item; report progress, failures and a summary; return the exit code.
 
@@ -52,7 +53,9 @@ def run_batch(
     the recipe is recorded beside each item's outputs. ``out`` (the output bundle) supplies quiet,
     verbose and json. Under torchrun each rank runs its share; rank 0 reports all of them.
     ``metric_columns``: metric keys, or key -> column title in words; ``detail_columns``: keys of
-    ``ItemResult.details`` -> column title (text columns before "output / message").
+    ``ItemResult.details`` -> column title (text columns before "output / message"). With the
+    output bundle's ``--report`` rank 0 writes ``OUT/report.html`` (:mod:`dpcli.cli.report`), with
+    scores against ``ground_truth`` where given.
     """
     if out is not None:
         quiet, verbose, json_summary = out.quiet, out.verbose, out.json
@@ -62,7 +65,8 @@ def run_batch(
     all_items = list(items)
     try:
         return _run(all_items, process, name_of, shard, started, title=title, out=out, plan=plan, quiet=quiet,
-                    verbose=verbose, json_summary=json_summary, titles=titles, detail_columns=detail_columns)
+                    verbose=verbose, json_summary=json_summary, titles=titles, detail_columns=detail_columns,
+                    ground_truth=ground_truth)
     finally:
         if plan is not None:
             plan.tidy()
@@ -70,7 +74,7 @@ def run_batch(
 
 def _run(all_items: list, process: Callable, name_of: Callable, shard: Shard, started: float, *, title: str,
          out: "OutputOptions | None", plan: OutputPlan | None, quiet: bool, verbose: bool, json_summary: bool,
-         titles: dict[str, str], detail_columns: dict[str, str] | None) -> int:
+         titles: dict[str, str], detail_columns: dict[str, str] | None, ground_truth: Path | None) -> int:
     decisions: dict[str, str] = {}
     if plan is not None:
         plan.prepare_folder()
@@ -143,8 +147,29 @@ def _run(all_items: list, process: Callable, name_of: Callable, shard: Shard, st
         error_codes += codes
         order = {name_of(it): i for i, it in enumerate(all_items)}
         results.sort(key=lambda r: order.get(r.name, len(order)))
-    return _report(results, error_codes, titles, dict(detail_columns or {}), quiet=quiet,
-                   json_summary=json_summary, folder=_summary_folder(plan, out))
+    folder = _summary_folder(plan, out)
+    page = None
+    if out is not None and out.report and folder is not None:
+        page = _write_page(folder, all_items, results, name_of, plan, ground_truth)
+    code = _report(results, error_codes, titles, dict(detail_columns or {}), quiet=quiet,
+                   json_summary=json_summary, folder=folder)
+    if page is not None and not json_summary:
+        console_err.print(f"report: {page}", highlight=False, soft_wrap=True)
+    return code
+
+
+def _write_page(folder: Path, items: list, results: list[ItemResult], name_of: Callable, plan: OutputPlan | None,
+                ground_truth: Path | None) -> Path:
+    """OUT/report.html of this batch (see :mod:`dpcli.cli.report`)."""
+    from dpcli.cli.report import ground_truth_scores, report_items, write_report
+
+    inputs_of = {name_of(it): list(plan.inputs(it) if plan is not None else getattr(it, "paths", []))
+                 for it in items}
+    scores, note = ({}, "") if ground_truth is None else ground_truth_scores(folder, items, ground_truth)
+    if ground_truth is not None and not note:
+        note = f"; scores against {ground_truth}"
+    return write_report(Path(folder) / "report.html", report_items(results, inputs_of, scores),
+                        title=f"dpdeblur: {Path(folder).name}", note=note)
 
 
 def _summary_folder(plan: OutputPlan | None, out: "OutputOptions | None") -> Path | None:

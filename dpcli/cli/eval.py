@@ -82,7 +82,7 @@ def eval_command(
                                   "a method must beat."),
     json_path: Optional[Path] = typer.Option(None, "--json-file", help='Write {"images": [...], "mean": {...}} '
                                              "to this file (--json prints it on stdout)."),
-    out: OutputOptions = bundle(omit=("folder", "bit_depth"),
+    out: OutputOptions = bundle(omit=("folder", "bit_depth", "report"),
                                 help={"overwrite": "Replace an existing --csv / --json-file file.",
                                       "json": 'Print {"images": [...], "mean": {...}} on stdout (the table '
                                       "goes to stderr).",

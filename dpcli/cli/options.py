@@ -185,6 +185,7 @@ class OutputOptions(_Bundle):
     json: bool = False
     quiet: bool = False
     verbose: bool = False
+    report: bool = False
 
     PANEL: ClassVar[str] = "Output"
     OPTIONS: ClassVar[dict[str, OptionDecl]] = {
@@ -198,6 +199,9 @@ class OutputOptions(_Bundle):
         "quiet": OptionDecl(bool, ("--quiet", "-q"), False, "Only errors and the final line."),
         "verbose": OptionDecl(bool, ("--verbose", "-v"), False, "A line per item; tracebacks of "
                               "unexpected errors."),
+        "report": OptionDecl(bool, ("--report",), False, "Also write OUT/report.html: one page, offline, "
+                             "per item the input and the output with a before/after slider, the defocus "
+                             "map, method, L/R order, time (and scores with --gt)."),
     }
 
     def validate(self) -> "OutputOptions":

@@ -126,6 +126,8 @@ def run_command(
     kernels: Optional[Path] = typer.Option(None, "--kernels", help="Calibration folder with "
                                            "blur_kernels_{left,right}.npy (or its parent): measured kernels, "
                                            "put in our L/R order from their own shape like the views."),
+    gt: Optional[Path] = typer.Option(None, "--gt", help="Ground truth (as dpdeblur eval takes it): the "
+                                      "report scores each input and output against it (with --report)."),
     source: InputOptions = bundle(),
     out: OutputOptions = bundle(required=("folder",)),
     dev: DeviceOptions = bundle(),
@@ -182,7 +184,7 @@ def run_command(
                             calibration=calibration)
 
     code = run_batch(items, process, lambda it: it.name, title="deblurring", out=out, plan=plan,
-                     detail_columns={"method": "method", "orientation": "L/R order"})
+                     detail_columns={"method": "method", "orientation": "L/R order"}, ground_truth=gt)
     raise typer.Exit(code)
 
 

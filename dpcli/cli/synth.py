@@ -128,7 +128,7 @@ def synth_command(
                                                   help="Scene option KEY=VALUE (repeatable; the scene options "
                                                        "of docs/training.md), e.g. fullframe_prob=0.4."),
     set_alias: Optional[list[str]] = typer.Option(None, "--set", hidden=True),
-    out_opts: OutputOptions = bundle(omit=("bit_depth",), required=("folder",),
+    out_opts: OutputOptions = bundle(omit=("bit_depth", "report"), required=("folder",),
                                      help={"folder": "Output folder (DPDD layout: train_c, train_l, train_r, "
                                            "val_*, test_*; created).",
                                            "overwrite": "Render scenes that exist again (default: skip them)."}),

@@ -102,7 +102,7 @@ def train_command(
     source: InputOptions = bundle(omit=("black_level", "white_level", "white_sheet", "swap_lr", "camera"),
                                   help={"srgb": "The --data folder holds sRGB / linear values (default: the "
                                         "folder says; dpdeblur synth records it, DPDD is sRGB)."}),
-    out: OutputOptions = bundle(omit=("bit_depth",), defaults={"folder": Path("runs/train")},
+    out: OutputOptions = bundle(omit=("bit_depth", "report"), defaults={"folder": Path("runs/train")},
                                 help={"folder": "Run folder: checkpoint.pt, train.log, metrics.jsonl, run.json. "
                                       "One that holds a run continues only with --resume.",
                                       "overwrite": "Start over in a run folder that holds a run (its run "
