@@ -185,5 +185,5 @@ def default_method(domain: str, needs_pair: bool, candidates: list[Method] | Non
 
 
 def unknown_method(name: str) -> ModelError:
-    return ModelError(f"--model {name}: unknown method; valid: auto, {', '.join(method_names())} "
+    return ModelError(f"--method {name}: unknown method; valid: auto, {', '.join(method_names())} "
                       "(or bambnet | defocusgan with --weights FILE; see `dpdeblur models`)")

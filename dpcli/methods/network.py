@@ -195,7 +195,7 @@ def _by_family(name: str, entries, task: str | None, runtime: dict) -> NetworkMe
     if not shipped:
         raise ModelError(f"no trained weights for {name} are installed: {WEIGHTS_HINT}")
     if len(shipped) > 1:
-        raise ModelError(f"--model {name}: several weights are installed ({', '.join(shipped)}); name one")
+        raise ModelError(f"--method {name}: several weights are installed ({', '.join(shipped)}); name one")
     return network_method(shipped[0], **runtime)
 
 
