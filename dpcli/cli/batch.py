@@ -46,6 +46,7 @@ def run_batch(
     metric_columns: Iterable[str] | dict[str, str] = (),
     detail_columns: dict[str, str] | None = None,
     ground_truth: Path | None = None,
+    input_view: Callable[[T], object] | None = None,
 ) -> int:
     """Run ``process`` on every item; report progress, failures and a summary; return the exit code.
 
@@ -55,7 +56,8 @@ def run_batch(
     ``metric_columns``: metric keys, or key -> column title in words; ``detail_columns``: keys of
     ``ItemResult.details`` -> column title (text columns before "output / message"). With the
     output bundle's ``--report`` rank 0 writes ``OUT/report.html`` (:mod:`dpcli.cli.report`), with
-    scores against ``ground_truth`` where given.
+    scores against ``ground_truth`` where given; ``input_view(item)`` loads an input as the command
+    read it (raw levels applied) for the page and the input's scores.
     """
     if out is not None:
         quiet, verbose, json_summary = out.quiet, out.verbose, out.json
@@ -66,7 +68,7 @@ def run_batch(
     try:
         return _run(all_items, process, name_of, shard, started, title=title, out=out, plan=plan, quiet=quiet,
                     verbose=verbose, json_summary=json_summary, titles=titles, detail_columns=detail_columns,
-                    ground_truth=ground_truth)
+                    ground_truth=ground_truth, input_view=input_view)
     finally:
         if plan is not None:
             plan.tidy()
@@ -74,7 +76,8 @@ def run_batch(
 
 def _run(all_items: list, process: Callable, name_of: Callable, shard: Shard, started: float, *, title: str,
          out: "OutputOptions | None", plan: OutputPlan | None, quiet: bool, verbose: bool, json_summary: bool,
-         titles: dict[str, str], detail_columns: dict[str, str] | None, ground_truth: Path | None) -> int:
+         titles: dict[str, str], detail_columns: dict[str, str] | None, ground_truth: Path | None,
+         input_view: Callable | None) -> int:
     decisions: dict[str, str] = {}
     if plan is not None:
         plan.prepare_folder()
@@ -150,7 +153,7 @@ def _run(all_items: list, process: Callable, name_of: Callable, shard: Shard, st
     folder = _summary_folder(plan, out)
     page = None
     if out is not None and out.report and folder is not None:
-        page = _write_page(folder, all_items, results, name_of, plan, ground_truth)
+        page = _write_page(folder, all_items, results, name_of, plan, ground_truth, input_view)
     code = _report(results, error_codes, titles, dict(detail_columns or {}), quiet=quiet,
                    json_summary=json_summary, folder=folder)
     if page is not None and not json_summary:
@@ -159,16 +162,18 @@ def _run(all_items: list, process: Callable, name_of: Callable, shard: Shard, st
 
 
 def _write_page(folder: Path, items: list, results: list[ItemResult], name_of: Callable, plan: OutputPlan | None,
-                ground_truth: Path | None) -> Path:
+                ground_truth: Path | None, input_view: Callable | None) -> Path:
     """OUT/report.html of this batch (see :mod:`dpcli.cli.report`)."""
     from dpcli.cli.report import ground_truth_scores, report_items, write_report
 
     inputs_of = {name_of(it): list(plan.inputs(it) if plan is not None else getattr(it, "paths", []))
                  for it in items}
-    scores, note = ({}, "") if ground_truth is None else ground_truth_scores(folder, items, ground_truth)
+    scores, note = ({}, "") if ground_truth is None else ground_truth_scores(folder, items, ground_truth,
+                                                                             input_view, name_of)
+    views = None if input_view is None else {name_of(it): (lambda it=it: input_view(it)) for it in items}
     if ground_truth is not None and not note:
         note = f"; scores against {ground_truth}"
-    return write_report(Path(folder) / "report.html", report_items(results, inputs_of, scores),
+    return write_report(Path(folder) / "report.html", report_items(results, inputs_of, scores, views),
                         title=f"dpdeblur: {Path(folder).name}", note=note)
 
 

@@ -14,7 +14,7 @@ import html
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -23,7 +23,8 @@ PREVIEW_MAX_SIDE = 960  # px: enough to judge sharpness on a screen, small enoug
 
 @dataclass
 class ReportItem:
-    """One item of the report. ``inputs``: its input files (a pair's views are shown combined);
+    """One item of the report. ``inputs``: its input files (a pair's views are shown combined), or
+    ``input_view``: how to load the input as the command read it (raw levels applied), (C, H, W);
     ``output``: the deblurred image; ``defocus``: the defocus-map preview PNG; ``scores``:
     metric -> (input, output) where a ground truth was given."""
 
@@ -37,6 +38,7 @@ class ReportItem:
     orientation: str = ""
     seconds: float = 0.0
     scores: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    input_view: Callable[[], np.ndarray] | None = None
 
 
 def _display(images: list[np.ndarray]) -> list[np.ndarray]:
@@ -133,7 +135,16 @@ def _section(item: ReportItem) -> str:
                        f"<td>{'' if b is None else f'{b:.4g}'}</td></tr>" for k, (a, b) in item.scores.items())
         parts.append(f"<table><tr><th>vs ground truth</th><th>input</th><th>output</th></tr>{rows}</table>")
     output = _read(item.output) if item.output is not None else None
-    shown = _input_view(item.inputs, None if output is None else output.shape[-2:])
+    shown = None
+    if item.input_view is not None:
+        try:
+            shown = np.asarray(item.input_view(), np.float32)
+        except Exception:  # noqa: BLE001 - an input that no longer loads: no preview of it
+            shown = None
+        if shown is not None and output is not None and shown.shape[-2:] != output.shape[-2:]:
+            shown = None
+    elif item.inputs:
+        shown = _input_view(item.inputs, None if output is None else output.shape[-2:])
     parts.append('<div class="row">')
     if output is not None and shown is not None:
         before, after = (_data_uri(p) for p in _display([shown, output]))
@@ -194,10 +205,12 @@ def _main_output(outputs: Sequence[str]) -> tuple[Path | None, Path | None]:
     return image, defocus
 
 
-def ground_truth_scores(folder: Path, items: Sequence, gt: Path) -> tuple[dict[str, dict], str]:
+def ground_truth_scores(folder: Path, items: Sequence, gt: Path, input_view: Callable | None = None,
+                        name_of: Callable = lambda it: it.name) -> tuple[dict[str, dict], str]:
     """name -> {metric: (input, output)} against the ground truth in ``gt``, as ``dpdeblur eval``
-    scores them (the input: the item's combined view, the blurry photo); and a note when nothing
-    matched. ``items`` are the run's inputs (:mod:`dpcli.io.pairs` items)."""
+    scores them (the input: ``input_view(item)``, by default the item's combined view read as a
+    plain file: the blurry photo); and a note when nothing matched. ``items`` are the run's
+    inputs (:mod:`dpcli.io.pairs` items)."""
     import tempfile
 
     from dpcli.errors import DpError
@@ -212,11 +225,11 @@ def ground_truth_scores(folder: Path, items: Sequence, gt: Path) -> tuple[dict[s
     inputs: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="dpdeblur-report-") as tmp:
         for item in items:
-            if isinstance(item, BadInput) or getattr(item, "name", None) not in outputs:
+            if isinstance(item, BadInput) or name_of(item) not in outputs:
                 continue
             try:
-                image, _, _ = load_single(item, with_target=False)
-                write_image(Path(tmp) / f"{item.name}.tiff", image, 32)
+                image = input_view(item) if input_view is not None else load_single(item, with_target=False)[0]
+                write_image(Path(tmp) / f"{name_of(item)}.tiff", np.asarray(image, np.float32), 32)
             except Exception:  # noqa: BLE001 - an input without a combined view has no input score
                 continue
         try:
@@ -228,13 +241,15 @@ def ground_truth_scores(folder: Path, items: Sequence, gt: Path) -> tuple[dict[s
     return scores, ""
 
 
-def report_items(results: Sequence, inputs_of: dict[str, Sequence[Path]], scores: dict[str, dict]) -> list[ReportItem]:
-    """:class:`ReportItem` of each batch result (:class:`dpcli.cli.result.ItemResult`)."""
+def report_items(results: Sequence, inputs_of: dict[str, Sequence[Path]], scores: dict[str, dict],
+                 views: dict[str, Callable[[], np.ndarray]] | None = None) -> list[ReportItem]:
+    """:class:`ReportItem` of each batch result (:class:`dpcli.cli.result.ItemResult`); ``views``:
+    name -> how to load its input as the command read it."""
     items = []
     for r in results:
         image, defocus = _main_output(r.outputs if r.status != "failed" else [])
         items.append(ReportItem(r.name, inputs=inputs_of.get(r.name, ()), output=image, defocus=defocus,
                                 status=r.status, message=r.message, method=str(r.details.get("method", "")),
                                 orientation=str(r.details.get("orientation", "")), seconds=r.seconds,
-                                scores=scores.get(r.name, {})))
+                                scores=scores.get(r.name, {}), input_view=(views or {}).get(r.name)))
     return items

@@ -184,8 +184,16 @@ def run_command(
                             calibration=calibration)
 
     code = run_batch(items, process, lambda it: it.name, title="deblurring", out=out, plan=plan,
-                     detail_columns={"method": "method", "orientation": "L/R order"}, ground_truth=gt)
+                     detail_columns={"method": "method", "orientation": "L/R order"}, ground_truth=gt,
+                     input_view=lambda it: _input_view(it, resolved, single))
     raise typer.Exit(code)
+
+
+def _input_view(item, resolved: ResolvedInput, single: bool):
+    """The input as this run reads it (raw levels applied; a pair's combined view), for the report."""
+    from dpcli.io.pairs import load_single
+
+    return load_single(item, raw=resolved.raw_options(), with_target=False)[0]
 
 
 def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOptions, *, single: bool,
