@@ -185,11 +185,11 @@ def run_command(
 
     code = run_batch(items, process, lambda it: it.name, title="deblurring", out=out, plan=plan,
                      detail_columns={"method": "method", "orientation": "L/R order"}, ground_truth=gt,
-                     input_view=lambda it: _input_view(it, resolved, single))
+                     input_view=lambda it: _input_view(it, resolved))
     raise typer.Exit(code)
 
 
-def _input_view(item, resolved: ResolvedInput, single: bool):
+def _input_view(item, resolved: ResolvedInput):
     """The input as this run reads it (raw levels applied; a pair's combined view), for the report."""
     from dpcli.io.pairs import load_single
 

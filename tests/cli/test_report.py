@@ -112,3 +112,22 @@ def test_report_loads_in_headless_chromium_with_every_image_shown(report, tmp_pa
     pixels = np.asarray(Image.open(shot).convert("L"), np.float32)
     assert pixels.std() > 10  # a page with pictures, not a blank one
     shutil.copy(shot, report.parent / "screenshot.png")  # for a look by eye when run by hand
+
+
+def test_report_reads_raw_inputs_as_the_run_does(dpdeblur, tmp_path):
+    """Raw planes (counts above a black level) are shown and scored after the levels, like the
+    output: the input's score is that of the photo, not of the counts."""
+    rng = np.random.default_rng(1)
+    sharp = np.clip(np.kron(rng.random((1, 12, 16)), np.ones((1, 8, 8))), 0, 1).astype(np.float32)
+    counts = (1024 + sharp * (16383 - 1024)) / 65535
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "gt").mkdir()
+    write_image(tmp_path / "raw" / "s_L.png", counts, 16)
+    write_image(tmp_path / "raw" / "s_R.png", counts, 16)
+    write_image(tmp_path / "gt" / "s.png", sharp, 16)
+    res = dpdeblur("run", tmp_path / "raw", "-o", tmp_path / "out", "--method", "classical", "--black-level", 1024,
+                   "--white-level", 16383, "--report", "--gt", tmp_path / "gt", "--threads", 1, "-q")
+    assert res.code == 0, res.err
+    page = (tmp_path / "out" / "report.html").read_text()
+    before, _ = re.search(r"<tr><td>PSNR \(dB\)</td><td>([\d.]+)</td><td>([\d.]+)</td>", page).groups()
+    assert float(before) > 25  # the views are the ground truth once the levels are applied (the counts: < 15)
