@@ -137,5 +137,5 @@ def defocus_map_command(
     code = run_batch(items, process, lambda it: it.name, title=f"defocus maps ({method})", out=out, plan=plan,
                      metric_columns={"r_min": "smallest radius (px)", "r_median": "median radius (px)",
                                      "r_max": "largest radius (px)"},
-                     detail_columns={"orientation": "L/R order"})
+                     detail_columns={"orientation": "L/R order"}, input_view=resolved.input_view)
     raise typer.Exit(code)

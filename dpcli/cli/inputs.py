@@ -46,6 +46,12 @@ class ResolvedInput:
     def raw_options(self):
         return self.source.raw_options()
 
+    def input_view(self, item) -> np.ndarray:
+        """An input as the commands read it (raw levels applied; a pair's combined view), (C, H, W)."""
+        from dpcli.io.pairs import load_single
+
+        return load_single(item, raw=self.raw_options(), with_target=False)[0]
+
     def encoding(self, channels: int, bit_depth: int, raw_dp: bool = False) -> bool:
         """True when views of this kind are sRGB-encoded (module docstring's rule)."""
         if self.source.srgb is not None:

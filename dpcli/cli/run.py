@@ -185,15 +185,8 @@ def run_command(
 
     code = run_batch(items, process, lambda it: it.name, title="deblurring", out=out, plan=plan,
                      detail_columns={"method": "method", "orientation": "L/R order"}, ground_truth=gt,
-                     input_view=lambda it: _input_view(it, resolved))
+                     input_view=resolved.input_view)
     raise typer.Exit(code)
-
-
-def _input_view(item, resolved: ResolvedInput):
-    """The input as this run reads it (raw levels applied; a pair's combined view), for the report."""
-    from dpcli.io.pairs import load_single
-
-    return load_single(item, raw=resolved.raw_options(), with_target=False)[0]
 
 
 def _process(item, chooser: _Chooser, resolved: ResolvedInput, out: OutputOptions, *, single: bool,

@@ -171,10 +171,16 @@ def zeroshot_command(
         with naming(PairInput(name=stem, left=left, right=right)):
             return _run(left, right, folder, stem, cfg, calibration, resolved, debug, out)
 
+    def view(_stem):
+        from dpcli.io.pairs import PairInput
+
+        return resolved.input_view(PairInput(name=stem, left=left, right=right))
+
     code = run_batch([stem], process, lambda s: s, title="zeroshot", out=out, plan=plan,
                      metric_columns={"seconds_init": "stage 1 (s)",
                                      "defocus_min": "nearest blur (px)", "defocus_max": "farthest blur (px)"},
-                     detail_columns={"orientation": "L/R order"})
+                     detail_columns={"orientation": "L/R order"},
+                     input_view=view)
     raise typer.Exit(code)
 
 
