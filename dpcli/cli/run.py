@@ -143,6 +143,10 @@ def run_command(
 
     model = renamed(method, model_alias, "--method", "--model", "auto")
     require_inputs(inputs)
+    if gt is not None and not out.report:
+        raise DpError("--gt scores the inputs and outputs in the report: add --report")
+    if gt is not None and not gt.exists():
+        raise InputError("--gt: no such folder", gt)
     dev.apply_threads()
     resolved = resolve_input(source)
     items = probe_items(discover_inputs(inputs, exclude=[out.folder]))

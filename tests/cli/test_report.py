@@ -131,3 +131,12 @@ def test_report_reads_raw_inputs_as_the_run_does(dpdeblur, tmp_path):
     page = (tmp_path / "out" / "report.html").read_text()
     before, _ = re.search(r"<tr><td>PSNR \(dB\)</td><td>([\d.]+)</td><td>([\d.]+)</td>", page).groups()
     assert float(before) > 25  # the views are the ground truth once the levels are applied (the counts: < 15)
+
+
+def test_gt_without_report_or_missing_is_refused_before_any_work(dpdeblur, tmp_path):
+    pairs, gt = _scene(tmp_path)
+    alone = dpdeblur("run", pairs, "-o", tmp_path / "out", "--method", "classical", "--gt", gt)
+    assert alone.code == 2 and "--report" in alone.err and not (tmp_path / "out").exists()
+    missing = dpdeblur("run", pairs, "-o", tmp_path / "out", "--method", "classical", "--report", "--gt",
+                       tmp_path / "nothing")
+    assert missing.code == 2 and "nothing" in missing.err and not (tmp_path / "out").exists()
