@@ -112,7 +112,7 @@ def run_checks(args, device: str) -> dict:
         methods = {"default": ([ex / "pairs" / "scene_b_L.png", ex / "pairs" / "scene_b_R.png"], [])}
         settings = [("cpu", "fp32"), ("cpu", "bf16")]
     else:
-        methods = {"default": ([ex / "pairs", ex / "single"], []), "bambnet": ([ex / "pairs"], ["--model", "bambnet"])}
+        methods = {"default": ([ex / "pairs", ex / "single"], []), "bambnet": ([ex / "pairs"], ["--method", "bambnet"])}
         settings = [("cpu", "fp32"), (device, "fp32"), (device, "fp16")]
     report: dict = {}
     for method, (inputs, extra) in methods.items():

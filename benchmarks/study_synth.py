@@ -48,8 +48,8 @@ FACTORS = {
 STAGE = {"defocusgan": "generator", "bambnet": "deblur"}
 # the recipe of the shipped / candidate dslr runs (dpcli/weights/README.md), less corpus, steps and output
 RECIPE = {
-    "bambnet": "--coc-source gt --crop 128 --batch-size 2 --lr 4e-4 --set r_max=20 --set anneal_steps=300",
-    "defocusgan": "--crop 128 --batch-size 2 --lr 1.5e-4 --set alpha=0 --set anneal_steps=400 --set r_max=20",
+    "bambnet": "--coc-source gt --crop 128 --batch-size 2 --lr 4e-4 --stage-set r_max=20 --stage-set anneal_steps=300",
+    "defocusgan": "--crop 128 --batch-size 2 --lr 1.5e-4 --stage-set alpha=0 --stage-set anneal_steps=400 --stage-set r_max=20",
 }
 
 

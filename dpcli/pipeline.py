@@ -272,13 +272,13 @@ class MethodChooser:
 
                 weights = sha256_file(self.weights)
             name = self.model if isinstance(self.model, str) else self.model.name
-            return {"model": name, "weights": weights, "arch": self.arch}
+            return {"method": name, "weights": weights, "arch": self.arch}
         table = {}
         for domain in DOMAIN_WORDS:
             for pair in (True, False):
                 m = default_method(domain, pair, self._candidates())
-                table[f"{domain}/{'pair' if pair else 'single'}"] = m.name if m else None
-        return {"model": "auto", "defaults": table}
+                table[f"for {domain} {'pairs' if pair else 'single images'}"] = m.name if m else None
+        return {"method": "auto", "auto": table}
 
 
 # --- stage 5: orientation -----------------------------------------------------------------------
@@ -386,7 +386,7 @@ def process(item_or_views, source: Source | None = None, options: Options | None
     orientation = None
     if as_pair:
         if not method.needs_pair:
-            raise InputError(f"--model {method.name} deblurs single images; add --single to run it on the "
+            raise InputError(f"--method {method.name} deblurs single images; add --single to run it on the "
                              "pairs' combined views")
         if source.raw.black_level is not None and source.raw.white_sheet_left is None:
             notes.append("raw planes without vignetting correction (--white-sheet LEFT RIGHT)")

@@ -68,7 +68,7 @@ def test_api_runs_the_same_code_as_run(tmp_path, dpdeblur) -> None:
     _, left, right = render_pair(3.0, colour=True, seed=1)
     write_image(tmp_path / "in" / "p_L.png", left, 16)
     write_image(tmp_path / "in" / "p_R.png", right, 16)
-    res = dpdeblur("run", tmp_path / "in", "-o", tmp_path / "out", "--model", "classical", "--json", "--threads", "1")
+    res = dpdeblur("run", tmp_path / "in", "-o", tmp_path / "out", "--method", "classical", "--json", "--threads", "1")
     assert res.code == 0, res.err
     written = read_image(tmp_path / "out" / "p.png").data
     views = [read_image(tmp_path / "in" / f"p_{s}.png").data for s in "LR"]

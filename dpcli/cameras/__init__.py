@@ -148,5 +148,5 @@ def load_profile(name_or_path: str | Path) -> CameraProfile:
         if key == profile.name.lower() or key in (a.lower() for a in profile.aliases):
             return profile
     names = ", ".join(p.name for p in profiles)
-    raise InputError(f"--camera {text}: unknown camera; known: {names} (`dpdeblur cameras` lists them; add "
+    raise InputError(f"{text}: no such camera profile; known: {names} (`dpdeblur cameras` lists them; add "
                      f"your own as {user_profile_dir()}/NAME.toml)")

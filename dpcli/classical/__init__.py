@@ -1,7 +1,7 @@
 """Training-free dual-pixel methods: defocus map from the left/right kernel symmetry (002 Eq. 5-6)
 and joint left/right regularised deconvolution.
 
-Public API (used by ``dpdeblur defocus-map --method classical`` and ``dpdeblur run --model classical``):
+Public API (used by ``dpdeblur defocus-map --method classical`` and ``dpdeblur run --method classical``):
 
 - ``estimate_defocus_classical(left, right, *, srgb=False, **options) -> (radius, confidence)``:
   signed blur radius in px (CONVENTIONS.md) and a [0, 1] confidence, both (H, W) float32, numpy in

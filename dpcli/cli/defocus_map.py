@@ -9,25 +9,33 @@ import numpy as np
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.cameras import resolve_input
-from dpcli.cli.common import ItemResult, OutputPlan, require_inputs, run_batch
-from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
+from dpcli.cli.batch import naming, require_inputs, run_batch
+from dpcli.cli.inputs import resolve_input
+from dpcli.cli.output_plan import OutputPlan
+from dpcli.cli.result import ItemResult
+from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, renamed, with_bundles
 from dpcli.errors import DpError, InputError
 
 _EPILOG = """Examples:
 
-  dpdeblur defocus-map scene_L.png scene_R.png -o maps/                   # classical, L/R order detected
+  # classical, L/R order detected
+  dpdeblur defocus-map scene_L.png scene_R.png -o maps/
 
-  dpdeblur defocus-map pairs/ -o maps/ --method zeroshot                  # zero-shot stage-1 layer choice
+  # zero-shot stage-1 layer choice
+  dpdeblur defocus-map pairs/ -o maps/ --method zeroshot
 
-  dpdeblur defocus-map dpdd/test -o maps/ --method net --weights coc.safetensors   # a COC network
+  # a COC network
+  dpdeblur defocus-map dpdd/test -o maps/ --method net \\
+      --weights coc.safetensors
 
-  dpdeblur defocus-map pixel4/002_left.png pixel4/002_right.png -o maps/ --camera pixel4 \\
-      --white-sheet cal/white_sheet_left.png cal/white_sheet_right.png --min-radius 0 --max-radius 12 --confidence
+  dpdeblur defocus-map pixel4/002_left.png pixel4/002_right.png -o maps/ \\
+      --camera pixel4 --min-radius 0 --max-radius 12 --confidence \\
+      --white-sheet cal/white_sheet_left.png cal/white_sheet_right.png
 
-Outputs per pair: NAME_defocus.tiff (float32 signed radius in px, exact), NAME_defocus.png (colour
-preview with a colour bar and the radius range), NAME_defocus.npy with --npy, and
-NAME_confidence.png with --confidence (classical). Radii are positive behind the focal plane.
+Outputs per pair: NAME_defocus.tiff (float32 signed radius in px, exact),
+NAME_defocus.png (colour preview with a colour bar and the radius range),
+NAME_defocus.npy with --npy, and NAME_confidence.png with --confidence
+(classical). Radii are positive behind the focal plane.
 """
 
 
@@ -37,9 +45,10 @@ def defocus_map_command(
     inputs: list[Path] = typer.Argument(..., help="DP pairs: NAME_L/NAME_R files, left/ + right/ folders, DPDD "
                                         "folders, Dual Pixel RAW."),
     method: str = typer.Option("classical", "--method", help="classical (training-free, fast) | zeroshot "
-                               "(stage-1 layer choice) | net (a COC / defocus network: --model, --weights) | "
+                               "(stage-1 layer choice) | net (a COC / defocus network: --arch, --weights) | "
                                "a deblurring method of `dpdeblur models` (its own map)."),
-    model: str = typer.Option("bambnet", "--model", help="net: bambnet (COC net) | defocusgan | an architecture."),
+    arch: str = typer.Option("bambnet", "--arch", help="net: bambnet (COC net) | defocusgan | an architecture."),
+    model_alias: Optional[str] = typer.Option(None, "--model", hidden=True),
     weights: Optional[Path] = typer.Option(None, "--weights", help="net: checkpoint (ours or the authors')."),
     min_radius: float = typer.Option(-12.0, "--min-radius", help="classical: smallest signed radius (px) searched."),
     max_radius: float = typer.Option(12.0, "--max-radius", help="classical: largest signed radius (px) searched."),
@@ -53,6 +62,7 @@ def defocus_map_command(
     from dpcli.io.pairs import BadInput, discover_inputs, is_pair, probe_items
     from dpcli.methods import get_method
 
+    model = renamed(arch, model_alias, "--arch", "--model", "bambnet")
     if min_radius >= max_radius:
         raise DpError(f"--min-radius {min_radius:g}: must be below --max-radius ({max_radius:g})")
     require_inputs(inputs)
@@ -87,8 +97,6 @@ def defocus_map_command(
     plan = OutputPlan(folder=out.folder, recipe=recipe, outputs=outputs, overwrite=out.overwrite)
 
     def process(item) -> ItemResult:
-        from dpcli.cli.run import naming
-
         with naming(item):
             return _one(item)
 
@@ -126,5 +134,5 @@ def defocus_map_command(
     code = run_batch(items, process, lambda it: it.name, title=f"defocus maps ({method})", out=out, plan=plan,
                      metric_columns={"r_min": "smallest radius (px)", "r_median": "median radius (px)",
                                      "r_max": "largest radius (px)"},
-                     detail_columns={"orientation": "L/R order"})
+                     detail_columns={"orientation": "L/R order"}, input_view=resolved.input_view)
     raise typer.Exit(code)

@@ -14,19 +14,24 @@ import typer
 from rich.markup import escape
 
 from dpcli.cli.app import app
-from dpcli.cli.common import console, console_err, print_table
+from dpcli.cli.console import console, console_err
 from dpcli.cli.options import OutputOptions, bundle, with_bundles
+from dpcli.cli.tables import print_table
 from dpcli.errors import DpError
 
 _EPILOG = """Examples:
 
-  dpdeblur run examples/pairs -o out/ && dpdeblur eval --pred out/ --gt examples/ground_truth
+  dpdeblur run examples/pairs -o out/
+  dpdeblur eval --pred out/ --gt examples/ground_truth
 
-  dpdeblur eval --pred examples/pairs --combined --gt examples/ground_truth   # the blurry input
+  # the blurry input
+  dpdeblur eval --pred examples/pairs --combined --gt examples/ground_truth
 
-  dpdeblur eval --pred out/ --gt ../shared/data/pixel4 --protocol pixel4 --json-file scores.json
+  dpdeblur eval --pred out/ --gt ../shared/data/pixel4 --protocol pixel4 \\
+      --json-file scores.json
 
-  dpdeblur eval --pred out/ --gt DPDD/ --protocol dpdd --csv scores.csv --json > scores.json
+  dpdeblur eval --pred out/ --gt DPDD/ --protocol dpdd --csv scores.csv \\
+      --json > scores.json
 
   dpdeblur eval --pred out/ --gt gt/ --lpips vgg --gt-maps gt_maps/
 """
@@ -77,7 +82,7 @@ def eval_command(
                                   "a method must beat."),
     json_path: Optional[Path] = typer.Option(None, "--json-file", help='Write {"images": [...], "mean": {...}} '
                                              "to this file (--json prints it on stdout)."),
-    out: OutputOptions = bundle(omit=("folder", "bit_depth", "format", "quality"),
+    out: OutputOptions = bundle(omit=("folder", "bit_depth", "format", "quality", "report"),
                                 help={"overwrite": "Replace an existing --csv / --json-file file.",
                                       "json": 'Print {"images": [...], "mean": {...}} on stdout (the table '
                                       "goes to stderr).",

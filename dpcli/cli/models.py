@@ -1,29 +1,35 @@
-"""`dpdeblur models`: the methods `run --model` takes (dpcli.methods), the architectures and the
-registered weights (dpcli.models.registry)."""
+"""`dpdeblur models`: the methods `run --method` takes (dpcli.methods), the architectures and the
+registered weights (dpcli.models.registry), one short line each; `dpdeblur models NAME` in full."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.markup import escape
 
 from dpcli.cli.app import app
-from dpcli.cli.common import console, print_table
+from dpcli.cli.console import console
+from dpcli.cli.tables import print_table
 
 
 @app.command("models")
 def models_command(
-    pattern: str = typer.Argument("*", help="Only names matching this pattern (fnmatch), e.g. 'bambnet*'."),
-    weights_only: bool = typer.Option(False, "--pretrained", help="List only registered weights (arch.tag)."),
+    pattern: str = typer.Argument("*", help="Only names matching this pattern (fnmatch), e.g. 'bambnet*'; "
+                                  "one exact name shows it in full."),
+    weights_only: bool = typer.Option(False, "--pretrained", help="List only the shipped weights "
+                                      "(ARCHITECTURE.TAG names)."),
     json_out: bool = typer.Option(False, "--json", help="Print the list as JSON on stdout (for scripts)."),
 ) -> None:
-    """List the methods, networks and weights (names as --model and --weights take them).
+    """List the methods, networks and weights (names as --method and --weights take them).
 
     Examples:
 
         dpdeblur models
 
         dpdeblur models 'bambnet*'
+
+        dpdeblur models zeroshot          # one name in full
 
         dpdeblur models --pretrained --json
     """
@@ -33,40 +39,99 @@ def models_command(
 
     methods = [] if weights_only else [m.describe() for m in _methods() if fnmatch.fnmatch(m.name, pattern)]
     archs = [] if weights_only else [model_info(n) for n in list_models(pattern)]
-
     weights = [c for c in list_pretrained() if fnmatch.fnmatch(c.name, pattern) or fnmatch.fnmatch(c.arch, pattern)]
+    same = _same_weights(list_pretrained())
     if json_out:
         print(json.dumps({
             "methods": methods,
             "architectures": [{"name": i.name, "family": i.family, "task": i.task, "input": i.recipe,
                                "official_input": i.official_recipe, "paper": i.paper,
                                "doc": (i.fn.__doc__ or "").strip()} for i in archs],
-            "weights": [describe(c) for c in weights],
+            "weights": [describe(c) | {"same_weights_as": same.get(c.name, [])} for c in weights],
             "manifest": str(manifest_path()),
         }, indent=2))
         return
+    exact = ([("method", m) for m in methods if m["name"] == pattern]
+             + [("weights", describe(c) | {"same weights as": ", ".join(same.get(c.name, [])) or "-"})
+                for c in weights if c.name == pattern]
+             + [("architecture", {"name": i.name, "task": i.task, "input views": i.recipe, "paper": i.paper,
+                                  "description": " ".join((i.fn.__doc__ or "").split())})
+                for i in archs if i.name == pattern])
+    if exact:
+        for kind, info in exact:
+            console.print(f"[bold]{escape(pattern)}[/bold] ({kind})", highlight=False)
+            for key, value in info.items():
+                if key != "name" and value not in ("", None, {}, []):
+                    console.print(f"  {escape(key.replace('_', ' '))}: {escape(_words(value))}", highlight=False,
+                                  soft_wrap=False)
+        return
     if methods:
-        print_table("methods (dpdeblur run --model NAME; with no --model, the default for the data; "
-                    "phone = linear grey raw planes, dslr = colour sRGB views)",
-                    ["method", "input", "domains", "gain on real photos (dB)", "default for", "what"],
-                    [_method_row(m) for m in methods], target=console)
+        print_table("methods (dpdeblur run --method NAME; with none, the default for the data); gain on real "
+                    "photos in dB", ["method", "input", "phone dB", "dslr dB", "default"],
+                    [_method_row(m) for m in methods], target=console, justify=["left", "left", "right", "right",
+                                                                               "left"])
     if archs:
         have = {c.arch for c in list_pretrained()}
-        rows = [[i.name, i.task, i.recipe, "yes" if i.name in have else "-", escape((i.fn.__doc__ or "").strip())]
-                for i in archs]
-        print_table("architectures", ["name", "task", "input views", "weights", "description"], rows,
-                    target=console)
+        rows = [[i.name, i.task, i.recipe, "yes" if i.name in have else "-"] for i in archs]
+        print_table("architectures", ["name", "task", "input", "weights"], rows, target=console)
     if weights:
-        rows = []
+        rows, aliases, listed = [], [], set()
+        by_name = {c.name: c for c in list_pretrained()}
         for c in weights:
-            metrics = ", ".join(f"{k} {v:g}" for k, v in c.metrics.items())
-            rows.append([c.name, c.colour_order, c.input_recipe, escape(c.training_data), escape(metrics),
-                         c.sha256[:12]])
-        print_table(f"weights ({manifest_path()})", ["name", "colour", "input views", "training data",
-                                                     "measured", "sha256"], rows, target=console)
+            if c.name in listed:
+                continue
+            others = [n for n in same.get(c.name, []) if n not in listed]
+            listed.update([c.name, *others])
+            domains = sorted({d.strip() for n in (c.name, *others) for d in by_name[n].domain.split(",") if d.strip()})
+            rows.append([c.name, ", ".join(domains) or "-", c.input_recipe, c.sha256[:12]])
+            aliases += [f"{o} = {c.name}" for o in others]
+        print_table("weights", ["name", "for", "input", "sha256"], rows, target=console)
+        if aliases:
+            console.print(f"the same weights under another name: {'; '.join(aliases)}", highlight=False)
+        console.print(f"phone = linear grey raw planes, dslr = colour sRGB views. `dpdeblur models NAME` shows "
+                      f"one in full (training data, scores). Manifest: {manifest_path()}", highlight=False)
     else:
         console.print(f"No trained weights registered ({manifest_path()}). To get some, {WEIGHTS_HINT}.",
                       highlight=False, soft_wrap=True)
+
+
+def _words(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def _tensor_digest(path: Path) -> str | None:
+    """sha256 of a safetensors file's tensors (names, shapes, data), not its free-form metadata: two
+    files with the same digest hold the same weights."""
+    import hashlib
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            (size,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(size))
+            header.pop("__metadata__", None)
+            digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, ValueError, struct.error):
+        return None
+    return digest.hexdigest()
+
+
+def _same_weights(entries: list) -> dict[str, list[str]]:
+    """name -> the other names whose file holds the same tensors (byte for byte)."""
+    from dpcli.models.registry import manifest_path
+
+    groups: dict[str, list[str]] = {}
+    for c in entries:
+        path = Path(c.file) if Path(c.file).is_absolute() else manifest_path().parent / c.file
+        key = _tensor_digest(path) if path.suffix == ".safetensors" else None
+        groups.setdefault(key or c.sha256, []).append(c.name)
+    return {n: [o for o in names if o != n] for names in groups.values() for n in names if len(names) > 1}
 
 
 def _methods() -> list:
@@ -79,8 +144,7 @@ def _method_row(m: dict) -> list[str]:
     """Domains: phone = linear grey raw planes (Pixel), dslr = colour sRGB views (Canon)."""
     from dpcli.methods import default_method
 
-    gains = ", ".join(f"{d} {g:+.2f}" for d, g in m["measured_gain_db"].items())
+    gains = [f"{m['measured_gain_db'][d]:+.2f}" if d in m["measured_gain_db"] else "-" for d in ("phone", "dslr")]
     defaults = [d for d in ("phone", "dslr")
                 if (dm := default_method(d, m["needs_pair"])) is not None and dm.name == m["name"]]
-    return [m["name"], "DP pair" if m["needs_pair"] else "single image", ", ".join(m["domains"]),
-            gains or "-", ", ".join(defaults) or "-", escape(m["summary"])]
+    return [m["name"], "pair" if m["needs_pair"] else "single", *gains, ", ".join(defaults) or "-"]

@@ -190,6 +190,7 @@ class OutputOptions(_Bundle):
     json: bool = False
     quiet: bool = False
     verbose: bool = False
+    report: bool = False
 
     PANEL: ClassVar[str] = "Output"
     OPTIONS: ClassVar[dict[str, OptionDecl]] = {
@@ -208,6 +209,9 @@ class OutputOptions(_Bundle):
         "quiet": OptionDecl(bool, ("--quiet", "-q"), False, "Only errors and the final line."),
         "verbose": OptionDecl(bool, ("--verbose", "-v"), False, "A line per item; tracebacks of "
                               "unexpected errors."),
+        "report": OptionDecl(bool, ("--report",), False, "Also write OUT/report.html: one page, offline, "
+                             "per item the input and the output with a before/after slider, the defocus "
+                             "map, method, L/R order, time (and scores with --gt)."),
     }
 
     def validate(self) -> "OutputOptions":
@@ -377,3 +381,33 @@ def bundle_fields(cls: type) -> list[str]:
 def option_flags(cls: type) -> dict[str, tuple[str, ...]]:
     """Field -> CLI flags of a bundle (for docs and tests)."""
     return {name: decl.decls for name, decl in cls.OPTIONS.items()}
+
+
+def parse_sets(items: list[str], flag: str = "--set") -> dict:
+    """KEY=VALUE options (values read as JSON where they parse, else text) -> dict."""
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DpError(f"{flag} {item}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def renamed(value: Any, old_value: Any, flag: str, old_flag: str, default: Any = None) -> Any:
+    """The value of a renamed option whose old spelling stays as a hidden alias for one release:
+    the old one is taken with a one-line note; both given with different values is refused."""
+    if old_value is None or (isinstance(old_value, (list, tuple)) and not old_value):
+        return value
+    if value != default and value != old_value:
+        raise DpError(f"{old_flag} is the old name of {flag}: give one of them")
+    from dpcli.cli.console import console_err
+
+    console_err.print(f"[yellow]note:[/yellow] {old_flag} is now {flag} (the old name goes in the next release)",
+                      highlight=False, soft_wrap=True)
+    return old_value

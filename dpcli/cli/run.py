@@ -3,36 +3,46 @@ the best method measured for the data's domain (dpcli.methods)."""
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.cameras import resolve_input
-from dpcli.cli.common import ItemResult, OutputPlan, console_err, require_inputs, run_batch
-from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
+from dpcli.cli.batch import naming, require_inputs, run_batch
+from dpcli.cli.console import console_err
+from dpcli.cli.inputs import resolve_input
+from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, renamed, with_bundles
+from dpcli.cli.output_plan import OutputPlan
+from dpcli.cli.result import ItemResult
 from dpcli.errors import DpError, InputError
 
 _EPILOG = """
 Examples:
 
-  dpdeblur run examples/pairs -o out/                   # DP pairs -> out/NAME.png, best method for the data
+  # DP pairs -> out/NAME.png, with the best method for the data
+  dpdeblur run examples/pairs -o out/
 
-  dpdeblur run photos/ -o out/ --defocus-map            # + NAME_defocus.tiff/.png from the same method
+  # + NAME_defocus.tiff/.png from the same method
+  dpdeblur run photos/ -o out/ --defocus-map
 
-  dpdeblur run crops/ -o out/ --linear                  # linear grey DP planes (e.g. preprocessed Pixel 4)
+  # linear grey DP planes (e.g. preprocessed Pixel 4)
+  dpdeblur run crops/ -o out/ --linear
 
-  dpdeblur run pixel4/ -o out/ --camera pixel4          # raw planes: black/white level from the profile
+  # raw planes: black and white level from the camera profile
+  dpdeblur run pixel4/ -o out/ --camera pixel4
 
-  dpdeblur run pairs/ -o out/ --model classical         # a method by name (dpdeblur models)
+  # a method by name (dpdeblur models lists them)
+  dpdeblur run pairs/ -o out/ --method classical
 
-  dpdeblur run photos/ -o out/ --recursive              # subfolders too: out/ mirrors the tree
+  # subfolders too: out/ mirrors the tree
+  dpdeblur run photos/ -o out/ --recursive
 
-  dpdeblur run photos/ -o out/ --format jpeg --quality 90   # JPEG outputs, EXIF and ICC kept
+  # JPEG outputs, EXIF and ICC profile kept
+  dpdeblur run photos/ -o out/ --format jpeg --quality 90
 
-  dpdeblur run dpdd/test -o out/ --model bambnet --weights BaMBNet.pth   # the authors' checkpoint
+  # the authors' checkpoint
+  dpdeblur run dpdd/test -o out/ --method bambnet --weights BaMBNet.pth
 """
 
 @app.command("run", epilog=_EPILOG)
@@ -40,11 +50,12 @@ Examples:
 def run_command(
     inputs: list[Path] = typer.Argument(..., help="Files and folders: DP pairs (NAME_L/NAME_R, left/ right/, "
                                         "DPDD, Dual Pixel RAW) and single images."),
-    model: str = typer.Option("auto", "--model", "-m", help="auto (the best method measured for the data: "
+    method: str = typer.Option("auto", "--method", "-m", help="auto (the best method measured for the data: "
                               "colour DP pairs -> bambnet_deblur_small.dslr-synth, grey raw pairs -> "
                               "zeroshot today; single images -> shipped weights of their domain) | "
                               "zeroshot | classical | a weights name or bambnet | defocusgan with --weights "
                               "(dpdeblur models)."),
+    model_alias: Optional[str] = typer.Option(None, "--model", hidden=True),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: ours (.safetensors) or the "
                                            "authors' DPDD .pth (BaMBNet: the deblurring net)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of --weights when the file cannot tell "
@@ -58,6 +69,8 @@ def run_command(
     kernels: Optional[Path] = typer.Option(None, "--kernels", help="Calibration folder with "
                                            "blur_kernels_{left,right}.npy (or its parent): measured kernels, "
                                            "put in our L/R order from their own shape like the views."),
+    gt: Optional[Path] = typer.Option(None, "--gt", help="Ground truth (as dpdeblur eval takes it): the "
+                                      "report scores each input and output against it (with --report)."),
     source: InputOptions = bundle(),
     out: OutputOptions = bundle(required=("folder",)),
     dev: DeviceOptions = bundle(),
@@ -66,7 +79,7 @@ def run_command(
 
     Writes OUT/NAME.png|.jpg|.tiff (all-in-focus, in the input's format, bit depth and metadata;
     --format picks another); a pair NAME_L/NAME_R gives
-    NAME. With no --model, DP pairs go to the method measured best on real photos of their domain
+    NAME. With no --method, DP pairs go to the method measured best on real photos of their domain
     (colour sRGB or linear raw planes) and single images to shipped weights of theirs; which view
     is left comes from --swap-lr, else the order the source knows (--camera, dpdeblur synth
     output), else the pair itself. The summary says per item which method ran and the L/R order.
@@ -74,7 +87,12 @@ def run_command(
     from dpcli.io.pairs import BadInput, discover_inputs, is_pair, photo_source, probe_items
     from dpcli.pipeline import MethodChooser, Options, load_calibration
 
+    model = renamed(method, model_alias, "--method", "--model", "auto")
     require_inputs(inputs)
+    if gt is not None and not out.report:
+        raise DpError("--gt scores the inputs and outputs in the report: add --report")
+    if gt is not None and not gt.exists():
+        raise InputError("--gt: no such folder", gt)
     dev.apply_threads()
     resolved = resolve_input(source)
     items = probe_items(discover_inputs(inputs, exclude=[out.folder], recursive=source.recursive))
@@ -87,7 +105,7 @@ def run_command(
         kinds = {is_pair(it) and not single for it in usable}
         if len(kinds) > 1:
             raise DpError("--weights with both DP pairs and single images: say which network they are for with "
-                          "--model bambnet|defocusgan (or run pairs and single images separately)")
+                          "--method bambnet|defocusgan (or run pairs and single images separately)")
     runtime = dict(device=dev.device, precision=dev.precision, tile=dev.tile, tile_overlap=dev.tile_overlap,
                    coc_weights=defocus_weights)
     options = Options(model, weights, arch, single=single, defocus=defocus_map,
@@ -116,19 +134,9 @@ def run_command(
             return _process(item, src, options, chooser, out)
 
     code = run_batch(items, process, lambda it: it.name, title="deblurring", out=out, plan=plan,
-                     detail_columns={"method": "method", "orientation": "L/R order"})
+                     detail_columns={"method": "method", "orientation": "L/R order"}, ground_truth=gt,
+                     input_view=resolved.input_view)
     raise typer.Exit(code)
-
-
-@contextmanager
-def naming(item):
-    """An input error raised without a file (e.g. a method's size limit) names the item's file."""
-    try:
-        yield
-    except InputError as exc:
-        if exc.path is None and getattr(item, "paths", None):
-            raise InputError(exc.message, item.paths[0]) from None
-        raise
 
 
 def _process(item, source, options, chooser, out: OutputOptions) -> ItemResult:

@@ -12,25 +12,33 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from dpcli.cli.app import app
-from dpcli.cli.common import ItemResult, check_folder_recipe, console_err, describe_exception
-from dpcli.cli.options import OutputOptions, bundle, with_bundles
+from dpcli.cli.console import console_err, describe_exception
+from dpcli.cli.options import OutputOptions, bundle, parse_sets, renamed, with_bundles
+from dpcli.cli.output_plan import check_folder_recipe
+from dpcli.cli.result import ItemResult
 from dpcli.errors import DpError, OutputError
 
 EXAMPLES = """
 Examples:
 
-  dpdeblur synth -o data/synth --count 8 --size 256             # 8 DSLR-like scenes in seconds
+  # 8 DSLR-like scenes in seconds
+  dpdeblur synth -o data/synth --count 8 --size 256
 
-  dpdeblur synth -o data/synth --count 400 --workers 2          # resumes: finished scenes are skipped
+  # resumes: finished scenes are skipped
+  dpdeblur synth -o data/synth --count 400 --workers 2
 
-  dpdeblur synth -o data/pixel_like --count 1000 --synth-camera phone --native-blur --grey
+  dpdeblur synth -o data/pixel_like --count 1000 --synth-camera phone \\
+      --native-blur --grey
 
-  dpdeblur synth -o data/pixel_measured --synth-camera phone --native-blur --grey \\
-      --kernels ../shared/data/pixel4/calibration    # blur with the measured Pixel 4 kernels
+  # blur with the measured Pixel 4 kernels
+  dpdeblur synth -o data/pixel_measured --synth-camera phone --native-blur \\
+      --grey --kernels ../shared/data/pixel4/calibration
 
-  # natural photos (any folder; 'debian' = the photos of the Debian wallpaper packages) and
-  # full-frame scenes with a pseudo-depth from the photo's own segmentation
-  dpdeblur synth -o data/photos --photos debian --photos ~/Pictures --set fullframe_prob=0.4
+  # natural photos (any folder; 'debian' = the photos of the Debian
+  # wallpaper packages) and full-frame scenes with a pseudo-depth from the
+  # photo's own segmentation
+  dpdeblur synth -o data/photos --photos debian --photos ~/Pictures \\
+      --synth-set fullframe_prob=0.4
 """
 
 
@@ -97,7 +105,9 @@ def synth_command(
     native_blur: bool = typer.Option(False, "--native-blur",
                                      help="Keep the camera's native-resolution radii (scenes are crops) "
                                           "instead of scaling radii with --size."),
-    max_radius: Optional[float] = typer.Option(None, "--max-radius", help="Largest |radius| px (default: camera's draw)."),
+    max_radius: Optional[float] = typer.Option(None, "--max-scene-radius", help="Largest blur radius rendered, "
+                                               "px (default: the synthetic camera's range)."),
+    max_radius_alias: Optional[float] = typer.Option(None, "--max-radius", hidden=True),
     focus: str = typer.Option("auto", "--focus", help="auto | front | middle | back."),
     noise: bool = typer.Option(True, "--noise/--no-noise", help="Poisson-Gaussian sensor noise."),
     vignetting: Optional[bool] = typer.Option(None, "--vignetting/--no-vignetting",
@@ -114,10 +124,11 @@ def synth_command(
                                                help="Folder (searched recursively) or file of natural photos "
                                                     "for textures, repeatable; 'debian' = the photographs of "
                                                     "the Debian wallpaper packages (docs/training.md)."),
-    set_: Optional[list[str]] = typer.Option(None, "--set",
-                                             help="Scene option KEY=VALUE (repeatable; a SceneConfig field of "
-                                                  "dpcli.synth), e.g. fullframe_prob=0.4 photo_prob=0.8."),
-    out_opts: OutputOptions = bundle(omit=("bit_depth", "format", "quality"), required=("folder",),
+    synth_set: Optional[list[str]] = typer.Option(None, "--synth-set",
+                                                  help="Scene option KEY=VALUE (repeatable; the scene options "
+                                                       "of docs/training.md), e.g. fullframe_prob=0.4."),
+    set_alias: Optional[list[str]] = typer.Option(None, "--set", hidden=True),
+    out_opts: OutputOptions = bundle(omit=("bit_depth", "format", "quality", "report"), required=("folder",),
                                      help={"folder": "Output folder (DPDD layout: train_c, train_l, train_r, "
                                            "val_*, test_*; created).",
                                            "overwrite": "Render scenes that exist again (default: skip them)."}),
@@ -126,6 +137,8 @@ def synth_command(
 
     Deterministic per seed, resumable (finished scenes are skipped), parallel over scenes.
     """
+    max_radius = renamed(max_radius, max_radius_alias, "--max-scene-radius", "--max-radius")
+    set_ = renamed(synth_set, set_alias, "--synth-set", "--set")
     out, overwrite, quiet, json_summary = out_opts.folder, out_opts.overwrite, out_opts.quiet, out_opts.json
     if synth_camera not in ("dslr", "phone", "mixed"):
         raise DpError(f"--synth-camera {synth_camera}: expected dslr, phone or mixed")
@@ -139,11 +152,10 @@ def synth_command(
 
         load_measured_kernels(kernels / "blur_kernels_left.npy", kernels / "blur_kernels_right.npy")
     fractions = _parse_splits(splits)
-    from dpcli.cli.train import _parse_sets
     from dpcli.synth.photos import list_photos
     from dpcli.synth.scene import scene_options
 
-    extra = _parse_sets(set_ or [])
+    extra = parse_sets(set_ or [], "--synth-set")
     if photos:
         list_photos(tuple(photos))  # a missing folder fails here, before any scene
         extra["photos"] = list(photos)

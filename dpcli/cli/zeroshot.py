@@ -10,29 +10,38 @@ import numpy as np
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.cameras import resolve_input
-from dpcli.cli.common import ItemResult, OutputPlan, console_err, require_inputs, run_batch
-from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, with_bundles
-from dpcli.errors import DpError
+from dpcli.cli.batch import naming, require_inputs, run_batch
+from dpcli.cli.console import console_err
+from dpcli.cli.inputs import resolve_input
+from dpcli.cli.output_plan import OutputPlan
+from dpcli.cli.result import ItemResult
+from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, renamed, with_bundles
+from dpcli.errors import DpError, InputError
 
 _EPILOG = """
 Examples:
 
-  dpdeblur zeroshot scene_L.png scene_R.png -o out/     # which view is left: read from the pair
+  # which view is left: read from the pair
+  dpdeblur zeroshot scene_L.png scene_R.png -o out_zeroshot/
 
-  # Pixel 4 raw planes, levels from the camera profile, vignetting from a white-sheet pair:
+  # Pixel 4 raw planes, levels from the camera profile, vignetting from
+  # a white-sheet pair:
   dpdeblur zeroshot 002_left.png 002_right.png -o out/ --camera pixel4 \\
       --white-sheet white_sheet_left.png white_sheet_right.png
 
-  # with the camera's measured kernels (put in our L/R order from their own shape, like the views):
-  dpdeblur zeroshot 002_left.png 002_right.png -o out/ --camera pixel4 --kernels calibration/
+  # with the camera's measured kernels (put in our L/R order from their
+  # own shape, like the views):
+  dpdeblur zeroshot 002_left.png 002_right.png -o out/ --camera pixel4 \\
+      --kernels calibration/
 
   # the full method (stages 2 and 3, minutes), within a time budget:
-  dpdeblur zeroshot L.png R.png -o out/ --output-stage kernels --time-budget 300
+  dpdeblur zeroshot L.png R.png -o out/ --output-stage kernels \\
+      --time-budget 300
 
   # the layer choice by the residual rule, or by fusion weights you trained:
   dpdeblur zeroshot L.png R.png -o out/ --fusion residual
-  dpdeblur zeroshot L.png R.png -o out/ --fusion-weights runs/fusion/fusion.safetensors
+  dpdeblur zeroshot L.png R.png -o out/ \\
+      --fusion-weights runs/fusion/fusion.safetensors
 """
 
 
@@ -81,18 +90,20 @@ def zeroshot_command(
     left: Path = typer.Argument(..., help="Left view (image, or raw plane with --black-level / --camera)."),
     right: Path = typer.Argument(..., help="Right view."),
     name: Optional[str] = typer.Option(None, "--name", help="Output name stem (default: from LEFT)."),
-    schedule: str = typer.Option("fast", "--schedule", help="fast | paper (the thesis' iterative stage 1, "
-                                 "dense G_F, long iteration counts)."),
+    schedule: str = typer.Option("fast", "--schedule", help="fast | paper (the thesis' recipe: "
+                                 "iterative stage 1, full-resolution fusion, long iteration counts; minutes)."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds for the whole run; "
                                                 "stages stop early to meet it."),
     layers: Optional[int] = typer.Option(None, "--layers", help="MPI layers per focus side, N + 1 (default 18)."),
-    max_radius: Optional[float] = typer.Option(None, "--max-radius", help="Blur radius of the last layer, px "
-                                               "(default 17: 35x35 kernels)."),
+    max_radius: Optional[float] = typer.Option(None, "--last-layer-radius", help="Blur radius of the last "
+                                               "MPI layer, px (default 17: 35x35 kernels)."),
+    max_radius_alias: Optional[float] = typer.Option(None, "--max-radius", hidden=True),
     kernel_beta: Optional[float] = typer.Option(None, "--kernel-beta", help="Ramp floor of the parametric "
                                                 "DP kernels (default 0.5; RDPD's 0.1 separates the views more)."),
     focus: Optional[str] = typer.Option(None, "--focus", help="front (content behind the focal plane; default, "
                                         "or the camera profile's) | back | both."),
-    init: Optional[str] = typer.Option(None, "--init", help="closed (exact Fourier LS, default) | iterative."),
+    init: Optional[str] = typer.Option(None, "--init", help="How stage 1 makes its layers: closed "
+                                      "(one exact solve per layer, default) | iterative (gradient steps)."),
     fusion: Optional[str] = typer.Option(None, "--fusion", help="Stage-1 layer choice: auto (default: learned "
                                          "where weights ship for the data, i.e. colour DSLR pairs, else "
                                          "residual) | residual (the layer whose reblur best explains both "
@@ -105,7 +116,8 @@ def zeroshot_command(
                                            "from their own shape, as the views are from theirs."),
     output_stage: str = typer.Option("init", "--output-stage", help="Which stage's image NAME.png holds; the "
                                      "run stops there: init (stage 1, seconds; best on our Pixel 4 dev set, "
-                                     "hence the default) | defocus (after G_D) | kernels (full method)."),
+                                     "hence the default) | defocus (after the defocus-map stage) | kernels "
+                                     "(full method)."),
     grid: str = typer.Option("6x8", "--grid", help="Kernel patch grid ROWSxCOLS (must match --kernels)."),
     debug: bool = typer.Option(False, "--debug", help="Also write the MPI layers, defocus weights, per-stage "
                                "images and a loss-curve PNG."),
@@ -124,7 +136,10 @@ def zeroshot_command(
     """
     from dpcli.zeroshot import make_config
 
+    max_radius = renamed(max_radius, max_radius_alias, "--last-layer-radius", "--max-radius")
     require_inputs([left, right])
+    if left.resolve() == right.resolve():
+        raise InputError("given as both LEFT and RIGHT; give the two views of a dual-pixel pair", left)
     try:
         gy, gx = (int(v) for v in grid.lower().split("x"))
     except ValueError:
@@ -153,16 +168,21 @@ def zeroshot_command(
                       overwrite=out.overwrite)
 
     def process(_item) -> ItemResult:
-        from dpcli.cli.run import naming
         from dpcli.io.pairs import PairInput
 
         with naming(PairInput(name=stem, left=left, right=right)):
             return _run(left, right, folder, stem, cfg, calibration, resolved, debug, out)
 
+    def view(_stem):
+        from dpcli.io.pairs import PairInput
+
+        return resolved.input_view(PairInput(name=stem, left=left, right=right))
+
     code = run_batch([stem], process, lambda s: s, title="zeroshot", out=out, plan=plan,
                      metric_columns={"seconds_init": "stage 1 (s)",
                                      "defocus_min": "nearest blur (px)", "defocus_max": "farthest blur (px)"},
-                     detail_columns={"orientation": "L/R order"})
+                     detail_columns={"orientation": "L/R order"},
+                     input_view=view)
     raise typer.Exit(code)
 
 

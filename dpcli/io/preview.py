@@ -1,7 +1,7 @@
 """Colour previews of signed defocus maps with a colour bar and the radius range in px.
 
-numpy only: a small built-in diverging colour map (blue = in front of the focal plane, white =
-in focus, red = behind; CONVENTIONS.md signs) and a 5x7 bitmap font for the scale labels.
+A small built-in diverging colour map (blue = in front of the focal plane, white = in focus,
+red = behind; CONVENTIONS.md signs); the scale labels are drawn with Pillow's scalable font.
 Used by ``defocus-map``, ``run --defocus-map`` and ``zeroshot``.
 
 >>> import numpy as np
@@ -17,42 +17,36 @@ _ANCHORS_T = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
 _ANCHORS_RGB = np.array([[0.02, 0.19, 0.38], [0.26, 0.58, 0.76], [0.97, 0.97, 0.97],
                          [0.84, 0.38, 0.30], [0.40, 0.00, 0.12]])
 
-# 5x7 glyphs, one string of 7 rows of 5 bits per character
-_FONT = {
-    "0": "01110 10001 10011 10101 11001 10001 01110", "1": "00100 01100 00100 00100 00100 00100 01110",
-    "2": "01110 10001 00001 00010 00100 01000 11111", "3": "11111 00010 00100 00010 00001 10001 01110",
-    "4": "00010 00110 01010 10010 11111 00010 00010", "5": "11111 10000 11110 00001 00001 10001 01110",
-    "6": "00110 01000 10000 11110 10001 10001 01110", "7": "11111 00001 00010 00100 01000 01000 01000",
-    "8": "01110 10001 10001 01110 10001 10001 01110", "9": "01110 10001 10001 01111 00001 00010 01100",
-    "+": "00000 00100 00100 11111 00100 00100 00000", "-": "00000 00000 00000 11111 00000 00000 00000",
-    ".": "00000 00000 00000 00000 00000 01100 01100", "p": "00000 00000 11110 10001 11110 10000 10000",
-    "x": "00000 00000 10001 01010 00100 01010 10001", " ": "00000 00000 00000 00000 00000 00000 00000",
-}
-
-
 def diverging_colormap(t: np.ndarray) -> np.ndarray:
     """t in [-1, 1] (any shape) -> RGB float32 (3, *shape)."""
     t = np.clip(np.nan_to_num(np.asarray(t, dtype=np.float64)), -1, 1)
     return np.stack([np.interp(t, _ANCHORS_T, _ANCHORS_RGB[:, c]) for c in range(3)]).astype(np.float32)
 
 
-def _text_mask(text: str, scale: int) -> np.ndarray:
-    """Bool (7 * scale, 6 * len * scale) bitmap of ``text`` (unknown characters become blanks)."""
-    glyphs = [np.array([[b == "1" for b in row] for row in _FONT.get(ch, _FONT[" "]).split()]) for ch in text]
-    padded = [np.pad(g, ((0, 0), (0, 1))) for g in glyphs] or [np.zeros((7, 1), bool)]
-    line = np.concatenate(padded, axis=1)
-    return np.kron(line, np.ones((scale, scale), bool))
+def _font(size: int):
+    """Pillow's scalable default font at ``size`` px (a bitmap font where FreeType is missing)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):  # old Pillow or no FreeType: the fixed-size default
+        return ImageFont.load_default()
 
 
-def _draw_text(canvas: np.ndarray, text: str, y: int, x: int, scale: int) -> None:
-    mask = _text_mask(text, scale)
-    h, w = canvas.shape[1:]
-    y = int(np.clip(y, 0, max(h - mask.shape[0], 0)))
-    mh, mw = min(mask.shape[0], h - y), min(mask.shape[1], w - x)
-    if mh <= 0 or mw <= 0:
-        return
-    region = canvas[:, y:y + mh, x:x + mw]
-    region[:, mask[:mh, :mw]] = 0.0
+def _text_width(text: str, font) -> int:
+    left, _, right, _ = font.getbbox(text)
+    return int(right - min(left, 0)) + 1
+
+
+def _draw_labels(strip: np.ndarray, labels: list[tuple[str, int]], x: int, font) -> np.ndarray:
+    """Black ``labels`` [(text, top y)] on ``strip`` (3, H, W) float in [0, 1], antialiased."""
+    from PIL import Image, ImageDraw
+
+    img = Image.fromarray(np.round(np.clip(strip, 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for text, y in labels:
+        draw.text((x, y), text, fill=(0, 0, 0), font=font)
+    return (np.asarray(img, np.float32) / 255).transpose(2, 0, 1).copy()
 
 
 def _fmt(v: float) -> str:
@@ -75,9 +69,11 @@ def defocus_preview(radius: np.ndarray, limit: float | None = None, bar_width: i
     lim = limit if limit is not None else max(abs(lo), abs(hi), 1e-6)
     image = diverging_colormap(r / lim)
     scale = max(1, min(h, 2000) // 400)
+    size = max(8, min(11 * scale, h // 4))  # text height in px, as the old 7-row glyphs at scale 1.5
+    font = _font(size)
     ramp_w = 8 * scale
-    labels = [f"{_fmt(lim)}px", f"{_fmt(-lim)}px", _fmt(hi), _fmt(lo)]
-    bar = bar_width or 2 + ramp_w + 4 + 6 * scale * max(len(t) for t in labels) + 4
+    labels = [f"{_fmt(lim)} px", f"{_fmt(-lim)} px", _fmt(hi), _fmt(lo)]
+    bar = bar_width or 2 + ramp_w + 4 + max(_text_width(t, font) for t in labels) + 4
     strip = np.ones((3, h, bar), np.float32)
     ramp = np.linspace(1, -1, h)[:, None].repeat(ramp_w, 1)
     strip[:, :, 2:2 + ramp_w] = diverging_colormap(ramp)
@@ -85,13 +81,11 @@ def defocus_preview(radius: np.ndarray, limit: float | None = None, bar_width: i
         y = int(round((1 - value / lim) / 2 * (h - 1)))
         strip[:, max(0, y - scale):y + scale + 1, 0:2 + ramp_w + 3] = 0.0
     tx = 2 + ramp_w + 4
-    th = 7 * scale
-    _draw_text(strip, f"{_fmt(lim)}px", 0, tx, scale)
-    _draw_text(strip, "0", h // 2 - th // 2, tx, scale)
-    _draw_text(strip, f"{_fmt(-lim)}px", h - th, tx, scale)
+    th = size + size // 3  # a line of text
+    text = [(f"{_fmt(lim)} px", 0), ("0", h // 2 - th // 2), (f"{_fmt(-lim)} px", h - th)]
     if h > 8 * th:  # the map's own range, below the +L label
-        _draw_text(strip, f"{_fmt(hi)}", 2 * th, tx, scale)
-        _draw_text(strip, f"{_fmt(lo)}", 3 * th + 2, tx, scale)
+        text += [(_fmt(hi), 2 * th), (_fmt(lo), 3 * th + 2)]
+    strip = _draw_labels(strip, text, tx, font)
     return np.concatenate([image, strip], axis=2)
 
 

@@ -1,6 +1,6 @@
 """Deblurring methods behind one interface and one registry (networks, zero-shot, classical).
 
-``dpdeblur run --model NAME`` and the Python API choose among them by name, or by domain and
+``dpdeblur run --method NAME`` and the Python API choose among them by name, or by domain and
 pair/single with :func:`default_method` (both through :mod:`dpcli.pipeline`); orientation of DP
 pairs is measured with :func:`orient`.
 """

@@ -133,8 +133,8 @@ def registered_factories() -> dict[str, Callable[..., Method]]:
 
 
 class UnknownMethod(ModelError):
-    """A ``--model`` name no method has (:func:`dpcli.methods.registry.get_method` lists the valid ones)."""
+    """A ``--method`` name no method has (:func:`dpcli.methods.registry.get_method` lists the valid ones)."""
 
 
 def unknown_method(name: str) -> ModelError:
-    return UnknownMethod(f"--model {name}: unknown method (see `dpdeblur models`)")
+    return UnknownMethod(f"--method {name}: unknown method (see `dpdeblur models`)")

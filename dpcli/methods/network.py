@@ -1,5 +1,5 @@
 """Network methods: one per shipped weights tag (``arch.tag`` in dpcli/weights/manifest.json), and one
-for a checkpoint the user gives (``--model bambnet|defocusgan --weights FILE``)."""
+for a checkpoint the user gives (``--method bambnet|defocusgan --weights FILE``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -142,7 +142,7 @@ def network_method(name: str, *, weights: str | Path | None = None, arch: str | 
                    task: str | None = None, **runtime: Any) -> NetworkMethod:
     """A :class:`NetworkMethod` for a shipped ``arch.tag`` or, with ``weights``, for a file.
 
-    ``--model bambnet --weights BaMBNet.pth`` means the deblurring net (run only deblurs; the COC
+    ``--method bambnet --weights BaMBNet.pth`` means the deblurring net (run only deblurs; the COC
     net goes with --defocus-map), so BaMBNet's deblur/COC key ambiguity resolves to the deblur net.
     """
     from dpcli.models.loading import FAMILY_DEFAULTS, resolve_arch
@@ -195,7 +195,7 @@ def _by_family(name: str, entries, task: str | None, runtime: dict) -> NetworkMe
     if not shipped:
         raise ModelError(f"no trained weights for {name} are installed: {WEIGHTS_HINT}")
     if len(shipped) > 1:
-        raise ModelError(f"--model {name}: several weights are installed ({', '.join(shipped)}); name one")
+        raise ModelError(f"--method {name}: several weights are installed ({', '.join(shipped)}); name one")
     return network_method(shipped[0], **runtime)
 
 

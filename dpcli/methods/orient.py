@@ -11,6 +11,7 @@ from dpcli.optics.orientation import Orientation, detect_orientation
 
 # the balance is read at reduced resolution: its sign needs the layer choice, not the detail
 BALANCE_MAX_SIDE = 640
+STAGE1_MIN_SIZE = 32  # the zero-shot stage 1 needs this many px per side
 
 
 def stage1_side_balance(left, right, *, srgb: bool = False, max_side: int = BALANCE_MAX_SIDE) -> float:
@@ -38,5 +39,6 @@ def orient(left, right, *, srgb: bool, focus: str = "front", user: bool | None =
            hint: bool | None = None) -> Orientation:
     """:func:`dpcli.optics.orientation.detect_orientation` with the stage-1 side balance as the
     second evidence (used only when the global disparity is under half a pixel)."""
+    small = min(np.shape(left)[-2:]) < STAGE1_MIN_SIZE  # no balance to read: the method says what it needs
     return detect_orientation(left, right, focus="back" if focus == "back" else "front", user=user, hint=hint,
-                              side_balance=lambda a, b: stage1_side_balance(a, b, srgb=srgb))
+                              side_balance=None if small else lambda a, b: stage1_side_balance(a, b, srgb=srgb))

@@ -41,7 +41,7 @@ def get_method(name: str, **options: Any) -> Method:
     try:
         return network_method(name, **options)
     except UnknownMethod:
-        raise ModelError(f"--model {name}: unknown method; valid: auto, {', '.join(method_names())} "
+        raise ModelError(f"--method {name}: unknown method; valid: auto, {', '.join(method_names())} "
                          "(or bambnet | defocusgan with --weights FILE; see `dpdeblur models`)") from None
 
 

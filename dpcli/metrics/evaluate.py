@@ -83,10 +83,16 @@ def normalise_name(stem: str) -> str:
     return s
 
 
+# what the commands write beside a prediction, never a prediction itself: defocus maps and their
+# previews, zero-shot kernel mosaics, classical confidence maps
+SIDE_OUTPUTS = ("_defocus", "_kernels", "_confidence")
+
+
 def _images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InputError("no such folder", folder)
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p) and "_defocus" not in p.stem)
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p)
+                  and "_defocus" not in p.stem and not p.stem.endswith(SIDE_OUTPUTS))
 
 
 def detect_protocol(gt_dir: Path) -> str:

@@ -245,7 +245,12 @@ def load_checkpoint(trainer: StageTrainer, path: Path) -> int:
     if state.get("stage") != trainer.name:
         raise DpError(f"checkpoint is for stage '{state.get('stage')}', not '{trainer.name}'", path)
     for key, net in trainer.nets.items():
-        net.load_state_dict(state["nets"][key])
+        try:
+            net.load_state_dict(state["nets"][key])
+        except (RuntimeError, KeyError):  # another architecture: another --config or stage options
+            raise DpError(f"the checkpoint holds another network than this run builds ({state.get('arch') or key}); "
+                          "resume with the run's own options (--config, --stage-set as when it started)",
+                          path) from None
     for key, opt in trainer.optimizers.items():
         opt.load_state_dict(state["optimizers"][key])
     for key, sched in trainer.schedulers.items():

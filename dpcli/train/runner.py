@@ -46,7 +46,7 @@ class TrainRequest:
 
 
 # What a training run writes into its folder (a folder holding any of them holds a run).
-RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "train.log", "run.json", "patch_index.json")
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "train.log", "run.json", "patch_index.json", "options.json")
 
 
 def check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
@@ -199,10 +199,18 @@ def run_training(req: TrainRequest, *, warm_start: Path | None = None, export: s
     import os
 
     from dpcli.train.export import export_weights, load_compact_state, save_compact_state
+    from dpcli.train.run_folder import FIXED, FREE, check_not_done, checkpoint_step, resume_request, save_options
 
-    if os.environ.get("RANK", "0") == "0":  # one process decides; the others find the folder settled
+    main = os.environ.get("RANK", "0") == "0"
+    if main:  # one process decides; the others find the folder settled
         check_run_folder(req.out, req.resume, req.overwrite)
+    if req.resume:  # the run's own options: a conflicting one is refused before anything is built
+        req = resume_request(req, given={*FIXED, *FREE})
     trainer, dataset, val_batches, loop_cfg, recipe = prepare(req)
+    if req.resume and (done := checkpoint_step(req.out)) is not None:
+        check_not_done(req.out, done, loop_cfg.steps)
+    if main:  # a resume with a larger --steps records it: the next resume goes on from there
+        save_options(req, req.out)
     if warm_start is not None and not req.resume:
         recipe["warm_start"] = str(warm_start)
         recipe["warm_start_step"] = loop_cfg.start_step = load_compact_state(trainer, warm_start)

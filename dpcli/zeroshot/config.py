@@ -181,7 +181,7 @@ def _non_negative(v) -> bool:
 # (field, label in messages: the CLI option where one exists, check, valid range in words)
 _CHECKS = [
     ("layers", "--layers", _at_least(2), "at least 2"),
-    ("max_radius", "--max-radius", _positive, "> 0 px"),
+    ("max_radius", "--last-layer-radius", _positive, "> 0 px"),
     ("focus", "--focus", lambda v: v in ("front", "back", "both"), "front, back or both"),
     ("grid", "--grid", lambda v: len(v) == 2 and all(_int(x) and x >= 1 for x in v),
      "two positive integers ROWSxCOLS"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dpcli.cameras import list_profiles, load_profile
-from dpcli.cli.cameras import resolve_input
+from dpcli.cli.inputs import resolve_input
 from dpcli.cli.options import InputOptions
 from dpcli.errors import InputError
 

@@ -6,7 +6,9 @@ import sys
 import time
 from pathlib import Path
 
-from dpcli.cli.common import ItemResult, OutputPlan, run_batch
+from dpcli.cli.batch import run_batch
+from dpcli.cli.output_plan import OutputPlan
+from dpcli.cli.result import ItemResult
 from dpcli.cli.options import OutputOptions
 
 

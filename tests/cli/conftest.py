@@ -26,9 +26,9 @@ def dpdeblur(capsys, monkeypatch):
     def run(*args: object, columns: int = 100) -> CliRun:
         monkeypatch.setattr(sys, "argv", ["dpdeblur", *map(str, args)])
         monkeypatch.setenv("COLUMNS", str(columns))
-        from dpcli.cli import common
+        from dpcli.cli import console as consoles
 
-        for console in (common.console, common.console_err):  # consoles read COLUMNS when made
+        for console in (consoles.console, consoles.console_err):  # consoles read COLUMNS when made
             monkeypatch.setattr(console, "_width", columns)
         capsys.readouterr()
         try:

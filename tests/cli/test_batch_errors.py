@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dpcli.cli.common import ItemResult, run_batch
+from dpcli.cli.batch import run_batch
+from dpcli.cli.result import ItemResult
 from dpcli.cli.options import InputOptions
 from dpcli.errors import DpError
 from dpcli.io.images import write_image

@@ -152,3 +152,35 @@ def test_defocus_map_cli_classical(tmp_path):
     again = runner.invoke(app, ["defocus-map", str(tmp_path / "s_L.tiff"), str(tmp_path / "s_R.tiff"), "-o", str(out),
                                 "--method", "bogus"])
     assert again.exit_code != 0
+
+
+def test_eval_ignores_the_side_outputs_of_the_commands(folders, tmp_path):
+    """zeroshot's NAME_kernels.png and defocus-map's NAME_confidence.png sit beside the predictions
+    (issue 26): they are neither scored nor listed as predictions without a ground truth."""
+    from dpcli.metrics.evaluate import evaluate_folders
+
+    pred, gt = folders
+    write_image(pred / "a_kernels.png", _img(11, c=1), 8)
+    write_image(pred / "b_confidence.png", _img(12, c=1), 8)
+    report = evaluate_folders(pred, gt)
+    data = report.to_json()
+    assert [r["name"] for r in data["images"]] == ["a", "b"]
+    assert data["unmatched"]["pred"] == ["extra.png"]
+
+
+def test_preview_labels_are_set_in_a_font_not_a_hand_made_bitmap():
+    """Issue 26: the scale labels come from Pillow's scalable font: antialiased (grey edge pixels a
+    1-bit glyph table never makes) and larger on a larger map."""
+    import dpcli.io.preview as preview
+
+    assert not hasattr(preview, "_FONT")
+
+    def label_area(h: int) -> np.ndarray:
+        img = defocus_preview(np.linspace(-4, 4, h * h).reshape(h, h).astype(np.float32))
+        return img[:, :, h + 2 + 8 * max(1, h // 400) + 4:]  # right of the colour ramp: text only
+
+    small, large = label_area(200), label_area(1200)
+    grey = ((small > 0.15) & (small < 0.85)).all(axis=0)
+    assert grey.sum() > 20
+    inked = lambda a: int((a < 0.5).all(axis=0).any(axis=1).sum())  # noqa: E731 - rows holding text
+    assert inked(large) > 2 * inked(small)

@@ -117,6 +117,6 @@ def test_run_on_a_mutated_view(dpdeblur, tmp_path_factory, case, side):
     (root / f"scene_{side}{suffix}").write_bytes(data)
     (root / f"scene_{other}{suffix}").write_bytes(VALID[name])
     out = root / "out"
-    res = dpdeblur("run", root / f"scene_L{suffix}", root / f"scene_R{suffix}", "-o", out, "--model", "classical",
+    res = dpdeblur("run", root / f"scene_L{suffix}", root / f"scene_R{suffix}", "-o", out, "--method", "classical",
                    "--threads", "1")
     _check(res, out)

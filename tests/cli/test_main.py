@@ -15,7 +15,8 @@ import typer
 
 import dpcli.cli as cli
 from dpcli.cli.app import app
-from dpcli.cli.common import ItemResult, run_batch
+from dpcli.cli.batch import run_batch
+from dpcli.cli.result import ItemResult
 from dpcli.io.images import write_image
 from dpcli.io.pairs import discover_inputs, input_paths, load_single
 

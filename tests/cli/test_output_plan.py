@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dpcli.cli.common import ItemResult, OutputPlan, run_batch
+from dpcli.cli.batch import run_batch
+from dpcli.cli.output_plan import OutputPlan
+from dpcli.cli.result import ItemResult
 from dpcli.cli.options import OutputOptions
 from dpcli.errors import OutputError
 

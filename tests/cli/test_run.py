@@ -86,7 +86,7 @@ class TestRun:
         assert items["scene"]["details"]["orientation"].split(" (")[0] in ("as given", "swapped")
         assert items["photo"]["status"] == "failed"
         assert items["photo"]["message"].count("no method for single images") == 1
-        assert "--model" not in items["photo"]["message"]
+        assert "--method" not in items["photo"]["message"]
         assert (tmp_path / "out" / "scene.png").is_file() and not (tmp_path / "out" / "photo.png").exists()
 
     def test_plain_checkpoint_is_the_deblurring_net(self, tmp_path, inputs, monkeypatch, capsys) -> None:
@@ -96,7 +96,7 @@ class TestRun:
         plain = tmp_path / "plain.safetensors"
         save_file(create_model("bambnet_deblur_test").state_dict(), str(plain))
         code, stdout, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
-                                  "-o", tmp_path / "out", "--model", "bambnet", "--weights", plain, "--json")
+                                  "-o", tmp_path / "out", "--method", "bambnet", "--weights", plain, "--json")
         assert code == 0, err
         assert json.loads(stdout)["items"][0]["details"]["method"] == "bambnet"
 
@@ -109,7 +109,7 @@ class TestRun:
         write_image(folder / "s_L.png", left, 16)
         write_image(folder / "s_R.png", right, 16)
         coc = reference_dir / "bambnet_coc" / "official_state_dict.safetensors"
-        code, _, err = _main(monkeypatch, capsys, "run", folder, "-o", tmp_path / "out", "--model", "bambnet",
+        code, _, err = _main(monkeypatch, capsys, "run", folder, "-o", tmp_path / "out", "--method", "bambnet",
                              "--weights", coc)
         assert code == 2 and "does not resemble the input" in err and "--defocus-weights" in err
         assert not (tmp_path / "out" / "s.png").exists()
@@ -117,7 +117,7 @@ class TestRun:
     def test_classical_needs_no_weights(self, tmp_path, inputs, monkeypatch, capsys) -> None:
         out = tmp_path / "out"
         code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png", "-o", out,
-                             "--model", "classical", "--defocus-map", "-q")
+                             "--method", "classical", "--defocus-map", "-q")
         assert code == 0, err
         assert read_image(out / "scene.png").data.shape == (3, 40, 56)
         assert (out / "scene_defocus.tiff").is_file()  # the map follows the method (classical)
@@ -126,18 +126,18 @@ class TestRun:
         weights = save_weights(create_model("defocusgan_generator_test"), "defocusgan_generator_test",
                                tmp_path / "g.safetensors")
         code, _, err = _main(monkeypatch, capsys, "run", inputs / "scene_L.png", inputs / "scene_R.png",
-                             "-o", tmp_path / "out", "--model", "defocusgan", "--weights", weights)
+                             "-o", tmp_path / "out", "--method", "defocusgan", "--weights", weights)
         assert code == 2 and "--single" in err
 
     def test_family_without_weights_says_where_weights_come_from(self, tmp_path, inputs, monkeypatch,
                                                                  capsys) -> None:
         code, _, err = _main(monkeypatch, capsys, "run", inputs / "photo.png", "-o", tmp_path / "out",
-                             "--model", "defocusgan")
+                             "--method", "defocusgan")
         assert code == 2 and "no trained weights for defocusgan" in err and "--weights" in err
 
     def test_unknown_camera_is_one_line(self, tmp_path, inputs, monkeypatch, capsys) -> None:
         code, _, err = _main(monkeypatch, capsys, "run", inputs, "-o", tmp_path / "out", "--camera", "nosuch")
-        assert code == 2 and "unknown camera" in err and "pixel4" in err and "Traceback" not in err
+        assert code == 2 and "--camera nosuch: no such camera profile" in err and "pixel4" in err and "Traceback" not in err
 
 
 def test_both_file_orders_give_the_same_image(tmp_path, monkeypatch, capsys) -> None:
@@ -192,7 +192,7 @@ def _pair(folder: Path, name: str = "scene", h: int = 64, w: int = 96, seed: int
 
 def test_output_folder_equal_to_the_input_folder_is_named_not_no_images(dpdeblur, tmp_path):
     _pair(tmp_path / "photos")
-    res = dpdeblur("run", tmp_path / "photos", "-o", tmp_path / "photos", "--model", "classical")
+    res = dpdeblur("run", tmp_path / "photos", "-o", tmp_path / "photos", "--method", "classical")
     assert res.code == 2 and len(res.err_lines) == 1
     assert "both the input and the output folder" in res.err and "no images found" not in res.err
 
@@ -200,25 +200,25 @@ def test_output_folder_equal_to_the_input_folder_is_named_not_no_images(dpdeblur
 def test_rerun_skips_and_another_method_is_refused_before_computing(dpdeblur, tmp_path):
     _pair(tmp_path / "in")
     out = tmp_path / "out"
-    first = dpdeblur("run", tmp_path / "in", "-o", out, "--model", "classical", "--json")
+    first = dpdeblur("run", tmp_path / "in", "-o", out, "--method", "classical", "--json")
     assert first.code == 0, first.err
     assert json.loads(first.out)["counts"]["ok"] == 1
     made = (out / "scene.png").read_bytes()
-    again = dpdeblur("run", tmp_path / "in", "-o", out, "--model", "classical", "--json")
+    again = dpdeblur("run", tmp_path / "in", "-o", out, "--method", "classical", "--json")
     assert again.code == 0 and json.loads(again.out)["counts"]["skipped"] == 1
     start = time.perf_counter()
-    other = dpdeblur("run", tmp_path / "in", "-o", out, "--model", "zeroshot")
+    other = dpdeblur("run", tmp_path / "in", "-o", out, "--method", "zeroshot")
     assert time.perf_counter() - start < 5  # refused up front, nothing computed
     assert other.code == 2 and len(other.err_lines) == 1, other.err
     assert "classical" in other.err and "zeroshot" in other.err and "--overwrite" in other.err
     assert (out / "scene.png").read_bytes() == made  # nothing lost
-    wants_map = dpdeblur("run", tmp_path / "in", "-o", out, "--model", "classical", "--defocus-map")
+    wants_map = dpdeblur("run", tmp_path / "in", "-o", out, "--method", "classical", "--defocus-map")
     assert wants_map.code == 2 and "defocus_map" in wants_map.err  # says why, before computing
 
 
 def test_quiet_prints_the_final_line(dpdeblur, tmp_path):
     _pair(tmp_path / "in")
-    res = dpdeblur("run", tmp_path / "in", "-o", tmp_path / "out", "--model", "classical", "-q")
+    res = dpdeblur("run", tmp_path / "in", "-o", tmp_path / "out", "--method", "classical", "-q")
     assert res.code == 0 and len(res.err_lines) == 1 and res.err_lines[0].startswith("1 done")
 
 

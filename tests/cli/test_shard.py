@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dpcli.cli.common import Shard
+from dpcli.cli.shard import Shard
 
 JOB = Path(__file__).with_name("_shard_job.py")
 

@@ -14,7 +14,7 @@ def test_synth_refuses_a_folder_made_with_other_settings(dpdeblur, tmp_path):
     assert more.code == 0 and len(_scenes(out)) == 3
     other = dpdeblur("synth", "-o", out, "--count", 3, "--size", 48, "-q")
     assert other.code == 2 and len(other.err_lines) == 1
-    assert "config.height 32 -> 48" in other.err and "--overwrite" in other.err
+    assert "height 32 -> 48" in other.err and "--overwrite" in other.err
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # nothing re-rendered
     again = dpdeblur("synth", "-o", out, "--count", 1, "--size", 48, "--overwrite", "-q")
     assert again.code == 0 and not again.err_lines[0].startswith("error")

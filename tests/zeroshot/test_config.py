@@ -12,8 +12,8 @@ from dpcli.zeroshot import SCHEDULES, ZeroShotConfig, make_config, zeroshot_debl
 @pytest.mark.parametrize("field, value, message", [
     ("layers", 0, "--layers must be at least 2 (got 0)"),
     ("layers", 1, "--layers must be at least 2 (got 1)"),
-    ("max_radius", -3, "--max-radius must be > 0 px (got -3)"),
-    ("max_radius", float("nan"), "--max-radius must be > 0 px (got nan)"),
+    ("max_radius", -3, "--last-layer-radius must be > 0 px (got -3)"),
+    ("max_radius", float("nan"), "--last-layer-radius must be > 0 px (got nan)"),
     ("time_budget", 0, "--time-budget must be > 0 seconds (got 0)"),
     ("time_budget", -5.0, "--time-budget must be > 0 seconds (got -5.0)"),
     ("grid", (0, 8), "--grid must be two positive integers ROWSxCOLS (got 0x8)"),

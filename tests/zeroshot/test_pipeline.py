@@ -188,7 +188,7 @@ def test_cli_writes_all_outputs(tmp_path):
     write_image(tmp_path / "s_R.png", sc.right.numpy(), 16)
     out = tmp_path / "out"
     args = ["zeroshot", str(tmp_path / "s_L.png"), str(tmp_path / "s_R.png"), "-o", str(out), "--layers", "4",
-            "--max-radius", "3", "--grid", "1x1", "--time-budget", "4", "--debug", "--threads", "1"]
+            "--last-layer-radius", "3", "--grid", "1x1", "--time-budget", "4", "--debug", "--threads", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
