@@ -1,5 +1,6 @@
 """No import cycles between dpcli modules outside the model registry (dpcli.models), counting every
-import statement (module level and inside functions), read with ast, nothing imported."""
+import statement that runs (module level and inside functions; not those under ``if TYPE_CHECKING:``,
+which only type checkers read), read with ast, nothing imported."""
 from __future__ import annotations
 
 import ast
@@ -28,7 +29,12 @@ def import_graph() -> dict[str, set[str]]:
     for name, (path, package) in mods.items():
         here = name if package else name.rpartition(".")[0]
         deps = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                       and getattr(block.test, "id", None) == "TYPE_CHECKING" for n in ast.walk(block)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.Import):
                 deps.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom):

@@ -34,7 +34,8 @@ _EXAMPLES = """
       -o runs/gan --defocus-weights runs/dm/checkpoint.pt
 
   # continue after Ctrl-C or a time budget (the run folder holds the
-  # options), then further; export fp16 weights into dpcli/weights/ + manifest
+  # options), then further; export fp16 weights into dpcli/weights/
+  # and its manifest
   dpdeblur train bambnet -o runs/bamb --resume
   dpdeblur train bambnet -o runs/bamb --resume --steps 20000 --export v1
 

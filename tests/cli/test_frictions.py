@@ -78,10 +78,10 @@ def test_made_another_way_speaks_of_methods_not_recipe_keys(dpdeblur, tmp_path):
     _pair(tmp_path / "in")
     out = tmp_path / "out"
     assert dpdeblur("run", tmp_path / "in", "-o", out, "--method", "classical", "-q").code == 0
-    from dpcli.cli import run as run_module
+    from dpcli.pipeline import MethodChooser
 
     recipe = json.loads((out / ".dpdeblur" / "scene.json").read_text())["recipe"]
-    recipe.update(run_module._Chooser("auto", None, None, {}).recipe())  # as if made by the default
+    recipe.update(MethodChooser("auto", None, None, {}).recipe())  # as if made by the default
     record = json.loads((out / ".dpdeblur" / "scene.json").read_text())
     record["recipe"] = recipe
     (out / ".dpdeblur" / "scene.json").write_text(json.dumps(record))

@@ -213,7 +213,7 @@ def test_rerun_skips_and_another_method_is_refused_before_computing(dpdeblur, tm
     assert "classical" in other.err and "zeroshot" in other.err and "--overwrite" in other.err
     assert (out / "scene.png").read_bytes() == made  # nothing lost
     wants_map = dpdeblur("run", tmp_path / "in", "-o", out, "--method", "classical", "--defocus-map")
-    assert wants_map.code == 2 and "defocus_map" in wants_map.err  # says why, before computing
+    assert wants_map.code == 2 and "defocus map off -> on" in wants_map.err  # says why, before computing
 
 
 def test_quiet_prints_the_final_line(dpdeblur, tmp_path):
