@@ -145,6 +145,7 @@ def run_command(
                           "--model bambnet|defocusgan (or run pairs and single images separately)")
     runtime = dict(device=dev.device, precision=dev.precision, tile=dev.tile, tile_overlap=dev.tile_overlap,
                    coc_weights=defocus_weights)
+    runtime["tta"] = dev.tta  # --tta: test-time augmentation of networks (dpcli.methods.tta)
     chooser = _Chooser(model, weights, arch, runtime)
     if model != "auto" or weights is not None:  # a bad name or checkpoint fails once, before any file
         chooser.for_item("dslr", not single and any(is_pair(it) for it in items if not isinstance(it, BadInput)))
@@ -162,7 +163,7 @@ def run_command(
               "kernels": str(kernels or resolved.kernels or "") or None, "camera": source.camera,
               "srgb": resolved.source.srgb, "swap_lr": source.swap_lr, "black_level": resolved.source.black_level,
               "white_level": resolved.source.white_level, "bit_depth": out.bit_depth, "tile": dev.tile,
-              "precision": dev.precision}
+              "precision": dev.precision, "tta": dev.tta}
     plan = OutputPlan(folder=out.folder, recipe=recipe, outputs=outputs, overwrite=out.overwrite)
 
     def process(item) -> ItemResult:

@@ -1,0 +1,118 @@
+"""Test-time augmentation (dpcli.methods.tta) of the networks on the 4 Canon dev scenes: gain and cost.
+
+DP (``--pair``, default the DSLR BaMBNet): the network runs ONCE on each of the 8 transforms
+(vertical flip x horizontal flip x L/R exchange) of the pair in its file order; since the
+transforms of the reversed order (b, a) are the same 8 pairs, every variant of both file orders
+is an average of these outputs: no TTA (files = identity, reversed = the exchange), TTA-2
+(identity + vertical flip), TTA-4 (the 4 sign-keeping transforms), TTA-8 (all: the same image for
+both orders), and `run`'s detected L/R order. Single (``--single``, default the DSLR generator):
+the 8 dihedral transforms of the combined view; TTA-1, TTA-2 (0 + 180 deg), TTA-4 (rotations),
+TTA-8. Prints per-scene PSNR gains over the input and seconds per pass; --write stores the TTA-8
+figures in dpcli/methods/measured.json ("tta" section), which decide the default (dpcli.methods.tta.tta_worth).
+
+    DPDEBLUR_SHARED=/work/shared python benchmarks/bench_tta.py [--pair NAME] [--single NAME] [--write]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _mean(images):
+    return np.mean(np.stack(images), 0)
+
+
+def main() -> None:
+    import torch
+
+    from dpcli.methods import get_method, orient
+    from dpcli.methods.tta import DP_TRANSFORMS, PairTransform, dihedral, undo_dihedral
+    from dpcli.metrics.protocols import list_canon_scenes, load_canon_scene, score_canon
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pair", default="bambnet_deblur_small.dslr-synth")
+    ap.add_argument("--single", default="defocusgan_generator_small.dslr-synth")
+    ap.add_argument("--skip", default="", help="pair | single: leave one out")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    canon = Path(os.environ.get("DPDEBLUR_SHARED", "../shared")) / "data" / "canon-dpdd-gif"
+    summary: dict[str, dict[str, list[float]]] = {}
+    secs: dict[str, list[float]] = {}
+    if args.skip != "pair":
+        net = get_method(args.pair, device="cpu", tta=False)
+        ident, swap = PairTransform(), PairTransform(swap=True)
+        cols = ["files", "reversed", "detected", "tta2_files", "tta2_rev", "tta4_files", "tta4_rev", "tta8",
+                "|files-rev|", "|tta8 f-r|"]
+        print(f"DP {args.pair}: PSNR gain over the input (dB); |a-b|: max abs difference of the two orders' images")
+        print(f"{'scene':8s} {'input':>7s} " + " ".join(f"{c:>11s}" for c in cols) + "  s/pass")
+        for sid in list_canon_scenes(canon):
+            sc = load_canon_scene(canon, sid)
+            base = score_canon(sc.combined, sc)["psnr"]
+            outs, t0 = {}, time.perf_counter()
+            for t in DP_TRANSFORMS:
+                outs[t] = t.undo(net.deblur(*t.apply(sc.view_a, sc.view_b), srgb=True).image)
+            secs.setdefault("pair", []).append((time.perf_counter() - t0) / len(DP_TRANSFORMS))
+            rev = {t: PairTransform(t.vflip, t.hflip, not t.swap) for t in DP_TRANSFORMS}  # t of (b, a) = rev[t] of (a, b)
+            sets = {"tta2": [ident, PairTransform(vflip=True)], "tta4": [t for t in DP_TRANSFORMS if t.keeps_sign]}
+            img = {"files": outs[ident], "reversed": outs[swap],
+                   "detected": outs[swap] if orient(sc.view_a, sc.view_b, srgb=True).swapped else outs[ident],
+                   "tta8": _mean([outs[t] for t in DP_TRANSFORMS])}
+            for k, ts in sets.items():
+                img[f"{k}_files"] = _mean([outs[t] for t in ts])
+                img[f"{k}_rev"] = _mean([outs[rev[t]] for t in ts])
+            tta8_rev = _mean([outs[rev[t]] for t in DP_TRANSFORMS])  # the same sum, another order
+            row = {k: score_canon(np.clip(v, 0, 1), sc)["psnr"] - base for k, v in img.items()}
+            row["|files-rev|"] = float(np.abs(img["files"] - img["reversed"]).max())
+            row["|tta8 f-r|"] = float(np.abs(img["tta8"] - tta8_rev).max())
+            for k, v in row.items():
+                summary.setdefault("pair", {}).setdefault(k, []).append(v)
+            print(f"canon_{sid} {base:7.2f} " + " ".join(f"{row[c]:+11.3f}" for c in cols)
+                  + f"  {secs['pair'][-1]:.1f}", flush=True)
+        by = summary["pair"]
+        print(f"{'mean':8s} {'':7s} " + " ".join(f"{np.mean(by[c]):+11.3f}" for c in cols)
+              + f"  {np.mean(secs['pair']):.1f}")
+    if args.skip != "single":
+        net = get_method(args.single, device="cpu", tta=False)
+        cols = ["tta1", "tta2", "tta4", "tta8"]
+        sets = {"tta1": [0], "tta2": [0, 2], "tta4": [0, 1, 2, 3], "tta8": list(range(8))}
+        print(f"single {args.single}: PSNR gain over the input (dB)")
+        print(f"{'scene':8s} {'input':>7s} " + " ".join(f"{c:>8s}" for c in cols) + "  s/pass")
+        for sid in list_canon_scenes(canon):
+            sc = load_canon_scene(canon, sid)
+            base = score_canon(sc.combined, sc)["psnr"]
+            outs, t0 = {}, time.perf_counter()
+            for k in range(8):
+                outs[k] = undo_dihedral(net.deblur(dihedral(sc.combined, k), None, srgb=True).image, k)
+            secs.setdefault("single", []).append((time.perf_counter() - t0) / 8)
+            row = {c: score_canon(np.clip(_mean([outs[k] for k in ks]), 0, 1), sc)["psnr"] - base
+                   for c, ks in sets.items()}
+            for k, v in row.items():
+                summary.setdefault("single", {}).setdefault(k, []).append(v)
+            print(f"canon_{sid} {base:7.2f} " + " ".join(f"{row[c]:+8.3f}" for c in cols)
+                  + f"  {secs['single'][-1]:.1f}", flush=True)
+        by = summary["single"]
+        print(f"{'mean':8s} {'':7s} " + " ".join(f"{np.mean(by[c]):+8.3f}" for c in cols)
+              + f"  {np.mean(secs['single']):.1f}")
+    if args.write:
+        path = Path(__file__).resolve().parents[1] / "dpcli" / "methods" / "measured.json"
+        data = json.loads(path.read_text())
+        tta = data.setdefault("tta", {})
+        for kind, name, plain in (("pair", args.pair, "detected"), ("single", args.single, "tta1")):
+            if kind in summary:
+                by = summary[kind]
+                delta = np.asarray(by["tta8"]) - np.asarray(by[plain])
+                tta.setdefault(name, {})["dslr"] = {"gain_db": round(float(delta.mean()), 3),
+                                                   "worst_db": round(float(delta.min()), 3), "passes": 8,
+                                                   "seconds_per_pass": round(float(np.mean(secs[kind])), 1)}
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Test-time augmentation (TTA) of network methods: run a network on transformed copies of its
+input, undo each transform on the output, average.
+
+DP pairs (dpcli.train.data's flip docstring, CONVENTIONS.md orientation): a vertical flip commutes
+with the DP blur; a horizontal mirror of a pair is the mirrored scene at radius ``-r`` (its views
+exchange roles), so mirrored AND exchanged it is the mirrored scene at ``+r``; exchanging the views
+alone is the same scene at ``-r`` with the same all-in-focus image. All 8 combinations of
+(vertical flip, horizontal flip, L/R exchange) are pairs of the same AiF (up to the spatial flips,
+undone on the output); their average is therefore independent of the order the files were given
+in: the transforms of (R, L) are those of (L, R) in another order. :data:`SIGN_KEEPING` are the 4
+that keep the radius' sign (the ones the training augmentation uses).
+
+Single images: the 8 dihedral transforms (rotations by k * 90 degrees, each also transposed);
+the combined defocus kernel is rotationally symmetric, so each is a photo of the same kind.
+
+:class:`TTA` wraps a :class:`~dpcli.methods.base.Method`; :func:`with_tta` is what ``get_method``
+calls with the ``tta`` option (True, False, or None: where ``measured.json`` says it is worth its
+time, see :func:`tta_worth`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from dpcli.methods.base import Method
+
+__all__ = ["PairTransform", "DP_TRANSFORMS", "SIGN_KEEPING", "DIHEDRAL", "dihedral", "undo_dihedral",
+           "tta_pair", "tta_single", "TTA", "with_tta", "tta_worth", "TTA_MIN_GAIN_PER_PASS"]
+
+# the rule for "default only where it is worth its time": TTA with n passes is on by default for a
+# (method, domain) when its measured mean gain on that domain's dev scenes is at least this many dB
+# per extra pass (n - 1), and no dev scene got worse (measured.json "tta" section)
+TTA_MIN_GAIN_PER_PASS = 0.05
+
+
+@dataclass(frozen=True)
+class PairTransform:
+    """One DP-pair transform: vertical flip, horizontal flip, exchange of the views."""
+
+    vflip: bool = False
+    hflip: bool = False
+    swap: bool = False
+
+    @property
+    def keeps_sign(self) -> bool:
+        """True when the transformed pair has the same radius sign (hflip and swap together or neither)."""
+        return self.hflip == self.swap
+
+    def apply(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(C, H, W) views -> the transformed pair (contiguous copies)."""
+        if self.swap:
+            left, right = right, left
+        return self._flip(left), self._flip(right)
+
+    def undo(self, image: np.ndarray) -> np.ndarray:
+        """(C, H, W) output of the transformed pair -> the original frame (flips are their own inverse)."""
+        return self._flip(image)
+
+    def _flip(self, x: np.ndarray) -> np.ndarray:
+        axes = tuple(a for a, on in ((-2, self.vflip), (-1, self.hflip)) if on)
+        return np.ascontiguousarray(np.flip(x, axes) if axes else x)
+
+
+DP_TRANSFORMS: tuple[PairTransform, ...] = tuple(PairTransform(v, h, s) for v in (False, True)
+                                                 for h in (False, True) for s in (False, True))
+SIGN_KEEPING: tuple[PairTransform, ...] = tuple(t for t in DP_TRANSFORMS if t.keeps_sign)
+DIHEDRAL: tuple[int, ...] = tuple(range(8))
+
+
+def dihedral(x: np.ndarray, k: int) -> np.ndarray:
+    """Dihedral transform ``k`` in 0..7 of (C, H, W): rotation by (k % 4) * 90 degrees, then a
+    transpose of H and W for k >= 4."""
+    y = np.rot90(x, k % 4, axes=(-2, -1))
+    if k >= 4:
+        y = np.swapaxes(y, -2, -1)
+    return np.ascontiguousarray(y)
+
+
+def undo_dihedral(y: np.ndarray, k: int) -> np.ndarray:
+    """Inverse of :func:`dihedral`."""
+    if k >= 4:
+        y = np.swapaxes(y, -2, -1)
+    return np.ascontiguousarray(np.rot90(y, -(k % 4), axes=(-2, -1)))
+
+
+def _mean(images: list[np.ndarray]) -> np.ndarray:
+    # float64 accumulation: equal inputs average to themselves exactly, in any order
+    total = np.zeros(images[0].shape, np.float64)
+    for im in images:
+        total += im
+    return (total / len(images)).astype(np.float32)
+
+
+def tta_pair(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], left: np.ndarray, right: np.ndarray,
+             transforms: tuple[PairTransform, ...] = DP_TRANSFORMS) -> np.ndarray:
+    """Mean over ``transforms`` of ``t.undo(fn(*t.apply(left, right)))``: (C, H, W) views -> (C, H, W)."""
+    return _mean([t.undo(np.asarray(fn(*t.apply(left, right)), np.float32)) for t in transforms])
+
+
+def tta_single(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
+               transforms: tuple[int, ...] = DIHEDRAL) -> np.ndarray:
+    """Mean over the dihedral ``transforms`` of ``undo(fn(dihedral(image)))``: (C, H, W) -> (C, H, W)."""
+    return _mean([undo_dihedral(np.asarray(fn(dihedral(image, k)), np.float32), k) for k in transforms])
+
+
+def _measured_tta(name: str) -> dict[str, dict]:
+    """domain -> {"gain_db", "worst_db", "passes"} of ``name`` with TTA (measured.json "tta")."""
+    from dpcli.methods.builtin import _MEASURED
+
+    try:
+        return dict(json.loads(_MEASURED.read_text()).get("tta", {}).get(name, {}))
+    except (OSError, ValueError):
+        return {}
+
+
+def tta_worth(name: str, domain: str) -> bool:
+    """The default: TTA on for ``name`` in ``domain`` only where it measured worth its time
+    (:data:`TTA_MIN_GAIN_PER_PASS` dB per extra pass, no dev scene worse than without it)."""
+    m = _measured_tta(name).get(domain)
+    if not m:
+        return False
+    extra = max(int(m.get("passes", 8)) - 1, 1)
+    return m.get("gain_db", 0.0) >= TTA_MIN_GAIN_PER_PASS * extra and m.get("worst_db", -1.0) >= 0.0
+
+
+class TTA(Method):
+    """A method run on the TTA transforms of its input (DP pairs: :data:`DP_TRANSFORMS`, single
+    images: :data:`DIHEDRAL`), outputs averaged. ``mode`` True: always; None: where
+    :func:`tta_worth` says so for the item's domain. Everything else is the inner method's."""
+
+    def __init__(self, inner: Method, mode: bool | None = True,
+                 pair_transforms: tuple[PairTransform, ...] = DP_TRANSFORMS,
+                 single_transforms: tuple[int, ...] = DIHEDRAL) -> None:
+        self.inner, self.mode = inner, mode
+        self.pair_transforms, self.single_transforms = pair_transforms, single_transforms
+        for attr in ("name", "needs_pair", "space", "domains", "summary", "measured", "min_size"):
+            setattr(self, attr, getattr(inner, attr))
+
+    def __getattr__(self, attr: str) -> Any:  # the inner method's own attributes (task, weights ...)
+        if attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
+    def deblur(self, left, right=None, *, srgb: bool, kernels=None, defocus: bool = False, focus: str = "front"):
+        from dpcli.methods.base import item_domain
+
+        self._on = self.mode is True or (self.mode is None and tta_worth(self.name, item_domain(left.shape[0], srgb)))
+        return super().deblur(left, right, srgb=srgb, kernels=kernels, defocus=defocus, focus=focus)
+
+    def _deblur(self, left, right, *, kernels, defocus, focus):
+        image, dmap, info = self.inner._deblur(left, right, kernels=kernels, defocus=defocus, focus=focus)
+        if not getattr(self, "_on", self.mode is True):
+            return image, dmap, info
+
+        def run(l, r=None):
+            return self.inner._deblur(l, r, kernels=None, defocus=False, focus=focus)[0]
+
+        if right is None:
+            others = [undo_dihedral(np.asarray(run(dihedral(left, k)), np.float32), k)
+                      for k in self.single_transforms if k != 0]
+        else:
+            others = [t.undo(np.asarray(run(*t.apply(left, right)), np.float32))
+                      for t in self.pair_transforms if t != PairTransform()]
+        # the identity pass (which also gave the defocus map) is one of the averaged outputs
+        n = 1 + len(others)
+        image = _mean([np.asarray(image, np.float32), *others])
+        info = {**info, "tta": f"{n} passes"}
+        return image, dmap, info
+
+
+def with_tta(method: Method, tta: bool | None) -> Method:
+    """``method`` wrapped in :class:`TTA` for ``tta`` True, or None where :func:`tta_worth` holds
+    for one of its domains (networks only: training-free methods are returned as they are)."""
+    from dpcli.methods.network import NetworkMethod
+
+    if tta is False or not isinstance(method, NetworkMethod):
+        return method
+    if tta is None and not any(tta_worth(method.name, d) for d in method.domains):
+        return method  # the measured default is off everywhere this network is meant for
+    return TTA(method, mode=tta)

@@ -1,0 +1,83 @@
+"""Test-time augmentation: the transforms round-trip, an identity-like method comes back exactly,
+and a DP network's TTA output does not depend on the order the views were given in."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dpcli.methods import get_method
+from dpcli.methods.base import Method
+from dpcli.methods.tta import DIHEDRAL, DP_TRANSFORMS, SIGN_KEEPING, TTA, dihedral, tta_single, tta_worth, undo_dihedral
+
+
+class Identity(Method):
+    """A single-image 'method' that returns its input (counts its calls)."""
+
+    name, needs_pair, space, min_size = "identity", False, "srgb", 4
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _deblur(self, left, right, *, kernels, defocus, focus):
+        self.calls += 1
+        return left.copy(), None, {}
+
+
+def test_dihedral_transforms_are_eight_distinct_invertible_maps() -> None:
+    x = np.random.default_rng(0).random((3, 5, 7), dtype=np.float32)
+    seen = set()
+    for k in DIHEDRAL:
+        y = dihedral(x, k)
+        seen.add(y.tobytes() + bytes(y.shape))
+        assert np.array_equal(undo_dihedral(y, k), x)
+    assert len(seen) == 8
+
+
+def test_eight_dihedral_transforms_of_identity_return_the_input_exactly() -> None:
+    x = np.random.default_rng(1).random((3, 24, 40), dtype=np.float32)
+    assert np.array_equal(tta_single(lambda im: im, x), x)
+    inner = Identity()
+    out = TTA(inner).deblur(x, None, srgb=True).image
+    assert inner.calls == 8
+    assert np.array_equal(out, x)
+
+
+def test_dp_transforms_round_trip_and_sign() -> None:
+    rng = np.random.default_rng(2)
+    left, right = rng.random((1, 6, 9), dtype=np.float32), rng.random((1, 6, 9), dtype=np.float32)
+    assert len(DP_TRANSFORMS) == 8 and len(SIGN_KEEPING) == 4
+    for t in DP_TRANSFORMS:
+        tl, tr = t.apply(left, right)
+        first, second = (right, left) if t.swap else (left, right)
+        assert np.array_equal(t.undo(tl), first) and np.array_equal(t.undo(tr), second)
+
+
+@pytest.mark.slow
+def test_dp_tta_output_is_independent_of_the_file_order(dslr_pair) -> None:
+    """(L, R) at radius r is (R, L) at -r with the same AiF: the TTA over all 8 transforms sees the
+    same 8 pairs for either order. Without TTA the network's two outputs differ."""
+    from dpcli.optics import linear_to_srgb
+
+    import torch
+
+    sharp, left, right = (linear_to_srgb(torch.from_numpy(a)).numpy() for a in dslr_pair)
+    plain = get_method("bambnet_deblur_small.dslr-synth", device="cpu", tile=0, tta=False)
+    a = plain.deblur(left, right, srgb=True).image
+    b = plain.deblur(right, left, srgb=True).image
+    assert np.abs(a - b).max() > 1e-3  # the order matters without TTA
+    tta = get_method("bambnet_deblur_small.dslr-synth", device="cpu", tile=0, tta=True)
+    assert isinstance(tta, TTA)
+    out_lr = tta.deblur(left, right, srgb=True)
+    out_rl = tta.deblur(right, left, srgb=True).image
+    assert out_lr.info["tta"] == "8 passes"
+    assert np.abs(out_lr.image - out_rl).max() < 1e-5
+
+
+def test_tta_option_wraps_networks_only_and_auto_follows_the_measurements() -> None:
+    assert not isinstance(get_method("zeroshot", tta=True), TTA)
+    assert not isinstance(get_method("bambnet_deblur_small.dslr-synth", tta=False), TTA)
+    on = get_method("bambnet_deblur_small.dslr-synth", tta=True)
+    assert on.name == "bambnet_deblur_small.dslr-synth" and on.task == "deblur_pair" and on.measured
+    auto = get_method("bambnet_deblur_small.dslr-synth")  # tta None: the measured default
+    assert isinstance(auto, TTA) == tta_worth(auto.name, "dslr")
+    assert tta_worth("no-such-method", "dslr") is False
