@@ -138,6 +138,7 @@ def register_method(name: str) -> Callable[[Callable[..., Method]], Callable[...
 
 def _ensure_registered() -> None:
     import dpcli.methods.builtin  # noqa: F401  (registration side effects)
+    import dpcli.methods.composite  # noqa: F401
 
 
 def method_names() -> list[str]:
@@ -157,16 +158,18 @@ def list_methods() -> list[Method]:
 def get_method(name: str, **options: Any) -> Method:
     """A method by name: a built-in (``zeroshot``, ``classical``), a shipped weights tag
     (``bambnet_deblur_small.pixel-synth``), or a family/architecture with ``weights=PATH``.
+    ``tta``: test-time augmentation of networks (:mod:`dpcli.methods.tta`).
 
     Raises:
         ModelError: unknown name (the message lists the valid ones) or unusable weights.
     """
     from dpcli.methods.network import network_method
+    from dpcli.methods.tta import with_tta  # tta=True|False|None (measured default): networks only
 
     _ensure_registered()
     if name in _FACTORIES:
-        return _FACTORIES[name](**options)
-    return network_method(name, **options)
+        return _FACTORIES[name](**options)  # composite methods hand ``tta`` on to their parts
+    return with_tta(network_method(name, **options), options.get("tta"))
 
 
 def item_domain(channels: int, srgb: bool) -> str:
