@@ -5,10 +5,10 @@ DP (``--pair``, default the DSLR BaMBNet): the network runs ONCE on each of the 
 transforms of the reversed order (b, a) are the same 8 pairs, every variant of both file orders
 is an average of these outputs: no TTA (files = identity, reversed = the exchange), TTA-2
 (identity + vertical flip), TTA-4 (the 4 sign-keeping transforms), TTA-8 (all: the same image for
-both orders), and `run`'s detected L/R order. Single (``--single``, default the DSLR generator):
+both orders), and `run`'s detected L/R order without and with TTA-4 (what ``--tta`` runs). Single (``--single``, default the DSLR generator):
 the 8 dihedral transforms of the combined view; TTA-1, TTA-2 (0 + 180 deg), TTA-4 (rotations),
-TTA-8. Prints per-scene PSNR gains over the input and seconds per pass; --write stores the TTA-8
-figures in dpcli/methods/measured.json ("tta" section), which decide the default (dpcli.methods.tta.tta_worth).
+TTA-8. Prints per-scene PSNR gains over the input and seconds per pass; --write stores what TTA adds
+(pairs: TTA-4 in the detected order; single: TTA-8) in dpcli/methods/measured.json ("tta" section), which decide the default (dpcli.methods.tta.tta_worth).
 
     DPDEBLUR_SHARED=/work/shared python benchmarks/bench_tta.py [--pair NAME] [--single NAME] [--write]
 """
@@ -47,8 +47,8 @@ def main() -> None:
     if args.skip != "pair":
         net = get_method(args.pair, device="cpu", tta=False)
         ident, swap = PairTransform(), PairTransform(swap=True)
-        cols = ["files", "reversed", "detected", "tta2_files", "tta2_rev", "tta4_files", "tta4_rev", "tta8",
-                "|files-rev|", "|tta8 f-r|"]
+        cols = ["files", "reversed", "detected", "tta2_files", "tta2_rev", "tta4_files", "tta4_rev", "tta4_det",
+                "tta8", "|files-rev|", "|tta8 f-r|"]
         print(f"DP {args.pair}: PSNR gain over the input (dB); |a-b|: max abs difference of the two orders' images")
         print(f"{'scene':8s} {'input':>7s} " + " ".join(f"{c:>11s}" for c in cols) + "  s/pass")
         for sid in list_canon_scenes(canon):
@@ -60,12 +60,13 @@ def main() -> None:
             secs.setdefault("pair", []).append((time.perf_counter() - t0) / len(DP_TRANSFORMS))
             rev = {t: PairTransform(t.vflip, t.hflip, not t.swap) for t in DP_TRANSFORMS}  # t of (b, a) = rev[t] of (a, b)
             sets = {"tta2": [ident, PairTransform(vflip=True)], "tta4": [t for t in DP_TRANSFORMS if t.keeps_sign]}
-            img = {"files": outs[ident], "reversed": outs[swap],
-                   "detected": outs[swap] if orient(sc.view_a, sc.view_b, srgb=True).swapped else outs[ident],
-                   "tta8": _mean([outs[t] for t in DP_TRANSFORMS])}
+            img = {"files": outs[ident], "reversed": outs[swap], "tta8": _mean([outs[t] for t in DP_TRANSFORMS])}
             for k, ts in sets.items():
                 img[f"{k}_files"] = _mean([outs[t] for t in ts])
                 img[f"{k}_rev"] = _mean([outs[rev[t]] for t in ts])
+            swapped = orient(sc.view_a, sc.view_b, srgb=True).swapped  # what run does
+            img["detected"] = img["reversed" if swapped else "files"]
+            img["tta4_det"] = img["tta4_rev" if swapped else "tta4_files"]
             tta8_rev = _mean([outs[rev[t]] for t in DP_TRANSFORMS])  # the same sum, another order
             row = {k: score_canon(np.clip(v, 0, 1), sc)["psnr"] - base for k, v in img.items()}
             row["|files-rev|"] = float(np.abs(img["files"] - img["reversed"]).max())
@@ -103,12 +104,13 @@ def main() -> None:
         path = Path(__file__).resolve().parents[1] / "dpcli" / "methods" / "measured.json"
         data = json.loads(path.read_text())
         tta = data.setdefault("tta", {})
-        for kind, name, plain in (("pair", args.pair, "detected"), ("single", args.single, "tta1")):
+        for kind, name, plain, on, passes in (("pair", args.pair, "detected", "tta4_det", 4),
+                                              ("single", args.single, "tta1", "tta8", 8)):
             if kind in summary:
                 by = summary[kind]
-                delta = np.asarray(by["tta8"]) - np.asarray(by[plain])
+                delta = np.asarray(by[on]) - np.asarray(by[plain])
                 tta.setdefault(name, {})["dslr"] = {"gain_db": round(float(delta.mean()), 3),
-                                                   "worst_db": round(float(delta.min()), 3), "passes": 8,
+                                                   "worst_db": round(float(delta.min()), 3), "passes": passes,
                                                    "seconds_per_pass": round(float(np.mean(secs[kind])), 1)}
         path.write_text(json.dumps(data, indent=2) + "\n")
         print(f"wrote {path}")

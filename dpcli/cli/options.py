@@ -247,10 +247,10 @@ class DeviceOptions(_Bundle):
         "tile_overlap": OptionDecl(Optional[int], ("--tile-overlap",), None, "Overlap between tiles in px, "
                                    "below half the tile (default: per method).", "PX"),
         "tta": OptionDecl(Optional[bool], ("--tta/--no-tta",), None, "Test-time augmentation of networks: "
-                          "DP pairs run flipped and with the views exchanged (8 passes), single images "
-                          "rotated and mirrored (8 passes), outputs averaged; 8x the time (default: only "
-                          "where measured worth it, see `dpdeblur models`). E.g. dpdeblur run pairs/ -o out/ "
-                          "--tta"),
+                          "DP pairs also run flipped vertically and mirrored with the views exchanged (4 "
+                          "passes), single images rotated and mirrored (8 passes), outputs averaged; 4x / 8x "
+                          "the time (default: only where measured worth it; today nowhere). E.g. dpdeblur "
+                          "run pairs/ -o out/ --tta"),
     }
 
     def validate(self) -> "DeviceOptions":

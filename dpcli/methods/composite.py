@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dpcli.methods.base import Method, MethodOutput, _encode, get_method, register_method
+from dpcli.methods.base import DOMAINS, Method, _encode, get_method, register_method
 from dpcli.methods.builtin import measured_gains
 
 __all__ = ["Composite", "Blend", "ResidualFusion", "reblur_views", "method_confidence"]
@@ -39,8 +39,10 @@ class Composite(Method):
 
     def __init__(self, methods: dict[str, Method] | None = None, **options: Any) -> None:
         self.options = options
-        self.methods = dict(methods or {})
+        self.methods = {n: self.prepare(m) for n, m in (methods or {}).items()}
         self.measured = measured_gains(self.name)
+        # meant for the domains all its parts are meant for (a phone+dslr zero-shot with a dslr net: dslr)
+        self.domains = tuple(d for d in DOMAINS if all(d in self.part(n).domains for n in self.parts))
 
     def part(self, name: str) -> Method:
         if name not in self.methods:

@@ -10,6 +10,11 @@ undone on the output); their average is therefore independent of the order the f
 in: the transforms of (R, L) are those of (L, R) in another order. :data:`SIGN_KEEPING` are the 4
 that keep the radius' sign (the ones the training augmentation uses).
 
+Which set runs: methods receive views in OUR orientation (``run`` and ``dpcli.deblur`` detect
+it first), so the default is :data:`SIGN_KEEPING`: on the 4 Canon dev scenes the DSLR BaMBNet
+gains more from these 4 passes than from all 8, whose 4 sign-flipped pairs it deblurs worse
+(docs/benchmarks.md); ``pair_transforms=DP_TRANSFORMS`` gives the order-free average.
+
 Single images: the 8 dihedral transforms (rotations by k * 90 degrees, each also transposed);
 the combined defocus kernel is rotationally symmetric, so each is a photo of the same kind.
 
@@ -127,12 +132,12 @@ def tta_worth(name: str, domain: str) -> bool:
 
 
 class TTA(Method):
-    """A method run on the TTA transforms of its input (DP pairs: :data:`DP_TRANSFORMS`, single
-    images: :data:`DIHEDRAL`), outputs averaged. ``mode`` True: always; None: where
+    """A method run on the TTA transforms of its input (DP pairs: :data:`SIGN_KEEPING`, or any set
+    such as the order-free :data:`DP_TRANSFORMS`; single images: :data:`DIHEDRAL`), outputs averaged. ``mode`` True: always; None: where
     :func:`tta_worth` says so for the item's domain. Everything else is the inner method's."""
 
     def __init__(self, inner: Method, mode: bool | None = True,
-                 pair_transforms: tuple[PairTransform, ...] = DP_TRANSFORMS,
+                 pair_transforms: tuple[PairTransform, ...] = SIGN_KEEPING,
                  single_transforms: tuple[int, ...] = DIHEDRAL) -> None:
         self.inner, self.mode = inner, mode
         self.pair_transforms, self.single_transforms = pair_transforms, single_transforms

@@ -55,22 +55,28 @@ def test_dp_transforms_round_trip_and_sign() -> None:
 @pytest.mark.slow
 def test_dp_tta_output_is_independent_of_the_file_order(dslr_pair) -> None:
     """(L, R) at radius r is (R, L) at -r with the same AiF: the TTA over all 8 transforms sees the
-    same 8 pairs for either order. Without TTA the network's two outputs differ."""
-    from dpcli.optics import linear_to_srgb
-
+    same 8 pairs for either order. Without TTA the network's two outputs differ; the default TTA
+    (4 sign-keeping passes) gets the same image from either order through run's L/R detection."""
     import torch
 
+    import dpcli
+    from dpcli.optics import linear_to_srgb
+
     sharp, left, right = (linear_to_srgb(torch.from_numpy(a)).numpy() for a in dslr_pair)
-    plain = get_method("bambnet_deblur_small.dslr-synth", device="cpu", tile=0, tta=False)
+    name = "bambnet_deblur_small.dslr-synth"
+    plain = get_method(name, device="cpu", tile=0, tta=False)
     a = plain.deblur(left, right, srgb=True).image
     b = plain.deblur(right, left, srgb=True).image
     assert np.abs(a - b).max() > 1e-3  # the order matters without TTA
-    tta = get_method("bambnet_deblur_small.dslr-synth", device="cpu", tile=0, tta=True)
-    assert isinstance(tta, TTA)
-    out_lr = tta.deblur(left, right, srgb=True)
-    out_rl = tta.deblur(right, left, srgb=True).image
+    order_free = TTA(plain, pair_transforms=DP_TRANSFORMS)
+    out_lr = order_free.deblur(left, right, srgb=True)
+    out_rl = order_free.deblur(right, left, srgb=True).image
     assert out_lr.info["tta"] == "8 passes"
     assert np.abs(out_lr.image - out_rl).max() < 1e-5
+    api_lr = dpcli.deblur(left, right, method=name, tta=True, device="cpu", tile=0)
+    api_rl = dpcli.deblur(right, left, method=name, tta=True, device="cpu", tile=0)
+    assert api_lr.info["tta"] == "4 passes" and api_lr.info["orientation"] != api_rl.info["orientation"]
+    assert np.abs(api_lr.image - api_rl.image).max() < 1e-5
 
 
 def test_tta_option_wraps_networks_only_and_auto_follows_the_measurements() -> None:
