@@ -47,8 +47,8 @@ def main() -> None:
     if args.skip != "pair":
         net = get_method(args.pair, device="cpu", tta=False)
         ident, swap = PairTransform(), PairTransform(swap=True)
-        cols = ["files", "reversed", "detected", "tta2_files", "tta2_rev", "tta4_files", "tta4_rev", "tta4_det",
-                "tta8", "|files-rev|", "|tta8 f-r|"]
+        cols = ["files", "reversed", "detected", "tta2_files", "tta2_rev", "tta4_files", "tta4_rev", "tta2_det",
+                "tta4_det", "tta8", "|files-rev|", "|tta8 f-r|"]
         print(f"DP {args.pair}: PSNR gain over the input (dB); |a-b|: max abs difference of the two orders' images")
         print(f"{'scene':8s} {'input':>7s} " + " ".join(f"{c:>11s}" for c in cols) + "  s/pass")
         for sid in list_canon_scenes(canon):
@@ -66,7 +66,8 @@ def main() -> None:
                 img[f"{k}_rev"] = _mean([outs[rev[t]] for t in ts])
             swapped = orient(sc.view_a, sc.view_b, srgb=True).swapped  # what run does
             img["detected"] = img["reversed" if swapped else "files"]
-            img["tta4_det"] = img["tta4_rev" if swapped else "tta4_files"]
+            for k in sets:
+                img[f"{k}_det"] = img[f"{k}_rev" if swapped else f"{k}_files"]
             tta8_rev = _mean([outs[rev[t]] for t in DP_TRANSFORMS])  # the same sum, another order
             row = {k: score_canon(np.clip(v, 0, 1), sc)["psnr"] - base for k, v in img.items()}
             row["|files-rev|"] = float(np.abs(img["files"] - img["reversed"]).max())
@@ -104,13 +105,15 @@ def main() -> None:
         path = Path(__file__).resolve().parents[1] / "dpcli" / "methods" / "measured.json"
         data = json.loads(path.read_text())
         tta = data.setdefault("tta", {})
-        for kind, name, plain, on, passes in (("pair", args.pair, "detected", "tta4_det", 4),
-                                              ("single", args.single, "tta1", "tta8", 8)):
+        for kind, name, plain, cols_by_n in (("pair", args.pair, "detected", {2: "tta2_det", 4: "tta4_det", 8: "tta8"}),
+                                             ("single", args.single, "tta1", {2: "tta2", 4: "tta4", 8: "tta8"})):
             if kind in summary:
                 by = summary[kind]
-                delta = np.asarray(by[on]) - np.asarray(by[plain])
-                tta.setdefault(name, {})["dslr"] = {"gain_db": round(float(delta.mean()), 3),
-                                                   "worst_db": round(float(delta.min()), 3), "passes": passes,
+                passes = {}
+                for n, col in cols_by_n.items():
+                    delta = np.asarray(by[col]) - np.asarray(by[plain])
+                    passes[str(n)] = {"gain_db": round(float(delta.mean()), 3), "worst_db": round(float(delta.min()), 3)}
+                tta.setdefault(name, {})["dslr"] = {"passes": passes,
                                                    "seconds_per_pass": round(float(np.mean(secs[kind])), 1)}
         path.write_text(json.dumps(data, indent=2) + "\n")
         print(f"wrote {path}")

@@ -10,10 +10,11 @@ undone on the output); their average is therefore independent of the order the f
 in: the transforms of (R, L) are those of (L, R) in another order. :data:`SIGN_KEEPING` are the 4
 that keep the radius' sign (the ones the training augmentation uses).
 
-Which set runs: methods receive views in OUR orientation (``run`` and ``dpcli.deblur`` detect
-it first), so the default is :data:`SIGN_KEEPING`: on the 4 Canon dev scenes the DSLR BaMBNet
-gains more from these 4 passes than from all 8, whose 4 sign-flipped pairs it deblurs worse
-(docs/benchmarks.md); ``pair_transforms=DP_TRANSFORMS`` gives the order-free average.
+Which set runs (:data:`PAIR_SETS`): methods receive views in OUR orientation (``run`` and
+``dpcli.deblur`` detect it first), so ``--tta`` runs the 4 :data:`SIGN_KEEPING` passes: on the 4
+Canon dev scenes the DSLR BaMBNet gains more from them than from all 8, whose 4 sign-flipped pairs
+it deblurs worse (docs/benchmarks.md); ``passes=8`` gives the order-free average. Without the
+flag, the measured default (:func:`tta_passes`) may run a cheaper set (2: identity + vertical flip).
 
 Single images: the 8 dihedral transforms (rotations by k * 90 degrees, each also transposed);
 the combined defocus kernel is rotationally symmetric, so each is a photo of the same kind.
@@ -32,12 +33,13 @@ import numpy as np
 
 from dpcli.methods.base import Method
 
-__all__ = ["PairTransform", "DP_TRANSFORMS", "SIGN_KEEPING", "DIHEDRAL", "dihedral", "undo_dihedral",
-           "tta_pair", "tta_single", "TTA", "with_tta", "tta_worth", "TTA_MIN_GAIN_PER_PASS"]
+__all__ = ["PairTransform", "DP_TRANSFORMS", "SIGN_KEEPING", "DIHEDRAL", "PAIR_SETS", "SINGLE_SETS", "TTA_ON",
+           "dihedral", "undo_dihedral", "tta_pair", "tta_single", "TTA", "with_tta", "tta_passes", "tta_worth",
+           "TTA_MIN_GAIN_PER_PASS"]
 
-# the rule for "default only where it is worth its time": TTA with n passes is on by default for a
+# the rule for "default only where it is worth its time": a set of n passes is worth it for a
 # (method, domain) when its measured mean gain on that domain's dev scenes is at least this many dB
-# per extra pass (n - 1), and no dev scene got worse (measured.json "tta" section)
+# per extra pass (n - 1), and no dev scene got worse (measured.json "tta" section; tta_passes)
 TTA_MIN_GAIN_PER_PASS = 0.05
 
 
@@ -73,6 +75,11 @@ DP_TRANSFORMS: tuple[PairTransform, ...] = tuple(PairTransform(v, h, s) for v in
                                                  for h in (False, True) for s in (False, True))
 SIGN_KEEPING: tuple[PairTransform, ...] = tuple(t for t in DP_TRANSFORMS if t.keeps_sign)
 DIHEDRAL: tuple[int, ...] = tuple(range(8))
+# the sets by number of passes (1 = no TTA); --tta runs TTA_ON, the default where measured worth it
+PAIR_SETS: dict[int, tuple[PairTransform, ...]] = {1: (PairTransform(),), 2: (PairTransform(), PairTransform(vflip=True)),
+                                                   4: SIGN_KEEPING, 8: DP_TRANSFORMS}
+SINGLE_SETS: dict[int, tuple[int, ...]] = {1: (0,), 2: (0, 2), 4: (0, 1, 2, 3), 8: DIHEDRAL}
+TTA_ON = {"pair": 4, "single": 8}
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:
@@ -100,19 +107,23 @@ def _mean(images: list[np.ndarray]) -> np.ndarray:
 
 
 def tta_pair(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], left: np.ndarray, right: np.ndarray,
-             transforms: tuple[PairTransform, ...] = DP_TRANSFORMS) -> np.ndarray:
-    """Mean over ``transforms`` of ``t.undo(fn(*t.apply(left, right)))``: (C, H, W) views -> (C, H, W)."""
-    return _mean([t.undo(np.asarray(fn(*t.apply(left, right)), np.float32)) for t in transforms])
+             transforms: tuple[PairTransform, ...] = SIGN_KEEPING, identity: np.ndarray | None = None) -> np.ndarray:
+    """Mean over ``transforms`` of ``t.undo(fn(*t.apply(left, right)))``: (C, H, W) views -> (C, H, W);
+    ``identity``: fn's output on the untransformed pair when the caller has it already."""
+    return _mean([np.asarray(identity, np.float32) if identity is not None and t == PairTransform()
+                  else t.undo(np.asarray(fn(*t.apply(left, right)), np.float32)) for t in transforms])
 
 
 def tta_single(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
-               transforms: tuple[int, ...] = DIHEDRAL) -> np.ndarray:
+               transforms: tuple[int, ...] = DIHEDRAL, identity: np.ndarray | None = None) -> np.ndarray:
     """Mean over the dihedral ``transforms`` of ``undo(fn(dihedral(image)))``: (C, H, W) -> (C, H, W)."""
-    return _mean([undo_dihedral(np.asarray(fn(dihedral(image, k)), np.float32), k) for k in transforms])
+    return _mean([np.asarray(identity, np.float32) if identity is not None and k == 0
+                  else undo_dihedral(np.asarray(fn(dihedral(image, k)), np.float32), k) for k in transforms])
 
 
 def _measured_tta(name: str) -> dict[str, dict]:
-    """domain -> {"gain_db", "worst_db", "passes"} of ``name`` with TTA (measured.json "tta")."""
+    """domain -> {"passes": {"2"|"4"|"8": {"gain_db", "worst_db"}}, ...}: what TTA added to ``name``
+    on the domain's dev scenes (measured.json "tta", written by benchmarks/bench_tta.py)."""
     from dpcli.methods.builtin import _MEASURED
 
     try:
@@ -121,28 +132,31 @@ def _measured_tta(name: str) -> dict[str, dict]:
         return {}
 
 
+def tta_passes(name: str, domain: str) -> int:
+    """The default number of passes for ``name`` in ``domain``: among the measured sets, the one
+    with the largest gain of those worth their time (at least :data:`TTA_MIN_GAIN_PER_PASS` dB
+    per extra pass, no dev scene worse than without TTA); 1 (no TTA) when none is."""
+    sets = _measured_tta(name).get(domain, {}).get("passes", {})
+    worth = {int(n): m["gain_db"] for n, m in sets.items()
+             if m.get("gain_db", 0.0) >= TTA_MIN_GAIN_PER_PASS * (int(n) - 1) and m.get("worst_db", -1.0) >= 0.0}
+    return max(worth, key=worth.get) if worth else 1
+
+
 def tta_worth(name: str, domain: str) -> bool:
-    """The default: TTA on for ``name`` in ``domain`` only where it measured worth its time
-    (:data:`TTA_MIN_GAIN_PER_PASS` dB per extra pass, no dev scene worse than without it)."""
-    m = _measured_tta(name).get(domain)
-    if not m:
-        return False
-    extra = max(int(m.get("passes", 8)) - 1, 1)
-    return m.get("gain_db", 0.0) >= TTA_MIN_GAIN_PER_PASS * extra and m.get("worst_db", -1.0) >= 0.0
+    """True where the measured default turns TTA on (:func:`tta_passes` > 1)."""
+    return tta_passes(name, domain) > 1
 
 
 class TTA(Method):
-    """A method run on the TTA transforms of its input (DP pairs: :data:`SIGN_KEEPING`, or any set
-    such as the order-free :data:`DP_TRANSFORMS`; single images: :data:`DIHEDRAL`), outputs averaged. ``mode`` True: always; None: where
-    :func:`tta_worth` says so for the item's domain. Everything else is the inner method's."""
+    """A method run on transformed copies of its input, outputs averaged (:data:`PAIR_SETS`,
+    :data:`SINGLE_SETS`). ``mode`` True: :data:`TTA_ON` passes (or ``passes``); None: the measured
+    default of the item's domain (:func:`tta_passes`). Everything else is the inner method's."""
 
-    def __init__(self, inner: Method, mode: bool | None = True,
-                 pair_transforms: tuple[PairTransform, ...] = SIGN_KEEPING,
-                 single_transforms: tuple[int, ...] = DIHEDRAL) -> None:
-        self.inner, self.mode = inner, mode
-        self.pair_transforms, self.single_transforms = pair_transforms, single_transforms
+    def __init__(self, inner: Method, mode: bool | None = True, passes: int | None = None) -> None:
+        self.inner, self.mode, self.passes = inner, mode, passes
         for attr in ("name", "needs_pair", "space", "domains", "summary", "measured", "min_size"):
             setattr(self, attr, getattr(inner, attr))
+        self._n = 1
 
     def __getattr__(self, attr: str) -> Any:  # the inner method's own attributes (task, weights ...)
         if attr == "inner":
@@ -152,28 +166,26 @@ class TTA(Method):
     def deblur(self, left, right=None, *, srgb: bool, kernels=None, defocus: bool = False, focus: str = "front"):
         from dpcli.methods.base import item_domain
 
-        self._on = self.mode is True or (self.mode is None and tta_worth(self.name, item_domain(left.shape[0], srgb)))
+        if self.mode is None:
+            self._n = tta_passes(self.name, item_domain(left.shape[0], srgb))
+        else:
+            self._n = (self.passes or TTA_ON["single" if right is None else "pair"]) if self.mode else 1
         return super().deblur(left, right, srgb=srgb, kernels=kernels, defocus=defocus, focus=focus)
 
     def _deblur(self, left, right, *, kernels, defocus, focus):
+        # the identity pass also gives the defocus map; it is one of the averaged outputs
         image, dmap, info = self.inner._deblur(left, right, kernels=kernels, defocus=defocus, focus=focus)
-        if not getattr(self, "_on", self.mode is True):
+        if self._n <= 1:
             return image, dmap, info
 
         def run(l, r=None):
             return self.inner._deblur(l, r, kernels=None, defocus=False, focus=focus)[0]
 
         if right is None:
-            others = [undo_dihedral(np.asarray(run(dihedral(left, k)), np.float32), k)
-                      for k in self.single_transforms if k != 0]
+            image = tta_single(run, left, SINGLE_SETS[self._n], identity=image)
         else:
-            others = [t.undo(np.asarray(run(*t.apply(left, right)), np.float32))
-                      for t in self.pair_transforms if t != PairTransform()]
-        # the identity pass (which also gave the defocus map) is one of the averaged outputs
-        n = 1 + len(others)
-        image = _mean([np.asarray(image, np.float32), *others])
-        info = {**info, "tta": f"{n} passes"}
-        return image, dmap, info
+            image = tta_pair(run, left, right, PAIR_SETS[self._n], identity=image)
+        return image, dmap, {**info, "tta": f"{self._n} passes"}
 
 
 def with_tta(method: Method, tta: bool | None) -> Method:

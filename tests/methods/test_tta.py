@@ -7,7 +7,9 @@ import pytest
 
 from dpcli.methods import get_method
 from dpcli.methods.base import Method
-from dpcli.methods.tta import DIHEDRAL, DP_TRANSFORMS, SIGN_KEEPING, TTA, dihedral, tta_single, tta_worth, undo_dihedral
+import dpcli.methods.tta as tta_mod
+from dpcli.methods.tta import (DIHEDRAL, DP_TRANSFORMS, SIGN_KEEPING, TTA, dihedral, tta_passes, tta_single,
+                               tta_worth, undo_dihedral)
 
 
 class Identity(Method):
@@ -68,7 +70,7 @@ def test_dp_tta_output_is_independent_of_the_file_order(dslr_pair) -> None:
     a = plain.deblur(left, right, srgb=True).image
     b = plain.deblur(right, left, srgb=True).image
     assert np.abs(a - b).max() > 1e-3  # the order matters without TTA
-    order_free = TTA(plain, pair_transforms=DP_TRANSFORMS)
+    order_free = TTA(plain, passes=8)
     out_lr = order_free.deblur(left, right, srgb=True)
     out_rl = order_free.deblur(right, left, srgb=True).image
     assert out_lr.info["tta"] == "8 passes"
@@ -85,5 +87,30 @@ def test_tta_option_wraps_networks_only_and_auto_follows_the_measurements() -> N
     on = get_method("bambnet_deblur_small.dslr-synth", tta=True)
     assert on.name == "bambnet_deblur_small.dslr-synth" and on.task == "deblur_pair" and on.measured
     auto = get_method("bambnet_deblur_small.dslr-synth")  # tta None: the measured default
-    assert isinstance(auto, TTA) == tta_worth(auto.name, "dslr")
+    assert isinstance(auto, TTA) == tta_worth(auto.name, "dslr") and auto.mode is None
+    assert not isinstance(get_method("bambnet_deblur_small.pixel-synth"), TTA)  # nothing measured: off
     assert tta_worth("no-such-method", "dslr") is False
+
+
+def test_default_passes_follow_the_gain_per_pass_rule(monkeypatch) -> None:
+    monkeypatch.setattr(tta_mod, "_measured_tta", lambda name: {"dslr": {"passes": {
+        "2": {"gain_db": 0.08, "worst_db": 0.01}, "4": {"gain_db": 0.12, "worst_db": 0.02},
+        "8": {"gain_db": 0.5, "worst_db": -0.1}}}})
+    assert tta_passes("x", "dslr") == 2  # 4 passes need 0.15 dB; 8 made a scene worse
+    assert tta_passes("x", "phone") == 1
+    monkeypatch.setattr(tta_mod, "_measured_tta", lambda name: {"dslr": {"passes": {
+        "2": {"gain_db": 0.08, "worst_db": 0.01}, "4": {"gain_db": 0.2, "worst_db": 0.0}}}})
+    assert tta_passes("x", "dslr") == 4  # both worth it: the larger gain
+
+
+def test_measured_default_runs_its_passes_in_its_domain_only() -> None:
+    """The shipped measurements (docs/benchmarks.md): 2 passes for the DSLR BaMBNet on colour pairs."""
+    inner = Identity()
+    inner.needs_pair, inner.name = True, "bambnet_deblur_small.dslr-synth"
+    x = np.random.default_rng(3).random((3, 32, 48), dtype=np.float32)
+    auto = TTA(inner, mode=None)
+    out = auto.deblur(x, x, srgb=True)
+    assert inner.calls == tta_passes(inner.name, "dslr") and np.array_equal(out.image, x)
+    inner.calls = 0
+    auto.deblur(x[:1], x[:1], srgb=False)  # a grey raw (phone) pair: not measured there, no TTA
+    assert inner.calls == 1
