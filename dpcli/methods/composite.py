@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dpcli.errors import ModelError
 from dpcli.methods.base import DOMAINS, Method, _encode, get_method, register_method
 from dpcli.methods.builtin import measured_gains
 
@@ -41,8 +42,12 @@ class Composite(Method):
         self.options = options
         self.methods = {n: self.prepare(m) for n, m in (methods or {}).items()}
         self.measured = measured_gains(self.name)
-        # meant for the domains all its parts are meant for (a phone+dslr zero-shot with a dslr net: dslr)
-        self.domains = tuple(d for d in DOMAINS if all(d in self.part(n).domains for n in self.parts))
+        # meant for the domains all its parts are meant for (a phone+dslr zero-shot with a dslr net:
+        # dslr); none while a part's weights are not installed, so no default picks it
+        try:
+            self.domains = tuple(d for d in DOMAINS if all(d in self.part(n).domains for n in self.parts))
+        except ModelError:
+            self.domains = ()
 
     def part(self, name: str) -> Method:
         if name not in self.methods:

@@ -81,3 +81,10 @@ def test_composites_are_registered_and_ranked_by_their_measured_gain() -> None:
         assert default_method(domain, True, others + [blend, fusion]) is best
     blend.measured = {"dslr": 9.0}  # a composite that measures best becomes the default, like any method
     assert default_method("dslr", True, others + [blend]) is blend
+
+
+def test_composite_without_its_parts_installed_is_no_default(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path / "no-weights"))
+    blend = get_method("blend_bambnet_zeroshot")
+    assert blend.domains == ()
+    assert default_method("dslr", True).name == "zeroshot"
