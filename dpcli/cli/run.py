@@ -99,7 +99,7 @@ def run_command(
     inputs: list[Path] = typer.Argument(..., help="Files and folders: DP pairs (NAME_L/NAME_R, left/ right/, "
                                         "DPDD, Dual Pixel RAW) and single images."),
     model: str = typer.Option("auto", "--model", "-m", help="auto (the best method measured for the data: "
-                              "colour DP pairs -> bambnet_deblur_small.dslr-synth, grey raw pairs -> "
+                              "colour DP pairs -> blend_bambnet_zeroshot, grey raw pairs -> "
                               "zeroshot today; single images -> shipped weights of their domain) | "
                               "zeroshot | classical | a weights name or bambnet | defocusgan with --weights "
                               "(dpdeblur models)."),
