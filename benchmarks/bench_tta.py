@@ -27,12 +27,35 @@ def _mean(images):
     return np.mean(np.stack(images), 0)
 
 
+def _report(summary: dict, kind: str, label: str, base: float, row: dict, cols: list[str], width: int,
+            seconds: float) -> None:
+    """Keep a scene's row for the means and print it."""
+    for k, v in row.items():
+        summary.setdefault(kind, {}).setdefault(k, []).append(v)
+    print(f"{label:8s} {base:7.2f} " + " ".join(f"{row[c]:+{width}.3f}" for c in cols) + f"  {seconds:.1f}", flush=True)
+
+
+def _scenes(canon: Path, title: str, cols: list[str], width: int):
+    """Print the table's title and header; yield (label, scene, input PSNR) of every Canon dev scene."""
+    from dpcli.metrics.protocols import list_canon_scenes, load_canon_scene, score_canon
+
+    print(title)
+    print(f"{'scene':8s} {'input':>7s} " + " ".join(f"{c:>{width}s}" for c in cols) + "  s/pass")
+    for sid in list_canon_scenes(canon):
+        sc = load_canon_scene(canon, sid)
+        yield f"canon_{sid}", sc, score_canon(sc.combined, sc)["psnr"]
+
+
+def _report_mean(by: dict, cols: list[str], width: int, secs: list[float]) -> None:
+    print(f"{'mean':8s} {'':7s} " + " ".join(f"{np.mean(by[c]):+{width}.3f}" for c in cols) + f"  {np.mean(secs):.1f}")
+
+
 def main() -> None:
     import torch
 
     from dpcli.methods import get_method, orient
-    from dpcli.methods.tta import DP_TRANSFORMS, PairTransform, dihedral, undo_dihedral
-    from dpcli.metrics.protocols import list_canon_scenes, load_canon_scene, score_canon
+    from dpcli.methods.tta import DP_TRANSFORMS, PAIR_SETS, SINGLE_SETS, PairTransform, dihedral, undo_dihedral
+    from dpcli.metrics.protocols import score_canon
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pair", default="bambnet_deblur_small.dslr-synth")
@@ -49,17 +72,14 @@ def main() -> None:
         ident, swap = PairTransform(), PairTransform(swap=True)
         cols = ["files", "reversed", "detected", "tta2_files", "tta2_rev", "tta4_files", "tta4_rev", "tta2_det",
                 "tta4_det", "tta8", "|files-rev|", "|tta8 f-r|"]
-        print(f"DP {args.pair}: PSNR gain over the input (dB); |a-b|: max abs difference of the two orders' images")
-        print(f"{'scene':8s} {'input':>7s} " + " ".join(f"{c:>11s}" for c in cols) + "  s/pass")
-        for sid in list_canon_scenes(canon):
-            sc = load_canon_scene(canon, sid)
-            base = score_canon(sc.combined, sc)["psnr"]
+        title = f"DP {args.pair}: PSNR gain over the input (dB); |a-b|: max abs difference of the two orders' images"
+        for label, sc, base in _scenes(canon, title, cols, 11):
             outs, t0 = {}, time.perf_counter()
             for t in DP_TRANSFORMS:
                 outs[t] = t.undo(net.deblur(*t.apply(sc.view_a, sc.view_b), srgb=True).image)
             secs.setdefault("pair", []).append((time.perf_counter() - t0) / len(DP_TRANSFORMS))
             rev = {t: PairTransform(t.vflip, t.hflip, not t.swap) for t in DP_TRANSFORMS}  # t of (b, a) = rev[t] of (a, b)
-            sets = {"tta2": [ident, PairTransform(vflip=True)], "tta4": [t for t in DP_TRANSFORMS if t.keeps_sign]}
+            sets = {"tta2": PAIR_SETS[2], "tta4": PAIR_SETS[4]}
             img = {"files": outs[ident], "reversed": outs[swap], "tta8": _mean([outs[t] for t in DP_TRANSFORMS])}
             for k, ts in sets.items():
                 img[f"{k}_files"] = _mean([outs[t] for t in ts])
@@ -72,35 +92,21 @@ def main() -> None:
             row = {k: score_canon(np.clip(v, 0, 1), sc)["psnr"] - base for k, v in img.items()}
             row["|files-rev|"] = float(np.abs(img["files"] - img["reversed"]).max())
             row["|tta8 f-r|"] = float(np.abs(img["tta8"] - tta8_rev).max())
-            for k, v in row.items():
-                summary.setdefault("pair", {}).setdefault(k, []).append(v)
-            print(f"canon_{sid} {base:7.2f} " + " ".join(f"{row[c]:+11.3f}" for c in cols)
-                  + f"  {secs['pair'][-1]:.1f}", flush=True)
-        by = summary["pair"]
-        print(f"{'mean':8s} {'':7s} " + " ".join(f"{np.mean(by[c]):+11.3f}" for c in cols)
-              + f"  {np.mean(secs['pair']):.1f}")
+            _report(summary, "pair", label, base, row, cols, 11, secs["pair"][-1])
+        _report_mean(summary["pair"], cols, 11, secs["pair"])
     if args.skip != "single":
         net = get_method(args.single, device="cpu", tta=False)
         cols = ["tta1", "tta2", "tta4", "tta8"]
-        sets = {"tta1": [0], "tta2": [0, 2], "tta4": [0, 1, 2, 3], "tta8": list(range(8))}
-        print(f"single {args.single}: PSNR gain over the input (dB)")
-        print(f"{'scene':8s} {'input':>7s} " + " ".join(f"{c:>8s}" for c in cols) + "  s/pass")
-        for sid in list_canon_scenes(canon):
-            sc = load_canon_scene(canon, sid)
-            base = score_canon(sc.combined, sc)["psnr"]
+        sets = {f"tta{n}": ks for n, ks in SINGLE_SETS.items()}
+        for label, sc, base in _scenes(canon, f"single {args.single}: PSNR gain over the input (dB)", cols, 8):
             outs, t0 = {}, time.perf_counter()
             for k in range(8):
                 outs[k] = undo_dihedral(net.deblur(dihedral(sc.combined, k), None, srgb=True).image, k)
             secs.setdefault("single", []).append((time.perf_counter() - t0) / 8)
             row = {c: score_canon(np.clip(_mean([outs[k] for k in ks]), 0, 1), sc)["psnr"] - base
                    for c, ks in sets.items()}
-            for k, v in row.items():
-                summary.setdefault("single", {}).setdefault(k, []).append(v)
-            print(f"canon_{sid} {base:7.2f} " + " ".join(f"{row[c]:+8.3f}" for c in cols)
-                  + f"  {secs['single'][-1]:.1f}", flush=True)
-        by = summary["single"]
-        print(f"{'mean':8s} {'':7s} " + " ".join(f"{np.mean(by[c]):+8.3f}" for c in cols)
-              + f"  {np.mean(secs['single']):.1f}")
+            _report(summary, "single", label, base, row, cols, 8, secs["single"][-1])
+        _report_mean(summary["single"], cols, 8, secs["single"])
     if args.write:
         path = Path(__file__).resolve().parents[1] / "dpcli" / "methods" / "measured.json"
         data = json.loads(path.read_text())
