@@ -86,14 +86,31 @@ class Composite(Method):
 
 
 class Blend(Composite):
-    """Fixed weights per part (``weights``, summing to 1), the same at every pixel."""
+    """Fixed weights per part (``weights``, summing to 1), the same at every pixel. With ``guard``
+    (a part's name), every other part is first limited, per pixel and channel, to the guard's
+    local range (min / max over a (2 ``guard_radius`` + 1)^2 box, widened by ``guard_margin``):
+    what only one part puts there (e.g. zero-shot's dark blotches at depth edges) is cut back to
+    what the guard sees nearby, detail both agree on passes."""
 
     weights: tuple[float, ...] = ()
+    guard: str | None = None
+    guard_radius: int = 3
+    guard_margin: float = 0.02
 
     def _combine(self, left, right, images, kernels):
+        bounds = None
+        if self.guard is not None:
+            from dpcli.zeroshot.fusion_features import _local_range
+
+            lo, hi = _local_range(torch.from_numpy(np.ascontiguousarray(images[self.guard], np.float32)),
+                                  self.guard_radius)
+            bounds = (lo.numpy() - self.guard_margin, hi.numpy() + self.guard_margin)
         out = np.zeros_like(images[self.parts[0]], dtype=np.float32)
         for name, w in zip(self.parts, self.weights):
-            out += np.float32(w) * np.asarray(images[name], np.float32)
+            im = np.asarray(images[name], np.float32)
+            if bounds is not None and name != self.guard:
+                im = np.clip(im, *bounds)
+            out += np.float32(w) * im
         return out
 
 

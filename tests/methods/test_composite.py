@@ -39,6 +39,24 @@ def test_blend_is_the_weighted_mean_of_its_parts_each_run_once() -> None:
     assert out.defocus is not None and set(out.info["parts"]) == {"a", "b", "c"}
 
 
+def test_guarded_blend_cuts_what_only_one_part_puts_there() -> None:
+    """A dark blotch in one part, outside the guard part's local range, is cut back to that range
+    (+- the margin) before the blend; where both parts agree the blend is the plain mean."""
+
+    class Guarded(Blend):
+        name, parts, weights, space, guard, guard_radius, guard_margin = "g", ("net", "zs"), (0.5, 0.5), "linear", "net", 2, 0.02
+
+    x = np.linspace(0.3, 0.7, 40, dtype=np.float32)
+    net = np.broadcast_to(x, (1, 32, 40)).copy()
+    zs = net + 0.01  # agrees within the margin
+    zs[0, 10:14, 20:24] = 0.0  # a blotch far below anything near it in the guard
+    out = Guarded(methods={"net": Fixed("net", net), "zs": Fixed("zs", zs)}).deblur(net, net, srgb=False).image
+    np.testing.assert_allclose(out[0, :5], (net[0, :5] + zs[0, :5]) / 2, atol=1e-6)
+    lo = net[0, 10:14, 18:26].min() - 0.02
+    assert out[0, 10:14, 20:24].min() >= (net[0, 10:14, 20:24].min() + lo) / 2 - 1e-6
+    assert out[0, 10:14, 20:24].min() > 0.45  # the plain mean there is about 0.25: half the blotch
+
+
 @pytest.mark.slow
 def test_residual_fusion_prefers_the_image_that_explains_the_views(phone_pair) -> None:
     """Parts: the true sharp image, the blurry combined view, and the zero-shot: the fusion is
