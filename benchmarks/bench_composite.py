@@ -3,8 +3,8 @@
 Phone: the 4 Pixel 4 scenes (preprocessed, GT crop alone, as bench_methods.py); dslr: the 4 Canon
 DPDD GIF scenes (label corner masked). The L/R order is detected as in `dpdeblur run` (the
 reversed file order is checked to orient to the same pair, so it gives the same images). Prints,
-per scene, the gain over the input of every part, the equal blend (in sRGB, in linear light, and
-with zero-shot limited to the network's local range)
+per scene, the gain over the input of every part, the registered equal blend (sRGB, zero-shot
+limited to the network's local range), the same without that guard and in linear light
 and the residual fusion at several temperatures; ``--write`` stores the registered composites'
 mean gains in dpcli/methods/measured.json (from which `run` ranks its defaults).
 
@@ -49,15 +49,15 @@ def main() -> None:
     blend = get_method("blend_bambnet_zeroshot", methods=fusion.methods, device="cpu")
     temps = [float(t) for t in args.temperatures.split(",")]
 
-    class LinearBlend(Blend):  # the same blend in linear light, for comparison only
+    class LinearBlend(Blend):  # the plain blend in linear light, for comparison only
         name, parts, weights, space = "blend_linear", blend.parts, blend.weights, "linear"
 
-    class GuardedBlend(Blend):  # zero-shot limited to the network's local range (+-0.02) before the blend
-        name, parts, weights, space, guard = "blend_guarded", blend.parts, blend.weights, "srgb", blend.parts[0]
+    class PlainBlend(Blend):  # without the guard (zero-shot not limited to the network's local range)
+        name, parts, weights, space = "blend_plain", blend.parts, blend.weights, "srgb"
 
     lin = LinearBlend(methods=fusion.methods)
-    guarded = GuardedBlend(methods=fusion.methods)
-    cols = [*fusion.parts, "blend", "blend_lin", "blend_guard", *[f"fuse_T{t:g}" for t in temps]]
+    plain = PlainBlend(methods=fusion.methods)
+    cols = [*fusion.parts, "blend", "blend_plain", "blend_lin", *[f"fuse_T{t:g}" for t in temps]]
     print(f"{'domain':6s} {'scene':9s} {'input':>7s} " + " ".join(f"{c[:14]:>14s}" for c in cols) + "   seconds")
     gains: dict[str, dict[str, list[float]]] = {}
     for domain, sid, a, b, combined, srgb, score in scenes(shared, args.domains.split(",")):
@@ -75,7 +75,7 @@ def main() -> None:
         out = {n: images[n] for n in fusion.parts}
         out["blend"] = blend.combine(left, right, images, srgb=srgb)
         out["blend_lin"] = lin.combine(left, right, images, srgb=srgb)
-        out["blend_guard"] = guarded.combine(left, right, images, srgb=srgb)
+        out["blend_plain"] = plain.combine(left, right, images, srgb=srgb)
         for temp in temps:
             fusion.temperature = temp
             t = time.perf_counter()

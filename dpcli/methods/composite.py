@@ -2,7 +2,7 @@
 (``measured.json``) and ranked by :func:`~dpcli.methods.base.default_method` like any method.
 
 * :class:`Blend`: a fixed per-image blend of its parts (e.g. the equal average of the DSLR
-  BaMBNet and the zero-shot stage-1 image).
+  BaMBNet and the zero-shot stage-1 image), optionally each limited to one part's local range.
 * :class:`ResidualFusion`: a per-pixel confidence fusion: each part's all-in-focus image is
   reblurred with the pair's left/right kernels as the zero-shot stage 1 estimated them (its
   per-pixel layer weights over the layer kernels), and the parts are weighted per pixel by a
@@ -182,7 +182,9 @@ class BlendBambnetZeroshot(Blend):
     weights = (0.5, 0.5)
     space = "srgb"
     map_part = "zeroshot"
-    summary = "equal average of the DSLR BaMBNet and the zero-shot stage-1 image (sRGB; both run)"
+    guard = DSLR_NET  # zero-shot's depth-edge blotches cut to the network's local range (same PSNR)
+    summary = ("equal average of the DSLR BaMBNet and the zero-shot stage-1 image, the latter limited to the "
+               "network's local range (sRGB; both run)")
 
 
 @register_method("fusion_bambnet_zeroshot")
