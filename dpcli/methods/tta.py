@@ -172,6 +172,10 @@ class TTA(Method):
             self._n = (self.passes or TTA_ON["single" if right is None else "pair"]) if self.mode else 1
         return super().deblur(left, right, srgb=srgb, kernels=kernels, defocus=defocus, focus=focus)
 
+    def defocus_map(self, left, right, *, srgb: bool, kernels=None, focus: str = "front") -> np.ndarray:
+        """The inner method's map (TTA averages images, not maps: no extra passes)."""
+        return self.inner.defocus_map(left, right, srgb=srgb, kernels=kernels, focus=focus)
+
     def _deblur(self, left, right, *, kernels, defocus, focus):
         # the identity pass also gives the defocus map; it is one of the averaged outputs
         image, dmap, info = self.inner._deblur(left, right, kernels=kernels, defocus=defocus, focus=focus)
