@@ -56,7 +56,7 @@ def defocus_map_command(
     confidence: bool = typer.Option(False, "--confidence", help="classical: also write NAME_confidence.png."),
     source: InputOptions = bundle(),
     out: OutputOptions = bundle(omit=("format", "quality"), required=("folder",)),
-    dev: DeviceOptions = bundle(),
+    dev: DeviceOptions = bundle(omit=("tta",)),  # the deblurring networks' TTA; maps have none
 ) -> None:
     """Estimate the signed defocus map (blur radius in px; + behind the focal plane) of DP pairs."""
     from dpcli.io.pairs import BadInput, discover_inputs, is_pair, probe_items

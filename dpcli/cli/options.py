@@ -279,6 +279,7 @@ class DeviceOptions(_Bundle):
     threads: int = 0
     tile: int | None = None
     tile_overlap: int | None = None
+    tta: bool | None = None  # None: where measured worth its time (dpcli.methods.tta.tta_worth)
 
     PANEL: ClassVar[str] = "Device"
     OPTIONS: ClassVar[dict[str, OptionDecl]] = {
@@ -290,6 +291,11 @@ class DeviceOptions(_Bundle):
                            f"else at least {MIN_TILE} (default: per method).", "PX"),
         "tile_overlap": OptionDecl(Optional[int], ("--tile-overlap",), None, "Overlap between tiles in px, "
                                    "below half the tile (default: per method).", "PX"),
+        "tta": OptionDecl(Optional[bool], ("--tta/--no-tta",), None, "Test-time augmentation of networks: "
+                          "DP pairs also run flipped vertically and mirrored with the views exchanged (4 "
+                          "passes), single images rotated and mirrored (8 passes), outputs averaged; 4x / 8x "
+                          "the time (default: only where measured worth it; today nowhere). E.g. dpdeblur "
+                          "run pairs/ -o out/ --tta"),
     }
 
     def validate(self) -> "DeviceOptions":

@@ -51,7 +51,7 @@ def run_command(
     inputs: list[Path] = typer.Argument(..., help="Files and folders: DP pairs (NAME_L/NAME_R, left/ right/, "
                                         "DPDD, Dual Pixel RAW) and single images."),
     method: str = typer.Option("auto", "--method", "-m", help="auto (the best method measured for the data: "
-                              "colour DP pairs -> bambnet_deblur_small.dslr-synth, grey raw pairs -> "
+                              "colour DP pairs -> the best measured, grey raw pairs -> "
                               "zeroshot today; single images -> shipped weights of their domain) | "
                               "zeroshot | classical | a weights name or bambnet | defocusgan with --weights "
                               "(dpdeblur models)."),
@@ -108,6 +108,7 @@ def run_command(
                           "--method bambnet|defocusgan (or run pairs and single images separately)")
     runtime = dict(device=dev.device, precision=dev.precision, tile=dev.tile, tile_overlap=dev.tile_overlap,
                    coc_weights=defocus_weights)
+    runtime["tta"] = dev.tta  # --tta: test-time augmentation of networks (dpcli.methods.tta)
     options = Options(model, weights, arch, single=single, defocus=defocus_map,
                       kernels=load_calibration(kernels or resolved.kernels, resolved.focus), runtime=runtime)
     chooser = MethodChooser.of(options)
@@ -126,7 +127,7 @@ def run_command(
               "kernels": str(kernels or resolved.kernels or "") or None, "camera": source.camera,
               "srgb": resolved.source.srgb, "swap_lr": source.swap_lr, "black_level": resolved.source.black_level,
               "white_level": resolved.source.white_level, "bit_depth": out.bit_depth, "tile": dev.tile,
-              "precision": dev.precision, "format": out.format, "quality": out.quality}
+              "precision": dev.precision, "format": out.format, "quality": out.quality, "tta": dev.tta}
     plan = OutputPlan(folder=out.folder, recipe=recipe, outputs=outputs, overwrite=out.overwrite)
 
     def process(item) -> ItemResult:

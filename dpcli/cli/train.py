@@ -111,7 +111,7 @@ def train_command(
                                       "overwrite": "Start over in a run folder that holds a run (its run "
                                       "files are removed).",
                                       "json": "Print the run's summary as JSON on stdout."}),
-    dev: DeviceOptions = bundle(omit=("tile", "tile_overlap")),
+    dev: DeviceOptions = bundle(omit=("tile", "tile_overlap", "tta")),
 ) -> None:
     """Train a network (one stage of BaMBNet or DefocusGAN) with checkpoints, resume and validation."""
     from dpcli.train.run_folder import RunDone, resume_request

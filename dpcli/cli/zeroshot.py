@@ -124,7 +124,7 @@ def zeroshot_command(
     seed: int = typer.Option(0, "--seed", help="Random seed (networks, crops)."),
     source: InputOptions = bundle(omit=("recursive",)),
     out: OutputOptions = bundle(required=("folder",)),
-    dev: DeviceOptions = bundle(omit=("tile", "tile_overlap")),
+    dev: DeviceOptions = bundle(omit=("tile", "tile_overlap", "tta")),
 ) -> None:
     """Deblur one dual-pixel pair with the zero-shot MPI method (no training data needed).
 

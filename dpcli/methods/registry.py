@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import dpcli.methods.builtin  # noqa: F401  (registers the built-in methods)
+import dpcli.methods.composite  # noqa: F401  (registers the composite methods)
 from dpcli.errors import ModelError
 from dpcli.methods.base import Method, UnknownMethod, registered_factories
 from dpcli.methods.network import network_method, shipped_network_names
+from dpcli.methods.tta import with_tta  # tta=True|False|None (the measured default): networks only
 
 __all__ = ["get_method", "list_methods", "method_names", "default_method"]
 
@@ -31,6 +33,8 @@ def list_methods() -> list[Method]:
 def get_method(name: str, **options: Any) -> Method:
     """A method by name: a built-in (``zeroshot``, ``classical``), a shipped weights tag
     (``bambnet_deblur_small.pixel-synth``), or a family/architecture with ``weights=PATH``.
+    ``tta``: test-time augmentation of networks (:mod:`dpcli.methods.tta`); composite methods hand
+    it on to their parts.
 
     Raises:
         ModelError: unknown name (the message lists the valid ones) or unusable weights.
@@ -39,7 +43,7 @@ def get_method(name: str, **options: Any) -> Method:
     if name in factories:
         return factories[name](**options)
     try:
-        return network_method(name, **options)
+        return with_tta(network_method(name, **options), options.get("tta"))
     except UnknownMethod:
         raise ModelError(f"--method {name}: unknown method; valid: auto, {', '.join(method_names())} "
                          "(or bambnet | defocusgan with --weights FILE; see `dpdeblur models`)") from None

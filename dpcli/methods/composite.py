@@ -1,0 +1,199 @@
+"""Composite methods: measured combinations of other methods' outputs, registered, measured
+(``measured.json``) and ranked by :func:`~dpcli.methods.base.default_method` like any method.
+
+* :class:`Blend`: a fixed per-image blend of its parts (e.g. the equal average of the DSLR
+  BaMBNet and the zero-shot stage-1 image), optionally each limited to one part's local range.
+* :class:`ResidualFusion`: a per-pixel confidence fusion: each part's all-in-focus image is
+  reblurred with the pair's left/right kernels as the zero-shot stage 1 estimated them (its
+  per-pixel layer weights over the layer kernels), and the parts are weighted per pixel by a
+  softmin of how badly that reblur explains both views (the zero-shot layer choice's own
+  :func:`~dpcli.zeroshot.residual_weights`, here over methods instead of layers).
+
+Every part runs once per item; :meth:`Composite.combine` takes parts' outputs computed elsewhere
+(the benchmark runs each part once per scene and scores every composite from them).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from dpcli.errors import ModelError
+from dpcli.domains import DOMAINS
+from dpcli.engine import encode as _encode
+from dpcli.methods.base import Method, register_method
+from dpcli.methods.builtin import measured_gains
+
+__all__ = ["Composite", "Blend", "ResidualFusion", "reblur_views", "method_confidence"]
+
+DSLR_NET = "bambnet_deblur_small.dslr-synth"
+
+
+class Composite(Method):
+    """A method made of named ``parts`` (each run once per item, in this method's space), their
+    images combined by :meth:`_combine`. ``methods`` may hand in part instances to share (name ->
+    Method); other ``options`` (device, tta, ...) go to :func:`get_method` for the parts.
+    The defocus map is the first part's in ``map_part`` (default the first part)."""
+
+    parts: tuple[str, ...] = ()
+    map_part: str | None = None
+    needs_pair = True
+
+    def __init__(self, methods: dict[str, Method] | None = None, **options: Any) -> None:
+        self.options = options
+        self.methods = {n: self.prepare(m) for n, m in (methods or {}).items()}
+        self.measured = measured_gains(self.name)
+        # meant for the domains all its parts are meant for (a phone+dslr zero-shot with a dslr net:
+        # dslr); none while a part's weights are not installed, so no default picks it
+        try:
+            self.domains = tuple(d for d in DOMAINS if all(d in self.part(n).domains for n in self.parts))
+        except ModelError:
+            self.domains = ()
+
+    def part(self, name: str) -> Method:
+        if name not in self.methods:
+            from dpcli.methods.registry import get_method
+
+            self.methods[name] = self.prepare(get_method(name, **self.options))
+        return self.methods[name]
+
+    def prepare(self, method: Method) -> Method:
+        """Adapt a part once it is built (e.g. make the zero-shot keep its layer weights)."""
+        return method
+
+    def _deblur(self, left, right, *, kernels, defocus, focus):
+        srgb = self.space == "srgb"
+        map_part = self.map_part or self.parts[0]
+        outs = {name: self.part(name).deblur(left, right, srgb=srgb, kernels=kernels,
+                                             defocus=defocus and name == map_part, focus=focus)
+                for name in self.parts}
+        image = self._combine(left, right, {n: o.image for n, o in outs.items()}, kernels)
+        info = {"parts": {n: o.info for n, o in outs.items()}}
+        if defocus:
+            info["defocus_source"] = outs[map_part].info.get("defocus_source", map_part)
+        return image, outs[map_part].defocus, info
+
+    def combine(self, left: np.ndarray, right: np.ndarray, images: dict[str, np.ndarray], *, srgb: bool,
+                kernels=None) -> np.ndarray:
+        """The composite image from parts' images computed elsewhere, all (C, H, W) in the
+        caller's encoding (``srgb``), as :meth:`deblur` would return it."""
+        convert = srgb != (self.space == "srgb")
+        if convert:
+            left, right = _encode(left, not srgb), _encode(right, not srgb)
+            images = {n: _encode(im, not srgb) for n, im in images.items()}
+        image = self._combine(left, right, images, kernels)
+        return _encode(image, srgb) if convert else np.asarray(image, np.float32)
+
+    def _combine(self, left, right, images: dict[str, np.ndarray], kernels) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Blend(Composite):
+    """Fixed weights per part (``weights``, summing to 1), the same at every pixel. With ``guard``
+    (a part's name), every other part is first limited, per pixel and channel, to the guard's
+    local range (min / max over a (2 ``guard_radius`` + 1)^2 box, widened by ``guard_margin``):
+    what only one part puts there (e.g. zero-shot's dark blotches at depth edges) is cut back to
+    what the guard sees nearby, detail both agree on passes."""
+
+    weights: tuple[float, ...] = ()
+    guard: str | None = None
+    guard_radius: int = 3
+    guard_margin: float = 0.02
+
+    def _combine(self, left, right, images, kernels):
+        bounds = None
+        if self.guard is not None:
+            from dpcli.zeroshot.fusion_features import _local_range
+
+            lo, hi = _local_range(torch.from_numpy(np.ascontiguousarray(images[self.guard], np.float32)),
+                                  self.guard_radius)
+            bounds = (lo.numpy() - self.guard_margin, hi.numpy() + self.guard_margin)
+        out = np.zeros_like(images[self.parts[0]], dtype=np.float32)
+        for name, w in zip(self.parts, self.weights):
+            im = np.asarray(images[name], np.float32)
+            if bounds is not None and name != self.guard:
+                im = np.clip(im, *bounds)
+            out += np.float32(w) * im
+        return out
+
+
+def reblur_views(image: torch.Tensor, layer_weights: torch.Tensor, kernels: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """An all-in-focus image seen through the pair's estimated kernels: per pixel, the blend by
+    ``layer_weights`` of the image blurred with each layer's left / right kernel.
+
+    (C, H, W) image, (L, H, W) weights summing to 1, (L, 2, K, K) [left, right] kernels ->
+    (reblurred left, reblurred right), each (C, H, W).
+    """
+    from dpcli.optics.conv import blur
+    from dpcli.zeroshot import blend_layers
+
+    stack = image[None].expand(kernels.shape[0], *image.shape)
+    left, right = (blend_layers(layer_weights, blur(stack, kernels[:, side, None])) for side in (0, 1))
+    return left, right
+
+
+def method_confidence(left: torch.Tensor, right: torch.Tensor, images: list[torch.Tensor],
+                      layer_weights: torch.Tensor, kernels: torch.Tensor, windows: tuple[int, ...] = (15, 31, 61),
+                      temperature: float = 0.6) -> torch.Tensor:
+    """Per-pixel weights of M methods' images: a softmin of each image's local L/R reblur
+    residual (:func:`reblur_views`; the residual and softmin are the zero-shot layer choice's,
+    :func:`dpcli.zeroshot.residual_weights`). (C, H, W) views, M (C, H, W) images -> (M, H, W)."""
+    from dpcli.zeroshot import residual_weights
+
+    reblurred = [reblur_views(im, layer_weights, kernels) for im in images]
+    return residual_weights(left, right, torch.stack([r[0] for r in reblurred]), torch.stack([r[1] for r in reblurred]),
+                            windows, temperature)
+
+
+class ResidualFusion(Composite):
+    """Per-pixel fusion of the parts by their DP reblur residual (module docstring); one part
+    must be ``zeroshot``, whose stage-1 layer weights and kernels define the reblur."""
+
+    space = "linear"
+    map_part = "zeroshot"
+    temperature: float = 0.6
+
+    def prepare(self, method: Method) -> Method:
+        if method.name == "zeroshot":
+            method.config = method.config.with_(keep_layers=True)  # its per-pixel layer weights
+        return method
+
+    def _combine(self, left, right, images, kernels):
+        from dpcli.zeroshot import blend_layers, prepare_kernels
+        from dpcli.zeroshot.kernels import layer_kernels
+
+        zs = self.part("zeroshot")
+        res = zs.result
+        if res is None or res.weights is None or res.aif.shape != images["zeroshot"].shape:
+            raise RuntimeError("the fusion needs the zero-shot part's result for this item (run it first)")
+        c, h, w = left.shape
+        measured = None if kernels is None else tuple(np.asarray(k, np.float32) for k in kernels)
+        setup = prepare_kernels(zs.config, h, w, measured)
+        kern = layer_kernels(setup.uniform, torch.as_tensor(res.radii, dtype=torch.float32))
+        tl, tr = torch.from_numpy(np.ascontiguousarray(left, np.float32)), torch.from_numpy(np.ascontiguousarray(right, np.float32))
+        ims = [torch.from_numpy(np.ascontiguousarray(images[n], np.float32)).clamp(0, None) for n in self.parts]
+        weights = method_confidence(tl, tr, ims, torch.from_numpy(res.weights).float(), kern,
+                                    temperature=self.temperature)
+        return blend_layers(weights, torch.stack(ims)).numpy()
+
+
+@register_method("blend_bambnet_zeroshot")
+class BlendBambnetZeroshot(Blend):
+    name = "blend_bambnet_zeroshot"
+    parts = (DSLR_NET, "zeroshot")
+    weights = (0.5, 0.5)
+    space = "srgb"
+    map_part = "zeroshot"
+    guard = DSLR_NET  # zero-shot's depth-edge blotches cut to the network's local range (same PSNR)
+    summary = ("equal average of the DSLR BaMBNet and the zero-shot stage-1 image, the latter limited to the "
+               "network's local range (sRGB; both run)")
+
+
+@register_method("fusion_bambnet_zeroshot")
+class FusionBambnetZeroshot(ResidualFusion):
+    name = "fusion_bambnet_zeroshot"
+    parts = (DSLR_NET, "zeroshot")
+    summary = ("per-pixel fusion of the DSLR BaMBNet and the zero-shot stage-1 image, weighted by how "
+               "well each, reblurred with the pair's estimated L/R kernels, explains both views")
