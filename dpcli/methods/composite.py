@@ -33,15 +33,16 @@ DSLR_NET = "bambnet_deblur_small.dslr-synth"
 class Composite(Method):
     """A method made of named ``parts`` (each run once per item, in this method's space), their
     images combined by :meth:`_combine`. ``methods`` may hand in part instances to share (name ->
-    Method); other ``options`` (device, tta, ...) go to :func:`get_method` for the parts.
+    Method); other ``options`` (device, tta, ...) go to ``resolve`` (the registry's ``get_method``,
+    which hands itself in: this module never imports the registry) for the parts.
     The defocus map is the first part's in ``map_part`` (default the first part)."""
 
     parts: tuple[str, ...] = ()
     map_part: str | None = None
     needs_pair = True
 
-    def __init__(self, methods: dict[str, Method] | None = None, **options: Any) -> None:
-        self.options = options
+    def __init__(self, methods: dict[str, Method] | None = None, resolve: Any = None, **options: Any) -> None:
+        self.options, self.resolve = options, resolve
         self.methods = {n: self.prepare(m) for n, m in (methods or {}).items()}
         self.measured = measured_gains(self.name)
         # meant for the domains all its parts are meant for (a phone+dslr zero-shot with a dslr net:
@@ -53,9 +54,9 @@ class Composite(Method):
 
     def part(self, name: str) -> Method:
         if name not in self.methods:
-            from dpcli.methods.registry import get_method
-
-            self.methods[name] = self.prepare(get_method(name, **self.options))
+            if self.resolve is None:
+                raise ModelError(f"{self.name}: its part {name} is not given (build it with dpcli.methods.get_method)")
+            self.methods[name] = self.prepare(self.resolve(name, **self.options))
         return self.methods[name]
 
     def prepare(self, method: Method) -> Method:

@@ -40,8 +40,8 @@ def get_method(name: str, **options: Any) -> Method:
         ModelError: unknown name (the message lists the valid ones) or unusable weights.
     """
     factories = registered_factories()
-    if name in factories:
-        return factories[name](**options)
+    if name in factories:  # composites build their parts through this function
+        return factories[name](resolve=get_method, **options)
     try:
         return with_tta(network_method(name, **options), options.get("tta"))
     except UnknownMethod:

@@ -207,7 +207,7 @@ def sharp_scores(run: Runner, shared: Path, domain: str) -> dict[str, Any]:
         t = torch.from_numpy(np.ascontiguousarray(img, np.float32))[None]
         t = t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
         out = run(t, t)[0].clamp(0, 1)
-        per_image[name] = psnr(out.mean(0, keepdim=True) if img.shape[0] == 1 else out, torch.from_numpy(np.ascontiguousarray(img, np.float32)))
+        per_image[name] = min(IDENTICAL_PSNR_DB, psnr(out.mean(0, keepdim=True) if img.shape[0] == 1 else out, torch.from_numpy(np.ascontiguousarray(img, np.float32))))
     if not per_image:
         return {}
     return {"sharp_psnr": float(np.mean(list(per_image.values()))), "sharp_psnr_min": float(min(per_image.values())),
@@ -322,6 +322,7 @@ DOMAIN_SCENES = {"phone": "pixel4", "dslr": "canon"}
 MAX_SCENE_LOSS_DB = 0.0
 # the harm rule: sharp photos through the candidate, PSNR against themselves (sharp_scores)
 MIN_SHARP_PSNR_DB, MIN_SHARP_PSNR_ANY_DB = 40.0, 37.0
+IDENTICAL_PSNR_DB = 99.0  # an output identical to its input (infinite PSNR) is recorded as this
 
 
 def shipping_verdict(scores: dict[str, Any], domain: str = "phone", min_gain_db: float = 0.0,
