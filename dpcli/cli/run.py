@@ -31,6 +31,10 @@ Examples:
   dpdeblur run pairs/ -o out/ --model classical         # a method by name (dpdeblur models)
 
   dpdeblur run dpdd/test -o out/ --model bambnet --weights BaMBNet.pth   # the authors' checkpoint
+
+  dpdeblur run photos/ -o out/ --weights dual_pixel_defocus_deblurring.pth   # Restormer, found from the file
+
+  dpdeblur run photos/ -o out/ --single --weights train_on_dpdd_l.pth        # LaKDNet-L on single images
 """
 
 _DOMAIN_WORDS = {"phone": "linear grey (phone raw) images", "dslr": "colour sRGB photos"}
@@ -60,9 +64,7 @@ class _Chooser:
                                  + ("" if pair else " (DP pairs deblur out of the box)"))
             method = get_method(method.name, **self.runtime)
         else:
-            name = self.model
-            if name == "auto":  # --weights alone: the family by what the item is
-                name = "bambnet" if pair else "defocusgan"
+            name = self.model  # "auto" with --weights: the family the file's keys say
             method = get_method(name, weights=self.weights, arch=self.arch, **self.runtime)
         self.chosen[key] = method
         return method
@@ -104,7 +106,8 @@ def run_command(
                               "zeroshot | classical | a weights name or bambnet | defocusgan with --weights "
                               "(dpdeblur models)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: ours (.safetensors) or the "
-                                           "authors' DPDD .pth (BaMBNet: the deblurring net)."),
+                                           "authors' DPDD .pth of BaMBNet (the deblurring net), DefocusGAN, "
+                                           "Restormer or LaKDNet; the family is read from the file."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of --weights when the file cannot tell "
                                        "(rarely needed: BaMBNet checkpoints given to run are the deblurring net)."),
     single: bool = typer.Option(False, "--single", help="Treat DP pairs as single images (their combined view)."),

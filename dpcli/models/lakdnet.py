@@ -16,7 +16,7 @@ three input channels, clipped to [0, 1]. RGB order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Mapping
 
 import torch
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dpcli.models.levels import Block, LevelNetCfg, LevelUNet, base_cfg_from
-from dpcli.models.registry import register_model
+from dpcli.models.registry import Family, register_family, register_model
 from dpcli.tiling import TilingSpec
 
 _PAPER = "LaKDNet (Ruan et al. 2023)"
@@ -65,7 +65,9 @@ class LargeKernelMixer(nn.Module):
 class LaKDNet(LevelUNet):
     """LaKDNet; parameter names are the authors'.
 
-    Shapes: x (B, in_chans, H, W), H and W multiples of 8 -> (B, 3, H, W) in [0, 1].
+    Shapes: x (B, in_chans, H, W), H and W multiples of 8 -> (B, 3, H, W) in [0, 1]. The
+    dual-pixel net also takes cat(L, R) (B, 6, H, W) and appends C = (L + R) / 2 itself, tile by
+    tile, so callers feed it like every other pair network.
     """
 
     def __init__(self, cfg: LaKDNetCfg = LaKDNetCfg()) -> None:
@@ -78,6 +80,8 @@ class LaKDNet(LevelUNet):
         self.tiling = TilingSpec(multiple_of=self.multiple_of, tile=1024, overlap=256)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.dual_pixel and x.shape[1] == self.cfg.in_chans - 3:
+            x = torch.cat([x, (x[:, :3] + x[:, 3:6]) / 2], dim=1)
         y, _ = self.features(x)
         return (self.out_conv(self.output, y) + x[:, -self.cfg.out_chans:].float()).clamp(0, 1)
 
@@ -96,6 +100,15 @@ def looks_like(state_dict: Mapping[str, torch.Tensor]) -> bool:
     return "embed.weight" in state_dict and "encoder_level1.0.mixer.dense_depth_1.weight" in state_dict
 
 
+def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, dict] | None:
+    """(architecture, config kwargs) of a LaKDNet state dict, or None when it is not one."""
+    if not looks_like(state_dict):
+        return None
+    cfg = infer_cfg(state_dict)
+    size = "l" if cfg.width >= 48 else "s"
+    return f"lakdnet_{size}_{'dual' if cfg.dual_pixel else 'single'}", asdict(cfg)
+
+
 CONFIGS = {
     # the authors' released configurations: "network_s" (17.7 M parameters dual) and "network_l" (width 48)
     "lakdnet_s_dual": LaKDNetCfg(in_chans=9),
@@ -108,12 +121,19 @@ CONFIGS = {
 }
 
 
+register_family(Family(
+    name="lakdnet", paper=_PAPER, defaults={"deblur_pair": "lakdnet_s_dual", "deblur_single": "lakdnet_s_single"},
+    official_keys=looks_like, infer_arch=infer_arch, official_colour_order="RGB",
+    weights_source="github.com/lingyanruan/LaKDNet (train_on_dpdd_[dual_]s.pth, train_on_dpdd_[dual_]l.pth)",
+    licence="AGPL-3.0", ships_weights=False))
+
+
 def _create(name: str, kwargs: dict) -> LaKDNet:
     return LaKDNet(replace(CONFIGS[name], **kwargs) if kwargs else CONFIGS[name])
 
 
 def _dual(**info):
-    return register_model(family="lakdnet", task="deblur_pair", recipe="LRC", official_recipe="LRC",
+    return register_model(family="lakdnet", task="deblur_pair", recipe="LR", official_recipe="LRC",
                           paper=_PAPER, **info)
 
 

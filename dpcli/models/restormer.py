@@ -15,7 +15,7 @@ output = conv(refined) + input. Both in RGB order, [0, 1]; the authors' test cla
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Mapping
 
 import torch
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dpcli.models.levels import Block, LevelNetCfg, LevelUNet, base_cfg_from
-from dpcli.models.registry import register_model
+from dpcli.models.registry import Family, register_family, register_model
 from dpcli.tiling import TilingSpec
 
 _PAPER = "Restormer (Zamir et al., CVPR 2022)"
@@ -99,6 +99,14 @@ def looks_like(state_dict: Mapping[str, torch.Tensor]) -> bool:
     return "patch_embed.proj.weight" in state_dict and "encoder_level1.0.attn.qkv.weight" in state_dict
 
 
+def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, dict] | None:
+    """(architecture, config kwargs) of a Restormer state dict, or None when it is not one."""
+    if not looks_like(state_dict):
+        return None
+    cfg = infer_cfg(state_dict)
+    return ("restormer_dual" if cfg.dual_pixel else "restormer_single"), asdict(cfg)
+
+
 CONFIGS = {
     # the authors' released configurations (26.1 M parameters)
     "restormer_dual": RestormerCfg(in_chans=6, dual_pixel=True),
@@ -108,6 +116,14 @@ CONFIGS = {
     "restormer_single_test": RestormerCfg(in_chans=3, width=8, depths=(1, 1, 1, 2), refinement=1,
                                           heads=(1, 2, 2, 4), dual_pixel=False),
 }
+
+
+register_family(Family(
+    name="restormer", paper=_PAPER, defaults={"deblur_pair": "restormer_dual", "deblur_single": "restormer_single"},
+    official_keys=looks_like, infer_arch=infer_arch, official_colour_order="RGB",
+    weights_source="github.com/swz30/Restormer (Defocus_Deblurring: dual_pixel_defocus_deblurring.pth, "
+                   "single_image_defocus_deblurring.pth)",
+    licence="academic, non-commercial (the authors' licence)", ships_weights=False))
 
 
 def _create(name: str, kwargs: dict) -> Restormer:
