@@ -26,13 +26,18 @@ def models_command(
         dpdeblur models 'bambnet*'
 
         dpdeblur models --pretrained --json
+
+        dpdeblur models 'restormer*'          # where its weights come from, and their licence
     """
-    from dpcli.models.registry import WEIGHTS_HINT, describe, list_models, list_pretrained, manifest_path, model_info
+    from dpcli.models.registry import (WEIGHTS_HINT, describe, list_families, list_models, list_pretrained,
+                                       manifest_path, model_info)
 
     import fnmatch
 
     methods = [] if weights_only else [m.describe() for m in _methods() if fnmatch.fnmatch(m.name, pattern)]
     archs = [] if weights_only else [model_info(n) for n in list_models(pattern)]
+    families = [] if weights_only else [_family_row(f) for f in list_families()
+                                        if fnmatch.fnmatch(f.name, pattern) or any(a.family == f.name for a in archs)]
 
     weights = [c for c in list_pretrained() if fnmatch.fnmatch(c.name, pattern) or fnmatch.fnmatch(c.arch, pattern)]
     if json_out:
@@ -41,6 +46,7 @@ def models_command(
             "architectures": [{"name": i.name, "family": i.family, "task": i.task, "input": i.recipe,
                                "official_input": i.official_recipe, "paper": i.paper,
                                "doc": (i.fn.__doc__ or "").strip()} for i in archs],
+            "families": families,
             "weights": [describe(c) for c in weights],
             "manifest": str(manifest_path()),
         }, indent=2))
@@ -50,6 +56,14 @@ def models_command(
                     "phone = linear grey raw planes, dslr = colour sRGB views)",
                     ["method", "input", "domains", "gain on real photos (dB)", "default for", "what"],
                     [_method_row(m) for m in methods], target=console)
+    if families:
+        rows = [[f["name"], f["paper"], ", ".join(f"{t}: {a}" for t, a in f["defaults"].items()),
+                 "your weights (--weights FILE)" if f["weights"] == "yours" else "shipped or yours",
+                 escape(f["weights_source"]), escape(f["licence"])] for f in families]
+        print_table("network families (dpdeblur run --weights FILE finds the family from the file; "
+                    "dpdeblur never ships the authors' weights)",
+                    ["family", "paper", "--model FAMILY means", "weights", "authors publish at", "licence"],
+                    rows, target=console)
     if archs:
         have = {c.arch for c in list_pretrained()}
         rows = [[i.name, i.task, i.recipe, "yes" if i.name in have else "-", escape((i.fn.__doc__ or "").strip())]
@@ -67,6 +81,12 @@ def models_command(
     else:
         console.print(f"No trained weights registered ({manifest_path()}). To get some, {WEIGHTS_HINT}.",
                       highlight=False, soft_wrap=True)
+
+
+def _family_row(f) -> dict:
+    return {"name": f.name, "paper": f.paper, "defaults": dict(f.defaults),
+            "weights": "shipped" if f.ships_weights else "yours", "weights_source": f.weights_source,
+            "licence": f.licence}
 
 
 def _methods() -> list:

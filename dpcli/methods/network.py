@@ -96,12 +96,18 @@ class NetworkMethod(Method):
         else:
             image = np.asarray(session.deblur_image(left))
             reference = left
-        if self.check_output and session.loaded.official:  # the authors' deblur and COC files share their keys
-            check_resembles_input(image, reference, self.weights)
+        if self.check_output and session.loaded.official and _coc_shares_keys(session.loaded.info.family):
+            check_resembles_input(image, reference, self.weights)  # the authors' deblur and COC files share keys
         dmap = None
         if defocus:
             dmap = coc_map(left, right, self.runtime, info, weights=self.coc_weights, srgb=self.space == "srgb")
         return image, dmap, info
+
+
+def _coc_shares_keys(family: str) -> bool:
+    from dpcli.models.registry import get_family
+
+    return get_family(family).coc_shares_keys
 
 
 def check_resembles_input(image: np.ndarray, reference: np.ndarray, weights) -> None:

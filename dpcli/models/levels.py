@@ -156,6 +156,10 @@ class LevelUNet(nn.Module):
     """
 
     multiple_of = 8
+    # peak activation memory per pixel relative to BaMBNet's per channel of width (measured with
+    # benchmarks/bench_published.py --memory-probe at 256x256 fp32, paper sizes): the tile planner
+    # of dpcli.api counts ``memory_width`` channels
+    memory_per_width = 6.0
 
     def __init__(self, cfg: LevelNetCfg, make_block: BlockFactory, embed_name: str) -> None:
         super().__init__()
@@ -193,6 +197,10 @@ class LevelUNet(nn.Module):
         if cfg.refinement:
             self.refinement = level(0, w * 2, cfg.refinement)
         self.supports_bf16 = True
+
+    @property
+    def memory_width(self) -> int:
+        return int(round(self.cfg.width * self.memory_per_width))
 
     def embed_conv(self, x: torch.Tensor) -> torch.Tensor:
         module: nn.Module = self

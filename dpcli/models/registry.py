@@ -110,6 +110,8 @@ class Family:
     weights_source: where the authors publish weights users may bring (``--weights``).
     licence: the licence of those weights.
     ships_weights: False when dpdeblur never ships weights of this family (users bring theirs).
+    coc_shares_keys: its COC net has every key and shape of its deblurring net (BaMBNet), so a
+        file given to ``run`` may be the COC net: its output is then checked against the input.
     """
 
     name: str
@@ -123,6 +125,7 @@ class Family:
     weights_source: str = ""
     licence: str = ""
     ships_weights: bool = True
+    coc_shares_keys: bool = False
 
     def to_native(self, state_dict: Mapping[str, Any], model: nn.Module | None = None) -> dict:
         """The authors' names -> ours (our own files pass unchanged)."""
