@@ -9,7 +9,7 @@
   shapes, the module holding its training stages, and where users get weights the project does
   not ship. Every module of ``dpcli.models`` is imported on first use, and third-party packages
   add families through the ``dpcli.families`` entry-point group (each entry names a module to
-  import), so the loader, ``run`` and ``train`` hold no family names.
+  import or a function to call: ``toy = "mypkg.toy:register"``), so the loader, ``run`` and ``train`` hold no family names.
 * Weights are named ``arch.tag`` and described by :class:`PretrainedCfg` entries of
   ``weights/manifest.json`` (file, sha256, colour order, input recipe, training data, metrics).
   The sha256 is checked every time a file is loaded.
@@ -191,7 +191,9 @@ def _ensure_registered() -> None:
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
-            ep.load()
+            target = ep.load()  # a module (registers on import) or a function that registers
+            if callable(target):
+                target()
         except Exception as exc:  # a broken plug-in must not stop the built-in families
             import warnings
 
