@@ -76,9 +76,11 @@ class Restormer(LevelUNet):
         if cfg.dual_pixel:
             self.skip_conv = nn.Conv2d(w, w * 2, 1, bias=cfg.bias)
         self.output = nn.Conv2d(w * 2, cfg.out_chans, 3, padding=1, bias=cfg.bias)
-        # attention spans the frame: no overlap makes tiles exact; 256 px was measured to keep the
-        # tiled result within 0.05 dB of the full frame on the Canon dev scenes (bench_published)
-        self.tiling = TilingSpec(multiple_of=self.multiple_of, tile=1024, overlap=256)
+        # attention spans the frame, so no overlap makes tiles exact; tiles of 512 px (overlap 128)
+        # kept the output within 0.05 dB of the full frame on the Canon dev scenes, 384 px did not
+        # (benchmarks/bench_published.py --part tiles): the tile planner never goes below min_tile
+        self.tiling = TilingSpec(multiple_of=self.multiple_of, tile=512, overlap=128)
+        self.min_tile = 512
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y, e1 = self.features(x)

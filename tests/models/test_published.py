@@ -204,3 +204,21 @@ def test_family_without_shipped_weights_says_where_they_come_from(monkeypatch, c
     monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path / "none"))
     with pytest.raises(ModelError, match="github.com/lingyanruan/LaKDNet.*AGPL-3.0"):
         load_model("lakdnet", task="deblur_pair")
+
+
+def test_restormer_tiles_never_go_below_its_minimum() -> None:
+    """The memory plan alone would cut a 1120x1680 frame into ~370 px tiles; Restormer's attention
+    needs >= 512 px tiles to stay within 0.05 dB of the full frame (bench_published)."""
+    from dpcli.api import Deblurrer
+    from dpcli.models import create_model, model_info
+    from dpcli.models.loading import LoadedModel
+
+    for arch in ("restormer_dual", "lakdnet_s_dual"):
+        session = Deblurrer(LoadedModel(create_model(arch).eval(), arch, model_info(arch)), device="cpu")
+        plan = session.tile_for(1120, 1680)
+        sides = plan if isinstance(plan, tuple) else (plan, plan)
+        assert plan != 0  # the full frame does not fit the 2 GiB budget
+        if arch == "restormer_dual":
+            assert min(s or 1120 for s in sides) >= 512, plan
+        else:
+            assert min(s or 1120 for s in sides) < 512, plan  # LaKDNet keeps the memory plan
