@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 import dpcli
-import dpcli.cli as cli
 from dpcli.errors import ModelError
 from dpcli.io.images import read_image, write_image
 from dpcli.models.loading import load_model
+from tests.cli.conftest import dpdeblur  # noqa: F401  (the CLI runner fixture)
 
 FOLDERS = {  # folder: (family, task, released weights file format)
     "restormer_dual_pixel": ("restormer", "deblur_pair", "params"),
@@ -148,16 +147,9 @@ def test_bias_free_layernorm_is_read_from_the_shapes(tmp_path) -> None:
 
 # --- through the command line ------------------------------------------------------------------------
 
-def _main(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["dpdeblur", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-        sys.exit(0)
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
 
 
-def test_run_with_the_authors_file_matches_their_output(case, tmp_path, monkeypatch, capsys) -> None:
+def test_run_with_the_authors_file_matches_their_output(case, tmp_path, dpdeblur) -> None:
     """`dpdeblur run DIR --weights FILE.pth`: family from the file, views in our order, float
     TIFF in and out (no quantisation), the authors' output clamped."""
     io = case["io"]
@@ -171,33 +163,33 @@ def test_run_with_the_authors_file_matches_their_output(case, tmp_path, monkeypa
         write_image(src / "scene.tiff", io["combined"][0].numpy(), 32)
         extra = []
     out = tmp_path / "out"
-    code, _, err = _main(monkeypatch, capsys, "run", src, "-o", out, "--weights", case["pth"], "--srgb",
-                         "--bit-depth", "32f", "--threads", "1", "--device", "cpu", "-q", *extra)
-    assert code == 0, err
+    r = dpdeblur("run", src, "-o", out, "--weights", case["pth"], "--srgb",
+                 "--bit-depth", "32f", "--threads", "1", "--device", "cpu", "-q", *extra)
+    assert r.code == 0, r.err
     got = torch.from_numpy(read_image(out / "scene.tiff").data)[None]
     assert rel_l2(got, io["official_output"].clamp(0, 1)) < 1e-5
 
 
-def test_run_weights_for_pairs_on_a_single_image_says_so(reference_dir, tmp_path, monkeypatch, capsys) -> None:
+def test_run_weights_for_pairs_on_a_single_image_says_so(reference_dir, tmp_path, dpdeblur) -> None:
     pth = _as_released(reference_dir / "lakdnet_dual_pixel", "bare", tmp_path / "dual.pth")
     src = tmp_path / "in"
     src.mkdir()
     write_image(src / "photo.png", np.random.default_rng(0).random((3, 40, 48), dtype=np.float32), 8)
-    code, _, err = _main(monkeypatch, capsys, "run", src, "-o", tmp_path / "out", "--weights", pth, "-q")
-    assert code != 0
-    assert "dual-pixel pairs" in err and "Traceback" not in err
+    r = dpdeblur("run", src, "-o", tmp_path / "out", "--weights", pth, "-q")
+    assert r.code != 0
+    assert "dual-pixel pairs" in r.err and "Traceback" not in r.err
 
 
-def test_models_lists_the_families_as_your_weights(monkeypatch, capsys, tmp_path) -> None:
+def test_models_lists_the_families_as_your_weights(monkeypatch, dpdeblur, tmp_path) -> None:
     monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path / "none"))
-    code, out, _ = _main(monkeypatch, capsys, "models", "--json")
-    assert code == 0
-    families = {f["name"]: f for f in json.loads(out)["families"]}
+    r = dpdeblur("models", "--json")
+    assert r.code == 0
+    families = {f["name"]: f for f in json.loads(r.out)["families"]}
     assert families["restormer"]["weights"] == "yours" and "non-commercial" in families["restormer"]["licence"]
     assert families["lakdnet"]["weights"] == "yours" and families["lakdnet"]["licence"] == "AGPL-3.0"
     assert "github.com/swz30/Restormer" in families["restormer"]["weights_source"]
-    code, out, _ = _main(monkeypatch, capsys, "models")
-    assert "your weights" in out and "AGPL-3.0" in out
+    r = dpdeblur("models")
+    assert "your weights" in r.out and "AGPL-3.0" in r.out
 
 
 def test_family_without_shipped_weights_says_where_they_come_from(monkeypatch, capsys, tmp_path) -> None:

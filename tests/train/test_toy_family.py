@@ -7,7 +7,6 @@ group: nothing in the loader, ``run`` or ``train`` names it.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 
@@ -16,12 +15,12 @@ import pytest
 import torch
 from torch import nn
 
-import dpcli.cli as cli
 from dpcli.io.images import read_image, write_image
 from dpcli.models import registry
 from dpcli.tiling import TilingSpec
 from dpcli.train import stages
 from dpcli.train.loop import StageTrainer
+from tests.cli.conftest import dpdeblur  # noqa: F401  (the CLI runner fixture)
 
 
 # --- the family: one module's worth ----------------------------------------------------------------
@@ -112,22 +111,15 @@ def toy_family(monkeypatch, tmp_path):
     return tmp_path
 
 
-def _main(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["dpdeblur", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-        sys.exit(0)
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
 
 
-def test_toy_family_trains_exports_and_runs(toy_family, monkeypatch, capsys) -> None:
+def test_toy_family_trains_exports_and_runs(toy_family, dpdeblur) -> None:
     tmp = toy_family
-    code, out, err = _main(monkeypatch, capsys, "train", "toynet", "--data", "synth", "--config", "test",
-                           "--synth-length", "8", "--val-count", "2", "-o", tmp / "run", "--export", "t1",
-                           "--threads", "1", "--json")
-    assert code == 0, err
-    summary = json.loads(out)
+    r = dpdeblur("train", "toynet", "--data", "synth", "--config", "test",
+                 "--synth-length", "8", "--val-count", "2", "-o", tmp / "run", "--export", "t1",
+                 "--threads", "1", "--json")
+    assert r.code == 0, r.err
+    summary = json.loads(r.out)
     assert summary["last_step"] == 6 and summary["exported"]["name"] == "toynet_pair.t1"
     manifest = json.loads((tmp / "weights" / "manifest.json").read_text())
     assert [e["name"] for e in manifest["weights"]] == ["toynet_pair.t1"]
@@ -139,16 +131,16 @@ def test_toy_family_trains_exports_and_runs(toy_family, monkeypatch, capsys) -> 
     write_image(src / "scene_L.png", left, 16)
     write_image(src / "scene_R.png", left, 16)
     for args in (["--model", "toynet_pair.t1"], ["--weights", tmp / "weights" / "toynet_pair.t1.safetensors"]):
-        code, _, err = _main(monkeypatch, capsys, "run", src, "-o", tmp / "out", "--overwrite", "--no-swap-lr",
-                             "--threads", "1", "-q", *args)
-        assert code == 0, err
+        r = dpdeblur("run", src, "-o", tmp / "out", "--overwrite", "--no-swap-lr",
+                     "--threads", "1", "-q", *args)
+        assert r.code == 0, r.err
         got = read_image(tmp / "out" / "scene.png").data
         # the net starts as the mean of the views and trained 6 steps: it still returns the scene
         assert got.shape == left.shape and float(np.abs(got - left).mean()) < 0.05
 
 
-def test_toy_family_stage_is_listed_and_unknown_stage_names_it(toy_family, monkeypatch, capsys) -> None:
-    code, _, err = _main(monkeypatch, capsys, "train", "toynet", "--stage", "coc", "-o", toy_family / "r")
-    assert code != 0 and "toynet has stages deblur, not 'coc'" in err
-    code, _, err = _main(monkeypatch, capsys, "train", "restormer", "-o", toy_family / "r")
-    assert code != 0 and "restormer has no training stages" in err and "toynet" in err
+def test_toy_family_stage_is_listed_and_unknown_stage_names_it(toy_family, dpdeblur) -> None:
+    r = dpdeblur("train", "toynet", "--stage", "coc", "-o", toy_family / "r")
+    assert r.code != 0 and "toynet has stages deblur, not 'coc'" in r.err
+    r = dpdeblur("train", "restormer", "-o", toy_family / "r")
+    assert r.code != 0 and "restormer has no training stages" in r.err and "toynet" in r.err
