@@ -57,8 +57,9 @@ def models_command(
                     ["method", "input", "domains", "gain on real photos (dB)", "default for", "what"],
                     [_method_row(m) for m in methods], target=console)
     if families:
-        rows = [[f["name"], f["paper"], ", ".join(f"{t}: {a}" for t, a in f["defaults"].items()),
-                 "your weights (--weights FILE)" if f["weights"] == "yours" else "shipped or yours",
+        short = {"deblur_pair": "pairs", "deblur_single": "single", "coc": "COC"}
+        rows = [[f["name"], f["paper"], ", ".join(f"{short.get(t, t)}: {a}" for t, a in f["defaults"].items()),
+                 "your weights" if f["weights"] == "yours" else "shipped or yours",
                  escape(f["weights_source"]), escape(f["licence"])] for f in families]
         print_table("network families (dpdeblur run --weights FILE finds the family from the file; "
                     "dpdeblur never ships the authors' weights)",
