@@ -60,50 +60,60 @@ def _probe(arch: str, side: int, precision: str) -> dict:
         net(x)
     return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
             "peak_gib": peak_rss_gib(), "activation_bytes_per_px": (peak_rss_gib() - base) * 2**30 / side**2,
-            "params": sum(p.numel() for p in net.parameters()), "memory_width": net.memory_width,
-            "multiple_of": net.multiple_of, "overlap": net.tiling.overlap}
+            "params": sum(p.numel() for p in net.parameters())}
 
 
-def _plan(probe: dict, h: int, w: int, precision: str, tile: int | None, dual: bool) -> dict:
-    """The tiles ``dpdeblur run`` would use, the extrapolated seconds and the peak memory."""
-    from dpcli.api import plan_tiles, tile_budget_px
+def _plan(arch: str, probe: dict, h: int, w: int, precision: str, tile: int | None) -> dict:
+    """The tiles ``dpdeblur run`` would use (its own planner), the extrapolated seconds and peak memory."""
+    from dpcli.api import Deblurrer
+    from dpcli.models import create_model, model_info
+    from dpcli.models.loading import LoadedModel
     from dpcli.tiling import tile_grid
 
-    views, out_ch = (2 if dual else 1) * 3, 3
+    module = create_model(arch)
+    dual = module.cfg.dual_pixel
+    session = Deblurrer(LoadedModel(module, arch, model_info(arch)), device="cpu", precision=precision, tile=tile,
+                        channels_last=False)
+    views, out_ch = (6 if dual else 3), 3
+    plan = session.tile_for(h, w, views, out_ch)
     frame_bytes = 4 * h * w * (views + out_ch + 1)
-    m, overlap = probe["multiple_of"], probe["overlap"]
-    plan = tile if tile is not None else plan_tiles(
-        h, w, tile_budget_px(probe["memory_width"], precision, frame_bytes=frame_bytes), overlap, m)
+    m, overlap = module.multiple_of, module.tiling.overlap
     th, tw = plan if isinstance(plan, tuple) else (plan, plan)
     hp, wp = -(-h // m) * m, -(-w // m) * m
     (ys, th2), (xs, tw2) = (tile_grid(hp, th or hp, overlap, m), tile_grid(wp, tw or wp, overlap, m))
     work_px = len(ys) * len(xs) * th2 * tw2
     per_px = probe["cpu_seconds"] / probe["side"] ** 2
-    full_gib = probe["activation_bytes_per_px"] * h * w / 2**30
     return {"plan": "full frame" if plan == 0 else f"{len(ys) * len(xs)} tiles of {th2}x{tw2}",
             "tiles": len(ys) * len(xs), "cpu_seconds_est": per_px * work_px,
             "peak_gib_est": probe["peak_gib"] + probe["activation_bytes_per_px"] * (th2 * tw2 - probe["side"] ** 2)
             / 2**30 + frame_bytes / 2**30,
-            "full_frame_activation_gib_est": full_gib}
+            "full_frame_activation_gib_est": probe["activation_bytes_per_px"] * h * w / 2**30}
 
 
 def part_time(args) -> list[dict]:
-    rows = []
+    rows, probes = [], {}
+    if args.reuse:
+        probes = json.loads(Path(args.reuse).read_text())
     for arch in args.archs.split(","):
         for precision in args.precisions.split(","):
-            cmd = [sys.executable, __file__, "--probe", arch, "--tile-probe", str(args.tile_probe),
-                   "--precisions", precision]
-            res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-            if res.returncode != 0:
-                rows.append({"arch": arch, "precision": precision, "error": res.stderr.strip().splitlines()[-1]})
-                continue
-            probe = json.loads(res.stdout.strip().splitlines()[-1])
+            probe = probes.get(f"{arch}/{precision}")
+            if probe is None:
+                cmd = [sys.executable, __file__, "--probe", arch, "--tile-probe", str(args.tile_probe),
+                       "--precisions", precision]
+                res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                if res.returncode != 0:
+                    rows.append({"arch": arch, "precision": precision, "error": res.stderr.strip().splitlines()[-1]})
+                    continue
+                probe = probes[f"{arch}/{precision}"] = json.loads(res.stdout.strip().splitlines()[-1])
             for label, (h, w) in SIZES.items():
-                dual = arch.endswith("dual")
                 rows.append({"arch": arch, "precision": precision, "size": label, "probe_tile": args.tile_probe,
                              "probe_cpu_s": probe["cpu_seconds"], "probe_peak_gib": probe["peak_gib"],
-                             **_plan(probe, h, w, precision, args.tile, dual)})
+                             **_plan(arch, probe, h, w, precision, args.tile)})
+    PROBES.update(probes)
     return rows
+
+
+PROBES: dict = {}
 
 
 def print_time(rows: list[dict]) -> None:
@@ -195,6 +205,8 @@ def main() -> None:
     ap.add_argument("--tile", type=int, default=None, help="force this tile side for the plan (0 = full frame)")
     ap.add_argument("--tiles", default="256/64,384/128,512/128", help="tile/overlap pairs for --part tiles")
     ap.add_argument("--probe", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--save-probes", default=None, help="write the timed tiles' figures here (JSON)")
+    ap.add_argument("--reuse", default=None, help="plan from probes saved with --save-probes (no timing)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.probe:
@@ -203,6 +215,8 @@ def main() -> None:
         print(json.dumps({**out, "side": args.tile_probe, "base_gib": base}))
         return
     rows = part_time(args) if args.part == "time" else part_tiles(args)
+    if args.save_probes and args.part == "time":
+        Path(args.save_probes).write_text(json.dumps(PROBES, indent=2))
     if args.json:
         print(json.dumps(rows, indent=2))
     elif args.part == "time":

@@ -82,6 +82,9 @@ class LaKDNet(LevelUNet):
         # convolutional: tiles of 256 px with 64 px overlap stayed 81 dB or more from the full frame
         # on the Canon dev scenes (benchmarks/bench_published.py --part tiles)
         self.tiling = TilingSpec(multiple_of=self.multiple_of, tile=512, overlap=64)
+        # below 256 px the overlap is most of the work (a 24 MP frame's buffers leave the 2 GiB
+        # budget room for 136 px tiles only: 4.6 k tiles, 2.5 x the work of 256 px tiles)
+        self.min_tile = 256
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.cfg.dual_pixel and x.shape[1] == self.cfg.in_chans - 3:
