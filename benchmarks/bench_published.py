@@ -106,7 +106,7 @@ def part_time(args) -> list[dict]:
                     continue
                 probe = probes[f"{arch}/{precision}"] = json.loads(res.stdout.strip().splitlines()[-1])
             for label, (h, w) in SIZES.items():
-                rows.append({"arch": arch, "precision": precision, "size": label, "probe_tile": args.tile_probe,
+                rows.append({"arch": arch, "precision": precision, "size": label, "probe_tile": probe["side"],
                              "probe_cpu_s": probe["cpu_seconds"], "probe_peak_gib": probe["peak_gib"],
                              **_plan(arch, probe, h, w, precision, args.tile)})
     PROBES.update(probes)
