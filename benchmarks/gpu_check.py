@@ -207,8 +207,8 @@ def section_train(args, device: str) -> dict:
                            synth_options={"camera": "dslr", "fullframe_prob": 0.0} if args.smoke
                            else {"camera": "dslr"}, quiet=True, overwrite=True)
         result, _, recipe = run_training(req)
-        out[f"{family}/{stage}"] = {"steps": result.last_step, "seconds": result.seconds,
-                                    "samples_per_s": result.steps_done * recipe["batch_size"] / max(result.seconds, 1e-9),
+        rate = result.steps_done * recipe["batch_size"] / max(result.seconds, 1e-9)
+        out[f"{family}/{stage}"] = {"steps": result.last_step, "seconds": result.seconds, "samples_per_s": rate,
                                     "crop": recipe["crop"], "batch": recipe["batch_size"], "config": recipe["config"]}
     return out
 
@@ -241,7 +241,8 @@ def main() -> int:
             result = {"status": "ok", **SECTIONS[name](args, device)}
         except Exception as exc:  # noqa: BLE001  (one section's failure must not lose the others)
             failed += 1
-            result = {"status": "error", "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
+            result = {"status": "error", "error": f"{type(exc).__name__}: {exc}",
+                      "trace": traceback.format_exc()[-2000:]}
         result["section_seconds"] = time.perf_counter() - start
         report["sections"][name] = result
         path.write_text(json.dumps(report, indent=2, default=float))

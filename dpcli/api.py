@@ -277,8 +277,9 @@ def deblur_pair(left: Any, right: Any, model: str | None = None, *, weights: str
     Raises:
         ModelError: no weights / wrong or ambiguous architecture; InputError: bad arrays.
     """
-    session = load_session(model or ("auto" if weights else "bambnet"), "deblur_pair", weights=weights, arch=arch, device=device,
-                           precision=precision, tile=tile, tile_overlap=tile_overlap, channels_last=channels_last)
+    session = load_session(model or ("auto" if weights else "bambnet"), "deblur_pair", weights=weights, arch=arch,
+                           device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
+                           channels_last=channels_last)
     return session.deblur_pair(left, right)
 
 
@@ -288,8 +289,9 @@ def deblur_image(image: Any, model: str | None = None, *, weights: str | Path | 
                  channels_last: bool | None = None) -> Any:
     """All-in-focus image from one blurred image (DefocusGAN by default, else the family of
     ``weights``); as :func:`deblur_pair`."""
-    session = load_session(model or ("auto" if weights else "defocusgan"), "deblur_single", weights=weights, arch=arch, device=device,
-                           precision=precision, tile=tile, tile_overlap=tile_overlap, channels_last=channels_last)
+    session = load_session(model or ("auto" if weights else "defocusgan"), "deblur_single", weights=weights,
+                           arch=arch, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
+                           channels_last=channels_last)
     return session.deblur_image(image)
 
 

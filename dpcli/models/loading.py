@@ -394,4 +394,5 @@ def save_weights(model: nn.Module, arch: str, path: str | Path, *, colour_order:
 
 
 __all__ = ["LoadedModel", "load_model", "load_into", "read_checkpoint", "clean_state_dict", "to_native",
-           "detect", "Detected", "detect_architectures", "official_family", "save_weights", "is_official", "WEIGHTS_HINT"]
+           "detect", "Detected", "detect_architectures", "official_family", "save_weights", "is_official",
+           "WEIGHTS_HINT"]

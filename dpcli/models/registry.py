@@ -9,7 +9,8 @@
   shapes, the module holding its training stages, and where users get weights the project does
   not ship. Every module of ``dpcli.models`` is imported on first use, and third-party packages
   add families through the ``dpcli.families`` entry-point group (each entry names a module to
-  import or a function to call: ``toy = "mypkg.toy:register"``), so the loader, ``run`` and ``train`` hold no family names.
+  import or a function to call: ``toy = "mypkg.toy:register"``), so the loader, ``run`` and
+  ``train`` hold no family names (docs/families.md).
 * Weights are named ``arch.tag`` and described by :class:`PretrainedCfg` entries of
   ``weights/manifest.json`` (file, sha256, colour order, input recipe, training data, metrics).
   The sha256 is checked every time a file is loaded.

@@ -214,3 +214,10 @@ def test_restormer_tiles_never_go_below_its_minimum() -> None:
             assert min(s or 1120 for s in sides) >= 512, plan
         else:
             assert min(s or 1120 for s in sides) < 512, plan  # LaKDNet keeps the memory plan
+
+
+def test_bf16_stays_close_to_fp32(case) -> None:
+    """CPU bf16 autocast (LayerNorm, attention softmax and the output conv stay in float32)."""
+    fp32, bf16 = _api(case, tile=0), _api(case, tile=0, precision="bf16")
+    mse = float((fp32 - bf16).square().mean())
+    assert 0 < mse < 10 ** (-40 / 10)  # above 40 dB
