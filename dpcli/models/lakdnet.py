@@ -96,7 +96,7 @@ class LaKDNet(LevelUNet):
 def infer_cfg(state_dict: Mapping[str, torch.Tensor]) -> LaKDNetCfg:
     """Configuration from an (authors'-named) state dict's shapes: width, depths, kernel sizes,
     FFN width, LayerNorm kind, bias; dual-pixel when it takes 9 channels."""
-    base = base_cfg_from(state_dict, "embed.weight", "mixer")
+    base = base_cfg_from(state_dict, "embed.weight")
     kernels = tuple(int(state_dict[f"{p}.0.mixer.dense_depth_1.weight"].shape[-1])
                     for p in ("encoder_level1", "encoder_level2", "encoder_level3", "latent"))
     return LaKDNetCfg(**base, kernel_sizes=kernels, dual_pixel=base["in_chans"] > 3)

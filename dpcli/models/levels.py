@@ -257,7 +257,7 @@ def ffn_expansion_from(state_dict: Mapping[str, torch.Tensor], levels: Mapping[s
     return f
 
 
-def base_cfg_from(state_dict: Mapping[str, torch.Tensor], embed_key: str, mixer_suffix: str) -> dict:
+def base_cfg_from(state_dict: Mapping[str, torch.Tensor], embed_key: str) -> dict:
     """Fields of :class:`LevelNetCfg` read from tensor shapes (authors' key names)."""
     emb = state_dict[embed_key]
     width = int(emb.shape[0])

@@ -92,7 +92,7 @@ class Restormer(LevelUNet):
 def infer_cfg(state_dict: Mapping[str, torch.Tensor]) -> RestormerCfg:
     """Configuration from an (authors'-named) state dict's shapes: width, depths, heads, FFN
     width, LayerNorm kind, bias, dual-pixel or single."""
-    base = base_cfg_from(state_dict, "patch_embed.proj.weight", "attn")
+    base = base_cfg_from(state_dict, "patch_embed.proj.weight")
     heads = tuple(int(state_dict[f"{p}.0.attn.temperature"].shape[0])
                   for p in ("encoder_level1", "encoder_level2", "encoder_level3", "latent"))
     return RestormerCfg(**base, heads=heads, dual_pixel="skip_conv.weight" in state_dict)
