@@ -103,7 +103,7 @@ def run_command(
     model: str = typer.Option("auto", "--model", "-m", help="auto (the best method measured for the data: "
                               "colour DP pairs -> bambnet_deblur_small.dslr-synth, grey raw pairs -> "
                               "zeroshot today; single images -> shipped weights of their domain) | "
-                              "zeroshot | classical | a weights name or bambnet | defocusgan with --weights "
+                              "zeroshot | classical | a weights name, or a network family with --weights "
                               "(dpdeblur models)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: ours (.safetensors) or the "
                                            "authors' DPDD .pth of BaMBNet (the deblurring net), DefocusGAN, "
