@@ -79,8 +79,8 @@ class LaKDNet(LevelUNet):
 
         super().__init__(cfg, block, "embed")
         self.output = nn.Conv2d(cfg.width * 2, cfg.out_chans, 3, padding=1, bias=cfg.bias)
-        # convolutional: tiles of 256 px with 64 px overlap stayed 81 dB or more from the full frame
-        # on the Canon dev scenes (benchmarks/bench_published.py --part tiles)
+        # convolutional: tiles of 256 px with 64 px overlap stayed 81 dB (dual) / 56 dB (single) or
+        # more from the full frame on the Canon dev scenes (benchmarks/bench_published.py --part tiles)
         self.tiling = TilingSpec(multiple_of=self.multiple_of, tile=512, overlap=64)
         # below 256 px the overlap is most of the work (a 24 MP frame's buffers leave the 2 GiB
         # budget room for 136 px tiles only: 4.6 k tiles, 2.5 x the work of 256 px tiles)
