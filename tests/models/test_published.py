@@ -221,3 +221,18 @@ def test_bf16_stays_close_to_fp32(case) -> None:
     fp32, bf16 = _api(case, tile=0), _api(case, tile=0, precision="bf16")
     mse = float((fp32 - bf16).square().mean())
     assert 0 < mse < 10 ** (-40 / 10)  # above 40 dB
+
+
+def test_our_safetensors_round_trip_any_width(tmp_path) -> None:
+    """save_weights stores the config: a non-default LaKDNet / Restormer reloads as it was."""
+    from dpcli.models import create_model
+    from dpcli.models.loading import save_weights
+
+    for arch, kwargs, task in (("lakdnet_dual_test", {"width": 12, "kernel_sizes": (7, 7, 5, 5)}, "deblur_pair"),
+                               ("restormer_single_test", {"width": 16, "norm": "BiasFree"}, "deblur_single")):
+        net = create_model(arch, **kwargs).eval()
+        path = save_weights(net, arch, tmp_path / f"{arch}.safetensors")
+        loaded = load_model(None, task=task, weights=path)
+        x = torch.rand(1, net.cfg.in_chans, 32, 40)
+        with torch.inference_mode():
+            assert loaded.arch == arch and torch.equal(loaded.module(x), net(x))
