@@ -236,3 +236,19 @@ def test_our_safetensors_round_trip_any_width(tmp_path) -> None:
         x = torch.rand(1, net.cfg.in_chans, 32, 40)
         with torch.inference_mode():
             assert loaded.arch == arch and torch.equal(loaded.module(x), net(x))
+
+
+def test_run_grey_linear_raw_planes(reference_dir, tmp_path, dpdeblur) -> None:
+    """Grey linear DP planes (Pixel-style raw): the views go in as sRGB grey replicated to RGB,
+    the result comes back grey at the input's size and bit depth."""
+    pth = _as_released(reference_dir / "restormer_dual_pixel", "params", tmp_path / "r.pth")
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(1)
+    plane = rng.random((1, 45, 61), dtype=np.float32) * 0.5
+    write_image(src / "raw_L.png", plane, 16)
+    write_image(src / "raw_R.png", np.roll(plane, 1, axis=-1), 16)
+    r = dpdeblur("run", src, "-o", tmp_path / "out", "--weights", pth, "--linear", "--threads", "1", "-q")
+    assert r.code == 0, r.err
+    out = read_image(tmp_path / "out" / "raw.png")
+    assert out.data.shape == (1, 45, 61) and out.bit_depth == 16
