@@ -12,6 +12,7 @@ their channel order swapped here, never by the user.
 >>> import numpy as np, dpcli
 >>> left = right = np.random.rand(3, 64, 80).astype(np.float32)
 >>> aif = dpcli.deblur_pair(left, right, model="bambnet", weights="BaMBNet.pth", arch="bambnet_deblur")  # doctest: +SKIP
+>>> aif = dpcli.deblur_pair(left, right, weights="dual_pixel_defocus_deblurring.pth")  # Restormer  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ __all__ = ["Deblurrer", "deblur", "deblur_pair", "deblur_image", "estimate_coc",
            "tile_budget_px", "run_official_input"]
 
 
-def deblur_pair(left: Any, right: Any, model: str = "bambnet", *, weights: str | Path | None = None,
+def deblur_pair(left: Any, right: Any, model: str | None = None, *, weights: str | Path | None = None,
                 arch: str | None = None, device: str = "auto", precision: str = "fp32",
                 tile: int | None = None, tile_overlap: int | None = None,
                 channels_last: bool | None = None) -> Any:
@@ -36,7 +37,8 @@ def deblur_pair(left: Any, right: Any, model: str = "bambnet", *, weights: str |
 
     Args:
         left, right: the two views, same shape (see module docstring for layouts).
-        model: ``bambnet`` or an architecture / ``arch.tag`` (``dpdeblur models``).
+        model: a family (``bambnet``, ``restormer``, ``lakdnet``...), an architecture or ``arch.tag``
+            (``dpdeblur models``); None: the family of ``weights`` (read from the file), else bambnet.
         weights: checkpoint file (our safetensors, or the authors' .pth); None = registered weights.
         arch: needed when a file fits several architectures (BaMBNet deblur vs COC).
         device, precision, tile, tile_overlap, channels_last: see :class:`Deblurrer`.
@@ -44,18 +46,21 @@ def deblur_pair(left: Any, right: Any, model: str = "bambnet", *, weights: str |
     Raises:
         ModelError: no weights / wrong or ambiguous architecture; InputError: bad arrays.
     """
-    session = load_session(model, "deblur_pair", weights=weights, arch=arch, device=device,
-                           precision=precision, tile=tile, tile_overlap=tile_overlap, channels_last=channels_last)
+    session = load_session(model or ("auto" if weights else "bambnet"), "deblur_pair", weights=weights, arch=arch,
+                           device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
+                           channels_last=channels_last)
     return session.deblur_pair(left, right)
 
 
-def deblur_image(image: Any, model: str = "defocusgan", *, weights: str | Path | None = None,
+def deblur_image(image: Any, model: str | None = None, *, weights: str | Path | None = None,
                  arch: str | None = None, device: str = "auto", precision: str = "fp32",
                  tile: int | None = None, tile_overlap: int | None = None,
                  channels_last: bool | None = None) -> Any:
-    """All-in-focus image from one blurred image (DefocusGAN by default); as :func:`deblur_pair`."""
-    session = load_session(model, "deblur_single", weights=weights, arch=arch, device=device,
-                           precision=precision, tile=tile, tile_overlap=tile_overlap, channels_last=channels_last)
+    """All-in-focus image from one blurred image (DefocusGAN by default, else the family of
+    ``weights``); as :func:`deblur_pair`."""
+    session = load_session(model or ("auto" if weights else "defocusgan"), "deblur_single", weights=weights,
+                           arch=arch, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
+                           channels_last=channels_last)
     return session.deblur_image(image)
 
 

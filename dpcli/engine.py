@@ -140,10 +140,15 @@ class Deblurrer:
         """The tiles used for an (h, w) image: the user's ``tile``, else the memory plan."""
         if self.tile is not None:
             return self.tile
-        width = int(getattr(self.loaded.module.cfg, "width", 64))
+        # feature channels a pass holds per pixel, as the planner counts them (wide FFNs: more than cfg.width)
+        width = int(getattr(self.loaded.module, "memory_width", 0) or getattr(self.loaded.module.cfg, "width", 64))
         frame_bytes = 4 * h * w * (in_channels + out_channels + 1)  # float32 views, output, blend weights
-        return plan_tiles(h, w, tile_budget_px(width, self.precision, frame_bytes=frame_bytes), self.overlap,
+        plan = plan_tiles(h, w, tile_budget_px(width, self.precision, frame_bytes=frame_bytes), self.overlap,
                           self.loaded.multiple_of)
+        floor = int(getattr(self.loaded.module, "min_tile", 0))  # smaller tiles change the function too much
+        if floor and plan and min(plan if isinstance(plan, tuple) else (plan, plan)) < floor:
+            plan = floor
+        return plan
 
     def _run(self, views: list[torch.Tensor], progress: Callable[[int, int], None] | None) -> torch.Tensor:
         """views: (N, C, H, W) RGB or grey tensors of equal shape -> (N, 3 | 1, H, W) float32 CPU.

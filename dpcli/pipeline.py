@@ -251,9 +251,7 @@ class MethodChooser:
                                  + ("" if pair else " (DP pairs deblur out of the box)"))
             method = get_method(method.name, **self.runtime)
         else:
-            name = self.model
-            if name == "auto":  # --weights alone: the family by what the item is
-                name = "bambnet" if pair else "defocusgan"
+            name = self.model  # "auto" with --weights: the family the file's keys say
             method = get_method(name, weights=self.weights, arch=self.arch, **self.runtime)
         self.chosen[key] = method
         return method

@@ -32,13 +32,19 @@ def models_command(
         dpdeblur models zeroshot          # one name in full
 
         dpdeblur models --pretrained --json
+
+        dpdeblur models 'restormer*'          # where its weights come from, and their licence
     """
-    from dpcli.models.registry import WEIGHTS_HINT, describe, list_models, list_pretrained, manifest_path, model_info
+    from dpcli.models.registry import (WEIGHTS_HINT, describe, list_families, list_models, list_pretrained,
+                                       manifest_path, model_info)
 
     import fnmatch
 
     methods = [] if weights_only else [m.describe() for m in _methods() if fnmatch.fnmatch(m.name, pattern)]
     archs = [] if weights_only else [model_info(n) for n in list_models(pattern)]
+    families = [] if weights_only else [_family_row(f) for f in list_families()
+                                        if fnmatch.fnmatch(f.name, pattern) or any(a.family == f.name for a in archs)]
+
     weights = [c for c in list_pretrained() if fnmatch.fnmatch(c.name, pattern) or fnmatch.fnmatch(c.arch, pattern)]
     same = _same_weights(list_pretrained())
     if json_out:
@@ -47,6 +53,7 @@ def models_command(
             "architectures": [{"name": i.name, "family": i.family, "task": i.task, "input": i.recipe,
                                "official_input": i.official_recipe, "paper": i.paper,
                                "doc": (i.fn.__doc__ or "").strip()} for i in archs],
+            "families": families,
             "weights": [describe(c) | {"same_weights_as": same.get(c.name, [])} for c in weights],
             "manifest": str(manifest_path()),
         }, indent=2))
@@ -70,6 +77,12 @@ def models_command(
                     "photos in dB", ["method", "input", "phone dB", "dslr dB", "default"],
                     [_method_row(m) for m in methods], target=console, justify=["left", "left", "right", "right",
                                                                                "left"])
+    if families:
+        rows = [[f["name"], "your weights" if f["weights"] == "yours" else "shipped or yours",
+                 escape(f["weights_source"]), escape(f["licence"])] for f in families]
+        print_table("network families (run --weights FILE finds the family from the file; dpdeblur never "
+                    "ships the authors' weights)", ["family", "weights", "authors publish at", "licence"],
+                    rows, target=console)
     if archs:
         have = {c.arch for c in list_pretrained()}
         rows = [[i.name, i.task, i.recipe, "yes" if i.name in have else "-"] for i in archs]
@@ -132,6 +145,12 @@ def _same_weights(entries: list) -> dict[str, list[str]]:
         key = _tensor_digest(path) if path.suffix == ".safetensors" else None
         groups.setdefault(key or c.sha256, []).append(c.name)
     return {n: [o for o in names if o != n] for names in groups.values() for n in names if len(names) > 1}
+
+
+def _family_row(f) -> dict:
+    return {"name": f.name, "paper": f.paper, "defaults": dict(f.defaults),
+            "weights": "shipped" if f.ships_weights else "yours", "weights_source": f.weights_source,
+            "licence": f.licence}
 
 
 def _methods() -> list:

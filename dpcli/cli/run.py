@@ -43,6 +43,12 @@ Examples:
 
   # the authors' checkpoint
   dpdeblur run dpdd/test -o out/ --method bambnet --weights BaMBNet.pth
+
+  # Restormer, found from the file
+  dpdeblur run photos/ -o out/ --weights dual_pixel_defocus_deblurring.pth
+
+  # LaKDNet-L on single images
+  dpdeblur run photos/ -o out/ --single --weights train_on_dpdd_l.pth
 """
 
 @app.command("run", epilog=_EPILOG)
@@ -53,11 +59,12 @@ def run_command(
     method: str = typer.Option("auto", "--method", "-m", help="auto (the best method measured for the data: "
                               "colour DP pairs -> the best measured, grey raw pairs -> "
                               "zeroshot today; single images -> shipped weights of their domain) | "
-                              "zeroshot | classical | a weights name or bambnet | defocusgan with --weights "
+                              "zeroshot | classical | a weights name, or a network family with --weights "
                               "(dpdeblur models)."),
     model_alias: Optional[str] = typer.Option(None, "--model", hidden=True),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: ours (.safetensors) or the "
-                                           "authors' DPDD .pth (BaMBNet: the deblurring net)."),
+                                           "authors' DPDD .pth of BaMBNet (the deblurring net), DefocusGAN, "
+                                           "Restormer or LaKDNet; the family is read from the file."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of --weights when the file cannot tell "
                                        "(rarely needed: BaMBNet checkpoints given to run are the deblurring net)."),
     single: bool = typer.Option(False, "--single", help="Treat DP pairs as single images (their combined view)."),

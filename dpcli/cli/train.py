@@ -134,14 +134,10 @@ def train_command(
             list_photos(tuple(photos))  # a missing folder fails here, before any training
             extra["photos"] = list(photos)
         synth_options.update(scene_options(extra))
-    options: dict = {}
-    st = stage or {"bambnet": "deblur", "defocusgan": "generator"}.get(model)
-    if st == "deblur":
-        options.update(coc_weights=coc_weights, coc_source=coc_source, r_max=r_max)
-    elif st == "coc":
-        options.update(r_max=int(r_max) if r_max else None)
-    elif st == "generator":
-        options.update(defocus_weights=defocus_weights, defocus_source=coc_source, r_max=r_max)
+    from dpcli.train.stages import get_stage
+
+    flags = dict(coc_weights=coc_weights, coc_source=coc_source, defocus_weights=defocus_weights, r_max=r_max)
+    options: dict = dict(get_stage(model, stage).flags(flags))  # the flags this stage takes
     options.update(parse_sets(set_ or [], "--stage-set"))
     req = TrainRequest(model=model, data=data, stage=stage, config=config, out=run_dir, steps=steps,
                        batch_size=batch_size, crop=crop, lr=lr, seed=seed, resume=resume, time_budget=time_budget,

@@ -96,12 +96,18 @@ class NetworkMethod(Method):
         else:
             image = np.asarray(session.deblur_image(left))
             reference = left
-        if self.check_output and session.loaded.official:  # the authors' deblur and COC files share their keys
-            check_resembles_input(image, reference, self.weights)
+        if self.check_output and session.loaded.official and _coc_shares_keys(session.loaded.info.family):
+            check_resembles_input(image, reference, self.weights)  # the authors' deblur and COC files share keys
         dmap = None
         if defocus:
             dmap = coc_map(left, right, self.runtime, info, weights=self.coc_weights, srgb=self.space == "srgb")
         return image, dmap, info
+
+
+def _coc_shares_keys(family: str) -> bool:
+    from dpcli.models.registry import get_family
+
+    return get_family(family).coc_shares_keys
 
 
 def check_resembles_input(image: np.ndarray, reference: np.ndarray, weights) -> None:
@@ -142,11 +148,12 @@ def network_method(name: str, *, weights: str | Path | None = None, arch: str | 
                    task: str | None = None, **runtime: Any) -> NetworkMethod:
     """A :class:`NetworkMethod` for a shipped ``arch.tag`` or, with ``weights``, for a file.
 
-    ``--method bambnet --weights BaMBNet.pth`` means the deblurring net (run only deblurs; the COC
-    net goes with --defocus-map), so BaMBNet's deblur/COC key ambiguity resolves to the deblur net.
+    With ``weights``, ``name`` is a family, an architecture or ``auto`` (the family the file's keys
+    say). A file given to run is a deblurring net: where a family's deblurring and COC nets share
+    every key (BaMBNet), the deblurring one is meant (the COC net goes with --defocus-map).
     """
-    from dpcli.models.loading import FAMILY_DEFAULTS, resolve_arch
-    from dpcli.models.registry import model_info
+    from dpcli.models.loading import resolve_arch
+    from dpcli.models.registry import get_family, model_info
 
     if weights is None:
         entries = _entries()
@@ -162,18 +169,24 @@ def network_method(name: str, *, weights: str | Path | None = None, arch: str | 
         family, default_arch = resolve_arch(name, task or "deblur_pair")
     except ModelError:
         raise unknown_method(name) from None
+    if arch is None and default_arch is not None and name.split(".")[0] == default_arch:
+        arch = default_arch  # an architecture named with --model
+    if arch is None:
+        arch = _file_arch(weights) or _deblur_arch(weights, family, task)
+    if family is None:
+        if arch is None:
+            raise ModelError("these weights fit no known deblurring network (see `dpdeblur models` for the "
+                             "families dpdeblur runs)", weights)
+        family = model_info(arch).family
+        name = family
     if task is None:
         task = "deblur_pair"
         if arch is not None:
             task = model_info(arch).task
         elif default_arch is not None and model_info(default_arch).task in _TASKS:
             task = model_info(default_arch).task
-        elif (family, "deblur_pair") not in FAMILY_DEFAULTS:
+        elif "deblur_pair" not in get_family(family).defaults:
             task = "deblur_single"
-    if arch is None and family == "bambnet" and task == "deblur_pair":
-        arch = _file_arch(weights) or _deblur_arch(weights, family) or "bambnet_deblur"
-    if arch is None and family == "defocusgan":
-        arch = _file_arch(weights) or FAMILY_DEFAULTS[("defocusgan", task)]
     space, domains = _file_space(weights)
     return NetworkMethod(name, task, weights=weights, arch=arch, space=space, domains=domains,
                          summary=f"{family} from {Path(weights).name}", user_weights=True, **runtime)
@@ -199,14 +212,14 @@ def _by_family(name: str, entries, task: str | None, runtime: dict) -> NetworkMe
     return network_method(shipped[0], **runtime)
 
 
-def _deblur_arch(weights, family: str) -> str | None:
+def _deblur_arch(weights, family: str | None, task: str | None = None) -> str | None:
     """The deblurring architecture whose keys and shapes a file fits (BaMBNet's COC net has the same
     keys: a file given to run is taken as the deblurring net, and its output checked)."""
-    from dpcli.models.loading import detect_architectures, read_checkpoint, to_native
+    from dpcli.models.loading import detect_architectures, read_checkpoint
     from dpcli.models.registry import model_info
 
     sd, _ = read_checkpoint(weights)
-    found = [a for a in detect_architectures(to_native(sd), family) if model_info(a).task in _TASKS]
+    found = [a for a in detect_architectures(sd, family) if model_info(a).task in ((task,) if task else _TASKS)]
     return found[0] if found else None
 
 

@@ -31,7 +31,7 @@ from dpcli.models.blocks import (
     guided_sum,
     mask_weight,
 )
-from dpcli.models.registry import register_model
+from dpcli.models.registry import Family, register_family, register_model
 from dpcli.tiling import TilingSpec
 
 
@@ -200,6 +200,12 @@ CONFIGS: dict[str, BaMBNetCfg] = {
 # --- registry entrypoints ------------------------------------------------------------------------
 
 _PAPER = "BaMBNet (Liang, Jiang et al. 2022)"
+
+register_family(Family(
+    name="bambnet", paper=_PAPER, defaults={"deblur_pair": "bambnet_deblur", "coc": "bambnet_coc"},
+    official_keys=is_official_state_dict, checkpoint_filter=checkpoint_filter_fn, official_colour_order="BGR",
+    training="dpcli.train.bambnet", weights_source="github.com/junjun-jiang/BaMBNet (DPDD deblurring net)",
+    licence="see the authors' repository", coc_shares_keys=True))
 
 
 def _create(name: str, **kwargs) -> BaMBNet:

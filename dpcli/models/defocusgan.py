@@ -40,7 +40,7 @@ from dpcli.models.blocks import (
     guided_sum,
     mask_weight,
 )
-from dpcli.models.registry import register_model
+from dpcli.models.registry import Family, register_family, register_model
 from dpcli.tiling import TilingSpec
 
 
@@ -356,6 +356,14 @@ CONFIGS: dict[str, object] = {
 # --- registry entrypoints ------------------------------------------------------------------------
 
 _PAPER = "DefocusGAN (Zhai et al. 2022)"
+
+register_family(Family(
+    name="defocusgan", paper=_PAPER,
+    defaults={"deblur_single": "defocusgan_generator", "coc": "defocusgan_defocusnet"},
+    official_keys=lambda sd: any(k.startswith("tail_hard.") for k in sd), checkpoint_filter=checkpoint_filter_fn,
+    official_colour_order="BGR", training="dpcli.train.defocusgan",
+    weights_source="github.com/qylen/DefocusGAN (DPDD generator and defocus-map net)",
+    licence="see the authors' repository"))
 
 
 def _cfg(name: str, kwargs: dict):

@@ -1,10 +1,13 @@
 """Reading checkpoints safely, recognising their architecture, loading them strictly.
 
 Three steps (spandrel-style): read (safetensors, or ``torch.load(weights_only=True)``, never
-arbitrary unpickling); canonicalise (unwrap ``state_dict``, strip ``module.``, rename the
-authors' keys with the architecture's ``checkpoint_filter_fn``); detect, then load strictly.
-The authors trained on OpenCV-read (BGR) images: checkpoints in their key format are marked
-BGR and :mod:`dpcli.api` swaps channels around them, so users never think about it.
+arbitrary unpickling); canonicalise (unwrap ``state_dict`` / ``params``, strip ``module.``,
+rename the authors' keys with their family's checkpoint filter); detect (each registered
+:class:`dpcli.models.registry.Family` reads its configuration from the shapes, or its registered
+configurations are matched), then load strictly. Channel order comes from the family: BaMBNet's
+and DefocusGAN's authors trained on OpenCV-read (BGR) images, Restormer's and LaKDNet's on RGB;
+:mod:`dpcli.api` swaps channels around BGR weights, so users never think about it. Nothing here
+names a family.
 """
 from __future__ import annotations
 
@@ -20,7 +23,10 @@ from torch import nn
 from dpcli.errors import ModelError
 from dpcli.models.registry import (
     WEIGHTS_HINT,
+    Family,
     ModelInfo,
+    get_family,
+    list_families,
     list_models,
     list_pretrained,
     model_info,
@@ -28,13 +34,6 @@ from dpcli.models.registry import (
 )
 
 FORMAT_TAG = "dpdeblur"
-# family name -> default architecture per task
-FAMILY_DEFAULTS = {
-    ("bambnet", "deblur_pair"): "bambnet_deblur",
-    ("bambnet", "coc"): "bambnet_coc",
-    ("defocusgan", "deblur_single"): "defocusgan_generator",
-    ("defocusgan", "coc"): "defocusgan_defocusnet",
-}
 TASK_WORDS = {"deblur_pair": "deblurs DP pairs", "deblur_single": "deblurs single images",
               "coc": "estimates COC / defocus maps", "discriminator": "is a GAN discriminator"}
 
@@ -96,16 +95,23 @@ def clean_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.
     return {(k[7:] if k.startswith("module.") else k): v for k, v in state_dict.items()}
 
 
+def official_family(state_dict: Mapping[str, torch.Tensor]) -> Family | None:
+    """The first family whose authors' key format this state dict has (None: ours or unknown)."""
+    sd = clean_state_dict(state_dict)
+    return next((f for f in list_families() if f.is_official(sd)), None)
+
+
 def is_official(state_dict: Mapping[str, torch.Tensor]) -> bool:
-    """True for the authors' key format (BaMBNet / DefocusGAN ``KernelEDNet``)."""
-    return any(k.startswith("tail_hard.") for k in state_dict)
+    """True for a state dict in some family's authors' key format."""
+    return official_family(state_dict) is not None
 
 
-def to_native(state_dict: Mapping[str, torch.Tensor], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
-    """The authors' names -> ours (DefocusGAN's converter covers BaMBNet's keys too)."""
-    from dpcli.models.defocusgan import checkpoint_filter_fn
-
-    return checkpoint_filter_fn(clean_state_dict(state_dict), model)
+def to_native(state_dict: Mapping[str, torch.Tensor], model: nn.Module | None = None,
+              family: str | None = None) -> dict[str, torch.Tensor]:
+    """The authors' names -> ours, by ``family`` (else the family whose key format the file has)."""
+    sd = clean_state_dict(state_dict)
+    fam = get_family(family) if family else official_family(sd)
+    return fam.to_native(sd, model) if fam is not None else sd
 
 
 # --- detecting ----------------------------------------------------------------------------------
@@ -116,17 +122,52 @@ def _expected_shapes(arch: str) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def _matches(native: Mapping[str, torch.Tensor], arch: str) -> bool:
-    want = {k: s for k, s in _expected_shapes(arch).items() if not k.startswith("kernel_bank.")}
+def _matches(native: Mapping[str, torch.Tensor], arch: str, kwargs: Mapping[str, Any] | None = None) -> bool:
+    if kwargs:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in model_info(arch).fn(**kwargs).state_dict().items()}
+    else:
+        expected = _expected_shapes(arch)
+    want = {k: s for k, s in expected.items() if not k.startswith("kernel_bank.")}
     have = {k: tuple(v.shape) for k, v in native.items() if not k.startswith("kernel_bank.")}
     return want == have
 
 
+@dataclass(frozen=True)
+class Detected:
+    """An architecture a state dict fits, with the config kwargs read from its shapes ({} = registered)."""
+
+    arch: str
+    kwargs: Mapping[str, Any]
+
+
+def detect(state_dict: Mapping[str, torch.Tensor], family: str | None = None) -> list[Detected]:
+    """Every architecture whose keys and shapes equal this state dict (authors' or our names).
+
+    Each family renames the keys its way; one that reads its configuration from shapes
+    (``Family.infer_arch``) is checked by building that configuration, the others by comparing
+    with their registered configurations.
+    """
+    sd = clean_state_dict(state_dict)
+    found: list[Detected] = []
+    for fam in ([get_family(family)] if family else list_families()):
+        native = fam.to_native(sd)
+        if fam.infer_arch is not None:
+            try:
+                guess = fam.infer_arch(native)
+            except (KeyError, ValueError, IndexError):
+                guess = None
+            if guess is not None and _matches(native, guess[0], guess[1]):
+                found.append(Detected(guess[0], dict(guess[1])))
+            continue
+        names = [n for n in list_models() if model_info(n).family == fam.name and model_info(n).task != "discriminator"]
+        found += [Detected(n, {}) for n in names if _matches(native, n)]
+    return found
+
+
 def detect_architectures(native: Mapping[str, torch.Tensor], family: str | None = None) -> list[str]:
-    """Registered architectures whose keys and shapes equal this (native-named) state dict."""
-    names = [n for n in list_models() if model_info(n).task != "discriminator"
-             and (family is None or model_info(n).family == family)]
-    return [n for n in names if _matches(native, n)]
+    """Names of the architectures this state dict fits (see :func:`detect`)."""
+    return [d.arch for d in detect(native, family)]
 
 
 def key_diff(model: nn.Module, native: Mapping[str, torch.Tensor]) -> str:
@@ -148,9 +189,9 @@ def key_diff(model: nn.Module, native: Mapping[str, torch.Tensor]) -> str:
 
 # --- loading ------------------------------------------------------------------------------------
 
-def _build(arch: str, meta: Mapping[str, str]) -> nn.Module:
+def _build(arch: str, meta: Mapping[str, str], kwargs: Mapping[str, Any] | None = None) -> nn.Module:
     info = model_info(arch)
-    kwargs: dict[str, Any] = {}
+    kwargs = dict(kwargs or {})
     if meta.get("arch") == arch and meta.get("config"):
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(meta["config"]).items()}
     return info.fn(**kwargs)
@@ -159,7 +200,7 @@ def _build(arch: str, meta: Mapping[str, str]) -> nn.Module:
 def load_into(model: nn.Module, arch: str, path: str | Path) -> dict[str, str]:
     """Load a weights file into ``model`` strictly; ModelError names missing/unexpected keys."""
     sd, meta = read_checkpoint(path)
-    native = to_native(sd, model)
+    native = to_native(sd, model, model_info(arch).family)
     problems = key_diff(model, native)
     if problems:
         raise ModelError(f"these weights do not fit {arch}: {problems}", path)
@@ -206,22 +247,25 @@ class LoadedModel:
         return int(self.module.cfg.in_chans)
 
 
-def resolve_arch(model: str, task: str) -> tuple[str | None, str | None]:
-    """``--model`` value -> (family, architecture or None); ``arch.tag`` keeps its tag separately."""
+def resolve_arch(model: str | None, task: str) -> tuple[str | None, str | None]:
+    """``--model`` value -> (family, architecture or None); ``arch.tag`` keeps its tag separately.
+    ``auto`` / None: no family (a weights file then says which)."""
+    if model in (None, "auto"):
+        return None, None
     name = model.split(".", 1)[0]
-    families = {f for f, _ in FAMILY_DEFAULTS}
-    if name in families:
-        return name, FAMILY_DEFAULTS.get((name, task))
+    if name in {f.name for f in list_families()}:
+        return name, get_family(name).defaults.get(task)
     info = model_info(name)
     return info.family, info.name
 
 
-def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: str | Path | None = None,
+def load_model(model: str | None = "bambnet", *, task: str = "deblur_pair", weights: str | Path | None = None,
                arch: str | None = None) -> LoadedModel:
     """Build a network and load its weights (registered, or a file the user gives).
 
     Args:
-        model: family (``bambnet``, ``defocusgan``), architecture or ``arch.tag``.
+        model: family (``bambnet``, ``restormer``, ... see ``dpdeblur models``), architecture,
+            ``arch.tag``, or ``auto`` / None with ``weights``: the family the file's keys say.
         task: what the caller needs: ``deblur_pair`` | ``deblur_single`` | ``coc``.
         weights: checkpoint file (authors' .pth/.pt, possibly ``module.``-prefixed, or safetensors).
         arch: architecture when the file alone cannot tell (BaMBNet's deblur and COC nets share
@@ -231,7 +275,7 @@ def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: st
             sha256 mismatch, unreadable file.
     """
     family, default_arch = resolve_arch(model, task)
-    tag = model.split(".", 1)[1] if "." in model else None
+    tag = model.split(".", 1)[1] if model and "." in model else None
     if arch is not None:
         info = model_info(arch)
         if family is not None and info.family != family:
@@ -251,43 +295,58 @@ def load_model(model: str = "bambnet", *, task: str = "deblur_pair", weights: st
 
     path = Path(weights)
     sd, meta = read_checkpoint(path)
-    official = is_official(clean_state_dict(sd))
-    native = to_native(sd)
-    if arch is None and meta.get("arch") in list_models():  # our files say what they are
-        arch = meta["arch"]
-        if family is not None and model_info(arch).family != family:
-            raise ModelError(f"these are {arch} weights, not {family}: use --model "
-                             f"{model_info(arch).family}", path)
+    sd = clean_state_dict(sd)
+    found: list[Detected] = []
+    if meta.get("arch") in list_models():  # our files say what they are
+        found = [Detected(meta["arch"], {})]
+        if arch is None and family is not None and model_info(meta["arch"]).family != family:
+            raise ModelError(f"these are {meta['arch']} weights, not {family}: use --model "
+                             f"{model_info(meta['arch']).family}", path)
+    else:
+        found = detect(sd, family if arch is None else model_info(arch).family)
     if arch is None:
-        found = detect_architectures(native, family)
         if len(found) > 1:
+            names = [d.arch for d in found]
             raise ModelError(
-                f"these weights fit {' and '.join(found)} equally (same keys and shapes); say which "
-                f"network they are with " + " or ".join(f"--arch {a}" for a in found), path)
+                f"these weights fit {' and '.join(names)} equally (same keys and shapes); say which "
+                f"network they are with " + " or ".join(f"--arch {a}" for a in names), path)
         if not found:
-            elsewhere = detect_architectures(native) if family else []
+            elsewhere = detect(sd) if family else []
             if elsewhere:
-                raise ModelError(f"these are {' / '.join(elsewhere)} weights, not {family}: use "
-                                 f"--model {model_info(elsewhere[0]).family} (with --arch if asked)", path)
-            probe = _build(default_arch or list_models(f"{family}*")[0], {})
+                raise ModelError(f"these are {' / '.join(d.arch for d in elsewhere)} weights, not {family}: use "
+                                 f"--model {model_info(elsewhere[0].arch).family} (with --arch if asked)", path)
+            probe_arch = default_arch or (list_models(f"{family}*") or [None])[0]
+            if probe_arch is None:
+                raise ModelError("these weights fit no known architecture (compared with every family's keys "
+                                 "and shapes); see `dpdeblur models`", path)
+            probe = _build(probe_arch, {})
             raise ModelError(f"these weights fit no {family or 'known'} architecture "
-                             f"(compared with {default_arch}: {key_diff(probe, to_native(sd, probe))}); "
+                             f"(compared with {probe_arch}: "
+                             f"{key_diff(probe, to_native(sd, probe, model_info(probe_arch).family))}); "
                              "see `dpdeblur models`", path)
-        arch = found[0]
-    _check_task(arch, task)
-    net = _build(arch, meta)
-    native = to_native(sd, net)
+        chosen = found[0]
+    else:
+        chosen = next((d for d in found if d.arch == arch), Detected(arch, {}))
+    _check_task(chosen.arch, task)
+    net = _build(chosen.arch, meta, chosen.kwargs)
+    native = to_native(sd, net, model_info(chosen.arch).family)
     problems = key_diff(net, native)
     if problems:
-        raise ModelError(f"these weights do not fit {arch}: {problems}", path)
+        raise ModelError(f"these weights do not fit {chosen.arch}: {problems}", path)
     net.load_state_dict(native, strict=True)
-    colour = "BGR" if official else meta.get("colour_order", "RGB")
-    return LoadedModel(net.eval(), arch, model_info(arch), colour, str(path), official)
+    fam = get_family(model_info(chosen.arch).family)
+    official = fam.is_official(sd)
+    colour = fam.official_colour_order if official else meta.get("colour_order", "RGB")
+    return LoadedModel(net.eval(), chosen.arch, model_info(chosen.arch), colour, str(path), official)
 
 
 def _pretrained_or_hint(arch: str, family: str | None, task: str, tag: str | None):
     """The manifest entry of ``arch``; if there is none, the error names the installed weights of
     the same family and task. They are never used silently: ours are trained for one kind of data."""
+    fam = get_family(model_info(arch).family)
+    if not fam.ships_weights and not any(c.arch == arch for c in list_pretrained()):
+        raise ModelError(f"{fam.name} runs with your copy of the authors' weights: pass --weights FILE "
+                         f"(published at {fam.weights_source}; licence: {fam.licence})")
     try:
         return pretrained_cfg(arch, tag)
     except ModelError as exc:
@@ -338,4 +397,5 @@ def save_weights(model: nn.Module, arch: str, path: str | Path, *, colour_order:
 
 
 __all__ = ["LoadedModel", "load_model", "load_into", "read_checkpoint", "clean_state_dict", "to_native",
-           "detect_architectures", "save_weights", "is_official", "WEIGHTS_HINT"]
+           "detect", "Detected", "detect_architectures", "official_family", "save_weights", "is_official",
+           "WEIGHTS_HINT"]

@@ -3,6 +3,14 @@
 * Architectures register an entrypoint with :func:`register_model` (``bambnet_deblur``,
   ``defocusgan_generator_small``, ...). :func:`list_models` lists them, :func:`create_model`
   builds one, optionally with weights.
+* Network families (``bambnet``, ``restormer``, ...) register a :class:`Family` with
+  :func:`register_family` from their own module: the default architecture per task, how to
+  recognise and rename the authors' checkpoints, how to read a configuration from a file's
+  shapes, the module holding its training stages, and where users get weights the project does
+  not ship. Every module of ``dpcli.models`` is imported on first use, and third-party packages
+  add families through the ``dpcli.families`` entry-point group (each entry names a module to
+  import or a function to call: ``toy = "mypkg.toy:register"``), so the loader, ``run`` and
+  ``train`` hold no family names (docs/families.md).
 * Weights are named ``arch.tag`` and described by :class:`PretrainedCfg` entries of
   ``dpcli/weights/manifest.json`` (file, sha256, colour order, input recipe, training data, metrics).
   The sha256 is checked every time a file is loaded.
@@ -14,7 +22,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from torch import nn
 
@@ -86,6 +94,70 @@ class PretrainedCfg:
 
 
 _MODELS: dict[str, ModelInfo] = {}
+_FAMILIES: dict[str, "Family"] = {}
+ENTRY_POINT_GROUP = "dpcli.families"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A network family: everything the loader, ``run`` and ``train`` need to know about it.
+
+    name: ``--model`` name of the family.
+    defaults: task -> architecture that ``--model NAME`` means (``deblur_pair``, ``deblur_single``, ``coc``).
+    official_keys: True for a state dict in the authors' key format (after ``module.`` is stripped).
+    checkpoint_filter: (state dict, model or None) -> our names (identity if None).
+    infer_arch: (our-named state dict) -> (architecture, config kwargs) read from tensor shapes, or
+        None when the file is not this family's; families without it are matched by shapes against
+        their registered configurations.
+    official_colour_order: channel order of the authors' files (``RGB`` | ``BGR``).
+    training: module that registers the family's training stages (:mod:`dpcli.train.stages`), or "".
+    weights_source: where the authors publish weights users may bring (``--weights``).
+    licence: the licence of those weights.
+    ships_weights: False when dpdeblur never ships weights of this family (users bring theirs).
+    coc_shares_keys: its COC net has every key and shape of its deblurring net (BaMBNet), so a
+        file given to ``run`` may be the COC net: its output is then checked against the input.
+    """
+
+    name: str
+    paper: str = ""
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    official_keys: Callable[[Mapping[str, Any]], bool] | None = None
+    checkpoint_filter: Callable[..., dict] | None = None
+    infer_arch: Callable[[Mapping[str, Any]], tuple[str, dict] | None] | None = None
+    official_colour_order: str = "RGB"
+    training: str = ""
+    weights_source: str = ""
+    licence: str = ""
+    ships_weights: bool = True
+    coc_shares_keys: bool = False
+
+    def to_native(self, state_dict: Mapping[str, Any], model: nn.Module | None = None) -> dict:
+        """The authors' names -> ours (our own files pass unchanged)."""
+        return self.checkpoint_filter(state_dict, model) if self.checkpoint_filter else dict(state_dict)
+
+    def is_official(self, state_dict: Mapping[str, Any]) -> bool:
+        return bool(self.official_keys and self.official_keys(state_dict))
+
+
+def register_family(family: Family) -> Family:
+    """Register a network family (call it in the family's module, next to its architectures)."""
+    if family.name in _FAMILIES and _FAMILIES[family.name] != family:
+        raise ValueError(f"family {family.name!r} registered twice")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def list_families() -> list[Family]:
+    _ensure_registered()
+    return [_FAMILIES[n] for n in sorted(_FAMILIES)]
+
+
+def get_family(name: str) -> Family:
+    """A registered family; a bad name lists the valid ones."""
+    _ensure_registered()
+    if name not in _FAMILIES:
+        raise ModelError(f"unknown network family {name!r}; valid: {', '.join(sorted(_FAMILIES))}")
+    return _FAMILIES[name]
 
 
 def register_model(*, family: str, task: str, recipe: str, official_recipe: str, paper: str,
@@ -102,9 +174,34 @@ def register_model(*, family: str, task: str, recipe: str, official_recipe: str,
     return wrap
 
 
+_LOADED = False
+
+
 def _ensure_registered() -> None:
-    import dpcli.models.bambnet  # noqa: F401  (registration side effects)
-    import dpcli.models.defocusgan  # noqa: F401
+    """Import every module of ``dpcli.models`` (each registers its architectures and family), then
+    the modules named by the ``dpcli.families`` entry points of installed packages."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import importlib
+    import pkgutil
+
+    import dpcli.models as package
+
+    for mod in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{mod.name}")
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            target = ep.load()  # a module (registers on import) or a function that registers
+            if callable(target):
+                target()
+        except Exception as exc:  # a broken plug-in must not stop the built-in families
+            import warnings
+
+            warnings.warn(f"network family plug-in {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2)
 
 
 def list_models(pattern: str = "*", *, task: str | None = None, pretrained: bool = False) -> list[str]:

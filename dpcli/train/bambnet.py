@@ -21,6 +21,7 @@ from dpcli.errors import DpError
 from dpcli.train.data import Sample, to_device
 from dpcli.train.loop import StageTrainer
 from dpcli.train.losses import BaMBNetCocLoss, l1_loss, psnr_batch
+from dpcli.train.stages import StageSpec, register_stage
 
 
 def build_bambnet(name: str) -> nn.Module:
@@ -328,3 +329,45 @@ class BaMBNetDeblurTrainer(StageTrainer):
             if self.search.settled_at is None and saved["settled_at"] is None and not self.cfg.search:
                 self.search.settled_at = 0
             self._set_thresholds(self.nets["deblur"], self.search.thresholds)
+
+
+# --- stages and their presets (dpdeblur train bambnet --stage NAME --config test|small|paper) ---------
+
+BAMBNET_COC_PRESETS = {
+    "test": dict(
+        stage=dict(model="bambnet_coc_test", lr=1e-3, r_max=8, lam=0.01),
+        loop=dict(steps=12, batch_size=2, crop=32, val_every=6, ckpt_every=6)),
+    "small": dict(
+        stage=dict(model="bambnet_coc_small", lr=1e-4, r_max=16, lam=0.01),
+        loop=dict(steps=20_000, batch_size=2, crop=128, val_every=250, ckpt_every=250)),
+    "paper": dict(  # 10 epochs, lr 2e-5, batch 2
+        stage=dict(model="bambnet_coc", lr=2e-5, r_max=25, lam=0.01),
+        loop=dict(epochs=10, batch_size=2, crop=512, recipe=True, val_every=1000, ckpt_every=1000)),
+}
+BAMBNET_DEBLUR_PRESETS = {
+    "test": dict(
+        stage=dict(model="bambnet_deblur_test", coc_model="bambnet_coc_test", lr=1e-3, r_max=8,
+                   search_every=4, search_max_steps=12, anneal_steps=12),
+        loop=dict(steps=16, batch_size=2, crop=32, val_every=8, ckpt_every=8)),
+    "small": dict(
+        stage=dict(model="bambnet_deblur_small", coc_model="bambnet_coc_small", lr=2e-4, r_max=16,
+                   search_every=500, search_max_steps=5000, anneal_steps=10_000, lr_halve_every=10_000),
+        loop=dict(steps=30_000, batch_size=2, crop=128, val_every=250, ckpt_every=250)),
+    "paper": dict(  # 200 epochs; thresholds every 5 epochs until ~45; lr/2 per 60
+        stage=dict(model="bambnet_deblur", coc_model="bambnet_coc", lr=2e-4, r_max=25,
+                   search_every="5e", search_max_steps="45e", anneal_steps=20_000, lr_halve_every="60e"),
+        loop=dict(epochs=200, batch_size=2, crop=512, recipe=True, val_every=1000, ckpt_every=1000)),
+}
+
+
+def _deblur_flags(flags) -> dict:
+    return {"coc_weights": flags.get("coc_weights"), "coc_source": flags.get("coc_source"), "r_max": flags.get("r_max")}
+
+
+def _coc_flags(flags) -> dict:
+    return {"r_max": int(flags["r_max"]) if flags.get("r_max") else None}
+
+
+register_stage(StageSpec("bambnet", "coc", BaMBNetCocTrainer, CocStageConfig, BAMBNET_COC_PRESETS, flags=_coc_flags))
+register_stage(StageSpec("bambnet", "deblur", BaMBNetDeblurTrainer, DeblurStageConfig, BAMBNET_DEBLUR_PRESETS,
+                         default=True, flags=_deblur_flags))

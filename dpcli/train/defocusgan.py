@@ -20,6 +20,7 @@ from dpcli.errors import DpError
 from dpcli.train.bambnet import _pair, build_bambnet, load_frozen
 from dpcli.train.data import Sample, to_device
 from dpcli.train.loop import StageTrainer
+from dpcli.train.stages import StageSpec, register_stage
 from dpcli.train.losses import (
     DefocusReblurLoss,
     PerceptualLoss,
@@ -201,3 +202,50 @@ class DefocusGANGeneratorTrainer(StageTrainer):
     @torch.no_grad()
     def predict(self, batch: Sample) -> Tensor:
         return self.nets["generator"](batch["combined"]).float()  # inference: single image, no map
+
+
+# --- stages and their presets (dpdeblur train defocusgan --stage NAME --config test|small|paper) ---------
+
+DEFOCUSGAN_DEFOCUS_PRESETS = {
+    "test": dict(
+        stage=dict(model="defocusgan_defocusnet_test", lr=1e-3, map_first_steps=6, alternate_every=3),
+        loop=dict(steps=12, batch_size=2, crop=32, val_every=6, ckpt_every=6)),
+    "small": dict(
+        stage=dict(model="defocusgan_defocusnet_small", lr=1e-4, map_first_steps=5000, alternate_every=2500),
+        loop=dict(steps=15_000, batch_size=2, crop=128, val_every=250, ckpt_every=250)),
+    "paper": dict(  # map 10 epochs, then alternate every 5 to 30; batch 4
+        stage=dict(model="defocusgan_defocusnet", lr=2e-5, map_first_steps="10e", alternate_every="5e"),
+        loop=dict(epochs=30, batch_size=4, crop=512, recipe=True, val_every=1000, ckpt_every=1000)),
+}
+DEFOCUSGAN_GENERATOR_PRESETS = {
+    "test": dict(
+        stage=dict(model="defocusgan_generator_test", defocus_model="defocusgan_defocusnet_test", lr=1e-3,
+                   anneal_steps=8, disc_width=8),
+        loop=dict(steps=12, batch_size=2, crop=32, val_every=6, ckpt_every=6)),
+    "small": dict(
+        stage=dict(model="defocusgan_generator_small", defocus_model="defocusgan_defocusnet_small", lr=2e-4,
+                   anneal_steps=10_000, lr_halve_every=10_000, disc_width=32),
+        loop=dict(steps=30_000, batch_size=2, crop=128, val_every=250, ckpt_every=250)),
+    "paper": dict(  # 512 px, lr 2e-4 halved per 30 epochs, ~90 epochs, batch 4
+        stage=dict(model="defocusgan_generator", defocus_model="defocusgan_defocusnet", lr=2e-4,
+                   anneal_steps=20_000, lr_halve_every="30e", disc_width=64),
+        loop=dict(epochs=90, batch_size=4, crop=512, recipe=True, val_every=1000, ckpt_every=1000)),
+}
+
+
+def _generator_uses_dp(options, has_maps: bool) -> bool:
+    """DP views drive the generator when its defocus maps come from the DP defocus-map net."""
+    source = options.get("defocus_source", "auto")
+    return source == "net" or (source == "auto" and options.get("defocus_weights") is not None) or not has_maps
+
+
+def _generator_flags(flags) -> dict:
+    return {"defocus_weights": flags.get("defocus_weights"), "defocus_source": flags.get("coc_source"),
+            "r_max": flags.get("r_max")}
+
+
+register_stage(StageSpec("defocusgan", "defocus", DefocusMapTrainer, DefocusMapStageConfig,
+                         DEFOCUSGAN_DEFOCUS_PRESETS))
+register_stage(StageSpec("defocusgan", "generator", DefocusGANGeneratorTrainer, GeneratorStageConfig,
+                         DEFOCUSGAN_GENERATOR_PRESETS, default=True, uses_dp=_generator_uses_dp,
+                         flags=_generator_flags))

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from dpcli.errors import DpError
-from dpcli.train.configs import DEFAULT_STAGE, STAGES, epochs_to_steps, preset
+from dpcli.train.configs import epochs_to_steps, preset
 from dpcli.train.data import PatchRecipe, build_dataset, fixed_batches
 from dpcli.train.loop import LoopConfig, RunResult, StageTrainer, seed_everything, train
 
@@ -86,51 +86,25 @@ def _checkpoint_step(out: Path) -> int | None:
 
 def _stage_trainer(model: str, stage: str, options: dict[str, Any], device: torch.device,
                    precision: str) -> StageTrainer:
-    """The stage's trainer; an unknown option names the valid ones."""
+    """The stage's trainer (registered by its family, :mod:`dpcli.train.stages`); an unknown
+    option names the valid ones."""
+    from dpcli.train.stages import get_stage
+
+    spec = get_stage(model, stage)
     try:
-        return _make_stage(model, stage, options, device, precision)
+        return spec.trainer(spec.config(**options), device, precision)
     except TypeError as exc:
         if "unexpected keyword" not in str(exc):
             raise
         raise DpError(f"{model} stage {stage}: {exc} (see --help for the stage options)") from None
 
 
-def _make_stage(model: str, stage: str, options: dict[str, Any], device: torch.device,
-                precision: str) -> StageTrainer:
-    if model == "bambnet" and stage == "coc":
-        from dpcli.train.bambnet import BaMBNetCocTrainer, CocStageConfig
-
-        return BaMBNetCocTrainer(CocStageConfig(**options), device, precision)
-    if model == "bambnet" and stage == "deblur":
-        from dpcli.train.bambnet import BaMBNetDeblurTrainer, DeblurStageConfig
-
-        return BaMBNetDeblurTrainer(DeblurStageConfig(**options), device, precision)
-    if model == "defocusgan" and stage == "defocus":
-        from dpcli.train.defocusgan import DefocusMapStageConfig, DefocusMapTrainer
-
-        return DefocusMapTrainer(DefocusMapStageConfig(**options), device, precision)
-    if model == "defocusgan" and stage == "generator":
-        from dpcli.train.defocusgan import DefocusGANGeneratorTrainer, GeneratorStageConfig
-
-        return DefocusGANGeneratorTrainer(GeneratorStageConfig(**options), device, precision)
-    raise DpError(f"unknown model/stage {model}/{stage} (bambnet: coc, deblur; defocusgan: defocus, generator)")
-
-
-def _stage_is_dp(model: str, stage: str, options: dict[str, Any], has_maps: bool) -> bool:
-    """Whether DP views drive the stage (then 90-degree rotations are off, flips swap L/R)."""
-    if model == "defocusgan" and stage == "generator":
-        source = options.get("defocus_source", "auto")
-        return source == "net" or (source == "auto" and options.get("defocus_weights") is not None) or not has_maps
-    return True
-
-
 def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dict[str, Any]]:
     """Resolve the preset, build dataset, validation batches, stage trainer and loop config."""
-    if req.model not in STAGES:
-        raise DpError(f"unknown model '{req.model}' (bambnet, defocusgan)")
-    stage = req.stage or DEFAULT_STAGE[req.model]
-    if stage not in STAGES[req.model]:
-        raise DpError(f"{req.model} has stages {', '.join(STAGES[req.model])}, not '{stage}'")
+    from dpcli.train.stages import get_stage
+
+    spec = get_stage(req.model, req.stage)
+    stage = spec.name
     if req.precision == "fp16":  # fp16 gradients underflow without a GradScaler, which the stages do not use
         raise DpError("--precision fp16 is not supported for training; use bf16 (CPU AMX / recent GPUs) or fp32")
     cfg = preset(req.model, stage, req.config)
@@ -145,7 +119,7 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
     recipe = PatchRecipe() if use_recipe and not synthetic else None
     out = Path(req.out)
     maps = synthetic or _folder_has_maps(Path(req.data))
-    dp = _stage_is_dp(req.model, stage, stage_opts, maps)
+    dp = spec.uses_dp(stage_opts, maps)
     kwargs = dict(crop=crop, dp=dp, recipe=recipe, synth_length=req.synth_length, synth_options=req.synth_options,
                   index_cache=out / "patch_index.json")
     kwargs["srgb"] = False if req.linear_data else req.srgb  # None: the folder says (dpdeblur synth records it)
