@@ -33,7 +33,7 @@ def models_command(
 
         dpdeblur models --pretrained --json
 
-        dpdeblur models 'restormer*'          # where its weights come from, and their licence
+        dpdeblur models 'restormer*'   # where its weights come from, licence
     """
     from dpcli.models.registry import (WEIGHTS_HINT, describe, list_families, list_models, list_pretrained,
                                        manifest_path, model_info)
@@ -78,14 +78,17 @@ def models_command(
                     [_method_row(m) for m in methods], target=console, justify=["left", "left", "right", "right",
                                                                                "left"])
     if families:
-        rows = [[f["name"], "your weights" if f["weights"] == "yours" else "shipped or yours",
-                 escape(f["weights_source"]), escape(f["licence"])] for f in families]
-        print_table("network families (run --weights FILE finds the family from the file; dpdeblur never "
-                    "ships the authors' weights)", ["family", "weights", "authors publish at", "licence"],
+        # the repository only here (its file names: --json)
+        rows = [[f["name"] + ("" if f["weights"] == "yours" else " (+ ours)"), escape(f["weights_source"].split(" (")[0]),
+                 escape(f["licence"])] for f in families]
+        print_table("network families: your weights (run --weights FILE finds the family from the file; "
+                    "dpdeblur never ships the authors' weights)", ["family", "the authors publish at", "licence"],
                     rows, target=console)
     if archs:
         have = {c.arch for c in list_pretrained()}
-        rows = [[i.name, i.task, i.recipe, "yes" if i.name in have else "-"] for i in archs]
+        # the tiny unit-test configurations only when asked for by name (and in --json)
+        shown = [i for i in archs if pattern != "*" or not i.name.endswith("_test")]
+        rows = [[i.name, i.task, i.recipe, "yes" if i.name in have else "-"] for i in shown]
         print_table("architectures", ["name", "task", "input", "weights"], rows, target=console)
     if weights:
         rows, aliases, listed = [], [], set()

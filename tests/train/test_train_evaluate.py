@@ -38,19 +38,24 @@ def test_shipping_rule_refuses_a_candidate_that_does_not_beat_the_input(tmp_path
     assert not (tmp_path / "manifest.json").exists()
 
 
-def test_shipping_rule_refuses_a_candidate_that_loses_one_scene():
+def test_shipping_rule_refuses_a_candidate_that_loses_one_scene_or_harms_sharp_photos():
     from dpcli.train.evaluate import shipping_verdict
 
     def scene(pred, base):
         return {"pred": {"psnr": pred}, "input": {"psnr": base}}
 
     canon = {"canon_psnr": 25.2, "canon_psnr_input": 24.8, "canon_ssim": 0.72, "canon_ssim_input": 0.68,
-             "canon_scenes": {"00": scene(28.4, 27.4), "03": scene(24.66, 24.82)}}
+             "canon_scenes": {"00": scene(28.4, 27.4), "03": scene(24.86, 24.82)}}
     ok, why = shipping_verdict(canon, "dslr")
-    assert ok and "worst scene 03 -0.16 dB" in why
-    lost = canon | {"canon_scenes": {"00": scene(28.4, 27.4), "03": scene(24.5, 24.82)}}
-    assert not shipping_verdict(lost, "dslr")[0]  # -0.32 dB on one scene, though the mean gains
+    assert ok and "worst scene 03 +0.04 dB" in why
+    lost = canon | {"canon_scenes": {"00": scene(28.4, 27.4), "03": scene(24.66, 24.82)}}
+    assert not shipping_verdict(lost, "dslr")[0]  # -0.16 dB on one scene, though the mean gains
     assert not shipping_verdict(canon, "phone")[0]  # a dslr candidate is not judged on no phone data
+    sharp = canon | {"sharp_psnr": 41.0, "sharp_psnr_min": 38.0}
+    ok, why = shipping_verdict(sharp, "dslr")
+    assert ok and "sharp photos back at 41.0 dB (worst 38.0)" in why
+    assert not shipping_verdict(sharp | {"sharp_psnr": 39.5}, "dslr")[0]  # mean below 40 dB
+    assert not shipping_verdict(sharp | {"sharp_psnr_min": 36.0}, "dslr")[0]  # one photo below 37 dB
 
 
 def test_defocus_map_scores_tell_a_real_estimator_from_a_constant():
