@@ -205,7 +205,7 @@ register_family(Family(
     name="bambnet", paper=_PAPER, defaults={"deblur_pair": "bambnet_deblur", "coc": "bambnet_coc"},
     official_keys=is_official_state_dict, checkpoint_filter=checkpoint_filter_fn, official_colour_order="BGR",
     training="dpcli.train.bambnet", weights_source="github.com/junjun-jiang/BaMBNet (DPDD deblurring net)",
-    licence="see the authors' repository", coc_shares_keys=True))
+    licence="the authors' terms", coc_shares_keys=True))
 
 
 def _create(name: str, **kwargs) -> BaMBNet:

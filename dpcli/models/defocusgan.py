@@ -363,7 +363,7 @@ register_family(Family(
     official_keys=lambda sd: any(k.startswith("tail_hard.") for k in sd), checkpoint_filter=checkpoint_filter_fn,
     official_colour_order="BGR", training="dpcli.train.defocusgan",
     weights_source="github.com/qylen/DefocusGAN (DPDD generator and defocus-map net)",
-    licence="see the authors' repository"))
+    licence="the authors' terms"))
 
 
 def _cfg(name: str, kwargs: dict):
