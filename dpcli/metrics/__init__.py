@@ -17,4 +17,5 @@ from dpcli.metrics.defocus import aiwe1, aiwe2, defocus_metrics, mean_abs_radius
 from dpcli.metrics.image import aligned_psnr, fourier_shift, image_metrics, mae, mse, psnr, ssim, ssim_map
 
 __all__ = ["psnr", "ssim", "ssim_map", "mae", "mse", "image_metrics", "aligned_psnr", "fourier_shift",
-           "artefact_share", "input_artefact_share", "artefact_map", "defocus_metrics", "spearman", "aiwe1", "aiwe2", "mean_abs_radius_error"]
+           "artefact_share", "input_artefact_share", "artefact_map", "defocus_metrics", "spearman", "aiwe1",
+           "aiwe2", "mean_abs_radius_error"]
