@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dpcli.classical.filters import local_range
+
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 __all__ = ["artefact_map", "artefact_share", "input_artefact_share", "edge_band", "local_range"]
@@ -44,43 +46,6 @@ def _nchw(x: ArrayLike, name: str) -> torch.Tensor:
     if t.ndim != 4:
         raise ValueError(f"{name}: expected (H, W), (C, H, W) or (N, C, H, W), got shape {tuple(t.shape)}")
     return t
-
-
-def _running_max(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:
-    """Max over the 2r+1 samples centred on each sample along ``dim`` (clipped to the ends), by
-    doubling: O(log r) whole-tensor maxima (max_pool2d with long windows is slow on CPU)."""
-    n = x.shape[dim]
-    length = 2 * r + 1
-    pad = [0, 0] * (x.ndim - 1 - (dim % x.ndim)) + [r, r]
-    cur = F.pad(x, pad, value=float("-inf"))
-    width = 1
-    while 2 * width <= length:
-        m = cur.shape[dim]
-        cur = torch.maximum(cur.narrow(dim, 0, m - width), cur.narrow(dim, width, m - width))
-        width *= 2
-    return torch.maximum(cur.narrow(dim, 0, n), cur.narrow(dim, length - width, n))
-
-
-def local_range(x: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel min and max over the (2r+1)^2 window around each pixel (clipped to the image).
-
-    Args:
-        x: (N, C, H, W).
-    Returns:
-        (lo, hi), each (N, C, H, W).
-
-    >>> lo, hi = local_range(torch.rand(2, 3, 16, 16), 2)
-    >>> lo.shape
-    torch.Size([2, 3, 16, 16])
-    """
-    r = int(radius)
-    if r <= 0:
-        return x, x
-
-    def dilate(t: torch.Tensor) -> torch.Tensor:
-        return _running_max(_running_max(t, r, -1), r, -2)
-
-    return -dilate(-x), dilate(x)
 
 
 def edge_band(reference: torch.Tensor, edge: float = EDGE, band: int = BAND) -> torch.Tensor:

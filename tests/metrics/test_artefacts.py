@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dpcli.metrics.artefacts import artefact_map, artefact_share, edge_band, input_artefact_share, local_range
+from dpcli.classical.filters import local_range
+from dpcli.metrics.artefacts import artefact_map, artefact_share, edge_band, input_artefact_share
 
 
 def _step(h: int = 64, w: int = 64) -> torch.Tensor:
