@@ -68,3 +68,24 @@ def test_registry_by_name(monkeypatch):
     # the pipeline takes the method from the config, validated by name
     res = zeroshot_deblur(yl, yr, cfg.with_(fusion="first", output_stage="init"))
     assert res.info["fusion"] == "first" and (res.defocus == 0).all()
+
+
+def test_overshoot_penalty_moves_weight_off_a_ringing_layer():
+    """Two layers explain the views equally well (equal weights); the one whose latent rings
+    beyond the views' local range loses its weight where it rings, the clean one keeps its."""
+    from dpcli.zeroshot.fusion import penalise_overshoot
+    from dpcli.zeroshot.init import LayerStack
+
+    h, w = 48, 64
+    view = torch.full((1, h, w), 0.2)
+    view[..., w // 2:] = 0.6
+    rows = torch.arange(h, dtype=torch.float32)
+    ringing = view + 0.1 * torch.cos(rows / 2)[None, :, None] * (torch.arange(w) < w // 2)
+    latent = torch.stack([view, ringing])
+    stack = LayerStack(latent, latent, latent, 0.0, radii=torch.tensor([1.0, 4.0]))
+    even = torch.full((2, h, w), 0.5)
+    out = penalise_overshoot(even, view, view, stack, overshoot=0.02, temperature=0.6)
+    assert torch.allclose(out.sum(0), torch.ones(h, w))
+    assert float(out[1, :, : w // 4].mean()) < 0.05  # the ringing half: the clean layer wins
+    assert torch.allclose(out[:, :, -8:], even[:, :, -8:])  # no ringing there: unchanged
+    assert torch.equal(penalise_overshoot(even, view, view, stack, 0.0, 0.6), even)  # off
