@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dpcli.classical.filters import local_range
+from dpcli.classical.filters import local_range, range_excess
 from dpcli.optics import dp_kernels, kernel_grid_roi, kernel_size_for, linear_to_srgb, scale_kernels, srgb_to_linear
 from dpcli.optics.conv import fast_len, pad_image
 from dpcli.optics.fourier import gradient_power, kernel_otf, wiener_joint
@@ -165,8 +165,7 @@ def _clean(est: torch.Tensor, shown: torch.Tensor, r: torch.Tensor, guard: float
     reaches ``guard``."""
     lo_, hi_ = local_range(shown, int(math.ceil(abs(float(r)))) + 2)
     x = linear_to_srgb(est.clamp(0, 1))[None]
-    excess = ((lo_ - x - 2 / 255).clamp_min(0) + (x - hi_ - 2 / 255).clamp_min(0)).amax(1, keepdim=True)
-    return (1 - box_mean(excess, window) / guard).clamp(0, 1)[0]
+    return (1 - box_mean(range_excess(x, lo_, hi_), window) / guard).clamp(0, 1)[0]
 
 
 def lr_consistency(left: torch.Tensor, right: torch.Tensor, k_left: torch.Tensor, k_right: torch.Tensor,

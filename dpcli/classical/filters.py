@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from dpcli.optics.windows import box_mean
 
-__all__ = ["box_mean", "local_range", "guided_filter", "weighted_guided_coefficients", "weighted_guided_filter"]
+__all__ = ["box_mean", "local_range", "range_excess", "guided_filter", "weighted_guided_coefficients", "weighted_guided_filter"]
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float) -> torch.Tensor:
@@ -91,3 +91,9 @@ def local_range(x: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tenso
         return _running_max(_running_max(t, r, -1), r, -2)
 
     return -dilate(-x), dilate(x)
+
+
+def range_excess(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, tol: float = 2 / 255) -> torch.Tensor:
+    """How far ``x`` leaves [lo - tol, hi + tol], max over channels: (N, C, H, W) -> (N, H, W) >= 0
+    (``lo``, ``hi`` from :func:`local_range` of a reference; the ringing check of the deblurrers)."""
+    return ((lo - x - tol).clamp_min(0) + (x - hi - tol).clamp_min(0)).amax(1)

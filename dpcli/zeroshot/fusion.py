@@ -140,7 +140,7 @@ def overshoot_excess(left: torch.Tensor, right: torch.Tensor, latent: torch.Tens
     """Per layer, (H, W): how far its latent (shown in sRGB) leaves the combined view's local
     range over ``ceil(|r_i|) + 2`` px by more than 2/255, max over channels, box-averaged over
     ``window`` px. (C, H, W) views, (L, C, H, W) latents, (L,) radii."""
-    from dpcli.classical.filters import local_range
+    from dpcli.classical.filters import local_range, range_excess
     from dpcli.optics import linear_to_srgb
 
     shown = linear_to_srgb(((left + right) / 2).clamp(0, 1))[None]
@@ -152,8 +152,7 @@ def overshoot_excess(left: torch.Tensor, right: torch.Tensor, latent: torch.Tens
             ranges[reach] = local_range(shown, reach)
         lo, hi = ranges[reach]
         x = linear_to_srgb(latent[i].float().clamp(0, 1))[None]
-        excess = ((lo - x - 2 / 255).clamp_min(0) + (x - hi - 2 / 255).clamp_min(0)).amax(1)
-        out.append(box_mean(excess, window)[0])
+        out.append(box_mean(range_excess(x, lo, hi), window)[0])
     return out
 
 
