@@ -200,13 +200,16 @@ def evaluate(name: str, cases: list[Case], crops: Path | None, cache: dict, done
                 row["sec"] += sec
                 row["mpx"] += img.shape[-1] * img.shape[-2] / 1e6
                 if crops is not None:
-                    art, _ = artefact_map(shown_img, shown_gt)
-                    write_crop(crops / f"{tag}.png", [case.baseline, img, case.reference], case.srgb,
-                               art[0, 0].float())
+                    art = artefact_map(shown_img, shown_gt)[0][0, 0].float()
+                    if case.mask is not None:  # not the burnt-in label corner
+                        art = art * torch.from_numpy(case.mask).float()
+                    write_crop(crops / f"{tag}.png", [case.baseline, img, case.reference], case.srgb, art)
             elif case.kind == "sharp":
                 row["sharp"].append(_psnr(img, case.reference, case.mask))
                 if crops is not None:
                     diff = torch.from_numpy(np.abs(img - case.reference).mean(0))
+                    if case.mask is not None:
+                        diff = diff * torch.from_numpy(case.mask).float()
                     write_crop(crops / f"{tag}.png", [case.reference, img], case.srgb, diff)
             else:  # scene_c
                 row["scene_c"] = _psnr(img, case.reference)
