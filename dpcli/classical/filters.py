@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from dpcli.optics.windows import box_mean
 
-__all__ = ["box_mean", "local_range", "range_excess", "guided_filter", "weighted_guided_coefficients", "weighted_guided_filter"]
+__all__ = ["box_mean", "local_range", "range_excess", "guided_filter", "weighted_guided_coefficients",
+           "weighted_guided_filter"]
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float) -> torch.Tensor:
