@@ -56,12 +56,13 @@ class DeconvConfig:
     level_step: float = 1.0  # levels mode: spacing of the signed radius levels (px)
     level_lam: float = 0.3  # levels mode: lam (stronger: ringing of wrong levels leaks across edges)
     # levels mode, ringing (wiener_levels): identity share of the prior; the guard's excess scale
-    # (sRGB), window (px) and stronger regularisation. Synthetic examples / Canon dev / Pixel 4 dev,
-    # artefact share (dpcli.metrics.artefacts) 0.101 / 0.040 / 0.039 without, 0.010 / 0.024 / 0.013
-    # with; gain +1.84 / +0.38 / +0.60 dB without, +1.35 / +0.40 / +0.74 with (docs/benchmarks.md)
+    # (sRGB), window radius (px; 0: per pixel) and stronger regularisation. Synthetic examples /
+    # Canon dev / Pixel 4 dev, artefact share (dpcli.metrics.artefacts) 0.101 / 0.040 / 0.039
+    # without, 0.007 / 0.019 / 0.013 with; gain +1.84 / +0.38 / +0.60 dB without, +2.07 / +0.48 /
+    # +0.73 with; a 7 x 7 window: 0.010 / 0.024 / 0.013 at +1.35 / +0.40 / +0.74 (docs/benchmarks.md)
     level_floor: float = 0.2
     level_guard: float = 0.01
-    guard_window: int = 3
+    guard_window: int = 0
     guard_strong: float = 10.0
 
 
