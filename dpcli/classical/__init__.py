@@ -11,7 +11,8 @@ Public API (used by ``dpdeblur defocus-map --method classical`` and ``dpdeblur r
   all-in-focus image; ``kernels`` = measured (left, right) (P, k, k) re-centred kernels (e.g. from
   ``load_kernels_dir``), else parametric RDPD kernels; options: :class:`DeconvConfig` fields
   (``lam``, ``patch``, ``scales``, ``radii``, ``extend``, ``mode``="levels"|"patches",
-  ``level_lam``), ``roi``, ``grid``.
+  ``level_lam``, the ringing guard ``level_guard``/``guard_strong``/``level_floor``: 0 turns it
+  off), ``roi``, ``grid``.
 - ``load_kernels_dir(path, swap_lr=False) -> (left, right)``: Pixel 4 calibration format
   (``blur_kernels_{left,right}.npy``), re-centred.
 

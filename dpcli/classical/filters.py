@@ -6,10 +6,12 @@ the number of pixels inside the image (no padding bias at the borders).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from dpcli.optics.windows import box_mean
 
-__all__ = ["box_mean", "guided_filter", "weighted_guided_coefficients", "weighted_guided_filter"]
+__all__ = ["box_mean", "local_range", "range_excess", "guided_filter", "weighted_guided_coefficients",
+           "weighted_guided_filter"]
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float) -> torch.Tensor:
@@ -53,3 +55,46 @@ def weighted_guided_filter(guide: torch.Tensor, src: torch.Tensor, weight: torch
     similar guide value. Weighted means replace the box means of :func:`guided_filter`."""
     a, b = weighted_guided_coefficients(guide, src, weight, r, eps)
     return a * guide + b
+
+
+def _running_max(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:
+    """Max over the 2r+1 samples centred on each sample along ``dim`` (clipped to the ends), by
+    doubling: O(log r) whole-tensor maxima (max_pool2d with long windows is slow on CPU)."""
+    n = x.shape[dim]
+    length = 2 * r + 1
+    pad = [0, 0] * (x.ndim - 1 - (dim % x.ndim)) + [r, r]
+    cur = F.pad(x, pad, value=float("-inf"))
+    width = 1
+    while 2 * width <= length:
+        m = cur.shape[dim]
+        cur = torch.maximum(cur.narrow(dim, 0, m - width), cur.narrow(dim, width, m - width))
+        width *= 2
+    return torch.maximum(cur.narrow(dim, 0, n), cur.narrow(dim, length - width, n))
+
+
+def local_range(x: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel min and max over the (2r+1)^2 window around each pixel (clipped to the image).
+
+    Args:
+        x: (N, C, H, W).
+    Returns:
+        (lo, hi), each (N, C, H, W).
+
+    >>> lo, hi = local_range(torch.rand(2, 3, 16, 16), 2)
+    >>> lo.shape
+    torch.Size([2, 3, 16, 16])
+    """
+    r = int(radius)
+    if r <= 0:
+        return x, x
+
+    def dilate(t: torch.Tensor) -> torch.Tensor:
+        return _running_max(_running_max(t, r, -1), r, -2)
+
+    return -dilate(-x), dilate(x)
+
+
+def range_excess(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, tol: float = 2 / 255) -> torch.Tensor:
+    """How far ``x`` leaves [lo - tol, hi + tol], max over channels: (N, C, H, W) -> (N, H, W) >= 0
+    (``lo``, ``hi`` from :func:`local_range` of a reference; the ringing check of the deblurrers)."""
+    return ((lo - x - tol).clamp_min(0) + (x - hi - tol).clamp_min(0)).amax(1)

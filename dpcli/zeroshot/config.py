@@ -68,6 +68,9 @@ class ZeroShotConfig:
     # 4 dev scenes, stage 1: window 15 / temp 0.3 32.43 dB; 31 / 0.6 32.53; 15+31+61 / 0.6 32.56
     choice_windows: tuple[int, ...] = (15, 31, 61)
     choice_temperature: float = 0.6
+    # ... and a layer whose latent overshoots the views' local range loses by excess / this (sRGB
+    # units; 0 = off): ringing layers no longer win at depth edges (blotches, colour streaks)
+    choice_overshoot: float = 0.0
     # measured kernels (--kernels): stage-1 kernel arrays hold measured_support x max_radius px of
     # PSF (the Pixel 4 calibration PSFs keep 1 % of their mass beyond 1.5x their nominal radius).
     # Stage 1, 4 dev scenes: downsized from a 35 px largest kernel 32.65 dB; stretched, 35 px 33.03; 53 px 33.11
@@ -189,6 +192,7 @@ _CHECKS = [
     ("choice_windows", "choice_windows", lambda v: len(v) >= 1 and all(_int(x) and x >= 1 for x in v),
      "one or more positive window sizes in px"),
     ("choice_temperature", "choice_temperature", _positive, "> 0"),
+    ("choice_overshoot", "choice_overshoot", lambda v: _num(v) and v >= 0, ">= 0"),
     ("measured_support", "measured_support", lambda v: _num(v) and v >= 1, ">= 1"),
     ("init", "--init", lambda v: v in ("closed", "iterative"), "closed or iterative"),
     ("lam", "lam", _positive, "> 0"),

@@ -12,6 +12,7 @@ imported on the first look-up, so they are known by name without an import by th
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from dpcli.zeroshot.fusion_registry import (PLUGIN_MODULES, fusion_methods, get_
 from dpcli.zeroshot.init import LayerStack
 
 __all__ = ["Fusion", "FusionMethod", "fuse_layers", "register_fusion", "fusion_methods", "blend_layers",
-           "defocus_from_weights", "residual_weights", "PLUGIN_MODULES"]
+           "defocus_from_weights", "residual_weights", "penalise_overshoot", "PLUGIN_MODULES"]
 
 
 @dataclass
@@ -68,6 +69,7 @@ def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.T
     windows follow depth edges, large ones steady flat regions; a window of w px averages
     2 (w // 2) + 1 px), divided by the smallest one at that pixel (scale-free, so one temperature
     fits dark and textured regions alike).
+
     (C, H, W) views, (L, C, H, W) reblurred layers -> (L, H, W) weights summing to 1."""
     res = []
     for i in range(blur_left.shape[0]):
@@ -79,6 +81,47 @@ def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.T
     floor = 1e-6 * float(((left + right) / 2).mean()) ** 2
     rel = res_t / res_t.min(0, keepdim=True).values.clamp_min(max(floor, 1e-12))
     return torch.softmax(-rel / temperature, 0)
+
+
+def penalise_overshoot(weights: torch.Tensor, left: torch.Tensor, right: torch.Tensor, stack: LayerStack,
+                       overshoot: float, temperature: float) -> torch.Tensor:
+    """Layer weights with the layers that overshoot made less likely, for any fusion method.
+
+    A layer whose latent leaves the views' local range (over its own blur radius + 2 px, shown in
+    sRGB, beyond 2/255) loses ``excess / overshoot`` in the softmin's relative-residual units:
+    weights * exp(-excess / (overshoot * temperature)), renormalised. The reblur residual cannot
+    see ringing (re-blurring removes exactly the frequencies that ring), so near depth edges a
+    wrong, ringing layer could win: the dark blotches and colour streaks of a bare choice.
+
+    (L, H, W) weights, (C, H, W) views, stack with latent (L, C, H, W) and radii (L,) -> (L, H, W).
+    """
+    if overshoot <= 0 or stack.radii is None:
+        return weights
+    logits = torch.log(weights.float().clamp_min(1e-30))
+    for i, excess in enumerate(overshoot_excess(left, right, stack.latent, stack.radii)):
+        logits[i] -= excess / (overshoot * temperature)
+    return torch.softmax(logits, 0)
+
+
+def overshoot_excess(left: torch.Tensor, right: torch.Tensor, latent: torch.Tensor, radii: torch.Tensor,
+                     window: int = 3) -> list[torch.Tensor]:
+    """Per layer, (H, W): how far its latent (shown in sRGB) leaves the combined view's local
+    range over ``ceil(|r_i|) + 2`` px by more than 2/255, max over channels, box-averaged over
+    ``window`` px. (C, H, W) views, (L, C, H, W) latents, (L,) radii."""
+    from dpcli.classical.filters import local_range, range_excess
+    from dpcli.optics import linear_to_srgb
+
+    shown = linear_to_srgb(((left + right) / 2).clamp(0, 1))[None]
+    ranges: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    out = []
+    for i in range(latent.shape[0]):
+        reach = int(math.ceil(abs(float(radii[i])))) + 2
+        if reach not in ranges:
+            ranges[reach] = local_range(shown, reach)
+        lo, hi = ranges[reach]
+        x = linear_to_srgb(latent[i].float().clamp(0, 1))[None]
+        out.append(box_mean(range_excess(x, lo, hi), window)[0])
+    return out
 
 
 @register_fusion("residual")
@@ -105,7 +148,11 @@ def fuse_layers(left: torch.Tensor, right: torch.Tensor, stack: LayerStack, cfg:
     fn = get_fusion(name)
     start = time.perf_counter()
     out = fn(left, right, stack, cfg)
-    if not isinstance(out, Fusion):
+    if name != "auto" and getattr(cfg, "choice_overshoot", 0.0) > 0:  # auto: done by the method it runs
+        weights = out.weights if isinstance(out, Fusion) else out
+        weights = penalise_overshoot(weights, left, right, stack, cfg.choice_overshoot, cfg.choice_temperature)
+        out = Fusion(weights, blend_layers(weights, stack.latent), name)
+    elif not isinstance(out, Fusion):
         out = Fusion(out, blend_layers(out, stack.latent), name)
     out.seconds = time.perf_counter() - start
     return out

@@ -91,3 +91,24 @@ def test_every_fusion_method_keeps_the_contract(name):
     err_out = float((out.image[inner] - sharp[inner]).square().mean())
     err_in = float((((yl + yr) / 2)[inner] - sharp[inner]).square().mean())
     assert err_out < err_in, f"{name}: {err_out:.2e} vs the views' {err_in:.2e}"
+
+
+def test_overshoot_penalty_moves_weight_off_a_ringing_layer():
+    """Two layers explain the views equally well (equal weights); the one whose latent rings
+    beyond the views' local range loses its weight where it rings, the clean one keeps its."""
+    from dpcli.zeroshot.fusion import penalise_overshoot
+    from dpcli.zeroshot.init import LayerStack
+
+    h, w = 48, 64
+    view = torch.full((1, h, w), 0.2)
+    view[..., w // 2:] = 0.6
+    rows = torch.arange(h, dtype=torch.float32)
+    ringing = view + 0.1 * torch.cos(rows / 2)[None, :, None] * (torch.arange(w) < w // 2)
+    latent = torch.stack([view, ringing])
+    stack = LayerStack(latent, latent, latent, 0.0, radii=torch.tensor([1.0, 4.0]))
+    even = torch.full((2, h, w), 0.5)
+    out = penalise_overshoot(even, view, view, stack, overshoot=0.02, temperature=0.6)
+    assert torch.allclose(out.sum(0), torch.ones(h, w))
+    assert float(out[1, :, : w // 4].mean()) < 0.05  # the ringing half: the clean layer wins
+    assert torch.allclose(out[:, :, -8:], even[:, :, -8:])  # no ringing there: unchanged
+    assert torch.equal(penalise_overshoot(even, view, view, stack, 0.0, 0.6), even)  # off
