@@ -180,7 +180,7 @@ def test_levels_ringing_guard_on_bundled_scene_b():
     from dpcli.io.images import read_image
     from dpcli.metrics.artefacts import artefact_share
 
-    root = Path(__file__).resolve().parents[1] / "examples"
+    root = Path(__file__).resolve().parents[2] / "examples"
     left = read_image(root / "pairs" / "scene_b_L.png").data
     right = read_image(root / "pairs" / "scene_b_R.png").data
     gt = read_image(root / "ground_truth" / "scene_b.png").data
