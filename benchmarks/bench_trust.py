@@ -56,34 +56,23 @@ class Case:
 
 def deblur_as_run(name: str, left: np.ndarray, right: np.ndarray | None, *, srgb: bool, domain: str,
                   cache: dict) -> tuple[np.ndarray, str]:
-    """What `dpdeblur run` does with one item: ``auto`` -> the best measured method of the domain
-    for pairs or single images (:func:`dpcli.methods.default_method`), pairs oriented
-    (:func:`dpcli.methods.orient`), then ``Method.deblur`` in the caller's encoding, clipped to
-    [0, 1] as written. The one place to switch to ``dpcli.pipeline`` when it lands.
+    """What `dpdeblur run` does with one item: the per-item pipeline itself (:func:`dpcli.pipeline.process`:
+    ``auto`` -> the best measured method of the data's domain, pairs oriented, the method's post
+    stages, the image clipped to [0, 1] as written). ``domain`` is what the case expects; the
+    pipeline decides it from the data and a mismatch is an error here.
 
     Returns: (image (C, H, W) float32, the method name that ran).
     """
-    from dpcli.methods import default_method, get_method, list_methods, orient
-    from dpcli.optics.orientation import orient_views
+    from dpcli.pipeline import MethodChooser, Options, Source, Views, process
 
-    pair = right is not None
-    if name == "auto":
-        if "_all" not in cache:
-            cache["_all"] = list_methods()
-        best = default_method(domain, pair, cache["_all"])
-        if best is None:
-            raise LookupError(f"no default for {domain} {'pairs' if pair else 'single images'}")
-        name = best.name
-    if name not in cache:
-        cache[name] = get_method(name, device="cpu")
-    method = cache[name]
-    if pair:
-        o = orient(left, right, srgb=srgb)
-        left, right, _ = orient_views(left, right, o)
-        out = method.deblur(left, right, srgb=srgb)
-    else:
-        out = method.deblur(left, None, srgb=srgb)
-    return np.clip(out.image, 0, 1).astype(np.float32), name
+    if name not in cache:  # one chooser per method name: each method is built once per benchmark
+        options = Options(method=name, runtime={"device": "cpu"})
+        cache[name] = options, MethodChooser.of(options)
+    options, chooser = cache[name]
+    done = process(Views.from_arrays(left, right), Source(srgb=srgb), options, chooser)
+    if done.domain != domain:
+        raise LookupError(f"the pipeline calls this {done.domain} data, the case says {domain}")
+    return np.asarray(done.image, np.float32), done.method.name
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
