@@ -65,10 +65,11 @@ def deblur_as_run(name: str, left: np.ndarray, right: np.ndarray | None, *, srgb
     """
     from dpcli.pipeline import MethodChooser, Options, Source, Views, process
 
-    if name not in cache:  # one chooser per method name: each method is built once per benchmark
+    key = ("pipeline", name)
+    if key not in cache:  # one chooser per method name: each method is built once per benchmark
         options = Options(method=name, runtime={"device": "cpu"})
-        cache[name] = options, MethodChooser.of(options)
-    options, chooser = cache[name]
+        cache[key] = options, MethodChooser.of(options)
+    options, chooser = cache[key]
     done = process(Views.from_arrays(left, right), Source(srgb=srgb), options, chooser)
     if done.domain != domain:
         raise LookupError(f"the pipeline calls this {done.domain} data, the case says {domain}")
