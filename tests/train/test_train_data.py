@@ -200,3 +200,18 @@ def test_dslr_samples_are_the_stored_pipeline_values():
     s = ds[(0, 7)]
     codes = s["target"] * 65535
     assert torch.allclose(codes, codes.round(), atol=1e-2)
+
+
+def test_a_scene_in_focus_everywhere_has_the_capture_itself_as_target():
+    """synth sharp_prob: scenes inside the depth of field (|r| <= IN_FOCUS_PX) teach identity: the
+    target is the stored capture (noise, JPEG, palette and all), not the clean image."""
+    from dpcli.train.data import IN_FOCUS_PX, SynthDataset
+
+    ds = SynthDataset(length=4, size=48, camera="dslr", sharp_prob=1.0)
+    for i in range(2):
+        s = ds[i]
+        assert float(s["defocus"].abs().max()) <= IN_FOCUS_PX
+        assert torch.equal(s["target"], s["combined"])
+    blurred = SynthDataset(length=4, size=48, camera="dslr", sharp_prob=0.0)[0]
+    assert float(blurred["defocus"].abs().max()) > IN_FOCUS_PX
+    assert not torch.equal(blurred["target"], blurred["combined"])
