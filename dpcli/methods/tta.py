@@ -154,8 +154,14 @@ class TTA(Method):
 
     def __init__(self, inner: Method, mode: bool | None = True, passes: int | None = None) -> None:
         self.inner, self.mode, self.passes = inner, mode, passes
-        for attr in ("name", "needs_pair", "space", "domains", "summary", "measured", "min_size"):
+        for attr in ("name", "needs_pair", "space", "domains", "summary", "min_size"):
             setattr(self, attr, getattr(inner, attr))
+        # what run runs is the network with its default passes: rank it by that (the inner gain plus
+        # what those passes added on the domain's dev scenes), so a composite is compared with it
+        sets = _measured_tta(inner.name)
+        self.measured = {d: g + (sets[d]["passes"][str(tta_passes(inner.name, d))]["gain_db"]
+                                 if mode is None and tta_passes(inner.name, d) > 1 else 0.0)
+                         for d, g in inner.measured.items()}
         self._n = 1
 
     def __getattr__(self, attr: str) -> Any:  # the inner method's own attributes (task, weights ...)
