@@ -45,8 +45,8 @@ def test_an_option_another_command_has_is_named_not_a_far_suggestion(dpdeblur, t
 
 
 def test_ctrl_c_on_run_exits_130_with_one_line_and_leaves_no_empty_folder(tmp_path):
-    _pair(tmp_path / "in", h=768, w=1024)
-    _pair(tmp_path / "in", name="other", h=768, w=1024, seed=1)
+    _pair(tmp_path / "in", h=1536, w=2048)
+    _pair(tmp_path / "in", name="other", h=1536, w=2048, seed=1)
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "dpcli", "run", str(tmp_path / "in"), "-o", str(out),
                              "--method", "classical", "--threads", "1"], stdout=subprocess.PIPE,

@@ -3,6 +3,7 @@ and reproduces their output; shipped weights carry their domain and measured gai
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dpcli.methods import get_method
 
@@ -26,10 +27,12 @@ def test_authors_bambnet_checkpoint_is_the_deblurring_net(reference_dir) -> None
 
 
 def test_shipped_weights_carry_domain_space_and_gain_of_their_manifest_entry() -> None:
-    """Every shipped deblurring entry becomes a method with the manifest's domain, space and gains
-    (read from the manifest, so shipping better weights changes no test)."""
+    """Every shipped deblurring entry becomes a method with the manifest's domain, space and gains,
+    plus what its default test-time passes measured (read from the manifest and measured.json, so
+    shipping better weights changes no test)."""
     from dpcli.domains import DOMAIN_SCENES
     from dpcli.methods.network import shipped_network_names
+    from dpcli.methods.tta import _measured_tta, tta_passes
     from dpcli.models.registry import list_pretrained
 
     entries = {cfg.name: cfg for cfg in list_pretrained()}
@@ -38,4 +41,6 @@ def test_shipped_weights_carry_domain_space_and_gain_of_their_manifest_entry() -
         assert method.domains == tuple(cfg.domain.split(",")) and method.space == (cfg.space or "srgb")
         for domain, gain in method.measured.items():
             key = DOMAIN_SCENES[domain]
-            assert gain == cfg.metrics[f"{key}_psnr"] - cfg.metrics[f"{key}_psnr_input"]
+            passes = tta_passes(name, domain)
+            extra = _measured_tta(name)[domain]["passes"][str(passes)]["gain_db"] if passes > 1 else 0.0
+            assert gain == pytest.approx(cfg.metrics[f"{key}_psnr"] - cfg.metrics[f"{key}_psnr_input"] + extra)
