@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from dpcli.classical.filters import local_range
+from dpcli.metrics.image import _as_nchw
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -38,14 +39,8 @@ BAND = 16  # "near" a strong edge: within this many px (ringing spreads several 
 
 
 def _nchw(x: ArrayLike, name: str) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach().float()
-    if t.ndim == 2:
-        t = t[None, None]
-    elif t.ndim == 3:
-        t = t[None]
-    if t.ndim != 4:
-        raise ValueError(f"{name}: expected (H, W), (C, H, W) or (N, C, H, W), got shape {tuple(t.shape)}")
-    return t
+    """(N, C, H, W) float32 of an image or batch (the layouts :mod:`dpcli.metrics.image` accepts)."""
+    return _as_nchw(x, name).float()
 
 
 def edge_band(reference: torch.Tensor, edge: float = EDGE, band: int = BAND) -> torch.Tensor:
