@@ -397,7 +397,7 @@ def process(item_or_views, source: Source | None = None, options: Options | None
                                focus=source.focus_side)
     else:
         if method.needs_pair:
-            raise InputError(f"a single image; --model {method.name} needs dual-pixel pairs "
+            raise InputError(f"a single image; --method {method.name} needs dual-pixel pairs "
                              "(NAME_L/NAME_R, left/ + right/, DPDD or Dual Pixel RAW)", where)
         result = method.deblur(views.left, None, srgb=srgb)
     warnings = []

@@ -46,7 +46,7 @@ class Method(ABC):
     """One deblurring method. Class attributes describe it; instances hold loaded state.
 
     Attributes:
-        name: registry name (``--model``).
+        name: registry name (``--method``).
         needs_pair: True for DP methods, False for single-image ones.
         space: "linear" or "srgb": the encoding :meth:`_deblur` works in.
         domains: the data it is meant for (a subset of :data:`DOMAINS`).

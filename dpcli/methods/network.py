@@ -170,7 +170,7 @@ def network_method(name: str, *, weights: str | Path | None = None, arch: str | 
     except ModelError:
         raise unknown_method(name) from None
     if arch is None and default_arch is not None and name.split(".")[0] == default_arch:
-        arch = default_arch  # an architecture named with --model
+        arch = default_arch  # an architecture named with --method
     if arch is None:
         arch = _file_arch(weights) or _deblur_arch(weights, family, task)
     if family is None:
@@ -193,7 +193,7 @@ def network_method(name: str, *, weights: str | Path | None = None, arch: str | 
 
 
 def _by_family(name: str, entries, task: str | None, runtime: dict) -> NetworkMethod:
-    """``--model bambnet`` (a family or architecture, no --weights): its shipped weights, if any."""
+    """``--method bambnet`` (a family or architecture, no --weights): its shipped weights, if any."""
     from dpcli.models.loading import resolve_arch
     from dpcli.models.registry import WEIGHTS_HINT
 

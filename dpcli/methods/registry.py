@@ -20,7 +20,7 @@ __all__ = ["get_method", "list_methods", "method_names", "default_method"]
 
 
 def method_names() -> list[str]:
-    """Every name ``--model`` accepts without --weights: built-in methods, then shipped weights."""
+    """Every name ``--method`` accepts without --weights: built-in methods, then shipped weights."""
     return sorted(registered_factories()) + shipped_network_names()
 
 

@@ -102,8 +102,9 @@ ENTRY_POINT_GROUP = "dpcli.families"
 class Family:
     """A network family: everything the loader, ``run`` and ``train`` need to know about it.
 
-    name: ``--model`` name of the family.
-    defaults: task -> architecture that ``--model NAME`` means (``deblur_pair``, ``deblur_single``, ``coc``).
+    name: ``--method`` name of the family.
+    defaults: task -> architecture that ``--method NAME`` (``defocus-map --arch NAME``) means
+        (``deblur_pair``, ``deblur_single``, ``coc``).
     official_keys: True for a state dict in the authors' key format (after ``module.`` is stripped).
     checkpoint_filter: (state dict, model or None) -> our names (identity if None).
     infer_arch: (our-named state dict) -> (architecture, config kwargs) read from tensor shapes, or
