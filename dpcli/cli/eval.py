@@ -90,9 +90,10 @@ def eval_command(
 ) -> None:
     """Score predictions against ground truth: PSNR, SSIM, MAE (+ LPIPS, defocus-map metrics).
 
-    PSNR = 10 log10(1/MSE) per image then the plain mean; SSIM = scikit-image defaults with
-    data_range=1 (7x7 uniform window), channels averaged; MAE on [0, 1]. The bit depth of every
-    file is reported (published DPDD tables use 16-bit).
+    PSNR = 10 log10(1/MSE) per image then the plain mean; SSIM = scikit-image
+    defaults with data_range=1 (7x7 uniform window), channels averaged; MAE on
+    [0, 1]. The bit depth of every file is reported (published DPDD tables use
+    16-bit).
     """
     from dpcli.errors import OutputError
     from dpcli.io.images import atomic_write_bytes

@@ -84,12 +84,13 @@ def run_command(
 ) -> None:
     """Remove defocus blur: DP pairs and single images, each with the best method for its data.
 
-    Writes OUT/NAME.png|.jpg|.tiff (all-in-focus, in the input's format, bit depth and metadata;
-    --format picks another); a pair NAME_L/NAME_R gives
-    NAME. With no --method, DP pairs go to the method measured best on real photos of their domain
-    (colour sRGB or linear raw planes) and single images to shipped weights of theirs; which view
-    is left comes from --swap-lr, else the order the source knows (--camera, dpdeblur synth
-    output), else the pair itself. The summary says per item which method ran and the L/R order.
+    Writes OUT/NAME.png|.jpg|.tiff, all in focus, in the input's format, bit
+    depth and metadata (--format picks another); a pair NAME_L/NAME_R gives NAME.
+    With no --method, DP pairs go to the method measured best on real photos of
+    their kind (colour sRGB or linear raw planes), single images to the shipped
+    weights of theirs. Which view is left comes from --swap-lr, else the order
+    the source knows (--camera, dpdeblur synth output), else the pair itself.
+    The summary says per item which method ran and the L/R order.
     """
     from dpcli.io.pairs import BadInput, discover_inputs, is_pair, photo_source, probe_items
     from dpcli.pipeline import MethodChooser, Options, load_calibration

@@ -135,7 +135,8 @@ def synth_command(
 ) -> None:
     """Render synthetic dual-pixel scenes (left, right, combined, all-in-focus, signed defocus map).
 
-    Deterministic per seed, resumable (finished scenes are skipped), parallel over scenes.
+    Deterministic per seed, resumable (finished scenes are skipped), parallel
+    over scenes.
     """
     max_radius = renamed(max_radius, max_radius_alias, "--max-scene-radius", "--max-radius")
     set_ = renamed(synth_set, set_alias, "--synth-set", "--set")

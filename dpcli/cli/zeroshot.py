@@ -128,11 +128,11 @@ def zeroshot_command(
 ) -> None:
     """Deblur one dual-pixel pair with the zero-shot MPI method (no training data needed).
 
-    Writes NAME.png (all-in-focus; the input's format, bit depth and metadata, or --format),
-    NAME_defocus.tiff (signed blur radius, px)
-    and NAME_defocus.png (preview), NAME_kernels.npy (2 x S x P x K x K kernels: left/right,
-    focus side, patch) and NAME_kernels.png. Which view is left is read from the pair (or
-    --swap-lr / --no-swap-lr); the summary says which.
+    Writes NAME.png (all-in-focus; the input's format, bit depth and metadata,
+    or --format), NAME_defocus.tiff (signed blur radius, px) and
+    NAME_defocus.png (preview), NAME_kernels.npy (2 x S x P x K x K kernels:
+    left/right, focus side, patch) and NAME_kernels.png. Which view is left is
+    read from the pair (or --swap-lr / --no-swap-lr); the summary says which.
     """
     from dpcli.zeroshot import make_config
 

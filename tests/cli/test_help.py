@@ -101,3 +101,16 @@ def test_eval_combined_scores_the_blurry_input(dpdeblur, tmp_path):
                    "--json")
     assert res.code == 0, res.err
     assert json.loads(res.out)["mean"]["psnr"] > 60
+
+
+def test_help_paragraphs_wrap_cleanly_at_80_columns():
+    """Help renders a docstring's line breaks as they are: a body line longer than the 80-column
+    help leaves a ragged one-word line after it (issue 26), so body lines stay within 78."""
+    import inspect
+
+    from dpcli.cli import app
+
+    for command in app.registered_commands:
+        doc = inspect.cleandoc(command.callback.__doc__ or "")
+        long = [line for line in doc.splitlines()[1:] if len(line) > 78]
+        assert not long, (command.name or command.callback.__name__, long)
