@@ -99,9 +99,10 @@ def synth_command(
     synth_camera: str = typer.Option("dslr", "--synth-camera", help="Synthetic camera: dslr (DPDD-like) | "
                                      "phone (Pixel-like) | mixed."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Parallel worker processes."),
-    file_format: str = typer.Option("auto", "--format",
+    file_format: str = typer.Option("auto", "--encoding",
                                     help="File encoding: auto (dslr: srgb16, phone: linear16) | srgb8 | srgb16 | "
                                          "linear16."),
+    format_alias: Optional[str] = typer.Option(None, "--format", hidden=True),
     native_blur: bool = typer.Option(False, "--native-blur",
                                      help="Keep the camera's native-resolution radii (scenes are crops) "
                                           "instead of scaling radii with --size."),
@@ -143,8 +144,10 @@ def synth_command(
     out, overwrite, quiet, json_summary = out_opts.folder, out_opts.overwrite, out_opts.quiet, out_opts.json
     if synth_camera not in ("dslr", "phone", "mixed"):
         raise DpError(f"--synth-camera {synth_camera}: expected dslr, phone or mixed")
+    # --format is the file format (png | jpeg | tiff) in the commands that write photos: here it was the encoding
+    file_format = renamed(file_format, format_alias, "--encoding", "--format", "auto")
     if file_format not in ("auto", "srgb8", "srgb16", "linear16"):
-        raise DpError(f"--format {file_format}: expected auto, srgb8, srgb16 or linear16")
+        raise DpError(f"--encoding {file_format}: expected auto, srgb8, srgb16 or linear16")
     if focus not in ("auto", "front", "middle", "back"):
         raise DpError(f"--focus {focus}: expected auto, front, middle or back")
     height, width = _parse_size(size)

@@ -226,3 +226,14 @@ def test_zeroshot_refuses_the_same_file_as_both_views(dpdeblur, tmp_path):
     res = dpdeblur("zeroshot", left, left, "-o", tmp_path / "out")
     assert res.code == 2 and len(res.err_lines) == 1 and "both LEFT and RIGHT" in res.err
     assert not (tmp_path / "out").exists()
+
+
+def test_synth_encoding_is_not_the_photo_format(dpdeblur, tmp_path):
+    """`--format` is the file format (png | jpeg | tiff) of the commands that write photos; synth's
+    encoding is `--encoding`, its old spelling a hidden alias with a note."""
+    res = dpdeblur("synth", "-o", tmp_path / "a", "--count", "1", "--size", "64", "--encoding", "srgb8", "-q")
+    assert res.code == 0, res.err
+    old = dpdeblur("synth", "-o", tmp_path / "b", "--count", "1", "--size", "64", "--format", "srgb8", "-q")
+    assert old.code == 0 and "--format is now --encoding" in old.err
+    bad = dpdeblur("synth", "-o", tmp_path / "c", "--count", "1", "--size", "64", "--encoding", "jpeg")
+    assert bad.code != 0 and "--encoding jpeg" in bad.err

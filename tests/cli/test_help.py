@@ -47,7 +47,7 @@ def test_shared_options_have_the_same_names_everywhere(dpdeblur, command):
 
 def test_synth_output_encoding_is_format_and_camera_model_is_synth_camera(dpdeblur):
     out = dpdeblur("synth", "--help", columns=200).out
-    assert "--format" in out and "--synth-camera" in out and "--camera " not in out
+    assert "--encoding" in out and "--synth-camera" in out and "--camera " not in out
 
 
 def test_models_never_cuts_a_name(dpdeblur):
