@@ -43,7 +43,7 @@ from dpcli.optics.orientation import Orientation, orient_kernels, orient_views
 
 __all__ = ["Source", "Options", "Views", "Processed", "MethodChooser", "read_item", "decide_encoding",
            "decide_domain", "decide_orientation", "known_order", "load_calibration", "process", "prepare_pair",
-           "raw_count_note"]
+           "raw_count_note", "capture_fallback"]
 
 # a grey 16-bit view whose values sit above a black level (darkest >= 256 counts, brightest
 # <= 16383: 14-bit raw counts) was probably not preprocessed
@@ -279,6 +279,33 @@ class MethodChooser:
         return {"method": "auto", "auto": table}
 
 
+# --- stage 8: post -----------------------------------------------------------------------------
+
+def capture_fallback(image: np.ndarray, left: np.ndarray, right: np.ndarray, combined: np.ndarray, method: Method,
+                     srgb: bool) -> np.ndarray | None:
+    """A network with a focus gate (:func:`dpcli.optics.focus_gate`) keeps its correction where the
+    pair is out of focus and falls back to the pair's mean view elsewhere; where the source ships its
+    own combined capture (DPDD ``*_c``, a ``combined/`` folder), fall back to that instead: there the
+    photo is in focus and the capture is the photo. Computed in the network's space with the same
+    gate: ``image + (1 - gate) (capture - mean)``. None when ``method`` has no gate (nothing changes).
+    Views (C, H, W) in the input's encoding (``srgb``); returns the image in it."""
+    import torch
+
+    from dpcli.engine import encode
+    from dpcli.optics.disparity import focus_gate
+
+    session = getattr(method, "session", None)
+    loaded = session().loaded if callable(session) else None
+    if loaded is None or not loaded.focus_gate:
+        return None
+    net_srgb = loaded.space != "linear"
+    to_net = (lambda x: np.asarray(x, np.float32)) if net_srgb == srgb else (lambda x: encode(x, to_srgb=net_srgb))
+    lt, rt, ct, out = (torch.from_numpy(np.ascontiguousarray(to_net(x))) for x in (left, right, combined, image))
+    gate = focus_gate(lt[None].float(), rt[None].float(), srgb=net_srgb)[0]
+    out = (out + (1 - gate) * (ct - (lt + rt) / 2)).clamp(0, 1).numpy()
+    return out if net_srgb == srgb else encode(out, to_srgb=srgb)
+
+
 # --- stage 5: orientation -----------------------------------------------------------------------
 
 def known_order(source: Source, views: Views) -> tuple[bool, str] | None:
@@ -395,6 +422,11 @@ def process(item_or_views, source: Source | None = None, options: Options | None
         provenance["orientation"] = orientation.describe()
         result = method.deblur(left, right, srgb=srgb, kernels=options.kernels, defocus=options.defocus,
                                focus=source.focus_side)
+        if views.combined is not None and views.combined.shape == views.left.shape:
+            gated = capture_fallback(result.image, left, right, views.combined, method, srgb)
+            if gated is not None:
+                result.image = gated
+                provenance["post"] = "focus gate falls back to the source's combined capture"
     else:
         if method.needs_pair:
             raise InputError(f"a single image; --method {method.name} needs dual-pixel pairs "

@@ -121,3 +121,25 @@ def test_a_single_image_method_on_a_pair_is_refused_in_one_line() -> None:
     _, left, right = render_pair(3.0, colour=True)
     with pytest.raises(InputError, match="deblurs single images; add --single"):
         process(Views.from_arrays(left, right), Source(srgb=True), Options(_Echo({})))
+
+
+def test_an_in_focus_pair_comes_back_as_its_own_combined_capture():
+    """Colour pairs go to weights with a focus gate: where the pair is in focus the result is the
+    source's combined capture when it ships one (DPDD *_c, combined/), else the views' mean."""
+    import numpy as np
+
+    from dpcli.methods import default_method
+    from dpcli.pipeline import Source, Views, process
+    from dpcli.synth.scene import make_test_scene
+
+    method = default_method("dslr", True)
+    session = getattr(method, "session", None)
+    if session is None or not session().loaded.focus_gate:
+        pytest.skip("the shipped colour-pair default has no focus gate")
+    sharp = make_test_scene(64, seed=5).sharp.numpy()
+    capture = np.clip(sharp * 0.97 + 0.01, 0, 1).astype(np.float32)  # another exposure of the same scene
+    with_capture = process(Views(sharp, sharp, 8, "files", combined=capture), Source(srgb=True))
+    assert np.allclose(with_capture.image, capture, atol=1e-6)
+    assert "combined capture" in with_capture.provenance["post"]
+    without = process(Views(sharp, sharp, 8, "files"), Source(srgb=True))
+    assert np.array_equal(without.image, np.clip(sharp, 0, 1)) and "post" not in without.provenance
