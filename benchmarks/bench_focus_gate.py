@@ -57,16 +57,16 @@ def main() -> None:
     opened: dict[tuple, list[float]] = {}
     names = []
     for domain, name, a, b, combined, srgb, score in _scenes(shared, args.domains.split(",")):
-        net = getattr(chooser.for_item(domain, True), "inner", None) or chooser.for_item(domain, True)  # TTA: its network
-        if hasattr(net, "session"):  # the network without its gate (the gate is what this measures)
-            session = net.session() if callable(net.session) else net.session
+        method = chooser.for_item(domain, True)
+        if hasattr(method, "session"):  # the network (a TTA wrapper hands on its own) without its gate:
+            session = method.session()  # the gate is what this measures
             session.loaded = dataclasses.replace(session.loaded, focus_gate=False)
         done = process(Views.from_arrays(a, b), Source(srgb=srgb), options, chooser)
-        left, right = (b, a) if done.orientation is not None and done.orientation.swapped else (a, b)
         base = score(combined)["psnr"]
         names.append(name)
         rows.setdefault(("ungated",), []).append(score(done.image)["psnr"] - base)
-        lt, rt = torch.from_numpy(np.asarray(left, np.float32))[None], torch.from_numpy(np.asarray(right, np.float32))[None]
+        # the gate and the mean view do not depend on which view is left
+        lt, rt = torch.from_numpy(np.asarray(a, np.float32))[None], torch.from_numpy(np.asarray(b, np.float32))[None]
         inp = (lt[0] + rt[0]) / 2  # what the engine's post stage falls back to: the pair's mean view
         for setting in SETTINGS:
             low, high, window, scales = setting

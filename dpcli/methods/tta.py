@@ -158,10 +158,13 @@ class TTA(Method):
             setattr(self, attr, getattr(inner, attr))
         # what run runs is the network with its default passes: rank it by that (the inner gain plus
         # what those passes added on the domain's dev scenes), so a composite is compared with it
-        sets = _measured_tta(inner.name)
-        self.measured = {d: g + (sets[d]["passes"][str(tta_passes(inner.name, d))]["gain_db"]
-                                 if mode is None and tta_passes(inner.name, d) > 1 else 0.0)
-                         for d, g in inner.measured.items()}
+        self.measured = dict(inner.measured)
+        if mode is None:
+            sets = _measured_tta(inner.name)
+            for d in self.measured:
+                n = tta_passes(inner.name, d)
+                if n > 1:
+                    self.measured[d] += sets[d]["passes"][str(n)]["gain_db"]
         self._n = 1
 
     def __getattr__(self, attr: str) -> Any:  # the inner method's own attributes (task, weights ...)

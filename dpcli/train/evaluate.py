@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dpcli.domains import DOMAIN_SCENES
 from dpcli.train.data import SynthDataset, fixed_batches
 from dpcli.train.losses import psnr_batch
 
@@ -204,10 +205,10 @@ def sharp_scores(run: Runner, shared: Path, domain: str) -> dict[str, Any]:
             images[f"pixel4_{sid}"] = np.clip(load_pixel4_scene(pixel4, sid).gt, 0, 1)
     per_image = {}
     for name, img in images.items():
-        t = torch.from_numpy(np.ascontiguousarray(img, np.float32))[None]
-        t = t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
+        x = torch.from_numpy(np.ascontiguousarray(img, np.float32))
+        t = x[None].expand(-1, 3, -1, -1)  # grey planes as the networks take them (RGB stays as it is)
         out = run(t, t)[0].clamp(0, 1)
-        per_image[name] = min(IDENTICAL_PSNR_DB, psnr(out.mean(0, keepdim=True) if img.shape[0] == 1 else out, torch.from_numpy(np.ascontiguousarray(img, np.float32))))
+        per_image[name] = min(IDENTICAL_PSNR_DB, psnr(out.mean(0, keepdim=True) if x.shape[0] == 1 else out, x))
     if not per_image:
         return {}
     return {"sharp_psnr": float(np.mean(list(per_image.values()))), "sharp_psnr_min": float(min(per_image.values())),
@@ -316,8 +317,6 @@ def main() -> None:
                              args.keep_mean, args.focus_gate))
 
 
-# the real dev scenes that decide whether weights of a domain ship (prefix of their metric keys)
-DOMAIN_SCENES = {"phone": "pixel4", "dslr": "canon"}
 # the largest loss a single dev scene may show in a shipped candidate (dB): none ("never worse")
 MAX_SCENE_LOSS_DB = 0.0
 # the harm rule: sharp photos through the candidate, PSNR against themselves (sharp_scores)

@@ -111,3 +111,17 @@ def test_candidates_are_scored_through_the_engine_run_uses(tmp_path):
                        arch="bambnet_deblur_test")(left, right)
     api = dpcli.deblur_pair(left, right, model="bambnet", weights=path, arch="bambnet_deblur_test", device="cpu")
     assert ours.shape == (1, 3, 48, 64) and torch.equal(ours, api)
+
+
+def test_sharp_scores_tell_identity_from_harm(shared_dir):
+    """The harm figure of the shipping rule: a runner that returns its input scores the cap, one that
+    blurs sharp photos scores far below the 40 dB the rule asks for."""
+    import torch.nn.functional as F
+
+    from dpcli.train.evaluate import IDENTICAL_PSNR_DB, sharp_scores
+
+    same = sharp_scores(lambda l, r: (l + r) / 2, shared_dir, "dslr")
+    assert same["sharp_psnr"] == same["sharp_psnr_min"] == IDENTICAL_PSNR_DB
+    assert {"canon_00", "scene_c"} <= set(same["sharp_images"])
+    blur = sharp_scores(lambda l, r: F.avg_pool2d(l, 5, 1, 2, count_include_pad=False), shared_dir, "dslr")
+    assert blur["sharp_psnr"] < 35 and blur["sharp_psnr_min"] <= blur["sharp_psnr"]
