@@ -23,7 +23,8 @@ from dpcli.tiling import plan_tiles, run_tiled, tile_budget_px
 if TYPE_CHECKING:  # the models are imported where a session is made, so the boundary stays light
     from dpcli.models.loading import LoadedModel
 
-__all__ = ["Deblurrer", "Layout", "encode", "load_session", "run_official_input", "to_nchw", "to_numpy", "to_tensor"]
+__all__ = ["Deblurrer", "Layout", "blur_session", "encode", "load_session", "run_official_input", "to_nchw", "to_numpy",
+           "to_tensor"]
 
 
 # --- the numpy <-> torch boundary ---------------------------------------------------------------
@@ -150,8 +151,10 @@ class Deblurrer:
             plan = floor
         return plan
 
-    def _run(self, views: list[torch.Tensor], progress: Callable[[int, int], None] | None) -> torch.Tensor:
-        """views: (N, C, H, W) RGB or grey tensors of equal shape -> (N, 3 | 1, H, W) float32 CPU.
+    def _run(self, views: list[torch.Tensor], progress: Callable[[int, int], None] | None,
+             out_channels: int | None = None) -> torch.Tensor:
+        """views: (N, C, H, W) RGB or grey tensors of equal shape -> (N, out_channels, H, W) float32
+        CPU; by default 3, or 1 for grey views.
 
         Channel order and grey -> RGB are handled tile by tile, so no full-frame copy is made.
         """
@@ -173,19 +176,21 @@ class Deblurrer:
             return y.mean(dim=1, keepdim=True) if grey else y
 
         h, w = shape[-2:]
-        tile = self.tile_for(h, w, 3 * len(views) if not grey else len(views), 1 if grey else 3)
+        out_channels = out_channels or (1 if grey else 3)
+        tile = self.tile_for(h, w, 3 * len(views) if not grey else len(views), out_channels)
         release_freed_memory()
         try:
             return run_tiled(net, views, tile=tile, overlap=self.overlap, multiple_of=self.loaded.multiple_of,
                              device=self.device, precision=self.precision, channels_last=self.channels_last,
-                             out_channels=1 if grey else 3, progress=progress)
+                             out_channels=out_channels, progress=progress)
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise DpError(f"out of memory; use a smaller --tile (now {tile})") from exc
 
     def _post(self, out: torch.Tensor, reference: torch.Tensor, pair: tuple | None = None) -> torch.Tensor:
         """The post stage of registered weights: the input's local mean restored (``keep_mean_px``);
         for a DP pair with ``focus_gate``, the correction kept only where the pair is out of focus
-        (:func:`dpcli.optics.focus_gate`: an in-focus photo comes back unchanged)."""
+        (:func:`dpcli.optics.focus_gate`: an in-focus photo comes back unchanged); for a single image
+        with ``blur_gate``, only where the named BlurNet sees blur (:meth:`blur_gate`)."""
         reference = reference.float().expand_as(out)
         if self.loaded.keep_mean_px > 0:
             from dpcli.optics.windows import restore_local_mean
@@ -196,7 +201,33 @@ class Deblurrer:
 
             gate = focus_gate(pair[0].float(), pair[1].float(), srgb=self.loaded.space != "linear")
             out = reference + gate * (out - reference)
+        if self.loaded.blur_gate and pair is None:
+            gate = blur_session(self.loaded.blur_gate, device=str(self.device), precision=self.precision
+                                ).blur_gate(reference, srgb=self.loaded.space != "linear")
+            out = reference + gate * (out - reference)
         return out.clamp_(0, 1)
+
+    def blur_radius(self, image: torch.Tensor, progress=None) -> torch.Tensor:
+        """(N, C, H, W) image in sRGB values -> (N, 1, H, W) unsigned blur radius (px) of a BlurNet."""
+        self._need("blur")
+        return self._run([image], progress, out_channels=1)
+
+    def blur_gate(self, image: torch.Tensor, *, srgb: bool) -> torch.Tensor:
+        """Where an image is out of focus, as its BlurNet reads it: (N, C, H, W) -> (N, 1, H, W) in
+        [0, 1] (:func:`dpcli.optics.ramp_gate` with the network's ``gate_settings``)."""
+        from dpcli.optics import linear_to_srgb
+        from dpcli.optics.windows import ramp_gate
+
+        if not srgb:
+            image = linear_to_srgb(image.clamp(0, 1))
+        return ramp_gate(self.blur_radius(image), **self.module.gate_settings)
+
+    def estimate_blur(self, image: Any, progress=None) -> Any:
+        """Unsigned blur radius in px of one image, one channel: (H, W) / (1, H, W)."""
+        t, layout = to_nchw(image, "image")
+        if layout.layout == "HWC":
+            layout = Layout(layout.numpy, "HW", layout.dtype)
+        return layout.restore(self.blur_radius(t, progress))
 
     def deblur_pair(self, left: Any, right: Any, progress=None) -> Any:
         self._need("deblur_pair")
@@ -241,6 +272,12 @@ def load_session(model: str, task: str, *, weights: str | Path | None = None, ar
                                    tile_overlap=tile_overlap, channels_last=channels_last)
     return _SESSIONS[key]
 
+
+def blur_session(blur: str, **options: Any) -> Deblurrer:
+    """The session of a blur gate: registered BlurNet weights (``arch.tag``) or a weights file."""
+    if Path(blur).suffix in (".safetensors", ".pt", ".pth"):
+        return load_session("auto", "blur", weights=blur, **options)
+    return load_session(blur, "blur", **options)
 
 
 def run_official_input(loaded: LoadedModel, official_input: torch.Tensor) -> torch.Tensor:

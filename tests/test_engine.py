@@ -41,3 +41,44 @@ def test_shipped_dp_weights_with_the_gate_are_dslr_and_srgb():
     for entry in json.loads(manifest_path().read_text())["weights"]:
         if entry.get("focus_gate"):
             assert entry["space"] in ("srgb", "linear") and entry["input_recipe"] != "C"
+
+
+# --- the blur gate of single-image weights (a BlurNet reads where the photo is blurred) -----------
+
+def _blurnet_file(tmp_path, value: float) -> str:
+    """A BlurNet that reads the probability ``value`` everywhere (its head's bias), saved as our weights."""
+    from dpcli.train.export import save_fp16_safetensors
+
+    net = create_model("blurnet_test")
+    torch.nn.init.zeros_(net.head.weight)
+    torch.nn.init.constant_(net.head.bias, float(np.log(value / (1 - value))))  # the head computes logits
+    return str(save_fp16_safetensors(net, "blurnet_test", tmp_path / f"blur_{value}.safetensors"))
+
+
+def _single(blur_gate: str = "") -> Deblurrer:
+    torch.manual_seed(0)
+    net = create_model("defocusgan_generator_test").eval()
+    loaded = LoadedModel(net, "defocusgan_generator_test", model_info("defocusgan_generator_test"),
+                         space="srgb", blur_gate=blur_gate)
+    return Deblurrer(loaded, device="cpu", tile=0)
+
+
+def test_blur_gate_returns_what_it_reads_as_sharp_unchanged_and_corrects_the_blurred(tmp_path):
+    from dpcli.models.blurnet import GATE_SETTINGS
+
+    image = make_test_scene(64, seed=3).sharp.numpy()
+    plain = _single().deblur_image(image)
+    assert np.abs(plain - image).max() > 1e-3  # the untrained net alone does change it
+    sharp = _single(_blurnet_file(tmp_path, GATE_SETTINGS["low"] / 2)).deblur_image(image)  # reads "in focus"
+    assert np.array_equal(sharp, np.clip(image, 0, 1))
+    blurred = _single(_blurnet_file(tmp_path, (GATE_SETTINGS["high"] + 1) / 2)).deblur_image(image)
+    np.testing.assert_allclose(blurred, plain, atol=1e-6)
+
+
+def test_blur_reading_comes_back_in_the_callers_layout(tmp_path):
+    from dpcli.engine import blur_session
+
+    session = blur_session(_blurnet_file(tmp_path, 0.25), device="cpu")
+    image = make_test_scene(40, seed=2).sharp.numpy()
+    reading = session.estimate_blur(image.transpose(1, 2, 0))
+    assert reading.shape == (40, 40) and np.allclose(reading, 0.25, atol=1e-3)

@@ -79,8 +79,9 @@ def models_command(
                                                                                "left"])
     if families:
         # the repository only here (its file names: --json)
-        rows = [[f["name"] + ("" if f["weights"] == "yours" else " (+ ours)"), escape(f["weights_source"].split(" (")[0]),
-                 escape(f["licence"])] for f in families]
+        ours = {"yours": "", "shipped": " (+ ours)"}
+        rows = [[f["name"] + (ours[f["weights"]] if f["weights_source"] else " (ours)"),
+                 escape(f["weights_source"].split(" (")[0]) or "-", escape(f["licence"])] for f in families]
         print_table("network families: your weights (run --weights FILE finds the family from the file; "
                     "dpdeblur never ships the authors' weights)", ["family", "the authors publish at", "licence"],
                     rows, target=console)

@@ -41,7 +41,7 @@ class ModelInfo:
     """What an architecture is for.
 
     task: ``deblur_pair`` | ``deblur_single`` | ``coc`` (signed COC / defocus radius from a pair)
-          | ``discriminator``.
+          | ``blur`` (unsigned defocus radius from one image) | ``discriminator``.
     recipe: input our module takes: ``LR`` = cat(left, right), ``C`` = one image.
     official_recipe: what the authors' forward receives (``LRR``, ``LR``, ``CC``): the extra
         channels only fed their training masks.
@@ -83,6 +83,9 @@ class PretrainedCfg:
     # post stage for DP pairs: the correction gated by the pair's local disparity (dpcli.optics.focus_gate):
     # what lies inside the depth of field comes back unchanged
     focus_gate: bool = False
+    # post stage for single images: the correction gated by the blur radius a BlurNet ("arch.tag" of
+    # registered blur weights, dpcli.models.blurnet) reads from the image: what is sharp comes back unchanged
+    blur_gate: str = ""
 
     @property
     def arch(self) -> str:

@@ -36,7 +36,15 @@ from dpcli.optics.render import (
     render_mpi,
     space_varying_blur,
 )
-from dpcli.optics.windows import box_mean, cosine_ramp, restore_local_mean, smooth_mean, taper_window, tent_weights
+from dpcli.optics.windows import (
+    box_mean,
+    cosine_ramp,
+    ramp_gate,
+    restore_local_mean,
+    smooth_mean,
+    taper_window,
+    tent_weights,
+)
 
 __all__ = [
     "PADDING_MODES", "blur", "blur_direct", "blur_fft", "choose_method", "fast_len", "pad_image",
@@ -49,5 +57,5 @@ __all__ = [
     "patch_weights", "render_layers", "render_mpi", "space_varying_blur",
     "kernel_otf", "gradient_power", "wiener_joint", "taper_pad", "Padded",
     "local_disparity", "focus_gate", "FOCUS_GATE_DEFAULTS",
-    "box_mean", "cosine_ramp", "restore_local_mean", "smooth_mean", "taper_window", "tent_weights",
+    "box_mean", "cosine_ramp", "ramp_gate", "restore_local_mean", "smooth_mean", "taper_window", "tent_weights",
 ]

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from dpcli.optics.color import linear_to_srgb
-from dpcli.optics.windows import box_mean
+from dpcli.optics.windows import box_mean, ramp_gate
 
 __all__ = ["local_disparity", "focus_gate", "FOCUS_GATE_DEFAULTS"]
 
@@ -89,7 +89,4 @@ def focus_gate(left: torch.Tensor, right: torch.Tensor, *, srgb: bool, low: floa
         if s > 1:
             ds = F.interpolate(ds, size=(h, w), mode="bilinear", align_corners=False)
         d = torch.maximum(d, ds)
-    g = ((d - low) / max(high - low, 1e-6)).clamp(0, 1)
-    if spread > 0:
-        g = box_mean(F.max_pool2d(g, 2 * spread + 1, stride=1, padding=spread), spread)
-    return g.clamp(0, 1)
+    return ramp_gate(d, low, high, spread)

@@ -91,3 +91,15 @@ def restore_local_mean(pred: torch.Tensor, reference: torch.Tensor, sigma: float
     should too. This removes low-frequency drifts (brightness, colour cast) a network learnt from
     its training data, keeping every detail finer than ``sigma``. (..., C, H, W), same shapes."""
     return pred + smooth_mean(reference.to(pred.dtype) - pred, sigma)
+
+
+def ramp_gate(measure: torch.Tensor, low: float, high: float, spread: int = 0) -> torch.Tensor:
+    """A gate from a per-pixel measure of blur (disparity, radius, px): 0 at or below ``low``,
+    1 at or above ``high``, linear between; an open gate is dilated over ``spread`` px and then
+    smoothed over the same radius, so a correction reaches the whole extent of a blurred edge and
+    the gate leaves no seams. (B, 1, H, W) -> (B, 1, H, W) in [0, 1], same dtype."""
+    g = ((measure - low) / max(high - low, 1e-6)).clamp(0, 1)
+    if spread > 0:
+        g = box_mean(F.max_pool2d(g, 2 * spread + 1, stride=1, padding=spread), spread)
+    return g.clamp(0, 1)
+

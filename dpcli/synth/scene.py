@@ -126,6 +126,9 @@ class SynthScene:
     output: str
     linear: dict[str, torch.Tensor]
     meta: dict
+    # the optics alone, before the camera (no vignetting, noise, pipeline or compression), linear:
+    # {"combined": mean of the blurred views, "sharp": all-in-focus}; what blur changed and nothing else
+    optics: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def scene_rng(seed: int, index: int = 0) -> np.random.Generator:
@@ -469,9 +472,12 @@ def finish_scene(prep: PreparedScene, device: torch.device | str | None = None) 
                 bin_step=prep.bin_step, channels=int(enc["left"].shape[0]), **prep.kernel_meta)
     if prep.isp is not None:
         meta["isp"] = prep.isp.to_json()
+    optics = {"combined": (res.left[0] + res.right[0]) / 2, "sharp": res.aif[0]}
+    if prep.grey:
+        optics = {k: v[1:2] for k, v in optics.items()}
     return SynthScene(left=enc["left"], right=enc["right"], combined=enc["combined"],
                       sharp=enc["sharp"], defocus=res.defocus[0], bit_depth=bit_depth,
-                      output=cam.output, linear=linear, meta=meta)
+                      output=cam.output, linear=linear, meta=meta, optics=optics)
 
 
 def _camera_pipeline(left: torch.Tensor, right: torch.Tensor, sharp: torch.Tensor, cam: CameraSample,

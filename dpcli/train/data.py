@@ -415,6 +415,9 @@ class SynthDataset(Dataset):
             if self.srgb:
                 sample = {k: linear_to_srgb(v.clamp(0, 1)) for k, v in sample.items()}
             sample = {k: v.float().contiguous() for k, v in sample.items()}
+        # the optics alone, linear (no camera): what blur changed, for targets that must not see noise
+        for key, value in scene.optics.items():
+            sample[f"optics_{key}"] = (value.mean(0, keepdim=True).expand(3, -1, -1) if self.grey else value).float()
         sample["defocus"] = scene.defocus.float()
         if float(sample["defocus"].abs().max()) <= IN_FOCUS_PX:
             # in focus everywhere: nothing to undo, so the target is the capture itself (its noise,

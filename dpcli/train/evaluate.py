@@ -27,11 +27,12 @@ Runner = Callable[[Tensor, Tensor], Tensor]  # (left, right) (1, 3, H, W) -> AiF
 
 def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int | None = 32,
                 device: str | torch.device = "cpu", keep_mean_px: float = 0.0, arch: str | None = None,
-                focus_gate: bool = False, space: str = "") -> Runner:
+                focus_gate: bool = False, space: str = "", blur_gate: str = "") -> Runner:
     """Inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``, fed
     the views' mean) through the engine ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
     tiles on ``device``, grey expanded to RGB, the post stage ``keep_mean_px``: the input's local
-    mean restored; ``focus_gate`` for pairs, with views encoded in ``space``). ``tile`` None = the
+    mean restored; ``focus_gate`` for pairs, with views encoded in ``space``; ``blur_gate``, BlurNet
+    weights (``arch.tag`` or a file) gating a single-image net). ``tile`` None = the
     memory plan of ``run``; ``arch``: the registry name (default: the network's ``arch`` attribute)."""
     from dpcli.engine import Deblurrer
     from dpcli.models.loading import LoadedModel
@@ -41,7 +42,7 @@ def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int 
     if arch is None:
         raise ValueError("pair_runner needs the network's registry name (arch=...)")
     loaded = LoadedModel(net.float().eval(), arch, model_info(arch), keep_mean_px=keep_mean_px,
-                         focus_gate=focus_gate, space=space)
+                         focus_gate=focus_gate, space=space, blur_gate=blur_gate)
     session = Deblurrer(loaded, device=str(device), tile=tile, tile_overlap=overlap)
 
     @torch.no_grad()
@@ -276,6 +277,59 @@ def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int =
     return scores
 
 
+def gate_scores(blur: Path, target: str, shared: Path, domain: str = "dslr", tile: int = 256,
+                device: str | torch.device = "cpu") -> dict[str, Any]:
+    """A BlurNet candidate judged by what it does as the blur gate of the shipped single-image
+    weights ``target`` (``arch.tag``): their dev-scene and sharp-photo scores with the gate
+    (``gated``) and without (``ungated``), through the engine ``run`` uses. The candidate is
+    scored in the fp16 form it would ship in."""
+    import tempfile
+
+    from dpcli.models.registry import create_model, pretrained_cfg
+    from dpcli.train.export import save_fp16_safetensors
+
+    net, arch, task = load_candidate(blur)
+    if task != "blur":
+        raise ValueError(f"{blur} is a {task} network, not a blur gate")
+    entry = pretrained_cfg(*target.split(".", 1)).cfg
+    gen = create_model(target)
+    key = DOMAIN_SCENES[domain]
+    folder = shared / "data" / ("canon-dpdd-gif" if domain == "dslr" else "pixel4")
+    out: dict[str, Any] = {"arch": arch, "target": target}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_fp16_safetensors(net, arch, Path(tmp) / f"{arch}.candidate.safetensors")
+        for name, gate in (("ungated", ""), ("gated", str(path))):
+            run = pair_runner(gen, "deblur_single", tile=tile, device=device, keep_mean_px=entry.keep_mean_px,
+                              arch=entry.arch, space=entry.space, blur_gate=gate)
+            scores = canon_scores(run, folder) if key == "canon" else pixel4_scores(run, folder)
+            out[name] = scores | sharp_scores(run, shared, domain)
+    return out
+
+
+def ship_blur_gate(path: Path, scores: dict[str, Any], tag: str, training_data: str, domain: str = "dslr",
+                   notes: str = "") -> str:
+    """Ship a BlurNet candidate as ARCH.TAG and make it the blur gate of ``scores["target"]``, only
+    if the gated weights pass the shipping rule of ``domain`` (harm criterion included) and the gate
+    costs no blurred gain (the gated mean PSNR is not below the ungated one)."""
+    key = DOMAIN_SCENES[domain]
+    ok, why = shipping_verdict(scores["gated"], domain)
+    gated, ungated = scores["gated"][f"{key}_psnr"], scores["ungated"][f"{key}_psnr"]
+    why += f"; ungated {ungated:.2f} dB"
+    if not ok or gated < ungated:
+        return f"not shipped: {why}"
+    from dpcli.train.export import export_weights, update_entry
+
+    net, arch, _ = load_candidate(path)
+    state = torch.load(path, map_location="cpu", weights_only=False) if path.suffix != ".safetensors" else {}
+    flat = {k: float(v) for k, v in scores["gated"].items() if isinstance(v, (int, float))}
+    entry = export_weights(net, arch, tag, metrics={f"gated_{k}": v for k, v in flat.items()},
+                           recipe={"checkpoint_step": state.get("step"), "config": state.get("config", {})},
+                           training_data=training_data, notes=f"blur gate of {scores['target']}. {notes}".strip(),
+                           domain=domain, space="srgb")
+    update_entry(scores["target"], blur_gate=entry["name"], metrics=flat)
+    return f"shipped {entry['name']} as the blur gate of {scores['target']} ({why})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path, help="checkpoint.pt of a run, or exported .safetensors")
@@ -293,6 +347,9 @@ def main() -> None:
     parser.add_argument("--focus-gate", action="store_true",
                         help="post stage for pairs: keep the correction only where the pair is out of focus "
                              "(dpcli.optics.focus_gate), as `dpdeblur run` does for weights exported with it")
+    parser.add_argument("--gate-for", default=None, metavar="ARCH.TAG",
+                        help="a BlurNet candidate: score it as the blur gate of these shipped single-image weights "
+                             "(with --export: ship it as their gate if the gated weights pass the rule)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--export", default=None, metavar="TAG",
                         help="ship as ARCH.TAG (fp16 + manifest) IF it passes the shipping rule on the real dev "
@@ -305,6 +362,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     domain = args.domain or ("dslr" if args.synth_camera == "dslr" else "phone")
+    if args.gate_for:
+        if args.shared is None:
+            parser.error("--gate-for needs --shared (the dev scenes decide)")
+        scores = gate_scores(args.weights, args.gate_for, args.shared, domain, args.tile, args.device)
+        text = json.dumps(scores, indent=2)
+        if args.json:
+            args.json.write_text(text)
+        print(text)
+        if args.export:
+            print(ship_blur_gate(args.weights, scores, args.export, args.training_data, domain, args.notes))
+        return
     scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera,
                       args.arch, args.device, args.keep_mean, (domain,) + tuple(d for d in DOMAIN_SCENES if d != domain),
                       args.focus_gate)

@@ -57,7 +57,7 @@ def save_fp16_safetensors(net: nn.Module, arch: str, path: Path, extra_meta: dic
 def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, float], recipe: dict[str, Any],
                    training_data: str, notes: str = "", license: str = "MIT (weights trained by dpdeblur)",
                    weights_dir: Path | None = None, domain: str = "", space: str = "",
-                   keep_mean_px: float = 0.0, focus_gate: bool = False) -> dict[str, Any]:
+                   keep_mean_px: float = 0.0, focus_gate: bool = False, blur_gate: str = "") -> dict[str, Any]:
     """Write ``<weights>/<arch>.<tag>.safetensors`` (fp16) and upsert its manifest entry.
 
     Returns the manifest entry (a :class:`dpcli.models.registry.PretrainedCfg` as a dict).
@@ -74,17 +74,49 @@ def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, fl
                           input_recipe=model_info(arch).recipe, multiple_of=int(getattr(net, "multiple_of", 16)),
                           training_data=training_data, recipe=json.dumps(recipe, sort_keys=True, default=str),
                           metrics={k: float(v) for k, v in metrics.items()}, license=license, notes=notes,
-                          domain=domain, space=space, keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate))
-    manifest = folder / "manifest.json"
-    data: dict[str, Any] = {"weights": []}
-    if manifest.is_file():
-        loaded = json.loads(manifest.read_text())
-        data = loaded if isinstance(loaded, dict) else {"weights": loaded}
+                          domain=domain, space=space, keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate),
+                          blur_gate=blur_gate)
+    data = _read_manifest(folder)
     entries = [e for e in data.get("weights", []) if e.get("name") != name]
     entries.append(dataclasses.asdict(entry))
     data["weights"] = entries
-    atomic_write_bytes(manifest, (json.dumps(data, indent=2) + "\n").encode(), overwrite=True)
+    _write_manifest(folder, data)
     return dataclasses.asdict(entry)
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return {"weights": []}
+    loaded = json.loads(manifest.read_text())
+    return loaded if isinstance(loaded, dict) else {"weights": loaded}
+
+
+def _write_manifest(folder: Path, data: dict[str, Any]) -> None:
+    atomic_write_bytes(folder / "manifest.json", (json.dumps(data, indent=2) + "\n").encode(), overwrite=True)
+
+
+def update_entry(name: str, *, metrics: dict[str, float] | None = None, notes: str | None = None,
+                 weights_dir: Path | None = None, **post: Any) -> dict[str, Any]:
+    """Change the post stage (``blur_gate``, ``focus_gate``, ``keep_mean_px``) of a shipped entry
+    and merge new figures into its metrics; the weights file stays as it is."""
+    from dpcli.models.registry import PretrainedCfg
+    from dpcli.models.registry import weights_dir as default_dir
+
+    folder = Path(weights_dir) if weights_dir is not None else default_dir()
+    data = _read_manifest(folder)
+    for entry in data.get("weights", []):
+        if entry.get("name") == name:
+            unknown = set(post) - {f.name for f in dataclasses.fields(PretrainedCfg)}
+            if unknown:
+                raise DpError(f"no manifest field {', '.join(sorted(unknown))}")
+            entry.update(post)
+            entry["metrics"] = {**entry.get("metrics", {}), **{k: float(v) for k, v in (metrics or {}).items()}}
+            if notes is not None:
+                entry["notes"] = notes
+            _write_manifest(folder, data)
+            return entry
+    raise DpError(f"no shipped weights named {name}")
 
 
 def save_compact_state(trainer: Any, step: int, path: Path) -> Path:

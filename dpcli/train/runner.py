@@ -1,6 +1,7 @@
 """One front door for ``dpdeblur train``: build data, stage and loop from a preset plus overrides."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,8 +125,8 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
                   index_cache=out / "patch_index.json")
     kwargs["srgb"] = False if req.linear_data else req.srgb  # None: the folder says (dpdeblur synth records it)
     dataset = build_dataset(req.data, "train", **kwargs)
-    if stage in ("coc", "defocus"):  # reblur losses work in linear light: say how the data is encoded
-        stage_opts.setdefault("srgb", dataset.srgb)
+    if "srgb" in {f.name for f in dataclasses.fields(spec.config)}:  # stages that measure in a known
+        stage_opts.setdefault("srgb", dataset.srgb)  # encoding (reblur losses in linear light): say the data's
     val_set = _validation_set(req, kwargs)
     val_batches = fixed_batches(val_set, req.val_count, batch) if req.val_count else []
     world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
