@@ -190,7 +190,9 @@ class Deblurrer:
         """The post stage of registered weights: the input's local mean restored (``keep_mean_px``);
         for a DP pair with ``focus_gate``, the correction kept only where the pair is out of focus
         (:func:`dpcli.optics.focus_gate`: an in-focus photo comes back unchanged); for a single image
-        with ``blur_gate``, only where the named BlurNet sees blur (:meth:`blur_gate`)."""
+        with ``correction_gate``, only where it restores detail the input lacks
+        (:func:`dpcli.optics.correction_gate`), with ``blur_gate``, only where the named BlurNet sees
+        blur (:meth:`blur_gate`)."""
         reference = reference.float().expand_as(out)
         if self.loaded.keep_mean_px > 0:
             from dpcli.optics.windows import restore_local_mean
@@ -201,6 +203,12 @@ class Deblurrer:
 
             gate = focus_gate(pair[0].float(), pair[1].float(), srgb=self.loaded.space != "linear")
             out = reference + gate * (out - reference)
+        if self.loaded.correction_gate and pair is None:
+            from dpcli.optics import correction_gate, linear_to_srgb
+
+            shown = (out, reference) if self.loaded.space != "linear" else \
+                (linear_to_srgb(out.clamp(0, 1)), linear_to_srgb(reference.clamp(0, 1)))
+            out = reference + correction_gate(shown[1], shown[0]) * (out - reference)
         if self.loaded.blur_gate and pair is None:
             gate = blur_session(self.loaded.blur_gate, device=str(self.device), precision=self.precision
                                 ).blur_gate(reference, srgb=self.loaded.space != "linear")

@@ -82,3 +82,20 @@ def test_blur_reading_comes_back_in_the_callers_layout(tmp_path):
     image = make_test_scene(40, seed=2).sharp.numpy()
     reading = session.estimate_blur(image.transpose(1, 2, 0))
     assert reading.shape == (40, 40) and np.allclose(reading, 0.25, atol=1e-3)
+
+
+def test_correction_gate_returns_a_sharp_photo_closer_to_itself():
+    from dpcli.metrics.image import psnr
+
+    image = make_test_scene(96, seed=5, max_radius=0.01).sharp.numpy().clip(0, 1)
+
+    def session(gate: bool) -> Deblurrer:
+        torch.manual_seed(0)
+        net = create_model("defocusgan_generator_test", residual=True).eval()
+        torch.nn.init.normal_(net.tail.weight, std=0.002)  # a small "re-drawing" of everything
+        loaded = LoadedModel(net, "defocusgan_generator_test", model_info("defocusgan_generator_test"),
+                             space="srgb", correction_gate=gate)
+        return Deblurrer(loaded, device="cpu", tile=0)
+
+    plain, gated = session(False).deblur_image(image), session(True).deblur_image(image)
+    assert psnr(plain, image) < 60 and psnr(gated, image) > psnr(plain, image) + 6

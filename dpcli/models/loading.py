@@ -226,6 +226,7 @@ class LoadedModel:
     keep_mean_px: float = 0.0  # post stage of registered weights (PretrainedCfg.keep_mean_px)
     focus_gate: bool = False  # post stage of registered DP weights (PretrainedCfg.focus_gate)
     blur_gate: str = ""  # post stage of registered single-image weights (PretrainedCfg.blur_gate)
+    correction_gate: bool = False  # post stage of registered single-image weights (PretrainedCfg.correction_gate)
     space: str = ""  # the encoding the weights' input is in ("linear" | "srgb"; "" = sRGB)
 
     @property
@@ -293,7 +294,8 @@ def load_model(model: str | None = "bambnet", *, task: str = "deblur_pair", weig
         load_into(net, chosen, path)
         return LoadedModel(net.eval(), chosen, model_info(chosen), entry.cfg.colour_order, entry.cfg.name,
                            keep_mean_px=float(entry.cfg.keep_mean_px), focus_gate=bool(entry.cfg.focus_gate),
-                           blur_gate=entry.cfg.blur_gate, space=entry.cfg.space)
+                           blur_gate=entry.cfg.blur_gate, correction_gate=bool(entry.cfg.correction_gate),
+                           space=entry.cfg.space)
 
     path = Path(weights)
     sd, meta = read_checkpoint(path)

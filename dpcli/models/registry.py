@@ -86,6 +86,9 @@ class PretrainedCfg:
     # post stage for single images: the correction gated by the blur radius a BlurNet ("arch.tag" of
     # registered blur weights, dpcli.models.blurnet) reads from the image: what is sharp comes back unchanged
     blur_gate: str = ""
+    # post stage for single images: the correction kept only where it restores detail the input lacks
+    # (dpcli.optics.correction_gate): a network's re-drawing of what is already sharp is dropped
+    correction_gate: bool = False
 
     @property
     def arch(self) -> str:

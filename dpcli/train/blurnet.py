@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dpcli.errors import DpError
-from dpcli.optics import box_mean, linear_to_srgb, smooth_mean
+from dpcli.optics import band_detail, linear_to_srgb
 from dpcli.train.data import Sample
 from dpcli.train.loop import StageTrainer
 from dpcli.train.stages import StageSpec, register_stage
@@ -45,8 +45,7 @@ def detail(image: Tensor, reference: Tensor | None = None) -> Tensor:
     """Local RMS (B, 1, H, W) of the band-passed ``image`` (sRGB values, (B, C, H, W)), or of
     ``image - reference`` when given: the detail there, or the detail lost."""
     diff = image.float() - (reference.float() if reference is not None else 0.0)
-    d = smooth_mean(diff, NOISE_SIGMA) - smooth_mean(diff, DRIFT_SIGMA)
-    return box_mean((d * d).mean(1, keepdim=True), WINDOW).sqrt()
+    return band_detail(diff, DRIFT_SIGMA, WINDOW, fine=NOISE_SIGMA)
 
 
 def focus_labels(sharp: Tensor, blurred: Tensor, defocus: Tensor) -> tuple[Tensor, Tensor]:

@@ -27,12 +27,13 @@ Runner = Callable[[Tensor, Tensor], Tensor]  # (left, right) (1, 3, H, W) -> AiF
 
 def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int | None = 32,
                 device: str | torch.device = "cpu", keep_mean_px: float = 0.0, arch: str | None = None,
-                focus_gate: bool = False, space: str = "", blur_gate: str = "") -> Runner:
+                focus_gate: bool = False, space: str = "", blur_gate: str = "", correction_gate: bool = False) -> Runner:
     """Inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``, fed
     the views' mean) through the engine ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
     tiles on ``device``, grey expanded to RGB, the post stage ``keep_mean_px``: the input's local
     mean restored; ``focus_gate`` for pairs, with views encoded in ``space``; ``blur_gate``, BlurNet
-    weights (``arch.tag`` or a file) gating a single-image net). ``tile`` None = the
+    weights (``arch.tag`` or a file) gating a single-image net; ``correction_gate`` for single-image
+    nets). ``tile`` None = the
     memory plan of ``run``; ``arch``: the registry name (default: the network's ``arch`` attribute)."""
     from dpcli.engine import Deblurrer
     from dpcli.models.loading import LoadedModel
@@ -42,7 +43,7 @@ def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int 
     if arch is None:
         raise ValueError("pair_runner needs the network's registry name (arch=...)")
     loaded = LoadedModel(net.float().eval(), arch, model_info(arch), keep_mean_px=keep_mean_px,
-                         focus_gate=focus_gate, space=space, blur_gate=blur_gate)
+                         focus_gate=focus_gate, space=space, blur_gate=blur_gate, correction_gate=correction_gate)
     session = Deblurrer(loaded, device=str(device), tile=tile, tile_overlap=overlap)
 
     @torch.no_grad()
@@ -252,7 +253,8 @@ def _arch_from_run(ckpt: Path) -> str:
 def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int = 256,
              grey: bool = True, camera: str = "phone", arch: str | None = None,
              device: str | torch.device = "cpu", keep_mean_px: float = 0.0,
-             domains: tuple[str, ...] = ("phone", "dslr"), focus_gate: bool = False) -> dict[str, Any]:
+             domains: tuple[str, ...] = ("phone", "dslr"), focus_gate: bool = False,
+             correction_gate: bool = False) -> dict[str, Any]:
     """Scores of one candidate: the synthetic validation set, then the real dev scenes of ``domains``
     (phone: Pixel 4, dslr: Canon) found under ``shared/data``, and the harm figure on sharp photos
     of the first of ``domains`` (:func:`sharp_scores`)."""
@@ -264,7 +266,8 @@ def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int =
             scores |= pixel4_defocus_scores(run, shared / "data" / "pixel4")
         return scores
     runners = {d: pair_runner(net, task, tile=tile, device=device, keep_mean_px=keep_mean_px, arch=arch,
-                              focus_gate=focus_gate, space="srgb" if d == "dslr" else "linear") for d in DOMAIN_SCENES}
+                              focus_gate=focus_gate, space="srgb" if d == "dslr" else "linear",
+                              correction_gate=correction_gate) for d in DOMAIN_SCENES}
     synth_domain = "phone" if grey else "dslr"
     scores: dict[str, Any] = {"arch": arch, **synthetic_scores(runners[synth_domain], synth_count, camera=camera,
                                                               grey=grey)}
@@ -347,6 +350,10 @@ def main() -> None:
     parser.add_argument("--focus-gate", action="store_true",
                         help="post stage for pairs: keep the correction only where the pair is out of focus "
                              "(dpcli.optics.focus_gate), as `dpdeblur run` does for weights exported with it")
+    parser.add_argument("--correction-gate", action="store_true",
+                        help="post stage for single images: keep the correction only where it restores detail the "
+                             "input lacks (dpcli.optics.correction_gate), as `dpdeblur run` does for weights exported "
+                             "with it")
     parser.add_argument("--gate-for", default=None, metavar="ARCH.TAG",
                         help="a BlurNet candidate: score it as the blur gate of these shipped single-image weights "
                              "(with --export: ship it as their gate if the gated weights pass the rule)")
@@ -375,14 +382,14 @@ def main() -> None:
         return
     scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera,
                       args.arch, args.device, args.keep_mean, (domain,) + tuple(d for d in DOMAIN_SCENES if d != domain),
-                      args.focus_gate)
+                      args.focus_gate, args.correction_gate)
     text = json.dumps(scores, indent=2)
     if args.json:
         args.json.write_text(text)
     print(text)
     if args.export:
         print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch, args.notes, domain,
-                             args.keep_mean, args.focus_gate))
+                             args.keep_mean, args.focus_gate, args.correction_gate))
 
 
 # the largest loss a single dev scene may show in a shipped candidate (dB): none ("never worse")
@@ -427,24 +434,41 @@ def beats_input(scores: dict[str, Any], domain: str = "phone", min_gain_db: floa
     return shipping_verdict(scores, domain, min_gain_db)[0]
 
 
+def _shipped_entry(path: Path, name: str) -> str | None:
+    """``name`` when ``path`` is that shipped entry's own weights file (same sha256), else None."""
+    from dpcli.models.registry import list_pretrained, sha256_file
+
+    entry = next((c for c in list_pretrained() if c.name == name), None)
+    if entry is None or Path(path).suffix != ".safetensors":
+        return None
+    return name if sha256_file(path) == entry.sha256 else None
+
+
 def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None,
-                   notes: str = "", domain: str = "phone", keep_mean_px: float = 0.0, focus_gate: bool = False) -> str:
+                   notes: str = "", domain: str = "phone", keep_mean_px: float = 0.0, focus_gate: bool = False,
+                   correction_gate: bool = False) -> str:
     """Export the candidate with every figure in its manifest entry, only if it passes the shipping
     rule of ``domain``; the entry records the domain and the input space it was trained for."""
     ok, why = shipping_verdict(scores, domain)
     if not ok:
         return f"not shipped: {why}"
-    from dpcli.train.export import export_weights
+    from dpcli.train.export import export_weights, update_entry
 
     net, arch, _ = load_candidate(path, arch)
-    state = torch.load(path, map_location="cpu", weights_only=False) if path.suffix != ".safetensors" else {}
     metrics = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
+    shipped = _shipped_entry(path, f"{arch}.{tag}")
+    if shipped is not None:  # the same weights with another post stage: the entry keeps its file and record
+        update_entry(shipped, metrics=metrics, keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate),
+                     correction_gate=bool(correction_gate))
+        return f"updated {shipped}: same weights, post stage and figures as scored ({why})"
+    state = torch.load(path, map_location="cpu", weights_only=False) if path.suffix != ".safetensors" else {}
     recipe = {"checkpoint_step": state.get("step"), "config": state.get("config", {})}
     if state.get("averaged_steps"):
         recipe["averaged_steps"] = state["averaged_steps"]
     space = "srgb" if domain == "dslr" else "linear"
     entry = export_weights(net, arch, tag, metrics=metrics, recipe=recipe, training_data=training_data, notes=notes,
-                           domain=domain, space=space, keep_mean_px=keep_mean_px, focus_gate=focus_gate)
+                           domain=domain, space=space, keep_mean_px=keep_mean_px, focus_gate=focus_gate,
+                           correction_gate=correction_gate)
     return f"shipped {entry['name']} sha256 {entry['sha256']} ({why})"
 
 

@@ -57,7 +57,8 @@ def save_fp16_safetensors(net: nn.Module, arch: str, path: Path, extra_meta: dic
 def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, float], recipe: dict[str, Any],
                    training_data: str, notes: str = "", license: str = "MIT (weights trained by dpdeblur)",
                    weights_dir: Path | None = None, domain: str = "", space: str = "",
-                   keep_mean_px: float = 0.0, focus_gate: bool = False, blur_gate: str = "") -> dict[str, Any]:
+                   keep_mean_px: float = 0.0, focus_gate: bool = False, blur_gate: str = "",
+                   correction_gate: bool = False) -> dict[str, Any]:
     """Write ``<weights>/<arch>.<tag>.safetensors`` (fp16) and upsert its manifest entry.
 
     Returns the manifest entry (a :class:`dpcli.models.registry.PretrainedCfg` as a dict).
@@ -75,7 +76,7 @@ def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, fl
                           training_data=training_data, recipe=json.dumps(recipe, sort_keys=True, default=str),
                           metrics={k: float(v) for k, v in metrics.items()}, license=license, notes=notes,
                           domain=domain, space=space, keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate),
-                          blur_gate=blur_gate)
+                          blur_gate=blur_gate, correction_gate=bool(correction_gate))
     data = _read_manifest(folder)
     entries = [e for e in data.get("weights", []) if e.get("name") != name]
     entries.append(dataclasses.asdict(entry))
