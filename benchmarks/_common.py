@@ -2,6 +2,7 @@
 on ``sys.path``)."""
 from __future__ import annotations
 
+import os
 import resource
 from pathlib import Path
 
@@ -14,3 +15,16 @@ def peak_rss_gib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 2**20  # KiB -> GiB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def dev_data() -> Path:
+    """The shared folder with the real dev scenes (``DPDEBLUR_SHARED``, default ../shared)."""
+    return Path(os.environ.get("DPDEBLUR_SHARED", "../shared"))
+
+
+def named_method(method: str):
+    """(options, chooser) of the per-item pipeline ``run`` uses, with ``--method NAME`` on the CPU."""
+    from dpcli.pipeline import MethodChooser, Options
+
+    options = Options(method=method, runtime={"device": "cpu"})
+    return options, MethodChooser.of(options)

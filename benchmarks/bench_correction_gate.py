@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import dev_data, named_method
 
 # (low, high, band px, window px, eps, spread px); the first is the shipped default
 SETTINGS = [(0.3, 0.8, 4.0, 3, 1 / 255, 4), (0.2, 0.8, 4.0, 3, 1 / 255, 4), (0.4, 0.8, 4.0, 3, 1 / 255, 4),
@@ -53,11 +54,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from dpcli.optics import correction_gate
-    from dpcli.pipeline import MethodChooser, Options, Source, Views, process
+    from dpcli.pipeline import Source, Views, process
 
-    shared = Path(os.environ.get("DPDEBLUR_SHARED", "../shared"))
-    options = Options(method=args.method, runtime={"device": "cpu"})
-    chooser = MethodChooser.of(options)
+    shared = dev_data()
+    options, chooser = named_method(args.method)
     method = chooser.for_item("dslr", False)
     session = method.session()  # the network without its correction gate: the gate is what this measures
     session.loaded = dataclasses.replace(session.loaded, correction_gate=False)

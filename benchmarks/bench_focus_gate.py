@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import dev_data, named_method
 
 SETTINGS = [(0.05, 0.3, 7, (1, 2, 4)), (0.1, 0.5, 7, (1, 2, 4)), (0.2, 0.8, 7, (1, 2, 4)), (0.1, 0.5, 11, (1, 2, 4)),
             (0.3, 1.0, 7, (1, 2, 4)), (0.1, 0.5, 7, (1,)), (0.1, 0.5, 7, (1, 2))]
@@ -48,11 +49,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from dpcli.optics.disparity import FOCUS_GATE_DEFAULTS, focus_gate
-    from dpcli.pipeline import MethodChooser, Options, Source, Views, process
+    from dpcli.pipeline import Source, Views, process
 
-    shared = Path(os.environ.get("DPDEBLUR_SHARED", "../shared"))
-    options = Options(method=args.method, runtime={"device": "cpu"})
-    chooser = MethodChooser.of(options)
+    shared = dev_data()
+    options, chooser = named_method(args.method)
     rows: dict[tuple, list[float]] = {}
     opened: dict[tuple, list[float]] = {}
     names = []
