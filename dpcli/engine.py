@@ -215,8 +215,9 @@ class Deblurrer:
             out = reference + gate * (out - reference)
         return out.clamp_(0, 1)
 
-    def blur_radius(self, image: torch.Tensor, progress=None) -> torch.Tensor:
-        """(N, C, H, W) image in sRGB values -> (N, 1, H, W) unsigned blur radius (px) of a BlurNet."""
+    def blur_map(self, image: torch.Tensor, progress=None) -> torch.Tensor:
+        """(N, C, H, W) image in sRGB values -> (N, 1, H, W): a BlurNet's probability that each pixel
+        is visibly out of focus."""
         self._need("blur")
         return self._run([image], progress, out_channels=1)
 
@@ -228,14 +229,15 @@ class Deblurrer:
 
         if not srgb:
             image = linear_to_srgb(image.clamp(0, 1))
-        return ramp_gate(self.blur_radius(image), **self.module.gate_settings)
+        return ramp_gate(self.blur_map(image), **self.module.gate_settings)
 
     def estimate_blur(self, image: Any, progress=None) -> Any:
-        """Unsigned blur radius in px of one image, one channel: (H, W) / (1, H, W)."""
+        """Where one image is visibly out of focus (a BlurNet's probability), one channel: (H, W) /
+        (1, H, W)."""
         t, layout = to_nchw(image, "image")
         if layout.layout == "HWC":
             layout = Layout(layout.numpy, "HW", layout.dtype)
-        return layout.restore(self.blur_radius(t, progress))
+        return layout.restore(self.blur_map(t, progress))
 
     def deblur_pair(self, left: Any, right: Any, progress=None) -> Any:
         self._need("deblur_pair")

@@ -25,12 +25,10 @@ from dpcli.tiling import TilingSpec
 
 _PAPER = "ours (the blur gate)"
 
-# The blur gate (dpcli.optics.ramp_gate of BlurNet's probability): closed up to LOW, open from
-# HIGH, the open gate dilated and smoothed over SPREAD px; chosen on synthetic validation scenes and
-# checked on the dev photos (docs/benchmarks.md, "Blur gate").
+# The blur gate the engine makes of BlurNet's probability (dpcli.optics.ramp_gate): closed up to LOW,
+# open from HIGH, the open gate dilated and smoothed over SPREAD px. No BlurNet weights ship yet (the
+# attempts: docs/benchmarks.md, "Correction gate").
 GATE_SETTINGS = dict(low=0.3, high=0.7, spread=4)
-
-
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from dpcli.models.registry import (
 FORMAT_TAG = "dpdeblur"
 TASK_WORDS = {"deblur_pair": "deblurs DP pairs", "deblur_single": "deblurs single images",
               "coc": "estimates COC / defocus maps",
-              "blur": "reads the blur radius of single images", "discriminator": "is a GAN discriminator"}
+              "blur": "tells where single images are out of focus", "discriminator": "is a GAN discriminator"}
 
 
 # --- reading ------------------------------------------------------------------------------------

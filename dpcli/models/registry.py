@@ -41,7 +41,7 @@ class ModelInfo:
     """What an architecture is for.
 
     task: ``deblur_pair`` | ``deblur_single`` | ``coc`` (signed COC / defocus radius from a pair)
-          | ``blur`` (unsigned defocus radius from one image) | ``discriminator``.
+          | ``blur`` (where one image is out of focus) | ``discriminator``.
     recipe: input our module takes: ``LR`` = cat(left, right), ``C`` = one image.
     official_recipe: what the authors' forward receives (``LRR``, ``LR``, ``CC``): the extra
         channels only fed their training masks.
@@ -83,8 +83,8 @@ class PretrainedCfg:
     # post stage for DP pairs: the correction gated by the pair's local disparity (dpcli.optics.focus_gate):
     # what lies inside the depth of field comes back unchanged
     focus_gate: bool = False
-    # post stage for single images: the correction gated by the blur radius a BlurNet ("arch.tag" of
-    # registered blur weights, dpcli.models.blurnet) reads from the image: what is sharp comes back unchanged
+    # post stage for single images: the correction gated by where a BlurNet ("arch.tag" of registered
+    # blur weights or a file, dpcli.models.blurnet) reads the image out of focus: what is sharp comes back unchanged
     blur_gate: str = ""
     # post stage for single images: the correction kept only where it restores detail the input lacks
     # (dpcli.optics.correction_gate): a network's re-drawing of what is already sharp is dropped

@@ -39,6 +39,7 @@ class BlurStageConfig:
     # optimiser updates per batch, each on another of the 8 rotations / mirrors of it: rendering the
     # scenes is the slow part, a small net's update is cheap
     repeats: int = 1
+    srgb: bool = True  # how the data is encoded (the runner says); BlurNet reads sRGB values
 
 
 def detail(image: Tensor, reference: Tensor | None = None) -> Tensor:
@@ -87,8 +88,9 @@ class BlurNetTrainer(StageTrainer):
     def _loss(self, batch: Sample, net) -> tuple[Tensor, Tensor, Tensor]:
         """(loss, logits, (label, weight)) of a batch."""
         label, weight = self._labels(batch)
+        image = batch["combined"] if self.cfg.srgb else linear_to_srgb(batch["combined"].clamp(0, 1))
         with self.autocast():
-            logits = net(batch["combined"], logits=True).float()
+            logits = net(image, logits=True).float()
         bce = F.binary_cross_entropy_with_logits(logits, label, reduction="none")
         return (bce * weight).sum() / weight.sum().clamp(min=1.0), logits, (label, weight)
 
