@@ -125,3 +125,33 @@ def test_sharp_scores_tell_identity_from_harm(shared_dir):
     assert {"canon_00", "scene_c"} <= set(same["sharp_images"])
     blur = sharp_scores(lambda l, r: F.avg_pool2d(l, 5, 1, 2, count_include_pad=False), shared_dir, "dslr")
     assert blur["sharp_psnr"] < 35 and blur["sharp_psnr_min"] <= blur["sharp_psnr"]
+
+
+def test_rescoring_shipped_weights_updates_their_entry_and_keeps_the_file(tmp_path, monkeypatch):
+    """A shipped file scored again with another post stage keeps its file, sha256 and record; the
+    entry takes the post stage and the new figures (dpcli.train.export.update_entry)."""
+    import json
+
+    from dpcli.models.registry import create_model
+    from dpcli.train.evaluate import ship_if_better
+    from dpcli.train.export import export_weights, update_entry
+
+    monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
+    net = create_model("defocusgan_generator_test")
+    entry = export_weights(net, "defocusgan_generator_test", "t1", metrics={"canon_psnr": 25.0}, recipe={"step": 7},
+                           training_data="synthetic", domain="dslr", space="srgb", keep_mean_px=32)
+    before = (tmp_path / entry["file"]).read_bytes()
+    scene = {"pred": {"psnr": 25.5}, "input": {"psnr": 24.8}}
+    scores = {"canon_psnr": 25.5, "canon_psnr_input": 24.8, "canon_ssim": 0.73, "canon_ssim_input": 0.68,
+              "canon_scenes": {"00": scene}, "sharp_psnr": 41.0, "sharp_psnr_min": 38.0}
+    said = ship_if_better(tmp_path / entry["file"], scores, "t1", "ignored", domain="dslr", keep_mean_px=32,
+                          correction_gate=True)
+    assert said.startswith("updated defocusgan_generator_test.t1")
+    assert (tmp_path / entry["file"]).read_bytes() == before
+    (got,) = json.loads((tmp_path / "manifest.json").read_text())["weights"]
+    assert got["correction_gate"] is True and got["sha256"] == entry["sha256"] and got["recipe"] == entry["recipe"]
+    assert got["metrics"]["canon_psnr"] == 25.5 and got["metrics"]["sharp_psnr_min"] == 38.0
+    with pytest.raises(Exception, match="no manifest field"):
+        update_entry("defocusgan_generator_test.t1", gate=True)
+    with pytest.raises(Exception, match="no shipped weights named"):
+        update_entry("nothing.here", correction_gate=True)
