@@ -8,7 +8,8 @@ sharp photos (the Canon dev ground truths, ``examples/single/scene_c``). Every s
 the PSNR against the sharp input itself, so a setting can be chosen where the result is flat across
 settings and images (not at a knife edge of the dev data).
 
-    DPDEBLUR_SHARED=../shared python benchmarks/bench_correction_gate.py [--method defocusgan_generator_small.dslr-synth]
+    DPDEBLUR_SHARED=../shared python benchmarks/bench_correction_gate.py \
+        [--method defocusgan_generator_small.dslr-synth]
 """
 from __future__ import annotations
 

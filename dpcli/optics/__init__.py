@@ -57,6 +57,7 @@ __all__ = [
     "RenderResult", "blur_layers", "blur_support", "edge_asymmetry_mask", "over_composite",
     "patch_weights", "render_layers", "render_mpi", "space_varying_blur",
     "kernel_otf", "gradient_power", "wiener_joint", "taper_pad", "Padded",
-    "local_disparity", "focus_gate", "FOCUS_GATE_DEFAULTS", "band_detail", "correction_gate", "CORRECTION_GATE_DEFAULTS",
+    "local_disparity", "focus_gate", "FOCUS_GATE_DEFAULTS",
+    "band_detail", "correction_gate", "CORRECTION_GATE_DEFAULTS",
     "box_mean", "cosine_ramp", "ramp_gate", "restore_local_mean", "smooth_mean", "taper_window", "tent_weights",
 ]

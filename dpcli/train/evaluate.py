@@ -27,7 +27,8 @@ Runner = Callable[[Tensor, Tensor], Tensor]  # (left, right) (1, 3, H, W) -> AiF
 
 def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int | None = 32,
                 device: str | torch.device = "cpu", keep_mean_px: float = 0.0, arch: str | None = None,
-                focus_gate: bool = False, space: str = "", blur_gate: str = "", correction_gate: bool = False) -> Runner:
+                focus_gate: bool = False, space: str = "", blur_gate: str = "",
+                correction_gate: bool = False) -> Runner:
     """Inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``, fed
     the views' mean) through the engine ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
     tiles on ``device``, grey expanded to RGB, the post stage ``keep_mean_px``: the input's local
@@ -303,7 +304,8 @@ def gate_scores(blur: Path, target: str, shared: Path, domain: str = "dslr", til
         path = save_fp16_safetensors(net, arch, Path(tmp) / f"{arch}.candidate.safetensors")
         for name, gate in (("ungated", ""), ("gated", str(path))):
             run = pair_runner(gen, "deblur_single", tile=tile, device=device, keep_mean_px=entry.keep_mean_px,
-                              arch=entry.arch, space=entry.space, blur_gate=gate)
+                              arch=entry.arch, space=entry.space, blur_gate=gate,
+                              correction_gate=bool(entry.correction_gate))  # its post stages as shipped
             scores = canon_scores(run, folder) if key == "canon" else pixel4_scores(run, folder)
             out[name] = scores | sharp_scores(run, shared, domain)
     return out

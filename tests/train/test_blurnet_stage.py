@@ -37,7 +37,8 @@ def test_blurnet_stage_learns_a_fixed_batch():
     scenes = [make_test_scene(48, seed=i, max_radius=5.0, focus_mode="middle") for i in range(2)]
     lin = [make_test_scene(48, seed=i, max_radius=5.0, focus_mode="middle", output="linear") for i in range(2)]
     batch = {"combined": torch.stack([s.combined for s in scenes]).clamp(0, 1),
-             "optics_sharp": torch.stack([s.sharp for s in lin]), "optics_combined": torch.stack([s.combined for s in lin]),
+             "optics_sharp": torch.stack([s.sharp for s in lin]),
+             "optics_combined": torch.stack([s.combined for s in lin]),
              "defocus": torch.stack([s.defocus for s in scenes])}
     trainer = BlurNetTrainer(BlurStageConfig(model="blurnet_test", lr=1e-2), torch.device("cpu"))
     trainer.distribute(trainer.dist)
