@@ -206,9 +206,10 @@ class Deblurrer:
         if self.loaded.correction_gate and pair is None:
             from dpcli.optics import correction_gate, linear_to_srgb
 
-            shown = (out, reference) if self.loaded.space != "linear" else \
-                (linear_to_srgb(out.clamp(0, 1)), linear_to_srgb(reference.clamp(0, 1)))
-            out = reference + correction_gate(shown[1], shown[0]) * (out - reference)
+            image, corrected = reference, out  # the gate reads sRGB values
+            if self.loaded.space == "linear":
+                image, corrected = linear_to_srgb(image.clamp(0, 1)), linear_to_srgb(corrected.clamp(0, 1))
+            out = reference + correction_gate(image, corrected) * (out - reference)
         if self.loaded.blur_gate and pair is None:
             gate = blur_session(self.loaded.blur_gate, device=str(self.device), precision=self.precision
                                 ).blur_gate(reference, srgb=self.loaded.space != "linear")

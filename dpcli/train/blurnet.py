@@ -22,7 +22,7 @@ from torch import Tensor
 
 from dpcli.errors import DpError
 from dpcli.optics import band_detail, linear_to_srgb
-from dpcli.train.data import Sample
+from dpcli.train.data import Sample, rot90
 from dpcli.train.loop import StageTrainer
 from dpcli.train.stages import StageSpec, register_stage
 
@@ -63,7 +63,7 @@ def focus_labels(sharp: Tensor, blurred: Tensor, defocus: Tensor) -> tuple[Tenso
 def _dihedral(batch: Sample, k: int) -> Sample:
     """One of the 8 rotations / mirrors of every (B, C, H, W) image of a batch (a single image has
     no left and right: all 8 are fair)."""
-    out = {key: torch.rot90(v, k % 4, dims=(-2, -1)) for key, v in batch.items()}
+    out = rot90(batch, k % 4)
     return {key: v.flip(-1) for key, v in out.items()} if k >= 4 else out
 
 
@@ -135,4 +135,4 @@ def _single_image(options, has_maps: bool) -> bool:
 
 
 register_stage(StageSpec("blurnet", "blur", BlurNetTrainer, BlurStageConfig, BLURNET_PRESETS, default=True,
-                         uses_dp=_single_image))
+                         uses_dp=_single_image, synth_options={"optics": True}))

@@ -359,15 +359,17 @@ class SynthDataset(Dataset):
             camera pipeline, quantisation and compression included), linear ones its linear values.
         grey: replicate the mean of the channels (Pixel 4 DP data is one green plane).
         device: render on this device (see :meth:`set_device`); None = the CPU, in ``__getitem__``.
+        optics: also give each sample the scene's optics alone (``optics_sharp``, ``optics_combined``:
+            linear, before the camera), for stages whose targets must not see noise or compression.
         scene_options: :class:`~dpcli.synth.scene.SceneConfig` fields (photos, fullframe_prob, isp...).
     """
 
     def __init__(self, length: int = 512, size: int = 128, augment_cfg: AugmentConfig | None = None,
                  camera: str = "phone", encoding: str | None = None, grey: bool = False,
-                 device: str | torch.device | None = None, **scene_options: Any) -> None:
+                 device: str | torch.device | None = None, optics: bool = False, **scene_options: Any) -> None:
         from dpcli.synth.scene import SceneConfig
 
-        self.length, self.size, self.grey = length, size, grey
+        self.length, self.size, self.grey, self.optics = length, size, grey, optics
         self.encoding = encoding or ("linear" if camera == "phone" else "srgb")
         if self.encoding not in ("linear", "srgb"):
             raise ValueError(f"encoding must be 'linear' or 'srgb', got {self.encoding!r}")
@@ -415,9 +417,9 @@ class SynthDataset(Dataset):
             if self.srgb:
                 sample = {k: linear_to_srgb(v.clamp(0, 1)) for k, v in sample.items()}
             sample = {k: v.float().contiguous() for k, v in sample.items()}
-        # the optics alone, linear (no camera): what blur changed, for targets that must not see noise
-        for key, value in scene.optics.items():
-            sample[f"optics_{key}"] = (value.mean(0, keepdim=True).expand(3, -1, -1) if self.grey else value).float()
+        if self.optics:  # the optics alone, linear (no camera): what blur changed, for targets that must not see noise
+            for key, value in scene.optics.items():
+                sample[f"optics_{key}"] = (value.mean(0, keepdim=True).expand(3, -1, -1) if self.grey else value).float()
         sample["defocus"] = scene.defocus.float()
         if float(sample["defocus"].abs().max()) <= IN_FOCUS_PX:
             # in focus everywhere: nothing to undo, so the target is the capture itself (its noise,

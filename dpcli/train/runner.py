@@ -121,7 +121,8 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
     out = Path(req.out)
     maps = synthetic or _folder_has_maps(Path(req.data))
     dp = spec.uses_dp(stage_opts, maps)
-    kwargs = dict(crop=crop, dp=dp, recipe=recipe, synth_length=req.synth_length, synth_options=req.synth_options,
+    synth_options = {**spec.synth_options, **req.synth_options} if synthetic else req.synth_options
+    kwargs = dict(crop=crop, dp=dp, recipe=recipe, synth_length=req.synth_length, synth_options=synth_options,
                   index_cache=out / "patch_index.json")
     kwargs["srgb"] = False if req.linear_data else req.srgb  # None: the folder says (dpdeblur synth records it)
     dataset = build_dataset(req.data, "train", **kwargs)

@@ -32,6 +32,8 @@ class StageSpec:
     uses_dp: (options, data has defocus maps) -> whether DP views drive the stage (then
         90-degree rotations are off and flips swap L/R).
     flags: (the command's stage flags: coc_weights, coc_source, defocus_weights, r_max) -> options.
+    synth_options: what the stage needs of synthetic data beyond the user's options (e.g.
+        ``{"optics": True}``: the scenes' optics alone, :class:`dpcli.train.data.SynthDataset`).
     """
 
     family: str
@@ -42,6 +44,7 @@ class StageSpec:
     default: bool = False
     uses_dp: Callable[[Mapping[str, Any], bool], bool] = _all_views
     flags: Callable[[Mapping[str, Any]], dict] = field(default=lambda flags: {})
+    synth_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 _STAGES: dict[tuple[str, str], StageSpec] = {}

@@ -48,3 +48,16 @@ def test_blurnet_stage_learns_a_fixed_batch():
     trainer.train_mode(False)
     scores = trainer.validate([batch], 40)
     assert scores["val_accuracy"] > 0.7 and scores["val_loss"] < losses[0]
+
+
+def test_only_stages_that_ask_get_the_scenes_optics():
+    from dpcli.train.data import SynthDataset
+    from dpcli.train.stages import get_stage
+
+    plain, withopt = SynthDataset(length=1, size=32, camera="dslr"), SynthDataset(length=1, size=32, camera="dslr",
+                                                                                   optics=True)
+    assert not any(k.startswith("optics_") for k in plain[0])
+    sample = withopt[0]
+    assert sample["optics_sharp"].shape == sample["optics_combined"].shape == sample["combined"].shape
+    assert get_stage("blurnet", "blur").synth_options == {"optics": True}
+    assert dict(get_stage("bambnet", "deblur").synth_options) == {}
