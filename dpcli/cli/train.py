@@ -71,6 +71,9 @@ def train_command(
     seed: int = typer.Option(0, "--seed", help="Seed of weights, data order, crops and flips."),
     val_every: Optional[int] = typer.Option(None, "--val-every", help="Validation PSNR every N steps (0 = never)."),
     ckpt_every: Optional[int] = typer.Option(None, "--ckpt-every", help="Checkpoint every N steps."),
+    keep_every: int = typer.Option(0, "--keep-every", help="Also keep a compact fp16 snapshot every N steps "
+                                   "(RUN/snaps/step_NNNNNN.pt) for weight averaging: python -m "
+                                   "dpcli.train.export RUN/snaps/*.pt -o avg.pt (0 = none)."),
     val_count: int = typer.Option(8, "--val-count", help="Fixed validation samples (BaMBNet's COC stage also "
                                   "fits its blur-size thresholds on them)."),
     patch_recipe: Optional[bool] = typer.Option(None, "--patch-recipe/--no-patch-recipe",
@@ -142,7 +145,7 @@ def train_command(
     req = TrainRequest(model=model, data=data, stage=stage, config=config, out=run_dir, steps=steps,
                        batch_size=batch_size, crop=crop, lr=lr, seed=seed, resume=resume, time_budget=time_budget,
                        precision=dev.precision, device=dev.device, val_every=val_every, ckpt_every=ckpt_every,
-                       val_count=val_count, recipe=patch_recipe, synth_length=synth_length,
+                       keep_every=keep_every, val_count=val_count, recipe=patch_recipe, synth_length=synth_length,
                        synth_options=synth_options, linear_data=source.srgb is False, srgb=source.srgb,
                        stage_options=options, quiet=out.quiet or out.json, overwrite=out.overwrite)
     if resume:  # the options not typed again come from the run folder; a conflicting one is refused
@@ -179,7 +182,8 @@ _FIELDS = {"model": "model", "data": "data", "stage": "stage", "config": "config
            "photos": "synth_options", "synth_set": "synth_options", "coc_weights": "stage_options",
            "coc_source": "stage_options", "defocus_weights": "stage_options", "r_max": "stage_options",
            "stage_set": "stage_options", "set_alias": "stage_options", "source__srgb": "srgb", "steps": "steps",
-           "val_every": "val_every", "ckpt_every": "ckpt_every", "dev__precision": "precision"}
+           "val_every": "val_every", "ckpt_every": "ckpt_every", "keep_every": "keep_every",
+           "dev__precision": "precision"}
 
 
 def _given_fields(ctx: typer.Context) -> set[str]:

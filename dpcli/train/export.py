@@ -123,6 +123,7 @@ def update_entry(name: str, *, metrics: dict[str, float] | None = None, notes: s
 def save_compact_state(trainer: Any, step: int, path: Path) -> Path:
     """fp16 networks + extra stage state (thresholds...) + step: the one checkpoint kept in the repo."""
     state = {"step": step, "stage": trainer.name,
+             "arch": getattr(getattr(trainer, "cfg", None), "model", None),  # registry name of the main net
              "nets": {k: fp16_state(v) for k, v in trainer.nets.items()},
              "extra": trainer.extra_state()}
     return _write_state(state, path)

@@ -44,6 +44,9 @@ class LoopConfig:
     batch_size: int = 2
     seed: int = 0
     ckpt_every: int = 500
+    # also keep a compact fp16 snapshot every N steps (0 = none) in ``out/snaps/step_NNNNNN.pt``, for
+    # weight averaging (``python -m dpcli.train.export out/snaps/*.pt -o avg.pt``)
+    keep_every: int = 0
     val_every: int = 250
     log_every: int = 10
     time_budget: float | None = None  # seconds
@@ -231,6 +234,17 @@ def save_checkpoint(trainer: StageTrainer, path: Path, step: int, config: dict[s
         "config": config,
     }
     atomic_torch_save(state, path)
+
+
+SNAPSHOT_DIR = "snaps"
+
+
+def save_snapshot(trainer: StageTrainer, out: Path, step: int) -> Path:
+    """The compact fp16 state of step ``step`` kept as ``out/snaps/step_NNNNNN.pt`` (the networks,
+    stage state and step: what weight averaging and ``evaluate`` read; no optimiser)."""
+    from dpcli.train.export import save_compact_state
+
+    return save_compact_state(trainer, step, Path(out) / SNAPSHOT_DIR / f"step_{step:06d}.pt")
 
 
 def load_checkpoint(trainer: StageTrainer, path: Path) -> int:
@@ -430,6 +444,8 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
                 progress.update(task, completed=step, info=f"loss {loss:.4g}  {record.get('samples_per_s', 0):.2f} img/s")
                 if cfg.ckpt_every and step % cfg.ckpt_every == 0 and info.is_main:
                     save_checkpoint(trainer, ckpt_path, step, config)
+                if cfg.keep_every and step % cfg.keep_every == 0 and info.is_main:
+                    save_snapshot(trainer, out, step)
                 if cfg.time_budget is not None and time.perf_counter() - t0 >= cfg.time_budget:
                     result.stopped = "time-budget"
                     break
@@ -453,5 +469,5 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
 
 
 __all__ = ["LoopConfig", "StageTrainer", "train", "auto_workers", "make_loader", "save_checkpoint",
-           "load_checkpoint", "atomic_torch_save", "init_distributed", "DistInfo", "RunResult", "seed_everything",
+           "load_checkpoint", "save_snapshot", "atomic_torch_save", "init_distributed", "DistInfo", "RunResult", "seed_everything",
            "CHECKPOINT_NAME"]

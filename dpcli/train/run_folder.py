@@ -29,7 +29,7 @@ FIXED = {
     "stage_options": "--coc-weights/--coc-source/--defocus-weights/--r-max/--stage-set",
 }
 # taken from the record when not given again, but free to change
-FREE = ("steps", "val_every", "ckpt_every", "precision")
+FREE = ("steps", "val_every", "ckpt_every", "keep_every", "precision")
 
 
 def _plain(value: Any) -> Any:

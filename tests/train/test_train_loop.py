@@ -179,3 +179,26 @@ def test_stage_two_uses_the_stage_one_checkpoint(tiny_dpdd, tmp_path):
                                           stage_options={"defocus_weights": tmp_path / "dm" / "checkpoint.pt",
                                                          "perceptual": False}))
     assert gen.defocus_net is not None and gen.dp  # maps from DP views: DP augmentation rules stay on
+
+
+def test_kept_snapshots_are_the_weights_of_their_steps_and_average(tiny_dpdd, tmp_path):
+    """--keep-every 2: snapshots at steps 2 and 4, the step-4 one equal (fp16) to the final weights;
+    their weight average is loadable as a candidate (evaluate reads its architecture)."""
+    from dpcli.train.evaluate import load_candidate
+    from dpcli.train.export import average_checkpoints
+
+    _, trainer, _ = run_training(_req(tiny_dpdd, tmp_path / "k", steps=4, keep_every=2))
+    snaps = sorted((tmp_path / "k" / "snaps").glob("*.pt"))
+    assert [p.name for p in snaps] == ["step_000002.pt", "step_000004.pt"]
+    last = torch.load(snaps[-1], weights_only=False)
+    final = trainer.nets["deblur"].state_dict()
+    assert last["step"] == 4 and all(torch.allclose(last["nets"]["deblur"][k].float(), final[k].float(), atol=2e-3,
+                                                    rtol=1e-2) for k in final if final[k].is_floating_point())
+    first = torch.load(snaps[0], weights_only=False)["nets"]["deblur"]
+    key = next(k for k in final if final[k].is_floating_point() and final[k].ndim == 4)
+    assert not torch.equal(first[key], last["nets"]["deblur"][key])  # two different states kept
+    avg = average_checkpoints(snaps, tmp_path / "avg.pt")
+    net, arch, task = load_candidate(avg)
+    assert arch == "bambnet_deblur_test" and task == "deblur_pair"
+    expected = (first[key].float() + last["nets"]["deblur"][key].float()) / 2
+    assert torch.allclose(net.state_dict()[key], expected, atol=2e-3)
