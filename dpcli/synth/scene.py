@@ -27,7 +27,7 @@ from dpcli.synth.camera import (CameraSample, IspConfig, IspSample, add_noise, a
                                 encode, process, quantise, sample_camera, sample_isp, unprocess)
 from dpcli.synth.photos import list_photos
 from dpcli.synth.fullframe import fullframe_layers
-from dpcli.synth.textures import folder_texture, photo_texture, random_texture, stereo_motorcycle
+from dpcli.synth.textures import folder_texture, photo_texture, random_texture, soften, stereo_motorcycle
 
 __all__ = ["SceneConfig", "SceneLayers", "SynthScene", "TestScene", "generate_layers",
            "render_scene", "make_test_scene", "scene_rng", "scene_options",
@@ -71,6 +71,11 @@ class SceneConfig:
     # share of scenes in focus everywhere (|r| <= 0.5 px, inside the depth of field): the pairs that
     # teach a network identity, so that a sharp photo comes back unchanged (issue "never worse")
     sharp_prob: float = 0.0
+    # share of textures soft in themselves (textures.soften: detail no finer than soft_scale px, as in
+    # an upscaled photo); the all-in-focus target is soft too, so a network learns to leave such a
+    # texture alone where it is in focus (a soft texture is not a blurred one: issue "never worse")
+    soft_prob: float = 0.0
+    soft_scale: tuple[float, float] = (1.5, 3.0)
     # (the dslr preset's radii are DPDD's at 1680 px; the Canon dev scenes are 840 px, half of them;
     # (0.15, 0.8) with depth_gamma (1, 2) covers both, measured in docs/training.md)
     # per-scene exponent on |radius| / max (log-uniform): > 1 puts more of the frame near focus,
@@ -182,8 +187,17 @@ def _paste(canvas: np.ndarray, patch: np.ndarray, y0: int, x0: int) -> None:
 def _texture(rng: np.random.Generator, h: int, w: int, config: SceneConfig) -> tuple[np.ndarray, str]:
     """One texture of the scene's mix (photo folder, bundled photo, procedural)."""
     files = list_photos(config.photos) if config.photos else ()
-    return random_texture(rng, h, w, config.photo_prob, config.allow_research, files,
-                          config.folder_photo_prob, config.max_blurred)
+    return _maybe_soft(rng, *random_texture(rng, h, w, config.photo_prob, config.allow_research, files,
+                                            config.folder_photo_prob, config.max_blurred), config)
+
+
+def _maybe_soft(rng: np.random.Generator, tex: np.ndarray, name: str, config: SceneConfig
+                ) -> tuple[np.ndarray, str]:
+    """The texture softened in itself with probability ``soft_prob`` (no draw when it is 0, so the
+    scenes of other settings stay as they were)."""
+    if config.soft_prob > 0 and rng.random() < config.soft_prob:
+        return soften(rng, tex, config.soft_scale), f"{name}+soft"
+    return tex, name
 
 
 def _highlights(rng: np.random.Generator, layers: list[dict], h: int, w: int, q_bg: float,
@@ -265,6 +279,7 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
             img, name = folder_texture(rng, h, w, files, config.max_blurred)
         else:
             img, name = photo_texture(rng, h, w, config.allow_research)
+        img, name = _maybe_soft(rng, img, name, config)
         layers = fullframe_layers(rng, img, q_bg, q_near, config.fullframe_layers)
         for layer in layers:
             layer["meta"]["texture"] = name

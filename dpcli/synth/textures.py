@@ -195,6 +195,16 @@ def folder_texture(rng: np.random.Generator, h: int, w: int, files: Sequence[Pat
     return _colour_jitter(rng, crop.image, False, tint=0.0).astype(np.float32), f"photo:{crop.path.name}"
 
 
+def soften(rng: np.random.Generator, tex: np.ndarray, scale: tuple[float, float] = (1.5, 3.0)) -> np.ndarray:
+    """A texture soft in itself, as an upscaled or softly rendered photo is: resampled down by a
+    factor drawn log-uniformly from ``scale`` (antialiased) and back up (bilinear), so its finest
+    detail is that many px wide. (C, h, w) -> (C, h, w) float32."""
+    c, h, w = tex.shape
+    f = float(np.exp(rng.uniform(*np.log(scale))))
+    small = _resize(torch.from_numpy(np.ascontiguousarray(tex, np.float32)), max(2, round(h / f)), max(2, round(w / f)))
+    return F.interpolate(small[None], size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
+
+
 def random_texture(rng: np.random.Generator, h: int, w: int, photo_prob: float = 0.6,
                    allow_research: bool = True, photo_files: Sequence[Path] = (),
                    folder_prob: float = 0.85, max_blurred: float = 0.2) -> tuple[np.ndarray, str]:

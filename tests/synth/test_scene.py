@@ -181,3 +181,22 @@ def test_measured_kernels_option(tmp_path):
     ref = render_scene(3, SceneConfig(**{**cfg.__dict__, "kernels": None}))
     # same scene, same radii: scaled measured RDPD kernels reproduce the RDPD rendering closely
     assert (s.linear["left"] - ref.linear["left"]).abs().mean() < 0.01
+
+
+def test_soft_textures_are_soft_in_the_target_and_leave_other_scenes_alone():
+    """soft_prob: textures resampled down and up (finest detail 1.5-3 px), in the all-in-focus target
+    too; soft_prob 0 draws nothing, so the scenes of other settings are unchanged."""
+    from dpcli.synth.textures import soften
+
+    rng = np.random.default_rng(3)
+    tex = stripes(rng, 64, 64) * 0.5 + pink_noise(rng, 64, 64) * 0.5
+    soft = soften(np.random.default_rng(0), tex, (2.0, 2.0))
+    fine = lambda t: float(np.abs(np.diff(t, axis=-1)).mean())  # noqa: E731
+    assert soft.shape == tex.shape and abs(float(soft.mean() - tex.mean())) < 0.01
+    assert fine(soft) < 0.7 * fine(tex)
+    base = dict(height=64, width=96, camera="dslr", objects=(2, 4), photo_prob=1.0, allow_research=False)
+    plain = render_scene(4, SceneConfig(**base))
+    assert torch.equal(plain.sharp, render_scene(4, SceneConfig(**base, soft_prob=0.0)).sharp)
+    softened = render_scene(4, SceneConfig(**base, soft_prob=1.0))
+    assert all(layer["texture"].endswith("+soft") for layer in softened.meta["layers"] if "texture" in layer)
+    assert fine(softened.sharp.numpy()) < 0.8 * fine(plain.sharp.numpy())
