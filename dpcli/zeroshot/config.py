@@ -33,8 +33,9 @@ class ZeroShotConfig:
         init: "closed" (regularised joint L/R Wiener deconvolution, exact LS) | "iterative" (Adam).
         lam: Tikhonov weight on the latent gradients in the closed form (relative to the image
             mean level); also the weight of that prior in stage 3's closed form.
-        choice_windows, choice_temperature: the per-pixel layer choice read from stage 1 (softmin
-            of the L/R reblur residual averaged over these box windows); it also warm-starts G_D.
+        choice_windows, choice_temperature, choice_guide_eps: the per-pixel layer choice read from
+            stage 1 (softmin of the L/R reblur residual averaged over these windows, edge-aware with
+            a guided filter where ``choice_guide_eps`` > 0); it also warm-starts G_D.
     Stage 2 (G_D, Eq. 5-10, 13-14): iterations, learning rate, crop size/batch (in G_D input
         pixels), TV weight; ``gd_downsample`` feeds G_D a 2x area-downsampled pair (fast only);
         the first ``gd_warm_iters`` steps imitate the stage-1 residual choice (cross-entropy; a
@@ -68,6 +69,11 @@ class ZeroShotConfig:
     # 4 dev scenes, stage 1: window 15 / temp 0.3 32.43 dB; 31 / 0.6 32.53; 15+31+61 / 0.6 32.56
     choice_windows: tuple[int, ...] = (15, 31, 61)
     choice_temperature: float = 0.6
+    # ... pooled along image edges (a guided filter, this eps in sRGB units squared; 0 = box means).
+    # Pixel 4 dev, stage 1 gain / artefact share: box +1.293 / 0.0234; guided, eps 1e-4 / 1e-3:
+    # +1.307 / 0.0210, +1.310 / 0.0211, every scene at or above box, in-focus pairs unchanged
+    # (docs/benchmarks.md, "Zero-shot blotches")
+    choice_guide_eps: float = 1e-3
     # ... and a layer whose latent overshoots the views' local range loses by excess / this (sRGB
     # units; 0 = off): ringing layers no longer win at depth edges (blotches, colour streaks)
     choice_overshoot: float = 0.0
@@ -192,6 +198,7 @@ _CHECKS = [
     ("choice_windows", "choice_windows", lambda v: len(v) >= 1 and all(_int(x) and x >= 1 for x in v),
      "one or more positive window sizes in px"),
     ("choice_temperature", "choice_temperature", _positive, "> 0"),
+    ("choice_guide_eps", "choice_guide_eps", lambda v: _num(v) and v >= 0, ">= 0"),
     ("choice_overshoot", "choice_overshoot", lambda v: _num(v) and v >= 0, ">= 0"),
     ("measured_support", "measured_support", lambda v: _num(v) and v >= 1, ">= 1"),
     ("init", "--init", lambda v: v in ("closed", "iterative"), "closed or iterative"),
