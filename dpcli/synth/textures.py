@@ -199,9 +199,10 @@ def soften(rng: np.random.Generator, tex: np.ndarray, scale: tuple[float, float]
     """A texture soft in itself, as an upscaled or softly rendered photo is: resampled down by a
     factor drawn log-uniformly from ``scale`` (antialiased) and back up (bilinear), so its finest
     detail is that many px wide. (C, h, w) -> (C, h, w) float32."""
-    c, h, w = tex.shape
+    h, w = tex.shape[-2:]
     f = float(np.exp(rng.uniform(*np.log(scale))))
-    small = _resize(torch.from_numpy(np.ascontiguousarray(tex, np.float32)), max(2, round(h / f)), max(2, round(w / f)))
+    small = _resize(torch.from_numpy(np.ascontiguousarray(tex, np.float32)), max(2, round(h / f)),
+                    max(2, round(w / f)))
     return F.interpolate(small[None], size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
 
 

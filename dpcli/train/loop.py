@@ -469,5 +469,5 @@ def train(trainer: StageTrainer, dataset: Dataset, cfg: LoopConfig, val_batches:
 
 
 __all__ = ["LoopConfig", "StageTrainer", "train", "auto_workers", "make_loader", "save_checkpoint",
-           "load_checkpoint", "save_snapshot", "atomic_torch_save", "init_distributed", "DistInfo", "RunResult", "seed_everything",
-           "CHECKPOINT_NAME"]
+           "load_checkpoint", "save_snapshot", "atomic_torch_save", "init_distributed", "DistInfo", "RunResult",
+           "seed_everything", "CHECKPOINT_NAME", "SNAPSHOT_DIR"]
