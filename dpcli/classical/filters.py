@@ -10,22 +10,33 @@ import torch.nn.functional as F
 
 from dpcli.optics.windows import box_mean
 
-__all__ = ["box_mean", "local_range", "range_excess", "guided_filter", "weighted_guided_coefficients",
-           "weighted_guided_filter"]
+__all__ = ["box_mean", "local_range", "range_excess", "guide_statistics", "guided_filter",
+           "weighted_guided_coefficients", "weighted_guided_filter"]
 
 
-def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float) -> torch.Tensor:
+def guide_statistics(guide: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The guide's local mean and variance over (2r + 1)^2 px: what :func:`guided_filter` needs of
+    the guide alone, to compute once when many signals are filtered with the same guide and radius.
+    (N, 1, H, W) -> two (N, 1, H, W)."""
+    mean_i = box_mean(guide, r)
+    return mean_i, box_mean(guide * guide, r) - mean_i * mean_i
+
+
+def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float,
+                  stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+                  mean_src: torch.Tensor | None = None) -> torch.Tensor:
     """He et al. guided filter (grey guide).
 
     Args:
         guide: (N, 1, H, W) guidance image (edges to keep).
         src: (N, C, H, W) signal to smooth.
         r: window radius in px; eps: regularisation in guide units squared (larger = smoother).
+        stats: :func:`guide_statistics` of ``guide`` at ``r``, when already computed.
+        mean_src: ``box_mean(src, r)``, when already computed.
     """
-    mean_i = box_mean(guide, r)
-    mean_p = box_mean(src, r)
+    mean_i, var_i = stats if stats is not None else guide_statistics(guide, r)
+    mean_p = box_mean(src, r) if mean_src is None else mean_src
     cov_ip = box_mean(guide * src, r) - mean_i * mean_p
-    var_i = box_mean(guide * guide, r) - mean_i * mean_i
     a = cov_ip / (var_i + eps)
     b = mean_p - a * mean_i
     return box_mean(a, r) * guide + box_mean(b, r)

@@ -87,18 +87,22 @@ def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.T
     (C, H, W) views, (L, C, H, W) reblurred layers -> (L, H, W) weights summing to 1."""
     guide = None
     if guide_eps > 0:
-        from dpcli.classical.filters import guided_filter
+        from dpcli.classical.filters import guide_statistics, guided_filter
         from dpcli.optics import linear_to_srgb
 
         guide = linear_to_srgb(((left + right) / 2).float().clamp(0, 1)).mean(0, keepdim=True)[None]
+        stats = {w: guide_statistics(guide, w // 2) for w in windows}  # the same for every layer
     res = []
     for i in range(blur_left.shape[0]):
         r = ((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)
-        if guide is None:
-            res.append(sum(box_mean(r, w // 2) for w in windows) / len(windows))
-        else:
-            res.append(sum(torch.maximum(guided_filter(guide, r[None, None], w // 2, guide_eps)[0, 0],
-                                         GUIDED_FLOOR * box_mean(r, w // 2)) for w in windows) / len(windows))
+        total = 0
+        for w in windows:
+            mean = box_mean(r, w // 2)
+            if guide is not None:
+                edge_aware = guided_filter(guide, r[None, None], w // 2, guide_eps, stats[w], mean[None, None])
+                mean = torch.maximum(edge_aware[0, 0], GUIDED_FLOOR * mean)
+            total = total + mean
+        res.append(total / len(windows))
     res_t = torch.stack(res)
     # floor: a residual below 1e-6 of the signal's power counts as "fits exactly" (noise-free flat
     # regions would otherwise divide by ~0 and turn rounding noise into an arbitrary layer choice)
