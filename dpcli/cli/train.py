@@ -44,6 +44,12 @@ _EXAMPLES = """
   dpdeblur train defocusgan --data synth --synth-camera dslr \\
       --photos debian --synth-set fullframe_prob=0.4 -o runs/gen_dslr
 
+  # with textures soft in themselves (soft_prob), snapshots every 250 steps,
+  # then their weight average
+  dpdeblur train defocusgan --data synth --synth-set soft_prob=0.3 \\
+      --keep-every 250 -o runs/gen_soft
+  python -m dpcli.train.export runs/gen_soft/snaps/*.pt -o avg.pt
+
   # several GPUs / nodes
   torchrun --nproc_per_node 4 -m dpcli train bambnet --data DPDD \\
       --config paper --device cuda
