@@ -23,8 +23,8 @@ from dpcli.tiling import plan_tiles, run_tiled, tile_budget_px
 if TYPE_CHECKING:  # the models are imported where a session is made, so the boundary stays light
     from dpcli.models.loading import LoadedModel
 
-__all__ = ["Deblurrer", "Layout", "blur_session", "encode", "load_session", "run_official_input", "to_nchw", "to_numpy",
-           "to_tensor"]
+__all__ = ["Deblurrer", "Layout", "blur_session", "endorse_session", "encode", "load_session", "run_official_input",
+           "to_nchw", "to_numpy", "to_tensor"]
 
 
 # --- the numpy <-> torch boundary ---------------------------------------------------------------
@@ -186,23 +186,29 @@ class Deblurrer:
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise DpError(f"out of memory; use a smaller --tile (now {tile})") from exc
 
-    def _post(self, out: torch.Tensor, reference: torch.Tensor, pair: tuple | None = None) -> torch.Tensor:
+    def _post(self, out: torch.Tensor, reference: torch.Tensor, pair: tuple | None = None, gates: bool = True
+              ) -> torch.Tensor:
         """The post stage of registered weights: the input's local mean restored (``keep_mean_px``);
         for a DP pair with ``focus_gate``, the correction kept only where the pair is out of focus
         (:func:`dpcli.optics.focus_gate`: an in-focus photo comes back unchanged); for a single image
         with ``correction_gate``, only where it restores detail the input lacks
-        (:func:`dpcli.optics.correction_gate`), with ``blur_gate``, only where the named BlurNet sees
-        blur (:meth:`blur_gate`)."""
+        (:func:`dpcli.optics.correction_gate`), with ``endorse``, only where the named second network
+        makes it too (:meth:`endorsement_gate`), with ``blur_gate``, only where the named BlurNet sees
+        blur (:meth:`blur_gate`). ``gates`` False: the local mean alone (a second opinion's raw view)."""
         reference = reference.float().expand_as(out)
         if self.loaded.keep_mean_px > 0:
             from dpcli.optics.windows import restore_local_mean
 
             out = restore_local_mean(out, reference, self.loaded.keep_mean_px)
+        if not gates:
+            return out.clamp_(0, 1)
         if self.loaded.focus_gate and pair is not None:
             from dpcli.optics.disparity import focus_gate
 
             gate = focus_gate(pair[0].float(), pair[1].float(), srgb=self.loaded.space != "linear")
             out = reference + gate * (out - reference)
+        if self.loaded.endorse and pair is None:
+            out = reference + self.endorsement_gate(reference, out) * (out - reference)
         if self.loaded.correction_gate and pair is None:
             from dpcli.optics import correction_gate, linear_to_srgb
 
@@ -215,6 +221,25 @@ class Deblurrer:
                                 ).blur_gate(reference, srgb=self.loaded.space != "linear")
             out = reference + gate * (out - reference)
         return out.clamp_(0, 1)
+
+    def endorsement_gate(self, image: torch.Tensor, corrected: torch.Tensor) -> torch.Tensor:
+        """Where the second network named by ``endorse`` makes this network's correction too
+        (:func:`dpcli.optics.endorsement_gate` in sRGB values, on the second's output with its local
+        mean kept and no gate of its own; it is fed the image in its own space). (N, C, H, W) input
+        and output in this model's space -> (N, 1, H, W) in [0, 1]."""
+        from dpcli.optics import endorsement_gate, linear_to_srgb, srgb_to_linear
+
+        second = endorse_session(self.loaded.endorse, device=str(self.device), precision=self.precision)
+        if second.task != "deblur_single":
+            raise ModelError(f"{self.loaded.source or self.loaded.arch}: its second opinion {self.loaded.endorse} "
+                             f"is a {second.task} network, not a single-image one")
+        linear, second_linear = self.loaded.space == "linear", second.loaded.space == "linear"
+        fed = image if linear == second_linear else (srgb_to_linear(image) if second_linear
+                                                     else linear_to_srgb(image.clamp(0, 1)))
+        other = second._post(second._run([fed], None), fed, gates=False)
+        views = [linear_to_srgb(v.clamp(0, 1)) if linear else v for v in (image, corrected)]
+        views.append(linear_to_srgb(other.clamp(0, 1)) if second_linear else other)
+        return endorsement_gate(*views)
 
     def blur_map(self, image: torch.Tensor, progress=None) -> torch.Tensor:
         """(N, C, H, W) image in sRGB values -> (N, 1, H, W): a BlurNet's probability that each pixel
@@ -284,11 +309,21 @@ def load_session(model: str, task: str, *, weights: str | Path | None = None, ar
     return _SESSIONS[key]
 
 
+def _named_session(name: str, task: str, **options: Any) -> Deblurrer:
+    """The session of registered weights (``arch.tag``) or a weights file, for ``task``."""
+    if Path(name).suffix in (".safetensors", ".pt", ".pth"):
+        return load_session("auto", task, weights=name, **options)
+    return load_session(name, task, **options)
+
+
 def blur_session(blur: str, **options: Any) -> Deblurrer:
     """The session of a blur gate: registered BlurNet weights (``arch.tag``) or a weights file."""
-    if Path(blur).suffix in (".safetensors", ".pt", ".pth"):
-        return load_session("auto", "blur", weights=blur, **options)
-    return load_session(blur, "blur", **options)
+    return _named_session(blur, "blur", **options)
+
+
+def endorse_session(name: str, **options: Any) -> Deblurrer:
+    """The session of a second opinion: registered single-image weights (``arch.tag``) or a file."""
+    return _named_session(name, "deblur_single", **options)
 
 
 def run_official_input(loaded: LoadedModel, official_input: torch.Tensor) -> torch.Tensor:

@@ -99,3 +99,33 @@ def test_correction_gate_returns_a_sharp_photo_closer_to_itself():
 
     plain, gated = session(False).deblur_image(image), session(True).deblur_image(image)
     assert psnr(plain, image) < 60 and psnr(gated, image) > psnr(plain, image) + 6
+
+
+def test_endorse_keeps_only_the_correction_the_second_network_makes_too(tmp_path):
+    """The engine's endorsement post stage (PretrainedCfg.endorse): a second network that changes
+    nothing drops the whole correction; the same network as its own second opinion keeps it."""
+    from dpcli.train.export import save_fp16_safetensors
+
+    image = make_test_scene(96, seed=5, max_radius=0.01).sharp.numpy().clip(0, 1)
+
+    def net(redraw: float):
+        torch.manual_seed(0)
+        m = create_model("defocusgan_generator_test", residual=True).eval()
+        torch.nn.init.normal_(m.tail.weight, std=redraw)
+        if redraw == 0:
+            torch.nn.init.zeros_(m.tail.bias)
+        return m
+
+    def session(second: str) -> Deblurrer:
+        loaded = LoadedModel(net(0.01).half().float(), "defocusgan_generator_test",
+                             model_info("defocusgan_generator_test"), space="srgb", endorse=second)
+        return Deblurrer(loaded, device="cpu", tile=0)
+
+    still = save_fp16_safetensors(net(0.0), "defocusgan_generator_test", tmp_path / "still.safetensors")
+    same = save_fp16_safetensors(net(0.01), "defocusgan_generator_test", tmp_path / "same.safetensors")
+    plain = session("").deblur_image(image)
+    assert np.abs(plain - image).max() > 1e-3  # the first network does change the photo
+    assert np.array_equal(session(str(still)).deblur_image(image), image)
+    endorsed = session(str(same)).deblur_image(image)
+    # kept: within a tenth of the correction (where the change has no fine detail, eps closes it partly)
+    assert np.abs(endorsed - plain).mean() < 0.1 * np.abs(plain - image).mean()

@@ -227,6 +227,7 @@ class LoadedModel:
     focus_gate: bool = False  # post stage of registered DP weights (PretrainedCfg.focus_gate)
     blur_gate: str = ""  # post stage of registered single-image weights (PretrainedCfg.blur_gate)
     correction_gate: bool = False  # post stage of registered single-image weights (PretrainedCfg.correction_gate)
+    endorse: str = ""  # post stage of registered single-image weights (PretrainedCfg.endorse)
     space: str = ""  # the encoding the weights' input is in ("linear" | "srgb"; "" = sRGB)
 
     @property
@@ -295,6 +296,7 @@ def load_model(model: str | None = "bambnet", *, task: str = "deblur_pair", weig
         return LoadedModel(net.eval(), chosen, model_info(chosen), entry.cfg.colour_order, entry.cfg.name,
                            keep_mean_px=float(entry.cfg.keep_mean_px), focus_gate=bool(entry.cfg.focus_gate),
                            blur_gate=entry.cfg.blur_gate, correction_gate=bool(entry.cfg.correction_gate),
+                           endorse=entry.cfg.endorse,
                            space=entry.cfg.space)
 
     path = Path(weights)

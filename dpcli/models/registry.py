@@ -89,6 +89,10 @@ class PretrainedCfg:
     # post stage for single images: the correction kept only where it restores detail the input lacks
     # (dpcli.optics.correction_gate): a network's re-drawing of what is already sharp is dropped
     correction_gate: bool = False
+    # post stage for single images: the correction kept only where a second single-image network
+    # ("arch.tag" of registered weights or a file) makes it too (dpcli.optics.endorsement_gate):
+    # what only this network redraws (soft fur, bark) is dropped
+    endorse: str = ""
 
     @property
     def arch(self) -> str:

@@ -28,13 +28,13 @@ Runner = Callable[[Tensor, Tensor], Tensor]  # (left, right) (1, 3, H, W) -> AiF
 def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int | None = 32,
                 device: str | torch.device = "cpu", keep_mean_px: float = 0.0, arch: str | None = None,
                 focus_gate: bool = False, space: str = "", blur_gate: str = "",
-                correction_gate: bool = False) -> Runner:
+                correction_gate: bool = False, endorse: str = "") -> Runner:
     """Inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``, fed
     the views' mean) through the engine ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
     tiles on ``device``, grey expanded to RGB, the post stage ``keep_mean_px``: the input's local
     mean restored; ``focus_gate`` for pairs, with views encoded in ``space``; ``blur_gate``, BlurNet
     weights (``arch.tag`` or a file) gating a single-image net; ``correction_gate`` for single-image
-    nets). ``tile`` None = the
+    nets; ``endorse``, a second single-image net's weights whose agreement gates it). ``tile`` None = the
     memory plan of ``run``; ``arch``: the registry name (default: the network's ``arch`` attribute)."""
     from dpcli.engine import Deblurrer
     from dpcli.models.loading import LoadedModel
@@ -44,7 +44,8 @@ def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int 
     if arch is None:
         raise ValueError("pair_runner needs the network's registry name (arch=...)")
     loaded = LoadedModel(net.float().eval(), arch, model_info(arch), keep_mean_px=keep_mean_px,
-                         focus_gate=focus_gate, space=space, blur_gate=blur_gate, correction_gate=correction_gate)
+                         focus_gate=focus_gate, space=space, blur_gate=blur_gate, correction_gate=correction_gate,
+                         endorse=endorse)
     session = Deblurrer(loaded, device=str(device), tile=tile, tile_overlap=overlap)
 
     @torch.no_grad()
@@ -255,7 +256,7 @@ def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int =
              grey: bool = True, camera: str = "phone", arch: str | None = None,
              device: str | torch.device = "cpu", keep_mean_px: float = 0.0,
              domains: tuple[str, ...] = ("phone", "dslr"), focus_gate: bool = False,
-             correction_gate: bool = False) -> dict[str, Any]:
+             correction_gate: bool = False, endorse: str = "") -> dict[str, Any]:
     """Scores of one candidate: the synthetic validation set, then the real dev scenes of ``domains``
     (phone: Pixel 4, dslr: Canon) found under ``shared/data``, and the harm figure on sharp photos
     of the first of ``domains`` (:func:`sharp_scores`)."""
@@ -268,7 +269,7 @@ def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int =
         return scores
     runners = {d: pair_runner(net, task, tile=tile, device=device, keep_mean_px=keep_mean_px, arch=arch,
                               focus_gate=focus_gate, space="srgb" if d == "dslr" else "linear",
-                              correction_gate=correction_gate) for d in DOMAIN_SCENES}
+                              correction_gate=correction_gate, endorse=endorse) for d in DOMAIN_SCENES}
     synth_domain = "phone" if grey else "dslr"
     scores: dict[str, Any] = {"arch": arch, **synthetic_scores(runners[synth_domain], synth_count, camera=camera,
                                                               grey=grey)}
@@ -356,6 +357,10 @@ def main() -> None:
                         help="post stage for single images: keep the correction only where it restores detail the "
                              "input lacks (dpcli.optics.correction_gate), as `dpdeblur run` does for weights exported "
                              "with it")
+    parser.add_argument("--endorse", default="", metavar="ARCH.TAG",
+                        help="post stage for single images: keep the correction only where these second single-image "
+                             "weights make it too (dpcli.optics.endorsement_gate), as `dpdeblur run` does for weights "
+                             "exported with it")
     parser.add_argument("--gate-for", default=None, metavar="ARCH.TAG",
                         help="a BlurNet candidate: score it as the blur gate of these shipped single-image weights "
                              "(with --export: ship it as their gate if the gated weights pass the rule)")
@@ -384,14 +389,14 @@ def main() -> None:
         return
     scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera,
                       args.arch, args.device, args.keep_mean, (domain,) + tuple(d for d in DOMAIN_SCENES if d != domain),
-                      args.focus_gate, args.correction_gate)
+                      args.focus_gate, args.correction_gate, args.endorse)
     text = json.dumps(scores, indent=2)
     if args.json:
         args.json.write_text(text)
     print(text)
     if args.export:
         print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch, args.notes, domain,
-                             args.keep_mean, args.focus_gate, args.correction_gate))
+                             args.keep_mean, args.focus_gate, args.correction_gate, args.endorse))
 
 
 # the largest loss a single dev scene may show in a shipped candidate (dB): none ("never worse")
@@ -436,33 +441,39 @@ def beats_input(scores: dict[str, Any], domain: str = "phone", min_gain_db: floa
     return shipping_verdict(scores, domain, min_gain_db)[0]
 
 
-def _shipped_entry(path: Path, name: str) -> str | None:
-    """``name`` when ``path`` is that shipped entry's own weights file (same sha256), else None."""
+def _shipped_entry(path: Path, name: str | None = None) -> str | None:
+    """``name`` when ``path`` is that shipped entry's own weights file (same sha256), else None;
+    without ``name``: the first shipped entry whose file ``path`` is."""
     from dpcli.models.registry import list_pretrained, sha256_file
 
-    entry = next((c for c in list_pretrained() if c.name == name), None)
-    if entry is None or Path(path).suffix != ".safetensors":
+    if Path(path).suffix != ".safetensors":
         return None
-    return name if sha256_file(path) == entry.sha256 else None
+    sha = sha256_file(path)
+    return next((c.name for c in list_pretrained() if (name is None or c.name == name) and c.sha256 == sha), None)
 
 
 def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None,
                    notes: str = "", domain: str = "phone", keep_mean_px: float = 0.0, focus_gate: bool = False,
-                   correction_gate: bool = False) -> str:
+                   correction_gate: bool = False, endorse: str = "") -> str:
     """Export the candidate with every figure in its manifest entry, only if it passes the shipping
     rule of ``domain``; the entry records the domain and the input space it was trained for."""
     ok, why = shipping_verdict(scores, domain)
     if not ok:
         return f"not shipped: {why}"
-    from dpcli.train.export import export_weights, update_entry
+    from dpcli.train.export import alias_entry, export_weights, update_entry
 
     net, arch, _ = load_candidate(path, arch)
     metrics = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
+    post = dict(keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate), correction_gate=bool(correction_gate),
+                endorse=endorse)
     shipped = _shipped_entry(path, f"{arch}.{tag}")
     if shipped is not None:  # the same weights with another post stage: the entry keeps its file and record
-        update_entry(shipped, metrics=metrics, keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate),
-                     correction_gate=bool(correction_gate))
+        update_entry(shipped, metrics=metrics, **post)
         return f"updated {shipped}: same weights, post stage and figures as scored ({why})"
+    source = _shipped_entry(path)
+    if source is not None:  # a shipped file under a new name (another post stage): one file, two entries
+        alias_entry(source, f"{arch}.{tag}", metrics=metrics, notes=notes, training_data=training_data, **post)
+        return f"shipped {arch}.{tag}: the weights of {source}, post stage and figures as scored ({why})"
     state = torch.load(path, map_location="cpu", weights_only=False) if path.suffix != ".safetensors" else {}
     recipe = {"checkpoint_step": state.get("step"), "config": state.get("config", {})}
     if state.get("averaged_steps"):
@@ -470,7 +481,7 @@ def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: 
     space = "srgb" if domain == "dslr" else "linear"
     entry = export_weights(net, arch, tag, metrics=metrics, recipe=recipe, training_data=training_data, notes=notes,
                            domain=domain, space=space, keep_mean_px=keep_mean_px, focus_gate=focus_gate,
-                           correction_gate=correction_gate)
+                           correction_gate=correction_gate, endorse=endorse)
     return f"shipped {entry['name']} sha256 {entry['sha256']} ({why})"
 
 

@@ -58,7 +58,7 @@ def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, fl
                    training_data: str, notes: str = "", license: str = "MIT (weights trained by dpdeblur)",
                    weights_dir: Path | None = None, domain: str = "", space: str = "",
                    keep_mean_px: float = 0.0, focus_gate: bool = False, blur_gate: str = "",
-                   correction_gate: bool = False) -> dict[str, Any]:
+                   correction_gate: bool = False, endorse: str = "") -> dict[str, Any]:
     """Write ``<weights>/<arch>.<tag>.safetensors`` (fp16) and upsert its manifest entry.
 
     Returns the manifest entry (a :class:`dpcli.models.registry.PretrainedCfg` as a dict).
@@ -76,7 +76,7 @@ def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, fl
                           training_data=training_data, recipe=json.dumps(recipe, sort_keys=True, default=str),
                           metrics={k: float(v) for k, v in metrics.items()}, license=license, notes=notes,
                           domain=domain, space=space, keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate),
-                          blur_gate=blur_gate, correction_gate=bool(correction_gate))
+                          blur_gate=blur_gate, correction_gate=bool(correction_gate), endorse=endorse)
     data = _read_manifest(folder)
     entries = [e for e in data.get("weights", []) if e.get("name") != name]
     entries.append(dataclasses.asdict(entry))
@@ -118,6 +118,28 @@ def update_entry(name: str, *, metrics: dict[str, float] | None = None, notes: s
             _write_manifest(folder, data)
             return entry
     raise DpError(f"no shipped weights named {name}")
+
+
+def alias_entry(source: str, name: str, *, metrics: dict[str, float], notes: str = "", training_data: str = "",
+                weights_dir: Path | None = None, **post: Any) -> dict[str, Any]:
+    """Ship the weights of entry ``source`` once more as ``name`` with another post stage: a new
+    manifest entry that points at the same file (same sha256), its own figures and notes."""
+    from dpcli.models.registry import PretrainedCfg
+    from dpcli.models.registry import weights_dir as default_dir
+
+    folder = Path(weights_dir) if weights_dir is not None else default_dir()
+    data = _read_manifest(folder)
+    base = next((e for e in data.get("weights", []) if e.get("name") == source), None)
+    if base is None:
+        raise DpError(f"no shipped weights named {source}")
+    known = {f.name for f in dataclasses.fields(PretrainedCfg)}
+    if set(post) - known:
+        raise DpError(f"no manifest field {', '.join(sorted(set(post) - known))}")
+    entry = {**base, **post, "name": name, "metrics": {k: float(v) for k, v in metrics.items()}, "notes": notes,
+             "training_data": training_data or base.get("training_data", "")}
+    data["weights"] = [e for e in data["weights"] if e.get("name") != name] + [entry]
+    _write_manifest(folder, data)
+    return entry
 
 
 def save_compact_state(trainer: Any, step: int, path: Path) -> Path:

@@ -44,3 +44,18 @@ def test_shipped_weights_carry_domain_space_and_gain_of_their_manifest_entry() -
             passes = tta_passes(name, domain)
             extra = _measured_tta(name)[domain]["passes"][str(passes)]["gain_db"] if passes > 1 else 0.0
             assert gain == pytest.approx(cfg.metrics[f"{key}_psnr"] - cfg.metrics[f"{key}_psnr_input"] + extra)
+
+
+def test_every_second_opinion_a_shipped_entry_names_is_shipped_single_image_weights_of_its_domain() -> None:
+    """A manifest ``endorse`` post stage points at registered single-image weights for the same
+    domain and input space, so `run` can load it (read from the manifest: any entry that has one)."""
+    from dpcli.models.registry import list_pretrained, model_info
+
+    entries = {cfg.name: cfg for cfg in list_pretrained()}
+    for cfg in entries.values():
+        if not getattr(cfg, "endorse", ""):
+            continue
+        second = entries[cfg.endorse]
+        assert model_info(cfg.arch).task == model_info(second.arch).task == "deblur_single"
+        assert second.domain == cfg.domain and (second.space or "srgb") == (cfg.space or "srgb")
+        assert not second.endorse  # a second opinion is one network, not a chain

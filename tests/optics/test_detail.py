@@ -1,7 +1,7 @@
-"""dpcli.optics.detail: local detail and the correction gate of single-image networks."""
+"""dpcli.optics.detail: local detail, the correction gate and the endorsement gate of single-image networks."""
 import torch
 
-from dpcli.optics import band_detail, blur, correction_gate, disk_kernel
+from dpcli.optics import band_detail, blur, correction_gate, disk_kernel, endorsement, endorsement_gate
 from dpcli.synth.scene import make_test_scene
 
 
@@ -26,3 +26,34 @@ def test_correction_gate_keeps_a_correction_that_restores_a_blurred_edge():
     gate = correction_gate(blurred, sharp)  # the ideal correction
     assert float(gate[..., 8:-8, 28:36].min()) > 0.99
     assert float(correction_gate(blurred, blurred).max()) == 0.0  # no correction, nothing to keep
+
+
+def _redraw():
+    """A textured photo, a first network's re-drawing of it, and the change that re-drawing made."""
+    sharp = make_test_scene(96, seed=4, max_radius=0.01).sharp[None].clamp(0, 1)
+    first = (sharp + 0.3 * (sharp - blur(sharp, disk_kernel(1.5)[None]))).clamp(0, 1)  # sharpened
+    return sharp, first
+
+
+def test_endorsement_is_one_where_both_networks_make_the_same_correction_and_zero_where_one_does():
+    image, first = _redraw()
+    inner = (..., slice(12, -12), slice(12, -12))
+    same = endorsement(image, first, first)
+    assert float(same[inner].median()) > 0.9 and float(same.max()) <= 1.0  # eps: a faint change claims less
+    assert float(endorsement(image, first, image).abs().max()) < 1e-6  # the second leaves it: no endorsement
+    half = endorsement(image, first, image + 0.5 * (first - image))
+    assert torch.allclose(half, 0.5 * same, atol=1e-5)  # linear in the second's change
+    assert torch.allclose(endorsement(image, first, image - (first - image)), -same, atol=1e-5)
+    assert endorsement(image.expand(2, -1, -1, -1), first.expand(2, -1, -1, -1), image.expand(2, -1, -1, -1)
+                       ).shape == (2, 1, 96, 96)
+
+
+def test_endorsement_gate_drops_what_only_the_first_network_redraws():
+    image, first = _redraw()
+    assert float(endorsement_gate(image, first, image).max()) == 0.0
+    assert float(endorsement_gate(image, first, first)[..., 12:-12, 12:-12].min()) > 0.99
+    # endorsed on the left half only: the gate opens there and stays shut on the right
+    second = image.clone()
+    second[..., :48] = first[..., :48]
+    gate = endorsement_gate(image, first, second)
+    assert float(gate[..., 12:-12, 8:28].min()) > 0.99 and float(gate[..., 12:-12, 76:].max()) == 0.0
