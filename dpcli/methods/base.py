@@ -54,6 +54,8 @@ class Method(ABC):
         measured: domain -> mean PSNR gain over the input (dB) on that domain's real dev scenes
             (Pixel 4 4 scenes for phone, Canon 4 scenes for dslr), from data, used to rank defaults.
         min_size: smallest side (px) it can process.
+        spares_sharp: False where its measured harm figure says sharp photos do not come back
+            unchanged (:func:`dpcli.metrics.spares_sharp`); methods with no such figure count as sparing.
     """
 
     name: str = ""
@@ -63,6 +65,7 @@ class Method(ABC):
     summary: str = ""
     measured: dict[str, float] = {}
     min_size: int = 32
+    spares_sharp: bool = True
 
     # -- what callers use --------------------------------------------------------------------
     def deblur(self, left: np.ndarray, right: np.ndarray | None = None, *, srgb: bool, kernels=None,

@@ -53,6 +53,16 @@ def gains_from_metrics(metrics: dict[str, float], domains: tuple[str, ...]) -> d
     return out
 
 
+def sharp_spared(metrics: dict[str, float]) -> bool:
+    """Whether a manifest entry's harm figure (``sharp_psnr``, ``sharp_psnr_min``: sharp photos through
+    the weights against themselves) holds; True where it was not measured."""
+    from dpcli.metrics.image import spares_sharp
+
+    if "sharp_psnr" not in metrics or "sharp_psnr_min" not in metrics:
+        return True
+    return spares_sharp(metrics["sharp_psnr"], metrics["sharp_psnr_min"])
+
+
 class NetworkMethod(Method):
     """A deblurring network behind the method interface (loads on first use, cached)."""
 
@@ -161,9 +171,11 @@ def network_method(name: str, *, weights: str | Path | None = None, arch: str | 
             if cfg.name == name:
                 domains = tuple(d for d in (cfg.domain or "").split(",") if d in DOMAINS) or DOMAINS
                 space = cfg.space or "srgb"
-                return NetworkMethod(cfg.name, cfg_task, space=space, domains=domains,
-                                     measured=gains_from_metrics(cfg.metrics, domains),
-                                     summary=cfg.training_data, **runtime)
+                method = NetworkMethod(cfg.name, cfg_task, space=space, domains=domains,
+                                       measured=gains_from_metrics(cfg.metrics, domains),
+                                       summary=cfg.training_data, **runtime)
+                method.spares_sharp = sharp_spared(cfg.metrics)
+                return method
         return _by_family(name, entries, task, runtime)
     try:
         family, default_arch = resolve_arch(name, task or "deblur_pair")

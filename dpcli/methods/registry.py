@@ -50,10 +50,13 @@ def get_method(name: str, **options: Any) -> Method:
 
 
 def default_method(domain: str, needs_pair: bool, candidates: list[Method] | None = None) -> Method | None:
-    """The best measured method for ``domain``: the largest measured gain > 0 among methods of
-    that kind meant for the domain (None when nothing measured beats the input there)."""
+    """The best measured method for ``domain``, trust first: the largest measured gain > 0 among
+    methods of that kind meant for the domain that give sharp photos back unchanged
+    (``Method.spares_sharp``); only where none does, the largest gain of all (None when nothing
+    measured beats the input there)."""
     pool = [m for m in (candidates if candidates is not None else list_methods())
             if m.needs_pair == needs_pair and domain in m.domains and m.measured.get(domain, 0.0) > 0.0]
     if not pool:
         return None
-    return max(pool, key=lambda m: m.measured[domain])
+    spared = [m for m in pool if m.spares_sharp]
+    return max(spared or pool, key=lambda m: m.measured[domain])

@@ -63,6 +63,18 @@ def mse(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None) -> float:
     return float(_per_image_mean((p - g) ** 2, _mask_tensor(mask, p)).mean())
 
 
+# "No harm": a sharp photo through a method comes back within these PSNRs of itself (mean over the
+# dev GT photos, and each one). The shipping rule (dpcli.train.evaluate) and the defaults of `run`
+# (dpcli.methods.default_method) read them from here.
+SHARP_PSNR_MEAN_DB, SHARP_PSNR_EACH_DB = 40.0, 37.0
+
+
+def spares_sharp(mean_db: float, min_db: float) -> bool:
+    """Whether a method's harm figure (PSNR of sharp photos through it against themselves, mean and
+    worst, dB) says it gives sharp photos back unchanged (:data:`SHARP_PSNR_MEAN_DB`, :data:`SHARP_PSNR_EACH_DB`)."""
+    return mean_db >= SHARP_PSNR_MEAN_DB and min_db >= SHARP_PSNR_EACH_DB
+
+
 def psnr(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None, data_range: float = 1.0) -> float:
     """PSNR = 10 log10(data_range^2 / MSE) per image, then the plain mean over images (dB).
 

@@ -92,14 +92,22 @@ def test_defaults_come_from_measured_gains() -> None:
     assert default_method("dslr", False, pool) is None  # nothing that beats the input
     pool.append(Fake("better", True, {"phone": 1.5}))
     assert default_method("phone", True, pool).name == "better"  # new weights take over: data, not code
+    pool[-1].spares_sharp = False  # ... unless they harm sharp photos and another method does not
+    assert default_method("phone", True, pool).name == "b"
+    for m in pool:
+        m.spares_sharp = False  # where every candidate harms them, the largest gain still wins
+    assert default_method("phone", True, pool).name == "better"
 
 
 def test_shipped_defaults_are_the_best_measured_of_manifest_and_measured_json() -> None:
     """The default per domain is read from the data that ships (dpcli/weights/manifest.json and
-    dpcli/methods/measured.json), never named here."""
+    dpcli/methods/measured.json), never named here: the best gain among the methods that spare sharp
+    photos (where any does)."""
     for domain in ("phone", "dslr"):
         for pair in (True, False):
             pool = [m for m in list_methods() if m.needs_pair == pair and domain in m.domains]
+            spared = [m for m in pool if m.spares_sharp and m.measured.get(domain, 0.0) > 0]
+            pool = spared or pool
             gains = {m.name: m.measured.get(domain, 0.0) for m in pool}
             best = max(gains, key=gains.get, default=None)
             chosen = default_method(domain, pair)

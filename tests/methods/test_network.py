@@ -59,3 +59,39 @@ def test_every_second_opinion_a_shipped_entry_names_is_shipped_single_image_weig
         assert model_info(cfg.arch).task == model_info(second.arch).task == "deblur_single"
         assert second.domain == cfg.domain and (second.space or "srgb") == (cfg.space or "srgb")
         assert not second.endorse  # a second opinion is one network, not a chain
+
+
+def test_shipped_weights_say_whether_they_spare_sharp_photos_from_their_harm_figure() -> None:
+    """``spares_sharp`` of a shipped network comes from its manifest entry's harm figure (40 dB mean,
+    37 dB each: sharp photos through it against themselves); an entry without one counts as sparing."""
+    from dpcli.methods.network import sharp_spared, shipped_network_names
+    from dpcli.models.registry import list_pretrained
+
+    assert sharp_spared({}) and sharp_spared({"sharp_psnr": 41.0, "sharp_psnr_min": 37.0})
+    assert not sharp_spared({"sharp_psnr": 41.0, "sharp_psnr_min": 36.9})
+    assert not sharp_spared({"sharp_psnr": 39.9, "sharp_psnr_min": 38.0})
+    entries = {cfg.name: cfg for cfg in list_pretrained()}
+    for name in shipped_network_names():
+        assert get_method(name).spares_sharp == sharp_spared(entries[name].metrics)
+
+
+def test_default_for_single_colour_photos_keeps_a_nearly_sharp_photo_and_restores_a_blurred_one() -> None:
+    """Never worse: the bundled nearly sharp scene_c (39.8 dB against its ground truth as given) comes
+    back at 37 dB or more through whatever `run` picks for single colour photos, and the blurred
+    scene_d still gains at least 2 dB."""
+    from pathlib import Path
+
+    from dpcli.io.images import read_image
+    from dpcli.methods import default_method
+    from dpcli.metrics.image import psnr
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    method = default_method("dslr", False)
+    for name, floor in (("scene_c", 37.0), ("scene_d", None)):
+        image = read_image(root / "single" / f"{name}.png").data
+        gt = read_image(root / "ground_truth" / f"{name}.png").data
+        out = np.clip(method.deblur(image, None, srgb=True).image, 0, 1)
+        if floor is not None:
+            assert psnr(out, gt) >= floor
+        else:
+            assert psnr(out, gt) > psnr(image, gt) + 2.0

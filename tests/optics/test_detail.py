@@ -52,8 +52,9 @@ def test_endorsement_gate_drops_what_only_the_first_network_redraws():
     image, first = _redraw()
     assert float(endorsement_gate(image, first, image).max()) == 0.0
     assert float(endorsement_gate(image, first, first)[..., 12:-12, 12:-12].min()) > 0.99
-    # endorsed on the left half only: the gate opens there and stays shut on the right
+    # endorsed on the left half only: the gate opens there and stays shut on the right, beyond the
+    # reach of its window (10 px) and spread (12 px dilated, 12 px smoothed)
     second = image.clone()
-    second[..., :48] = first[..., :48]
+    second[..., :40] = first[..., :40]
     gate = endorsement_gate(image, first, second)
-    assert float(gate[..., 12:-12, 8:28].min()) > 0.99 and float(gate[..., 12:-12, 76:].max()) == 0.0
+    assert float(gate[..., 12:-12, 8:28].min()) > 0.99 and float(gate[..., 12:-12, 40 + 10 + 24:].max()) == 0.0
