@@ -68,9 +68,10 @@ def correction_gate(image: torch.Tensor, corrected: torch.Tensor, *, low: float 
 def endorsement(image: torch.Tensor, first: torch.Tensor, second: torch.Tensor, *, band: float = 1.0,
                 window: int = 10, eps: float = 1 / 255) -> torch.Tensor:
     """How much of the first network's correction the second one makes too: the local projection of
-    the second's change onto the first's, both band-passed below ``band`` px (the local mean they keep
-    does not count), over a (2 ``window`` + 1)^2 px box. 1 where both change the same, 0 where the
-    second changes nothing there (or something unrelated), negative where it changes the opposite.
+    the second's change onto the first's, both high-passed (minus their local mean at ``band`` px: the
+    finest detail; a shift of the local mean does not count), over a (2 ``window`` + 1)^2 px box. 1
+    where both change the same, 0 where the second changes nothing there (or something unrelated),
+    negative where it changes the opposite.
     ``eps`` per channel is added to the first's change (flat regions: no change, no claim).
 
     (B, C, H, W) input, first and second outputs (same encoding) -> (B, 1, H, W).

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from dpcli.domains import DOMAIN_SCENES
-from dpcli.metrics.image import SHARP_PSNR_EACH_DB, SHARP_PSNR_MEAN_DB, spares_sharp
+from dpcli.metrics.image import spares_sharp
 from dpcli.train.data import SynthDataset, fixed_batches
 from dpcli.train.losses import psnr_batch
 
@@ -402,8 +402,6 @@ def main() -> None:
 
 # the largest loss a single dev scene may show in a shipped candidate (dB): none ("never worse")
 MAX_SCENE_LOSS_DB = 0.0
-# the harm rule: sharp photos through the candidate, PSNR against themselves (sharp_scores)
-MIN_SHARP_PSNR_DB, MIN_SHARP_PSNR_ANY_DB = SHARP_PSNR_MEAN_DB, SHARP_PSNR_EACH_DB
 IDENTICAL_PSNR_DB = 99.0  # an output identical to its input (infinite PSNR) is recorded as this
 
 
@@ -412,7 +410,8 @@ def shipping_verdict(scores: dict[str, Any], domain: str = "phone", min_gain_db:
     """The shipping rule, on the real dev scenes of ``domain`` (phone: Pixel 4; dslr: Canon): mean
     PSNR above the input's by more than ``min_gain_db``, mean SSIM not lower, no scene more than
     ``MAX_SCENE_LOSS_DB`` below its input, and, where the harm figure was measured, sharp photos back
-    unchanged to ``MIN_SHARP_PSNR_DB`` mean and ``MIN_SHARP_PSNR_ANY_DB`` each. A defocus-map network has no "input" to beat: it must beat
+    unchanged to ``SHARP_PSNR_MEAN_DB`` mean and ``SHARP_PSNR_EACH_DB`` each (:func:`dpcli.metrics.spares_sharp`;
+    the harm figure is :func:`sharp_scores`). A defocus-map network has no "input" to beat: it must beat
     the best constant map on synthetic data and rank the real Pixel 4 depths with a mean Spearman of
     at least ``min_spearman``. Returns (ships, one line saying why)."""
     if "pixel4_defocus_spearman" in scores:

@@ -1,7 +1,10 @@
 """dpcli.optics.detail: local detail, the correction gate and the endorsement gate of single-image networks."""
+import inspect
+
 import torch
 
-from dpcli.optics import band_detail, blur, correction_gate, disk_kernel, endorsement, endorsement_gate
+from dpcli.optics import (ENDORSEMENT_GATE_DEFAULTS, band_detail, blur, correction_gate, disk_kernel, endorsement,
+                          endorsement_gate)
 from dpcli.synth.scene import make_test_scene
 
 
@@ -58,3 +61,8 @@ def test_endorsement_gate_drops_what_only_the_first_network_redraws():
     second[..., :40] = first[..., :40]
     gate = endorsement_gate(image, first, second)
     assert float(gate[..., 12:-12, 8:28].min()) > 0.99 and float(gate[..., 12:-12, 40 + 10 + 24:].max()) == 0.0
+
+
+def test_endorsement_gate_defaults_are_the_documented_settings():
+    params = inspect.signature(endorsement_gate).parameters
+    assert {k: params[k].default for k in ENDORSEMENT_GATE_DEFAULTS} == ENDORSEMENT_GATE_DEFAULTS
