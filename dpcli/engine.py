@@ -229,10 +229,8 @@ class Deblurrer:
         and output in this model's space -> (N, 1, H, W) in [0, 1]."""
         from dpcli.optics import endorsement_gate, linear_to_srgb, srgb_to_linear
 
+        # loading for "deblur_single" refuses weights of another task (dpcli.models.loading._check_task)
         second = endorse_session(self.loaded.endorse, device=str(self.device), precision=self.precision)
-        if second.task != "deblur_single":
-            raise ModelError(f"{self.loaded.source or self.loaded.arch}: its second opinion {self.loaded.endorse} "
-                             f"is a {second.task} network, not a single-image one")
         linear, second_linear = self.loaded.space == "linear", second.loaded.space == "linear"
         fed = image if linear == second_linear else (srgb_to_linear(image) if second_linear
                                                      else linear_to_srgb(image.clamp(0, 1)))

@@ -68,12 +68,14 @@ class NetworkMethod(Method):
 
     def __init__(self, name: str, task: str, *, weights: str | Path | None = None, arch: str | None = None,
                  space: str = "srgb", domains: tuple[str, ...] = DOMAINS, measured: dict | None = None,
-                 summary: str = "", user_weights: bool = False, device: str = "auto", precision: str = "fp32",
-                 tile: int | None = None, tile_overlap: int | None = None, coc_weights: str | Path | None = None,
+                 spares_sharp: bool = True, summary: str = "", user_weights: bool = False, device: str = "auto",
+                 precision: str = "fp32", tile: int | None = None, tile_overlap: int | None = None,
+                 coc_weights: str | Path | None = None,
                  **_: Any) -> None:
         self.name, self.task, self.weights, self.arch = name, task, weights, arch
         self.needs_pair = task == "deblur_pair"
         self.space, self.domains, self.measured = space, tuple(domains), dict(measured or {})
+        self.spares_sharp = spares_sharp
         self.summary, self.user_weights = summary, user_weights
         self.runtime = dict(device=device, precision=precision, tile=tile, tile_overlap=tile_overlap)
         self.coc_weights = coc_weights
@@ -171,11 +173,9 @@ def network_method(name: str, *, weights: str | Path | None = None, arch: str | 
             if cfg.name == name:
                 domains = tuple(d for d in (cfg.domain or "").split(",") if d in DOMAINS) or DOMAINS
                 space = cfg.space or "srgb"
-                method = NetworkMethod(cfg.name, cfg_task, space=space, domains=domains,
-                                       measured=gains_from_metrics(cfg.metrics, domains),
-                                       summary=cfg.training_data, **runtime)
-                method.spares_sharp = sharp_spared(cfg.metrics)
-                return method
+                return NetworkMethod(cfg.name, cfg_task, space=space, domains=domains,
+                                     measured=gains_from_metrics(cfg.metrics, domains),
+                                     spares_sharp=sharp_spared(cfg.metrics), summary=cfg.training_data, **runtime)
         return _by_family(name, entries, task, runtime)
     try:
         family, default_arch = resolve_arch(name, task or "deblur_pair")

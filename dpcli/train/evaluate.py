@@ -441,15 +441,14 @@ def beats_input(scores: dict[str, Any], domain: str = "phone", min_gain_db: floa
     return shipping_verdict(scores, domain, min_gain_db)[0]
 
 
-def _shipped_entry(path: Path, name: str | None = None) -> str | None:
-    """``name`` when ``path`` is that shipped entry's own weights file (same sha256), else None;
-    without ``name``: the first shipped entry whose file ``path`` is."""
+def _shipped_entries(path: Path) -> list[str]:
+    """Names of the shipped entries whose weights file ``path`` is (same sha256); none for a checkpoint."""
     from dpcli.models.registry import list_pretrained, sha256_file
 
     if Path(path).suffix != ".safetensors":
-        return None
+        return []
     sha = sha256_file(path)
-    return next((c.name for c in list_pretrained() if (name is None or c.name == name) and c.sha256 == sha), None)
+    return [c.name for c in list_pretrained() if c.sha256 == sha]
 
 
 def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None,
@@ -466,14 +465,13 @@ def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: 
     metrics = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
     post = dict(keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate), correction_gate=bool(correction_gate),
                 endorse=endorse)
-    shipped = _shipped_entry(path, f"{arch}.{tag}")
-    if shipped is not None:  # the same weights with another post stage: the entry keeps its file and record
-        update_entry(shipped, metrics=metrics, **post)
-        return f"updated {shipped}: same weights, post stage and figures as scored ({why})"
-    source = _shipped_entry(path)
-    if source is not None:  # a shipped file under a new name (another post stage): one file, two entries
-        alias_entry(source, f"{arch}.{tag}", metrics=metrics, notes=notes, training_data=training_data, **post)
-        return f"shipped {arch}.{tag}: the weights of {source}, post stage and figures as scored ({why})"
+    name, owners = f"{arch}.{tag}", _shipped_entries(path)
+    if name in owners:  # the same weights with another post stage: the entry keeps its file and record
+        update_entry(name, metrics=metrics, **post)
+        return f"updated {name}: same weights, post stage and figures as scored ({why})"
+    if owners:  # a shipped file under a new name (another post stage): one file, two entries
+        alias_entry(owners[0], name, metrics=metrics, notes=notes, training_data=training_data, **post)
+        return f"shipped {name}: the weights of {owners[0]}, post stage and figures as scored ({why})"
     state = torch.load(path, map_location="cpu", weights_only=False) if path.suffix != ".safetensors" else {}
     recipe = {"checkpoint_step": state.get("step"), "config": state.get("config", {})}
     if state.get("averaged_steps"):

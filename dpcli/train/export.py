@@ -97,20 +97,25 @@ def _write_manifest(folder: Path, data: dict[str, Any]) -> None:
     atomic_write_bytes(folder / "manifest.json", (json.dumps(data, indent=2) + "\n").encode(), overwrite=True)
 
 
+def _manifest_for_post(weights_dir: Path | None, post: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """The weights folder and its manifest, once ``post`` names only manifest fields."""
+    from dpcli.models.registry import PretrainedCfg
+    from dpcli.models.registry import weights_dir as default_dir
+
+    unknown = set(post) - {f.name for f in dataclasses.fields(PretrainedCfg)}
+    if unknown:
+        raise DpError(f"no manifest field {', '.join(sorted(unknown))}")
+    folder = Path(weights_dir) if weights_dir is not None else default_dir()
+    return folder, _read_manifest(folder)
+
+
 def update_entry(name: str, *, metrics: dict[str, float] | None = None, notes: str | None = None,
                  weights_dir: Path | None = None, **post: Any) -> dict[str, Any]:
     """Change the post stage (``blur_gate``, ``focus_gate``, ``keep_mean_px``) of a shipped entry
     and merge new figures into its metrics; the weights file stays as it is."""
-    from dpcli.models.registry import PretrainedCfg
-    from dpcli.models.registry import weights_dir as default_dir
-
-    folder = Path(weights_dir) if weights_dir is not None else default_dir()
-    data = _read_manifest(folder)
+    folder, data = _manifest_for_post(weights_dir, post)
     for entry in data.get("weights", []):
         if entry.get("name") == name:
-            unknown = set(post) - {f.name for f in dataclasses.fields(PretrainedCfg)}
-            if unknown:
-                raise DpError(f"no manifest field {', '.join(sorted(unknown))}")
             entry.update(post)
             entry["metrics"] = {**entry.get("metrics", {}), **{k: float(v) for k, v in (metrics or {}).items()}}
             if notes is not None:
@@ -124,17 +129,10 @@ def alias_entry(source: str, name: str, *, metrics: dict[str, float], notes: str
                 weights_dir: Path | None = None, **post: Any) -> dict[str, Any]:
     """Ship the weights of entry ``source`` once more as ``name`` with another post stage: a new
     manifest entry that points at the same file (same sha256), its own figures and notes."""
-    from dpcli.models.registry import PretrainedCfg
-    from dpcli.models.registry import weights_dir as default_dir
-
-    folder = Path(weights_dir) if weights_dir is not None else default_dir()
-    data = _read_manifest(folder)
+    folder, data = _manifest_for_post(weights_dir, post)
     base = next((e for e in data.get("weights", []) if e.get("name") == source), None)
     if base is None:
         raise DpError(f"no shipped weights named {source}")
-    known = {f.name for f in dataclasses.fields(PretrainedCfg)}
-    if set(post) - known:
-        raise DpError(f"no manifest field {', '.join(sorted(set(post) - known))}")
     entry = {**base, **post, "name": name, "metrics": {k: float(v) for k, v in metrics.items()}, "notes": notes,
              "training_data": training_data or base.get("training_data", "")}
     data["weights"] = [e for e in data["weights"] if e.get("name") != name] + [entry]
