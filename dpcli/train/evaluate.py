@@ -338,7 +338,13 @@ def ship_blur_gate(path: Path, scores: dict[str, Any], tag: str, training_data: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="examples: python -m dpcli.train.evaluate runs/x/checkpoint.pt --shared ../shared --export v1  |  "
+               "a single-image net gated by a second one, as shipped for colour photos: python -m "
+               "dpcli.train.evaluate dpcli/weights/defocusgan_generator_small.dslr-synth.safetensors --shared "
+               "../shared --synth-camera dslr --colour --keep-mean 32 --correction-gate --endorse "
+               "defocusgan_generator_small.dslr-soft --domain dslr")
     parser.add_argument("weights", type=Path, help="checkpoint.pt of a run, or exported .safetensors")
     parser.add_argument("--shared", type=Path, default=None, help="../shared (real data)")
     parser.add_argument("--synth-count", type=int, default=16)
