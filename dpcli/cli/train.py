@@ -70,6 +70,9 @@ def train_command(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch per process."),
     crop: Optional[int] = typer.Option(None, "--crop", help="Training crop in px (synthetic: scene size)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: the config's)."),
+    warmup: int = typer.Option(0, "--warmup", help="Raise the learning rate linearly over the first N "
+                                "steps of the run (from a --warm-start's step), so that the fresh optimiser "
+                                "does not jolt trained weights (0 = none)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the -o folder from its "
                                 "checkpoint.pt, exactly, with the options it was started with (recorded in "
                                 "the folder); a larger --steps trains further."),
@@ -149,7 +152,8 @@ def train_command(
     options: dict = dict(get_stage(model, stage).flags(flags))  # the flags this stage takes
     options.update(parse_sets(set_ or [], "--stage-set"))
     req = TrainRequest(model=model, data=data, stage=stage, config=config, out=run_dir, steps=steps,
-                       batch_size=batch_size, crop=crop, lr=lr, seed=seed, resume=resume, time_budget=time_budget,
+                       batch_size=batch_size, crop=crop, lr=lr, warmup=warmup, seed=seed, resume=resume,
+                       time_budget=time_budget,
                        precision=dev.precision, device=dev.device, val_every=val_every, ckpt_every=ckpt_every,
                        keep_every=keep_every, val_count=val_count, recipe=patch_recipe, synth_length=synth_length,
                        synth_options=synth_options, linear_data=source.srgb is False, srgb=source.srgb,
@@ -183,7 +187,8 @@ def train_command(
 
 # command-line parameter -> the TrainRequest field it sets (for --resume: what was typed again)
 _FIELDS = {"model": "model", "data": "data", "stage": "stage", "config": "config", "batch_size": "batch_size",
-           "crop": "crop", "lr": "lr", "seed": "seed", "val_count": "val_count", "patch_recipe": "recipe",
+           "crop": "crop", "lr": "lr", "warmup": "warmup", "seed": "seed", "val_count": "val_count",
+           "patch_recipe": "recipe",
            "synth_length": "synth_length", "synth_camera": "synth_options", "synth_grey": "synth_options",
            "photos": "synth_options", "synth_set": "synth_options", "coc_weights": "stage_options",
            "coc_source": "stage_options", "defocus_weights": "stage_options", "r_max": "stage_options",

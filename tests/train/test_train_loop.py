@@ -202,3 +202,37 @@ def test_kept_snapshots_are_the_weights_of_their_steps_and_average(tiny_dpdd, tm
     assert arch == "bambnet_deblur_test" and task == "deblur_pair"
     expected = (first[key].float() + last["nets"]["deblur"][key].float()) / 2
     assert torch.allclose(net.state_dict()[key], expected, atol=2e-3)
+
+
+def test_warm_up_ramps_the_learning_rate_linearly_from_the_runs_first_step():
+    """--warmup 4 after a warm start at step 10: lr x 1/4, 2/4, 3/4, 1, then it stays; the ramp
+    multiplies what a scheduler set, and its state travels in the optimiser's state dict."""
+    from dpcli.train.loop import warm_up
+
+    param = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.Adam([param], lr=1e-3)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+    seen = []
+    for step in range(10, 16):
+        warm_up({"g": opt}, step, 10, 4)
+        seen.append(opt.param_groups[0]["lr"])
+    assert seen[:4] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3]) and seen[4:] == pytest.approx([1e-3, 1e-3])
+    opt.step(), sched.step(), sched.step()  # the scheduler halves the rate: the ramp keeps its factor on top of it
+    again = torch.optim.Adam([param], lr=1e-3)
+    again.load_state_dict(opt.state_dict())
+    warm_up({"g": again}, 16, 0, 4)  # a resumed run: the first step comes from the state, not from `start`
+    assert again.param_groups[0]["lr"] == pytest.approx(5e-4)
+
+
+def test_resume_inside_the_warm_up_continues_exactly(tiny_dpdd, tmp_path):
+    """--warmup 6: 8 steps straight == 3 steps, stop, --resume to 8; the ramp shows in the log."""
+    full, _, _ = run_training(_req(tiny_dpdd, tmp_path / "a", steps=8, warmup=6))
+    run_training(_req(tiny_dpdd, tmp_path / "b", steps=3, warmup=6))
+    resumed, _, _ = run_training(_req(tiny_dpdd, tmp_path / "b", steps=8, warmup=6, resume=True))
+    assert [h.get("lr_scale") for h in full.history] == pytest.approx([1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, None, None,
+                                                                      None], abs=1e-9)
+    a = [h["loss"] for h in full.history[3:]]
+    b = [h["loss"] for h in resumed.history]
+    assert len(b) == 5 and max(abs(x - y) for x, y in zip(a, b)) < 1e-6
+    plain, _, _ = run_training(_req(tiny_dpdd, tmp_path / "c", steps=8))
+    assert abs(plain.history[1]["loss"] - full.history[1]["loss"]) > 1e-7  # the ramp changes the updates
