@@ -23,7 +23,9 @@ from dpcli.metrics.image import spares_sharp
 from dpcli.train.data import SynthDataset, fixed_batches
 from dpcli.train.losses import psnr_batch
 
-Runner = Callable[[Tensor, Tensor], Tensor]  # (left, right) (1, 3, H, W) -> AiF (1, 3, H, W)
+# (left, right[, combined]) (1, 3, H, W) -> AiF (1, 3, H, W); combined: the single photo a camera records
+# beside the views (a single-image network's input, as `run` gets it), None = the views' mean
+Runner = Callable[..., Tensor]
 
 
 def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int | None = 32,
@@ -31,7 +33,7 @@ def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int 
                 focus_gate: bool = False, space: str = "", blur_gate: str = "",
                 correction_gate: bool = False, endorse: str = "") -> Runner:
     """Inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``, fed
-    the views' mean) through the engine ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
+    the combined capture where the data has one, else the views' mean) through the engine ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
     tiles on ``device``, grey expanded to RGB, the post stage ``keep_mean_px``: the input's local
     mean restored; ``focus_gate`` for pairs, with views encoded in ``space``; ``blur_gate``, BlurNet
     weights (``arch.tag`` or a file) gating a single-image net; ``correction_gate`` for single-image
@@ -50,10 +52,10 @@ def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int 
     session = Deblurrer(loaded, device=str(device), tile=tile, tile_overlap=overlap)
 
     @torch.no_grad()
-    def run(left: Tensor, right: Tensor) -> Tensor:
+    def run(left: Tensor, right: Tensor, combined: Tensor | None = None) -> Tensor:
         if task == "deblur_pair":
             return session.deblur_pair(left, right)
-        return session.deblur_image((left + right) / 2)
+        return session.deblur_image((left + right) / 2 if combined is None else combined)
 
     return run
 
@@ -66,7 +68,7 @@ def synthetic_scores(run: Runner, count: int = 16, size: int = 192, camera: str 
     ds.augment_cfg.hflip = ds.augment_cfg.vflip = False
     pred, base = [], []
     for batch in fixed_batches(ds, count, 1, seed=seed):
-        out = run(batch["left"], batch["right"])
+        out = run(batch["left"], batch["right"], batch["combined"])
         pred.append(psnr_batch(out, batch["target"]))
         base.append(psnr_batch(batch["combined"], batch["target"]))
     return {"synth_psnr": float(np.mean(pred)), "synth_psnr_input": float(np.mean(base))}
@@ -174,7 +176,9 @@ def canon_scores(run: Runner, canon_dir: Path) -> dict[str, Any]:
         a_is_left = not decide_orientation(Views.from_arrays(sc.view_a, sc.view_b), True, Source(srgb=True)).swapped
         a, b = torch.from_numpy(sc.view_a)[None], torch.from_numpy(sc.view_b)[None]
         left, right = (a, b) if a_is_left else (b, a)
-        out = run(left, right)[0].clamp(0, 1).numpy()
+        # a single-image network gets the combined capture, as `run` does on a Canon photo (its
+        # baseline too); a pair network the views
+        out = run(left, right, torch.from_numpy(sc.combined)[None])[0].clamp(0, 1).numpy()
         pred, base = score_canon(out, sc), score_canon(sc.combined, sc)
         per_scene[sid] = {"pred": pred, "input": base, "view_a_is_left": a_is_left}
         rows.append((pred, base))

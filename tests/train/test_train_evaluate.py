@@ -7,8 +7,9 @@ import torch
 from dpcli.train.evaluate import pixel4_scores, synthetic_scores
 
 
-def _identity(left, right):
-    return (left + right) / 2
+def _identity(left, right, combined=None):
+    """A single-image "network" that returns its input: the combined capture, else the views' mean."""
+    return (left + right) / 2 if combined is None else combined
 
 
 @pytest.mark.realdata
@@ -16,6 +17,18 @@ def test_pixel4_identity_candidate_scores_exactly_the_input(pixel4_dir):
     scores = pixel4_scores(_identity, pixel4_dir, margin=16, scene_ids=["002"])
     assert scores["pixel4_psnr"] == pytest.approx(scores["pixel4_psnr_input"], abs=1e-6)
     assert scores["pixel4_scenes"]["002"]["input"]["psnr"] == pytest.approx(27.82, abs=0.01)  # published
+
+
+def test_a_single_image_candidate_gets_the_canon_combined_capture_as_run_does(shared_dir):
+    """Canon's combined capture is its own photo, not the views' mean: a single-image candidate that
+    returns its input scores exactly the baseline (the mean of the views scores differently)."""
+    from dpcli.train.evaluate import canon_scores
+
+    canon = shared_dir / "data" / "canon-dpdd-gif"
+    same = canon_scores(_identity, canon)
+    assert same["canon_psnr"] == pytest.approx(same["canon_psnr_input"], abs=1e-6)
+    mean = canon_scores(lambda left, right, combined=None: (left + right) / 2, canon)
+    assert abs(mean["canon_psnr"] - mean["canon_psnr_input"]) > 0.05
 
 
 def test_synthetic_scores_identity_is_the_input():
