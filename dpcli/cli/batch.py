@@ -243,6 +243,19 @@ def require_inputs(paths: Sequence[Path]) -> None:
             raise InputError("no such file or folder", path)
 
 
+def gather_items(paths: Sequence[Path], exclude: Sequence[Path | None], recursive: bool) -> list:
+    """The items (pairs, photos, :class:`~dpcli.io.pairs.BadInput`) of the files and folders given,
+    probed; one line when there is nothing to do: no images at all, or only unreadable ones."""
+    from dpcli.io.pairs import BadInput, discover_inputs, probe_items
+
+    items = probe_items(discover_inputs(paths, exclude=list(exclude), recursive=recursive))
+    if not items:
+        raise InputError("no images found", paths[0])
+    if all(isinstance(it, BadInput) for it in items):
+        raise items[0].error()
+    return items
+
+
 @contextmanager
 def naming(item):
     """An input error raised without a file (e.g. a method's size limit) names the item's file."""

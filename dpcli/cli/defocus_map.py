@@ -9,7 +9,7 @@ import numpy as np
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.batch import naming, require_inputs, run_batch
+from dpcli.cli.batch import gather_items, naming, require_inputs, run_batch
 from dpcli.cli.inputs import resolve_input
 from dpcli.cli.output_plan import OutputPlan
 from dpcli.cli.result import ItemResult
@@ -59,7 +59,7 @@ def defocus_map_command(
     dev: DeviceOptions = bundle(omit=("tta",)),  # the deblurring networks' TTA; maps have none
 ) -> None:
     """Estimate the signed defocus map (blur radius in px; + behind the focal plane) of DP pairs."""
-    from dpcli.io.pairs import BadInput, discover_inputs, is_pair, probe_items
+    from dpcli.io.pairs import BadInput, is_pair
     from dpcli.methods import get_method
 
     model = renamed(arch, model_alias, "--arch", "--model", "bambnet")
@@ -68,11 +68,7 @@ def defocus_map_command(
     require_inputs(inputs)
     dev.apply_threads()
     resolved = resolve_input(source)
-    items = probe_items(discover_inputs(inputs, exclude=[out.folder], recursive=source.recursive))
-    if not items:
-        raise InputError("no images found", inputs[0])
-    if all(isinstance(it, BadInput) for it in items):
-        raise items[0].error()
+    items = gather_items(inputs, exclude=[out.folder], recursive=source.recursive)
     runtime = dict(device=dev.device, precision=dev.precision, tile=dev.tile, tile_overlap=dev.tile_overlap)
     src = resolved.pipeline_source()
     estimator = None if method == "net" else get_method(method, min_radius=min_radius, max_radius=max_radius,

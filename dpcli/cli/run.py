@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.batch import naming, require_inputs, run_batch
+from dpcli.cli.batch import gather_items, naming, require_inputs, run_batch
 from dpcli.cli.console import console_err
 from dpcli.cli.inputs import resolve_input
 from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, renamed, with_bundles
@@ -92,7 +92,7 @@ def run_command(
     the source knows (--camera, dpdeblur synth output), else the pair itself.
     The summary says per item which method ran and the L/R order.
     """
-    from dpcli.io.pairs import BadInput, discover_inputs, is_pair, photo_source, probe_items
+    from dpcli.io.pairs import BadInput, is_pair, photo_source
     from dpcli.pipeline import MethodChooser, Options, load_calibration
 
     model = renamed(method, model_alias, "--method", "--model", "auto")
@@ -103,11 +103,7 @@ def run_command(
         raise InputError("--gt: no such folder", gt)
     dev.apply_threads()
     resolved = resolve_input(source)
-    items = probe_items(discover_inputs(inputs, exclude=[out.folder], recursive=source.recursive))
-    if not items:
-        raise InputError("no images found", inputs[0])
-    if all(isinstance(it, BadInput) for it in items):
-        raise items[0].error()
+    items = gather_items(inputs, exclude=[out.folder], recursive=source.recursive)
     if weights is not None and model == "auto":
         usable = [it for it in items if not isinstance(it, BadInput)]
         kinds = {is_pair(it) and not single for it in usable}
