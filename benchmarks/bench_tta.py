@@ -1,11 +1,12 @@
 """Test-time augmentation (dpcli.methods.tta) of the networks on the 4 Canon dev scenes: gain and cost.
 
-DP (``--pair``, default the DSLR BaMBNet): the network runs ONCE on each of the 8 transforms
+DP (``--pair``, default the weights `run` picks for colour pairs): the network runs ONCE on each of the 8 transforms
 (vertical flip x horizontal flip x L/R exchange) of the pair in its file order; since the
 transforms of the reversed order (b, a) are the same 8 pairs, every variant of both file orders
 is an average of these outputs: no TTA (files = identity, reversed = the exchange), TTA-2
 (identity + vertical flip), TTA-4 (the 4 sign-keeping transforms), TTA-8 (all: the same image for
-both orders), and `run`'s detected L/R order without and with TTA-4 (what ``--tta`` runs). Single (``--single``, default the DSLR generator):
+both orders), and `run`'s detected L/R order without and with TTA-4 (what ``--tta`` runs). Single (``--single``, default the
+weights `run` picks for colour photos):
 the 8 dihedral transforms of the combined view; TTA-1, TTA-2 (0 + 180 deg), TTA-4 (rotations),
 TTA-8. Prints per-scene PSNR gains over the input and seconds per pass; --write stores what TTA adds
 (pairs: TTA-4 in the detected order; single: TTA-8) in dpcli/methods/measured.json ("tta" section), which decide the default (dpcli.methods.tta.tta_worth).
@@ -53,16 +54,18 @@ def _report_mean(by: dict, cols: list[str], width: int, secs: list[float]) -> No
 def main() -> None:
     import torch
 
-    from dpcli.methods import get_method, orient
+    from dpcli.methods import default_method, get_method, orient
     from dpcli.methods.tta import DP_TRANSFORMS, PAIR_SETS, SINGLE_SETS, PairTransform, dihedral, undo_dihedral
     from dpcli.metrics.protocols import score_canon
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pair", default="bambnet_deblur_small.dslr-synth")
-    ap.add_argument("--single", default="defocusgan_generator_small.dslr-synth")
+    ap.add_argument("--pair", default=None, help="pair weights (default: what run picks for colour pairs)")
+    ap.add_argument("--single", default=None, help="single-image weights (default: what run picks for colour photos)")
     ap.add_argument("--skip", default="", help="pair | single: leave one out")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
+    args.pair = args.pair or default_method("dslr", True).name
+    args.single = args.single or default_method("dslr", False).name
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     canon = Path(os.environ.get("DPDEBLUR_SHARED", "../shared")) / "data" / "canon-dpdd-gif"
     summary: dict[str, dict[str, list[float]]] = {}
