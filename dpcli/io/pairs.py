@@ -285,7 +285,8 @@ def _flat(files: Sequence[Path], explicit: bool) -> list[InputItem]:
             if partner is None:
                 want = "right (NAME_R / NAME_right)" if right is None else "left (NAME_L / NAME_left)"
                 items.append(BadInput(have.stem, have, f"lone {'left' if right is None else 'right'} view: "
-                                      f"no {want} file for {base}"))
+                                      f"no {want} file for {base} (an ordinary photo? rename it without "
+                                      f"the '{have.stem[len(base):]}' ending)"))
                 continue
             left, right = (have, partner) if right is None else (partner, have)
         combined = plain_by_stem.get(base) or (_match(left.parent, base, left.suffix.lower()) if explicit else None)

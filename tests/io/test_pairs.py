@@ -115,7 +115,7 @@ def test_lone_left_named_on_the_command_line(tmp_path: Path) -> None:
     assert isinstance(item, BadInput)
     with pytest.raises(InputError, match="lone left view") as info:
         load_pair(item)
-    assert "solo_L.png" in str(info.value)
+    assert "solo_L.png" in str(info.value) and "rename it without the '_L' ending" in str(info.value)
 
 
 def test_dpdd_file_named_alone_finds_its_partner(tmp_path: Path) -> None:
