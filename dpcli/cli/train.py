@@ -71,8 +71,8 @@ def train_command(
     crop: Optional[int] = typer.Option(None, "--crop", help="Training crop in px (synthetic: scene size)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default: the config's)."),
     warmup: int = typer.Option(0, "--warmup", help="Raise the learning rate linearly over the first N "
-                                "steps of the run (from a --warm-start's step), so that the fresh optimiser "
-                                "does not jolt trained weights (0 = none)."),
+                                "steps of the run (from a --warm-start's step), against the fresh optimiser "
+                                "jolting trained weights (0 = none)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the -o folder from its "
                                 "checkpoint.pt, exactly, with the options it was started with (recorded in "
                                 "the folder); a larger --steps trains further."),

@@ -48,8 +48,7 @@ class LoopConfig:
     # weight averaging (``python -m dpcli.train.export out/snaps/*.pt -o avg.pt``)
     keep_every: int = 0
     # linear learning-rate warm-up over the first N steps of the run (counted from a warm start's
-    # step): Adam's fresh moments after --warm-start otherwise jolt the weights (run g's first 113 steps
-    # cost 0.2 dB)
+    # step), against fresh optimiser moments jolting warm-started weights
     warmup: int = 0
     val_every: int = 250
     log_every: int = 10
