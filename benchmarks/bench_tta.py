@@ -5,9 +5,8 @@ DP (``--pair``, default the weights `run` picks for colour pairs): the network r
 transforms of the reversed order (b, a) are the same 8 pairs, every variant of both file orders
 is an average of these outputs: no TTA (files = identity, reversed = the exchange), TTA-2
 (identity + vertical flip), TTA-4 (the 4 sign-keeping transforms), TTA-8 (all: the same image for
-both orders), and `run`'s detected L/R order without and with TTA-4 (what ``--tta`` runs). Single (``--single``, default the
-weights `run` picks for colour photos):
-the 8 dihedral transforms of the combined view; TTA-1, TTA-2 (0 + 180 deg), TTA-4 (rotations),
+both orders), and `run`'s detected L/R order without and with TTA-4 (what ``--tta`` runs). Single
+(``--single``, default the weights `run` picks for colour photos): the 8 dihedral transforms of the combined view; TTA-1, TTA-2 (0 + 180 deg), TTA-4 (rotations),
 TTA-8. Prints per-scene PSNR gains over the input and seconds per pass; --write stores what TTA adds
 (pairs: TTA-4 in the detected order; single: TTA-8) in dpcli/methods/measured.json ("tta" section), which decide the default (dpcli.methods.tta.tta_worth).
 

@@ -33,7 +33,8 @@ def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int 
                 focus_gate: bool = False, space: str = "", blur_gate: str = "",
                 correction_gate: bool = False, endorse: str = "") -> Runner:
     """Inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``, fed
-    the combined capture where the data has one, else the views' mean) through the engine ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
+    the combined capture where the data has one, else the views' mean) through the engine
+    ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
     tiles on ``device``, grey expanded to RGB, the post stage ``keep_mean_px``: the input's local
     mean restored; ``focus_gate`` for pairs, with views encoded in ``space``; ``blur_gate``, BlurNet
     weights (``arch.tag`` or a file) gating a single-image net; ``correction_gate`` for single-image

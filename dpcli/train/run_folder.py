@@ -23,7 +23,8 @@ OPTIONS_FILE = "options.json"
 # TrainRequest field -> the flag(s) that set it: what defines a run and must not change on resume
 FIXED = {
     "model": "MODEL", "data": "--data", "stage": "--stage", "config": "--config", "batch_size": "--batch-size",
-    "crop": "--crop", "lr": "--lr", "warmup": "--warmup", "seed": "--seed", "val_count": "--val-count", "recipe": "--patch-recipe",
+    "crop": "--crop", "lr": "--lr", "warmup": "--warmup", "seed": "--seed", "val_count": "--val-count",
+    "recipe": "--patch-recipe",
     "synth_length": "--synth-length", "linear_data": "--linear", "srgb": "--srgb/--linear",
     "synth_options": "--synth-camera/--synth-grey/--photos/--synth-set",
     "stage_options": "--coc-weights/--coc-source/--defocus-weights/--r-max/--stage-set",

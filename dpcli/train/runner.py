@@ -142,7 +142,8 @@ def prepare(req: TrainRequest) -> tuple[StageTrainer, Any, list, LoopConfig, dic
     loop_cfg = LoopConfig(out=out, steps=steps, batch_size=batch, seed=req.seed,
                           ckpt_every=req.ckpt_every if req.ckpt_every is not None else loop["ckpt_every"],
                           val_every=req.val_every if req.val_every is not None else loop["val_every"],
-                          keep_every=req.keep_every, warmup=req.warmup, time_budget=req.time_budget, precision=req.precision,
+                          keep_every=req.keep_every, warmup=req.warmup, time_budget=req.time_budget,
+                          precision=req.precision,
                           device=req.device, resume=req.resume, quiet=req.quiet)
     recipe_info = {"model": req.model, "stage": stage, "config": req.config, "data": str(req.data),
                    "crop": crop, "batch_size": batch, "steps": steps, "seed": req.seed, "precision": req.precision,
