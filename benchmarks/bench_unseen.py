@@ -17,7 +17,6 @@ Needs scikit-image (the test extra).
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,7 @@ def quantise(img: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    from bench_trust import deblur_as_run, write_crop
+    from bench_trust import _psnr, deblur_as_run, write_crop
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="auto", help="comma-separated method names (`dpdeblur models`)")
@@ -70,8 +69,7 @@ def main() -> None:
                 img = quantise(downscale(load_photo(photo), s))
                 out, ran = deblur_as_run(name, img, None, srgb=True, domain="dslr", cache=cache)
                 out = quantise(np.clip(out, 0, 1))
-                mse = float(((out.astype(np.float64) - img) ** 2).mean())
-                psnr = math.inf if mse == 0 else -10 * math.log10(mse)
+                psnr = _psnr(out, img)
                 diff = np.abs(out - img).max(0)
                 by_scale[s].append(psnr)
                 cells.append(f"{psnr:7.2f} / {float((diff > CHANGED).mean()):6.3f}")
