@@ -50,6 +50,10 @@ _EXAMPLES = """
       --keep-every 250 -o runs/gen_soft
   python -m dpcli.train.export runs/gen_soft/snaps/*.pt -o avg.pt
 
+  # from a compact state, the learning rate ramped up over 500 steps
+  dpdeblur train defocusgan --data synth --warm-start STATE.pt \\
+      --warmup 500 -o runs/gen_warm
+
   # several GPUs / nodes
   torchrun --nproc_per_node 4 -m dpcli train bambnet --data DPDD \\
       --config paper --device cuda
