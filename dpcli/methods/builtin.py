@@ -12,13 +12,31 @@ from dpcli.methods.base import Method, register_method
 _MEASURED = Path(__file__).with_name("measured.json")
 
 
-def measured_gains(name: str) -> dict[str, float]:
-    """domain -> measured gain (dB) of a built-in method, from ``measured.json``."""
+def _measured() -> dict:
     try:
-        data = json.loads(_MEASURED.read_text())
+        return json.loads(_MEASURED.read_text())
     except (OSError, ValueError):
         return {}
-    return {k: float(v) for k, v in data.get(name, {}).items()}
+
+
+def measured_gains(name: str) -> dict[str, float]:
+    """domain -> measured gain (dB) of a built-in method, from ``measured.json``."""
+    return {k: float(v) for k, v in _measured().get(name, {}).items()}
+
+
+def broad_trust(name: str, domain: str) -> bool | None:
+    """Whether a method (any: built-in, composite or shipped weights) kept its promise on the tuning
+    half of the broad benchmark for ``domain`` (``measured.json`` "broad", written by
+    ``benchmarks/bench_broad.py --half tune --write``): no blurred photo or rendered pair came back
+    below its input, and sharp photos came back unchanged (:func:`dpcli.metrics.spares_sharp`).
+    None where it was not measured."""
+    from dpcli.metrics.image import spares_sharp
+
+    fig = _measured().get("broad", {}).get(name, {}).get(domain)
+    if fig is None:
+        return None
+    sharp = "sharp_mean_db" not in fig or spares_sharp(fig["sharp_mean_db"], fig["sharp_min_db"])
+    return fig.get("below_input", 0) == 0 and sharp
 
 
 @register_method("zeroshot")
@@ -84,3 +102,28 @@ class Classical(Method):
         from dpcli.classical import estimate_defocus_classical
 
         return estimate_defocus_classical(left, right, srgb=srgb, **self.radius_range)
+
+
+@register_method("deconv_single")
+class BlindDeconvSingle(Method):
+    """One photo deconvolved by the uniform disc blur read off its own spectrum, where the spectrum
+    shows one (:func:`dpcli.classical.blind.deblur_single_classical`); unchanged where it does not."""
+
+    name = "deconv_single"
+    needs_pair = False
+    space = "linear"
+    summary = ("single-image blind deconvolution (training-free): a uniform disc blur measured from the "
+               "photo's spectrum, undone by a Wiener filter; photos without measured blur come back unchanged")
+
+    def __init__(self, config=None, **_: Any) -> None:
+        self.config = config
+        self.measured = measured_gains(self.name)
+
+    def _deblur(self, left, right, *, kernels, defocus, focus):
+        import torch
+
+        from dpcli.classical.blind import deblur_single_classical
+
+        out, est = deblur_single_classical(torch.from_numpy(np.ascontiguousarray(left, np.float32)), self.config)
+        info = {"blur_radius_px": round(est.radius, 2), "blur_confidence": round(est.confidence, 2)}
+        return out.numpy(), None, info

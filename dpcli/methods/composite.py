@@ -198,3 +198,41 @@ class FusionBambnetZeroshot(ResidualFusion):
     parts = (DSLR_NET, "zeroshot")
     summary = ("per-pixel fusion of the DSLR BaMBNet and the zero-shot stage-1 image, weighted by how "
                "well each, reblurred with the pair's estimated L/R kernels, explains both views")
+
+
+class Switch(Composite):
+    """The first part's image where that part acted (:meth:`acted` reads its info), else the
+    second part's: the second runs only where the first returned the photo unchanged."""
+
+    def acted(self, info: dict) -> bool:
+        raise NotImplementedError
+
+    def _deblur(self, left, right, *, kernels, defocus, focus):
+        srgb = self.space == "srgb"
+        first, second = self.parts
+        out = self.part(first).deblur(left, right, srgb=srgb, kernels=kernels, defocus=defocus, focus=focus)
+        chosen = first
+        if not self.acted(out.info):
+            chosen = second
+            out = self.part(second).deblur(left, right, srgb=srgb, kernels=kernels, defocus=defocus, focus=focus)
+        return out.image, out.defocus, {"chosen": chosen, "parts": {chosen: out.info}}
+
+    def _combine(self, left, right, images, kernels):
+        raise ModelError(f"{self.name} chooses one part per photo; it has no fixed combination")
+
+
+@register_method("deconv_or_network")
+class DeconvOrNetwork(Switch):
+    """Single photos: the blind deconvolution where the photo's spectrum shows a uniform disc blur
+    (a whole photo taken out of focus), else the shipped single-image network with its gates
+    (partly blurred photos, whose blur varies across the frame)."""
+
+    name = "deconv_or_network"
+    needs_pair = False
+    space = "srgb"
+    parts = ("deconv_single", "defocusgan_generator_small.dslr-consensus")
+    summary = ("single photos: blind disc deconvolution where a uniform blur is measured, else the "
+               "single-image network (defocusgan_generator_small.dslr-consensus)")
+
+    def acted(self, info: dict) -> bool:
+        return float(info.get("blur_radius_px", 0.0)) > 0.0

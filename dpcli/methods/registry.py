@@ -13,6 +13,7 @@ import dpcli.methods.builtin  # noqa: F401  (registers the built-in methods)
 import dpcli.methods.composite  # noqa: F401  (registers the composite methods)
 from dpcli.errors import ModelError
 from dpcli.methods.base import Method, UnknownMethod, registered_factories
+from dpcli.methods.builtin import broad_trust
 from dpcli.methods.network import network_method, shipped_network_names
 from dpcli.methods.tta import with_tta  # tta=True|False|None (the measured default): networks only
 
@@ -52,11 +53,12 @@ def get_method(name: str, **options: Any) -> Method:
 def default_method(domain: str, needs_pair: bool, candidates: list[Method] | None = None) -> Method | None:
     """The best measured method for ``domain``, trust first: the largest measured gain > 0 among
     methods of that kind meant for the domain that give sharp photos back unchanged
-    (``Method.spares_sharp``); only where none does, the largest gain of all (None when nothing
-    measured beats the input there)."""
+    (``Method.spares_sharp``) and did not fail the broad benchmark's tuning half
+    (:func:`~dpcli.methods.builtin.broad_trust`: photos nobody tuned on, none below its input);
+    only where none does, the largest gain of all (None when nothing measured beats the input there)."""
     pool = [m for m in (candidates if candidates is not None else list_methods())
             if m.needs_pair == needs_pair and domain in m.domains and m.measured.get(domain, 0.0) > 0.0]
     if not pool:
         return None
-    spared = [m for m in pool if m.spares_sharp]
+    spared = [m for m in pool if m.spares_sharp and broad_trust(m.name, domain) is not False]
     return max(spared or pool, key=lambda m: m.measured[domain])

@@ -1,0 +1,325 @@
+"""The broad benchmark: photos nobody trains or tunes on, degraded by known defocus blur, through the
+per-item path of `dpdeblur run` (:func:`bench_trust.deblur_as_run`), one table per method.
+
+Photos (about 200, 256x256 crops, from three kinds of source that share nothing with the training
+photos of :mod:`dpcli.synth`, which are scikit-image's ``PHOTOS``, the motorcycle and the Debian
+lomiri / mate wallpapers):
+
+- ``plasma``: the 12 photographs among KDE Plasma's wallpapers (Debian ``plasma-workspace-wallpapers``:
+  ``apt-get install plasma-workspace-wallpapers``), reduced in linear light to about 1280 px wide,
+  up to 12 crops each on a fixed grid;
+- ``pypi``: photos that Python packages ship: scikit-learn's ``china`` and ``flower``, matplotlib's
+  ``grace_hopper``, scikit-image's ``coins`` and ``moon`` (grey; not among the training photos)
+  (``pip install scikit-learn matplotlib``);
+- ``leaves``: 60 dead-leaves images rendered by :func:`dpcli.synth.deadleaves.dead_leaves`.
+
+Each photo's half (``tune`` or ``report``) is fixed by the SHA-256 of its source file (of
+``leaves-SEED`` for rendered ones): every crop of one photo lies in the same half. Choose on
+``--half tune``; report ``--half report``.
+
+Conditions (:data:`CONDITIONS`): the photo as it is (``sharp``: PSNR against itself and the share
+of pixels changed by > 2/255); uniform discs of radius 1, 2, 3, 5, 8 px; a hexagonal aperture and a
+Gaussian; a radius ramp 0 -> 5 px (spatially varying); disc 3 with Poisson-Gaussian noise and as a
+JPEG of quality 85; the sharp photo with noise alone (``noise``: the share of flat-region pixels
+changed by at most 2/255, target >= 95 %); DP pairs with hard half-disc kernels, a gather renderer
+(:mod:`dpcli.synth.degrade`, not training's), as colour sRGB (dslr) and as linear grey raw (phone).
+All blur is applied in linear light; single images are saved as 8-bit sRGB (the JPEG condition
+through a real encoder), pairs as 8-bit sRGB (dslr) or 16-bit linear (phone).
+
+    python benchmarks/bench_broad.py --half report [--methods auto,classical_single]
+        [--conditions sharp,disc1,disc2] [--limit 4] [--crops out/broad] [--json broad.json]
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PLASMA = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
+          "OneStandsOut", "Path", "Volna", "summer_1am")
+LEAVES = 60
+CROP = 256
+PER_PHOTO = 12
+CHANGED = 2 / 255
+
+# name -> (kind, parameters); kind: sharp | blur | noise | pair
+CONDITIONS: dict[str, tuple[str, dict]] = {
+    "sharp": ("sharp", {}),
+    "disc1": ("blur", {"psf": "disc", "radius": 1.0}),
+    "disc2": ("blur", {"psf": "disc", "radius": 2.0}),
+    "disc3": ("blur", {"psf": "disc", "radius": 3.0}),
+    "disc5": ("blur", {"psf": "disc", "radius": 5.0}),
+    "disc8": ("blur", {"psf": "disc", "radius": 8.0}),
+    "hexagon3": ("blur", {"psf": "polygon", "radius": 3.0}),
+    "gauss3": ("blur", {"psf": "gaussian", "radius": 3.0}),
+    "ramp0-5": ("blur", {"psf": "disc", "ramp": (0.0, 5.0)}),
+    "disc3+noise": ("blur", {"psf": "disc", "radius": 3.0, "noise": True}),
+    "disc3+jpeg": ("blur", {"psf": "disc", "radius": 3.0, "jpeg": 85}),
+    "noise": ("noise", {}),
+    "pair2": ("pair", {"ramp": (2.0, 2.0), "domain": "dslr"}),
+    "pair-3": ("pair", {"ramp": (-3.0, -3.0), "domain": "dslr"}),
+    "pair-2..4": ("pair", {"ramp": (-2.0, 4.0), "domain": "dslr"}),
+    "phone-pair2": ("pair", {"ramp": (2.0, 2.0), "domain": "phone"}),
+    "phone-pair-2..4": ("pair", {"ramp": (-2.0, 4.0), "domain": "phone"}),
+}
+NOISE = {"photons": 300.0, "read": 0.004}  # a phone at a high ISO (linear units)
+
+
+@dataclass
+class Photo:
+    name: str
+    source: str
+    half: str
+    image: np.ndarray  # (3, CROP, CROP) float32 linear light
+
+
+def half_of(key: bytes) -> str:
+    return "tune" if hashlib.sha256(key).digest()[0] % 2 == 0 else "report"
+
+
+def _srgb_file(path: str) -> np.ndarray:
+    from PIL import Image
+
+    img = np.asarray(Image.open(path).convert("RGB"), np.float32) / 255.0
+    return img.transpose(2, 0, 1)
+
+
+def _linear(srgb: np.ndarray) -> np.ndarray:
+    from dpcli.optics import srgb_to_linear
+
+    return srgb_to_linear(torch.from_numpy(np.ascontiguousarray(srgb, np.float32))).numpy()
+
+
+def _crops(name: str, source: str, half: str, linear: np.ndarray, width: int) -> list[Photo]:
+    """Reduce (box filter, linear light) to about ``width`` px wide, then up to PER_PHOTO crops on a grid."""
+    factor = max(1, round(linear.shape[-1] / width))
+    if factor > 1:
+        linear = torch.nn.functional.avg_pool2d(torch.from_numpy(linear)[None], factor)[0].numpy()
+    rows, cols = linear.shape[1] // CROP, linear.shape[2] // CROP
+    cells = [(r, c) for r in range(rows) for c in range(cols)]
+    step = max(1, len(cells) / PER_PHOTO)
+    chosen = [cells[int(i * step)] for i in range(min(PER_PHOTO, len(cells)))]
+    return [Photo(f"{name}@{r}{c}", source, half,
+                  np.ascontiguousarray(linear[:, r * CROP:(r + 1) * CROP, c * CROP:(c + 1) * CROP]))
+            for r, c in chosen]
+
+
+def _plasma() -> list[Photo]:
+    photos = []
+    for name in PLASMA:
+        files = sorted(glob.glob(f"/usr/share/wallpapers/{name}/contents/images/*.jpg"),
+                       key=lambda f: os.path.getsize(f))
+        if not files:
+            raise SystemExit("the plasma photos are missing: apt-get install plasma-workspace-wallpapers")
+        data = Path(files[-1]).read_bytes()
+        photos += _crops(name, "plasma", half_of(data), _linear(_srgb_file(files[-1])), 1280)
+    return photos
+
+
+def _pypi() -> list[Photo]:
+    try:
+        import matplotlib
+        import skimage.data
+        import sklearn.datasets
+    except ImportError:
+        raise SystemExit("the pypi photos need: pip install scikit-learn matplotlib scikit-image") from None
+    sk = Path(sklearn.datasets.__file__).parent / "images"
+    files = {"china": sk / "china.jpg", "flower": sk / "flower.jpg",
+             "grace_hopper": Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"}
+    photos = []
+    for name, f in files.items():
+        photos += _crops(name, "pypi", half_of(f.read_bytes()), _linear(_srgb_file(str(f))), 640)
+    for name in ("coins", "moon"):
+        grey = np.asarray(getattr(skimage.data, name)(), np.float32) / 255.0
+        photos += _crops(name, "pypi", half_of(grey.tobytes()), _linear(np.repeat(grey[None], 3, 0)), 640)
+    return photos
+
+
+def _leaves() -> list[Photo]:
+    from dpcli.synth.deadleaves import dead_leaves
+
+    return [Photo(f"leaves{s:02d}", "leaves", half_of(f"leaves-{s}".encode()), dead_leaves(CROP, seed=s))
+            for s in range(LEAVES)]
+
+
+def load_photos(sources: list[str], half: str, limit: int | None) -> list[Photo]:
+    loaders = {"plasma": _plasma, "pypi": _pypi, "leaves": _leaves}
+    photos = []
+    for s in sources:
+        got = [p for p in loaders[s]() if half == "all" or p.half == half]
+        photos += got[:limit] if limit else got
+    return photos
+
+
+# --- inputs ----------------------------------------------------------------------------------------
+
+@dataclass
+class Item:
+    left: np.ndarray  # what run gets: a single image or the left view
+    right: np.ndarray | None
+    srgb: bool
+    domain: str
+    reference: np.ndarray  # the sharp photo, encoded as the input is
+    baseline: np.ndarray  # the input's own image (a pair's combined view)
+
+
+def _to_srgb8(linear: torch.Tensor) -> np.ndarray:
+    from dpcli.optics import linear_to_srgb
+
+    return (torch.round(linear_to_srgb(linear.clamp(0, 1)) * 255) / 255).numpy().astype(np.float32)
+
+
+def make_item(photo: Photo, condition: str, seed: int) -> Item:
+    from dpcli.synth import degrade
+
+    kind, p = CONDITIONS[condition]
+    x = torch.from_numpy(photo.image)[None]
+    sharp = _to_srgb8(x)[0]
+    if kind == "sharp":
+        return Item(sharp, None, True, "dslr", sharp, sharp)
+    if kind == "noise":
+        noisy = _to_srgb8(degrade.poisson_gaussian(x, NOISE["photons"], NOISE["read"], seed))[0]
+        return Item(noisy, None, True, "dslr", sharp, noisy)
+    if kind == "blur":
+        if "ramp" in p:
+            y = degrade.varying_blur(x, degrade.radius_ramp(CROP, CROP, *p["ramp"]), p["psf"])
+        else:
+            y = degrade.uniform_blur(x, p["psf"], p["radius"])
+        if p.get("noise"):
+            y = degrade.poisson_gaussian(y, NOISE["photons"], NOISE["read"], seed)
+        img = _to_srgb8(y)[0]
+        if p.get("jpeg"):
+            img = degrade.jpeg_roundtrip(img, p["jpeg"])
+        return Item(img, None, True, "dslr", sharp, img)
+    left, right = degrade.dp_pair(x, degrade.radius_ramp(CROP, CROP, *p["ramp"], direction="horizontal"))
+    if p["domain"] == "dslr":
+        return Item(_to_srgb8(left)[0], _to_srgb8(right)[0], True, "dslr", sharp, _to_srgb8((left + right) / 2)[0])
+    grey = lambda t: (torch.round(t[:, 1:2].clamp(0, 1) * 65535) / 65535).numpy()[0]  # noqa: E731  green plane
+    return Item(grey(left), grey(right), False, "phone", grey(x), grey((left + right) / 2))
+
+
+# --- scoring ---------------------------------------------------------------------------------------
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2).mean())
+    return math.inf if mse == 0 else -10 * math.log10(mse)
+
+
+def flat_unchanged(out: np.ndarray, item: Item) -> float:
+    """Share of the flat pixels (the sharp photo's 7x7 std below 1/255) that the method changed by
+    at most 2/255 (max over channels) from its noisy input."""
+    from dpcli.optics.windows import box_mean
+
+    ref = torch.from_numpy(item.reference).mean(0)[None, None].double()
+    std = (box_mean(ref**2, 3) - box_mean(ref, 3) ** 2).clamp(min=0).sqrt()[0, 0].numpy()
+    flat = std < 1 / 255
+    if not flat.any():
+        return math.nan
+    return float((np.abs(out - item.left).max(0)[flat] <= CHANGED + 1e-6).mean())
+
+
+def score(out: np.ndarray, item: Item, kind: str) -> dict:
+    row = {"psnr": psnr(out, item.reference), "input": psnr(item.baseline, item.reference)}
+    if kind == "sharp":
+        row["changed"] = float((np.abs(out - item.left).max(0) > CHANGED + 1e-6).mean())
+    if kind == "noise":
+        row["flat_unchanged"] = flat_unchanged(out, item)
+    return row
+
+
+def run_method(name: str, photos: list[Photo], conditions: list[str], cache: dict, crops: Path | None
+               ) -> dict[str, dict[str, dict]]:
+    from bench_trust import deblur_as_run, write_crop
+
+    results: dict[str, dict[str, dict]] = {}
+    for ci, cond in enumerate(conditions):
+        kind = CONDITIONS[cond][0]
+        per: dict[str, dict] = {}
+        for pi, photo in enumerate(photos):
+            item = make_item(photo, cond, seed=1000 * ci + pi)
+            t = time.perf_counter()
+            try:
+                out, ran = deblur_as_run(name, item.left, item.right, srgb=item.srgb, domain=item.domain, cache=cache)
+            except Exception as exc:  # a method that does not take this input (a pair method on a photo)
+                per = {"skipped": str(exc).splitlines()[0]}
+                break
+            out = np.clip(out, 0, 1)
+            row = score(out, item, kind)
+            row.update(ran=ran, sec=time.perf_counter() - t)
+            per[photo.name] = row
+            if crops is not None and kind in ("blur", "sharp"):
+                diff = torch.from_numpy(np.abs(out - item.reference).mean(0))
+                write_crop(crops / name / cond / f"{photo.name}.png", [item.baseline, out, item.reference],
+                           item.srgb, diff, size=128)
+        results[cond] = per
+        print(f"  {name} {cond}: {summary_cells(per, kind)}", flush=True)
+    return results
+
+
+def summary_cells(per: dict, kind: str) -> str:
+    if "skipped" in per:
+        return f"skipped ({per['skipped'][:60]})"
+    rows = list(per.items())
+    if not rows:
+        return "-"
+    if kind == "sharp":
+        ps = [r["psnr"] for _, r in rows]
+        worst = min(rows, key=lambda kv: kv[1]["psnr"])
+        return (f"against itself mean {np.mean(np.minimum(ps, 99)):.1f} dB, min {worst[1]['psnr']:.1f} "
+                f"({worst[0]}), changed {np.mean([r['changed'] for _, r in rows]):.3f}")
+    if kind == "noise":
+        flat = [r["flat_unchanged"] for _, r in rows if not math.isnan(r["flat_unchanged"])]
+        worst = min(((k, r) for k, r in rows if not math.isnan(r["flat_unchanged"])),
+                    key=lambda kv: kv[1]["flat_unchanged"], default=("-", {"flat_unchanged": math.nan}))
+        return (f"flat pixels unchanged mean {np.mean(flat):.3f}, min {worst[1]['flat_unchanged']:.3f} "
+                f"({worst[0]}); gain {np.mean([r['psnr'] - r['input'] for _, r in rows]):+.2f}")
+    gains = {k: r["psnr"] - r["input"] for k, r in rows}
+    worst = min(gains, key=gains.get)
+    below = sum(g < 0 for g in gains.values())
+    return (f"gain {np.mean(list(gains.values())):+.2f} dB (input {np.mean([r['input'] for _, r in rows]):.2f}), "
+            f"worst {gains[worst]:+.2f} ({worst}), below input {below}/{len(gains)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--methods", default="auto", help="comma list of method names (`dpdeblur models`) and auto")
+    ap.add_argument("--half", default="report", choices=["tune", "report", "all"])
+    ap.add_argument("--sources", default="plasma,pypi,leaves")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS))
+    ap.add_argument("--limit", type=int, default=None, help="at most this many photos per source")
+    ap.add_argument("--crops", type=Path, default=None, help="folder for input | output | sharp crops (PNG)")
+    ap.add_argument("--json", type=Path, default=None, help="write every photo's scores as JSON")
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    photos = load_photos(args.sources.split(","), args.half, args.limit)
+    by_source = {s: sum(p.source == s for p in photos) for s in args.sources.split(",")}
+    print(f"{len(photos)} photos ({args.half} half: {by_source})", flush=True)
+    conditions = args.conditions.split(",")
+    cache: dict = {}
+    everything = {}
+    for name in args.methods.split(","):
+        t = time.perf_counter()
+        print(f"\n{name}", flush=True)
+        everything[name] = run_method(name, photos, conditions, cache, args.crops)
+        print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
+    print(f"\n| method | condition | {len(photos)} photos, {args.half} half |\n|---|---|---|")
+    for name, res in everything.items():
+        for cond, per in res.items():
+            print(f"| {name} | {cond} | {summary_cells(per, CONDITIONS[cond][0])} |")
+    if args.json:
+        args.json.write_text(json.dumps({"half": args.half, "photos": len(photos), "results": everything},
+                                        indent=1, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
