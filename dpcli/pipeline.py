@@ -231,7 +231,13 @@ class MethodChooser:
 
     @classmethod
     def of(cls, options: Options) -> "MethodChooser":
-        return cls(options.method, options.weights, options.arch, options.runtime)
+        """The chooser of ``options``; ``weights`` naming shipped weights (``arch.tag``) name the method."""
+        from dpcli.models.registry import weights_by_name
+
+        method, weights = options.method, options.weights
+        if isinstance(method, str):
+            method, weights = weights_by_name(method, weights)
+        return cls(method, weights, options.arch, options.runtime)
 
     @property
     def named(self) -> bool:

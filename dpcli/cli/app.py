@@ -56,6 +56,10 @@ class DpCommand(TyperCommand):
         params = super().get_params(ctx)  # with --help, which click adds here
         for param in params:
             user_metavar(param)
+            # a repeatable option whose metavar names several values (--pair LEFT RIGHT) takes them all
+            # each time (Typer has no list of tuples): the command gets a list of tuples of str
+            if isinstance(param, TyperOption) and param.multiple and param.metavar and " " in param.metavar:
+                param.nargs = len(param.metavar.split())
         return params
 
 

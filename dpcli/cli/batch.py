@@ -234,21 +234,24 @@ def print_summary(results: list[ItemResult], metric_columns: Iterable[str] | dic
                 justify=["left", "left", "right", *["right"] * len(titles), *["left"] * len(details), "left"])
 
 
-def require_inputs(paths: Sequence[Path]) -> None:
+def require_inputs(paths: Sequence[Path], pairs: Sequence[tuple[Path, Path]] = ()) -> None:
     """Fail fast with one line if any path given on the command line does not exist."""
-    if not paths:
+    if not paths and not pairs:
         raise DpError("no input given")
+    paths = [*paths, *(p for pair in pairs for p in pair)]
     for path in paths:
         if not Path(path).exists():
             raise InputError("no such file or folder", path)
 
 
-def gather_items(paths: Sequence[Path], exclude: Sequence[Path | None], recursive: bool) -> list:
-    """The items (pairs, photos, :class:`~dpcli.io.pairs.BadInput`) of the files and folders given,
-    probed; one line when there is nothing to do: no images at all, or only unreadable ones."""
+def gather_items(paths: Sequence[Path], exclude: Sequence[Path | None], recursive: bool,
+                 pairs: Sequence[tuple[Path, Path]] = ()) -> list:
+    """The items (pairs, photos, :class:`~dpcli.io.pairs.BadInput`) of the files and folders given
+    (and of ``pairs``, ``--pair LEFT RIGHT``), probed; one line when there is nothing to do: no
+    images at all, or only unreadable ones."""
     from dpcli.io.pairs import BadInput, discover_inputs, probe_items
 
-    items = probe_items(discover_inputs(paths, exclude=list(exclude), recursive=recursive))
+    items = probe_items(discover_inputs(paths, exclude=list(exclude), recursive=recursive, pairs=pairs))
     if not items:
         raise InputError("no images found", paths[0])
     if all(isinstance(it, BadInput) for it in items):

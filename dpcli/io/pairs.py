@@ -409,8 +409,25 @@ def _subfolders_with_images(folder: Path, skip: set[Path], limit: int = 3) -> li
     return found
 
 
+def named_pair(left: str | Path, right: str | Path) -> PairInput:
+    """Two files of any name as one DP pair (``run --pair LEFT RIGHT``), named after LEFT without its
+    view suffix (``IMG_7_left.jpg`` -> ``IMG_7``; a name without one is kept: ``a.png`` -> ``a``).
+
+    Raises:
+        InputError: a file is missing, a folder, or not an image file.
+    """
+    left, right = Path(left), Path(right)
+    for path in (left, right):
+        if not path.exists():
+            raise InputError("no such file (--pair LEFT RIGHT)", path)
+        if not path.is_file() or _kind(path) != "image":
+            raise InputError("--pair LEFT RIGHT takes two image files (PNG, TIFF, JPEG)", path)
+    parsed = _side_of(left)
+    return PairInput(parsed[0] if parsed else left.stem, left, right)
+
+
 def discover_inputs(paths: Sequence[str | Path], *, exclude: Sequence[str | Path] = (),
-                    recursive: bool = False) -> list[InputItem]:
+                    recursive: bool = False, pairs: Sequence[tuple[str | Path, str | Path]] = ()) -> list[InputItem]:
     """Files and folders from the command line -> pairs, single images, raw DP files and bad items.
 
     Args:
@@ -419,15 +436,16 @@ def discover_inputs(paths: Sequence[str | Path], *, exclude: Sequence[str | Path
         exclude: folders or files to leave out (e.g. the output folder inside an input folder).
         recursive: search subfolders too (not ground-truth ones: target/, gt/...); item names carry
             the relative folder (``pairs/scene_a``).
+        pairs: (left, right) files taken as one pair each, whatever their names (:func:`named_pair`).
 
     Raises:
         InputError: a path does not exist, or a folder holds no image at all (saying which of its
             subfolders do, without ``recursive``).
     """
-    if not paths:
+    if not paths and not pairs:
         raise InputError("no input given")
     skip = {Path(p).resolve() for p in exclude}
-    items: list[InputItem] = []
+    items: list[InputItem] = [named_pair(left, right) for left, right in pairs]
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)

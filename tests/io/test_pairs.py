@@ -109,6 +109,24 @@ def test_files_named_on_the_command_line(tmp_path: Path) -> None:
     assert len(discover_inputs([tmp_path, single])) == 2
 
 
+def test_named_pairs_of_any_name(tmp_path: Path) -> None:
+    """--pair LEFT RIGHT: two files whatever their names, one item each, named after LEFT without its
+    view suffix; beside ordinary inputs, whose own grouping is unchanged."""
+    a, b = _img(tmp_path / "x" / "IMG_7_left.png"), _img(tmp_path / "y" / "other.png")
+    c, d = _img(tmp_path / "shot.jpg"), _img(tmp_path / "shot-b.jpg")
+    photo = _img(tmp_path / "z" / "photo.png")
+    items = discover_inputs([photo], pairs=[(a, b), (c, d)])
+    assert _names(items) == {"IMG_7": PairInput, "shot": PairInput, "photo": SingleInput}
+    pair = items[0]
+    assert (pair.left, pair.right) == (a, b) and pair.combined is None
+    assert [(i.left, i.right) for i in discover_inputs([], pairs=[(b, a)])] == [(b, a)]  # order as given
+    with pytest.raises(InputError, match="no such file") as err:
+        discover_inputs([], pairs=[(a, tmp_path / "nope.png")])
+    assert err.value.path == tmp_path / "nope.png"
+    with pytest.raises(InputError, match="takes two image files"):
+        discover_inputs([], pairs=[(a, tmp_path / "x")])
+
+
 def test_lone_left_named_on_the_command_line(tmp_path: Path) -> None:
     lone = _img(tmp_path / "solo_L.png")
     (item,) = discover_inputs([lone])
