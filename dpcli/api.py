@@ -7,7 +7,7 @@ type's maximum), RGB or grey. Accepted layouts: torch (C, H, W) / (N, C, H, W); 
 or (H, W, C) (recognised by which axis has 1 or 3 entries) or (H, W). Results come back in the
 caller's type and layout. Any size works: inputs are padded to the network's multiple and,
 by default, processed in overlapping tiles (bounded memory); the authors' BGR weights get
-their channel order swapped here, never by the user.
+their channel order swapped by the engine (:class:`Deblurrer`), never by the user.
 
 >>> import numpy as np, dpcli
 >>> left = right = np.random.rand(3, 64, 80).astype(np.float32)

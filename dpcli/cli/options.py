@@ -294,8 +294,8 @@ class DeviceOptions(_Bundle):
         "tta": OptionDecl(Optional[bool], ("--tta/--no-tta",), None, "Test-time augmentation of networks: "
                           "DP pairs also run flipped vertically and mirrored with the views exchanged (4 "
                           "passes), single images rotated and mirrored (8 passes), outputs averaged; 4x / 8x "
-                          "the time (default: only where measured worth it; today nowhere). E.g. dpdeblur "
-                          "run pairs/ -o out/ --tta"),
+                          "the time (default: only where measured worth it, e.g. 2 passes, as is and flipped, "
+                          "for the DSLR BaMBNet). E.g. dpdeblur run pairs/ -o out/ --tta"),
     }
 
     def validate(self) -> "DeviceOptions":
