@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.batch import gather_items, naming, require_inputs, run_batch
+from dpcli.cli.batch import gather_items, naming, require_inputs, run_batch, subfolder_note
 from dpcli.cli.console import console_err
 from dpcli.cli.inputs import resolve_input
 from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, renamed, with_bundles
@@ -148,7 +148,8 @@ def run_command(
 
     code = run_batch(items, process, lambda it: it.name, title="deblurring", out=out, plan=plan,
                      detail_columns={"method": "method", "orientation": "L/R order"}, ground_truth=gt,
-                     input_view=resolved.input_view)
+                     input_view=resolved.input_view,
+                     notes=subfolder_note(inputs, [out.folder], source.recursive))
     raise typer.Exit(code)
 
 

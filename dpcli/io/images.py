@@ -7,6 +7,7 @@ XMP (:class:`dpcli.io.metadata.PhotoMeta`); writing puts them into PNG, JPEG and
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import warnings
@@ -16,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from dpcli.errors import InputError, OutputError
+from dpcli.errors import DiskFullError, InputError, OutputError
 from dpcli.io.metadata import NO_META, PhotoMeta, attach_tiff_ifds, embed_png, orient_array, read_metadata, \
     tiff_extratags
 
@@ -371,6 +372,8 @@ def atomic_write_bytes(path: Path, payload: bytes, *, overwrite: bool = False,
         os.replace(tmp, path)
     except OSError as exc:  # e.g. the output path is a folder, the disk is full
         Path(tmp).unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(f"cannot write ({exc.strerror or exc})", path, len(payload)) from None
         raise OutputError(f"cannot write ({exc.strerror or exc})", path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -409,6 +409,25 @@ def _subfolders_with_images(folder: Path, skip: set[Path], limit: int = 3) -> li
     return found
 
 
+def left_in_subfolders(paths: Sequence[str | Path], *, exclude: Sequence[str | Path] = ()) -> tuple[int, list[str]]:
+    """What a search without ``recursive`` leaves out of the folders in ``paths``: (how many items
+    their subfolders hold, the first few of those subfolders, ``pairs/``). A pair counts once."""
+    skip = {Path(p).resolve() for p in exclude}
+    count, where = 0, []
+    for raw in paths:
+        folder = Path(raw)
+        if not folder.is_dir() or folder.resolve() in skip:
+            continue
+        top = {item.name for item in _folder(folder) if not _excluded(item, skip)}
+        deeper = [item.name for item in _tree(folder, folder, skip) if item.name not in top]
+        count += len(deeper)
+        for name in deeper:
+            sub = name.split("/", 1)[0] + "/"
+            if sub not in where and len(where) < 3:
+                where.append(sub)
+    return count, where
+
+
 def named_pair(left: str | Path, right: str | Path) -> PairInput:
     """Two files of any name as one DP pair (``run --pair LEFT RIGHT``), named after LEFT without its
     view suffix (``IMG_7_left.jpg`` -> ``IMG_7``; a name without one is kept: ``a.png`` -> ``a``).

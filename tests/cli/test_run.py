@@ -189,6 +189,22 @@ def test_pair_option_runs_two_files_of_any_name_as_one_pair(tmp_path, monkeypatc
     assert code == 2 and err.strip() == f"error: {tmp_path / 'nope.png'}: no such file or folder"
 
 
+def test_a_folder_run_without_recursive_says_what_subfolders_hold(tmp_path, monkeypatch, capsys) -> None:
+    _, left, right = render_pair(3.0, colour=True, size=(40, 56))
+    write_image(tmp_path / "tree" / "top_L.png", left, 16)
+    write_image(tmp_path / "tree" / "top_R.png", right, 16)
+    for name in ("a", "b"):
+        write_image(tmp_path / "tree" / "sub" / f"{name}_L.png", left, 8)
+        write_image(tmp_path / "tree" / "sub" / f"{name}_R.png", right, 8)
+    code, _, err = _main(monkeypatch, capsys, "run", tmp_path / "tree", "-o", tmp_path / "out1",
+                         "--method", "classical")
+    assert code == 0, err
+    assert "note: 2 images or pairs in subfolders (sub/) left out: -r (--recursive) takes them" in err
+    code, _, err = _main(monkeypatch, capsys, "run", tmp_path / "tree", "-o", tmp_path / "out2", "--method",
+                         "classical", "-r")
+    assert code == 0 and "left out" not in err and "3 done" in err
+
+
 def test_weights_name_is_the_method_of_that_name(tmp_path, monkeypatch, capsys) -> None:
     """`dpdeblur models` lists names "as --method and --weights take them": --weights NAME runs the
     shipped weights NAME, as --method NAME does."""

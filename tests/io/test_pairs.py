@@ -9,7 +9,7 @@ import pytest
 from dpcli.errors import InputError
 from dpcli.io.images import write_image
 from dpcli.io.pairs import (BadInput, PairInput, RawOptions, SingleInput, discover_inputs, input_paths,
-                            load_pair, load_single)
+                            left_in_subfolders, load_pair, load_single)
 
 
 def _img(path: Path, value: float = 0.5, size: tuple[int, int] = (6, 8), channels: int = 3) -> Path:
@@ -125,6 +125,17 @@ def test_named_pairs_of_any_name(tmp_path: Path) -> None:
     assert err.value.path == tmp_path / "nope.png"
     with pytest.raises(InputError, match="takes two image files"):
         discover_inputs([], pairs=[(a, tmp_path / "x")])
+
+
+def test_left_in_subfolders_counts_what_recursive_would_add(tmp_path: Path) -> None:
+    _img(tmp_path / "top_L.png"), _img(tmp_path / "top_R.png")
+    _img(tmp_path / "sub" / "a.png"), _img(tmp_path / "sub" / "deeper" / "b_L.png"), _img(tmp_path / "sub" / "deeper" / "b_R.png")
+    _img(tmp_path / "zz" / "c.jpg"), _img(tmp_path / "out" / "done.png")
+    assert left_in_subfolders([tmp_path], exclude=[tmp_path / "out"]) == (3, ["sub/", "zz/"])  # a, b (a pair), c
+    top = {i.name for i in discover_inputs([tmp_path])}
+    every = {i.name for i in discover_inputs([tmp_path], exclude=[tmp_path / "out"], recursive=True)}
+    assert len(every - top) == 3
+    assert left_in_subfolders([tmp_path / "sub" / "a.png"]) == (0, [])  # files: nothing to leave out
 
 
 def test_lone_left_named_on_the_command_line(tmp_path: Path) -> None:
