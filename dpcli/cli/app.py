@@ -14,7 +14,7 @@ except ImportError:  # Python < 3.10
     UnionType = None  # type: ignore[assignment,misc]
 
 import typer
-from typer.core import TyperArgument, TyperCommand, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 _TYPE_WORDS = {int: "INTEGER", float: "NUMBER", str: "TEXT", bool: "YES|NO"}
 
@@ -63,6 +63,16 @@ class DpCommand(TyperCommand):
         return params
 
 
+class DpGroup(TyperGroup):
+    """The root ``dpdeblur`` group: its own options (--version, --help) in words too, as flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            user_metavar(param)
+        return params
+
+
 class DpTyper(typer.Typer):
     """Typer app whose commands default to :class:`DpCommand`."""
 
@@ -75,6 +85,7 @@ app = DpTyper(
     name="dpdeblur",
     help="Remove defocus blur from photographs: dual-pixel pairs (BaMBNet, zero-shot MPI, classical) "
     "and single images (DefocusGAN).",
+    cls=DpGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

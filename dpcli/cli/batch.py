@@ -311,6 +311,13 @@ def _cell(key: str, value: object) -> str:
     return text.split(" (", 1)[0] if key in _DECISION_ONLY else text
 
 
+def _metric_cell(title: str, value: float) -> str:
+    """A metric at the precision its unit deserves: seconds to 0.1, pixels to 0.01, else 4 digits."""
+    if title.endswith("(s)"):
+        return f"{value:.1f}"
+    return f"{value:.2f}" if title.endswith("(px)") else f"{value:.4f}"
+
+
 def print_summary(results: list[ItemResult], metric_columns: Iterable[str] | dict[str, str],
                   detail_columns: dict[str, str] | None = None, *, title: str = "summary") -> None:
     """The summary table; a failed item's cell points to its full error line under the table."""
@@ -320,7 +327,7 @@ def print_summary(results: list[ItemResult], metric_columns: Iterable[str] | dic
     rows = []
     for r in results:
         style = {"ok": "green", "skipped": "yellow", "failed": "red"}[r.status]
-        metrics = [f"{r.metrics[c]:.4f}" if c in r.metrics else "" for c in titles]
+        metrics = [_metric_cell(titles[c], r.metrics[c]) if c in r.metrics else "" for c in titles]
         detail = "error below" if r.status == "failed" else escape(", ".join(Path(o).name for o in r.outputs))
         texts = [escape(_cell(k, r.details.get(k, ""))) for k in details]
         rows.append([escape(r.name), f"[{style}]{r.status}[/{style}]", f"{r.seconds:.2f}", *metrics, *texts, detail])
