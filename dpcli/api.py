@@ -2,7 +2,7 @@
 (:mod:`dpcli.pipeline`) on arrays; :func:`deblur_pair`, :func:`deblur_image` and
 :func:`estimate_coc` run one network through the inference engine (:mod:`dpcli.engine`).
 
-Arrays follow CONVENTIONS.md: float values in [0, 1] (integer numpy arrays are scaled by their
+Arrays follow docs/CONVENTIONS.md: float values in [0, 1] (integer numpy arrays are scaled by their
 type's maximum), RGB or grey. Accepted layouts: torch (C, H, W) / (N, C, H, W); numpy (C, H, W)
 or (H, W, C) (recognised by which axis has 1 or 3 entries) or (H, W). Results come back in the
 caller's type and layout. Any size works: inputs are padded to the network's multiple and,
@@ -90,7 +90,7 @@ def estimate_coc(left: Any, right: Any, model: str = "bambnet", *, weights: str 
                  arch: str | None = None, device: str = "auto", precision: str = "fp32",
                  tile: int | None = None, tile_overlap: int | None = None,
                  channels_last: bool | None = None) -> Any:
-    """Signed COC / defocus radius map in px (CONVENTIONS.md) from a DP pair.
+    """Signed COC / defocus radius map in px (docs/CONVENTIONS.md) from a DP pair.
 
     ``model``: ``bambnet`` (COC net) or ``defocusgan`` (defocus-map estimator). Returns (H, W)
     for numpy/HW inputs, (1, H, W) for (C, H, W), (N, 1, H, W) for batches.

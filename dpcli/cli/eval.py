@@ -1,4 +1,4 @@
-"""`dpdeblur eval`: metrics users can trust (PSNR / SSIM / MAE as CONVENTIONS.md, LPIPS with a
+"""`dpdeblur eval`: metrics users can trust (PSNR / SSIM / MAE as docs/CONVENTIONS.md, LPIPS with a
 named backbone, defocus-map metrics), per image and mean; thin layer over dpcli.metrics.evaluate."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Read and write 8/16-bit PNG, TIFF (incl. float32) and JPEG images losslessly.
 
-Arrays in memory follow CONVENTIONS.md: float32 in [0, 1], shape (C, H, W), RGB order,
+Arrays in memory follow docs/CONVENTIONS.md: float32 in [0, 1], shape (C, H, W), RGB order,
 C = 1 for grey. 16-bit colour PNGs keep all 16 bits (imagecodecs/libpng; Pillow truncates).
 Reading applies the EXIF orientation (pixels upright) and keeps the file's EXIF, ICC profile and
 XMP (:class:`dpcli.io.metadata.PhotoMeta`); writing puts them into PNG, JPEG and TIFF outputs.

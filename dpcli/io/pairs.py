@@ -1,6 +1,6 @@
 """Find dual-pixel pairs and single images in any mix of files and folders, and load them.
 
-Layouts (CONVENTIONS.md "Folder layouts we read"):
+Layouts (docs/CONVENTIONS.md "Folder layouts we read"):
 
 - DPDD: ``<split>_l/source/NAME_L.*`` + ``<split>_r/source/NAME_R.*``, with
   ``<split>_c/source/NAME.*`` as combined and ``<split>_c/target/NAME.*`` as ground truth. A
@@ -681,7 +681,7 @@ def load_single(item: InputItem, raw: RawOptions | None = None, *, with_target: 
 
 
 def mean_view(left: np.ndarray, right: np.ndarray, srgb: bool = True) -> np.ndarray:
-    """Combined image = (left + right) / 2 in linear light (CONVENTIONS.md); sRGB in -> sRGB out."""
+    """Combined image = (left + right) / 2 in linear light (docs/CONVENTIONS.md); sRGB in -> sRGB out."""
     if not srgb:
         return ((left + right) / 2).astype(np.float32)
     import torch

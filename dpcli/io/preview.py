@@ -1,7 +1,7 @@
 """Colour previews of signed defocus maps with a colour bar and the radius range in px.
 
 A small built-in diverging colour map (blue = in front of the focal plane, white = in focus,
-red = behind; CONVENTIONS.md signs); the scale labels are drawn with Pillow's scalable font.
+red = behind; docs/CONVENTIONS.md signs); the scale labels are drawn with Pillow's scalable font.
 Used by ``defocus-map``, ``run --defocus-map`` and ``zeroshot``.
 
 >>> import numpy as np
