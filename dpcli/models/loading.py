@@ -309,7 +309,7 @@ def load_model(model: str | None = "bambnet", *, task: str = "deblur_pair", weig
     if meta.get("arch") in list_models():  # our files say what they are
         found = [Detected(meta["arch"], {})]
         if arch is None and family is not None and model_info(meta["arch"]).family != family:
-            raise ModelError(f"these are {meta['arch']} weights, not {family}: use --model "
+            raise ModelError(f"these are {meta['arch']} weights, not {family}: use --method "
                              f"{model_info(meta['arch']).family}", path)
     else:
         found = detect(sd, family if arch is None else model_info(arch).family)
@@ -323,7 +323,7 @@ def load_model(model: str | None = "bambnet", *, task: str = "deblur_pair", weig
             elsewhere = detect(sd) if family else []
             if elsewhere:
                 raise ModelError(f"these are {' / '.join(d.arch for d in elsewhere)} weights, not {family}: use "
-                                 f"--model {model_info(elsewhere[0].arch).family} (with --arch if asked)", path)
+                                 f"--method {model_info(elsewhere[0].arch).family} (with --arch if asked)", path)
             probe_arch = default_arch or (list_models(f"{family}*") or [None])[0]
             if probe_arch is None:
                 raise ModelError("these weights fit no known architecture (compared with every family's keys "

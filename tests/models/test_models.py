@@ -290,7 +290,7 @@ class TestLoading:
         with pytest.raises(ModelError, match="missing keys: down4"):
             load_model("defocusgan", task="deblur_single", weights=tiny_weights["bambnet_deblur_test"],
                        arch="defocusgan_generator_test")
-        with pytest.raises(ModelError, match="not defocusgan: use --model bambnet"):
+        with pytest.raises(ModelError, match="not defocusgan: use --method bambnet"):
             load_model("defocusgan", task="deblur_single", weights=tiny_weights["bambnet_deblur_test"])
 
     def test_task_mismatch(self, tiny_weights) -> None:
