@@ -183,7 +183,8 @@ def test_pair_option_runs_two_files_of_any_name_as_one_pair(tmp_path, monkeypatc
     code, _, err = _main(monkeypatch, capsys, "run", tmp_path / "named", "-o", tmp_path / "ref", "--method",
                          "classical", "-q")
     assert code == 0, err
-    assert np.array_equal(read_image(tmp_path / "out" / "IMG_7.png").data, read_image(tmp_path / "ref" / "IMG_7.png").data)
+    assert np.array_equal(read_image(tmp_path / "out" / "IMG_7.png").data,
+                          read_image(tmp_path / "ref" / "IMG_7.png").data)
     code, _, err = _main(monkeypatch, capsys, "run", "--pair", tmp_path / "c" / "x.png", tmp_path / "nope.png",
                          "-o", tmp_path / "out2")
     assert code == 2 and err.strip() == f"error: {tmp_path / 'nope.png'}: no such file or folder"

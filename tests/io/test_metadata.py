@@ -154,11 +154,16 @@ def _icc_with_curve(curve: bytes) -> bytes:
     return bytes(header) + table + curve
 
 
+def _curv(*entries: int) -> bytes:
+    """An ICC 'curv' tag: 0 entries = identity, 1 = a gamma (u8.8), more = a table."""
+    return b"curv" + bytes(4) + len(entries).to_bytes(4, "big") + b"".join(e.to_bytes(2, "big") for e in entries)
+
+
 @pytest.mark.parametrize("curve, expect", [
-    (b"curv" + bytes(4) + (0).to_bytes(4, "big"), (False, "ICC profile: tone curve gamma 1.0")),  # identity
-    (b"curv" + bytes(4) + (1).to_bytes(4, "big") + (563).to_bytes(2, "big"), (True, "ICC profile: tone curve gamma 2.2")),
-    (b"curv" + bytes(4) + (3).to_bytes(4, "big") + b"\x00\x00\x80\x00\xff\xff", (False, "ICC profile: tone curve gamma 1.0")),
-    (b"curv" + bytes(4) + (1).to_bytes(4, "big") + (358).to_bytes(2, "big"), (None, "no colour hint in the file")),  # 1.4: unsure
+    (_curv(), (False, "ICC profile: tone curve gamma 1.0")),  # identity
+    (_curv(563), (True, "ICC profile: tone curve gamma 2.2")),
+    (_curv(0, 32768, 65535), (False, "ICC profile: tone curve gamma 1.0")),  # a straight table
+    (_curv(358), (None, "no colour hint in the file")),  # gamma 1.4: neither, so no hint
 ])
 def test_tiff_encoding_hint_reads_the_icc_tone_curve(tmp_path, curve, expect) -> None:
     path = tmp_path / "f.tif"

@@ -129,7 +129,8 @@ def test_named_pairs_of_any_name(tmp_path: Path) -> None:
 
 def test_left_in_subfolders_counts_what_recursive_would_add(tmp_path: Path) -> None:
     _img(tmp_path / "top_L.png"), _img(tmp_path / "top_R.png")
-    _img(tmp_path / "sub" / "a.png"), _img(tmp_path / "sub" / "deeper" / "b_L.png"), _img(tmp_path / "sub" / "deeper" / "b_R.png")
+    for path in ("sub/a.png", "sub/deeper/b_L.png", "sub/deeper/b_R.png"):
+        _img(tmp_path / path)
     _img(tmp_path / "zz" / "c.jpg"), _img(tmp_path / "out" / "done.png")
     assert left_in_subfolders([tmp_path], exclude=[tmp_path / "out"]) == (3, ["sub/", "zz/"])  # a, b (a pair), c
     top = {i.name for i in discover_inputs([tmp_path])}
