@@ -16,11 +16,11 @@ their channel order swapped by the engine (:class:`Deblurrer`), never by the use
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import torch
 
 from dpcli.engine import Deblurrer, Layout, load_session, run_official_input, to_nchw
@@ -77,7 +77,9 @@ def _shipped_network(view: Any, pair: bool) -> str:
     from dpcli.methods import default_method, list_methods
     from dpcli.methods.network import shipped_network_names
 
-    domain = "phone" if to_nchw(view, "image")[0].shape[1] == 1 else "dslr"
+    with warnings.catch_warnings():  # an ambiguous shape is said once, where the view is read
+        warnings.simplefilter("ignore")
+        domain = "phone" if to_nchw(view, "image")[0].shape[1] == 1 else "dslr"
     shipped = set(shipped_network_names())
     best = default_method(domain, pair, [m for m in list_methods() if m.name in shipped])
     if best is None:
