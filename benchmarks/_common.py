@@ -28,3 +28,15 @@ def named_method(method: str):
 
     options = Options(method=method, runtime={"device": "cpu"})
     return options, MethodChooser.of(options)
+
+
+def perceptual_options(model: str) -> tuple[dict, str | None]:
+    """(stage options, note) for training ``model``: DefocusGAN's VGG perceptual loss needs the
+    converted VGG16 weights (``dpdeblur convert-lpips``); without them it trains without that loss
+    and the note says why, so a fresh machine runs the scripts (and their smoke tests) as is."""
+    from dpcli.metrics.lpips import weights_available, weights_path
+
+    if model != "defocusgan" or weights_available("vgg"):
+        return {}, None
+    return {"perceptual": False}, (f"perceptual loss off: no converted VGG16 weights at {weights_path('vgg')} "
+                                   "(`dpdeblur convert-lpips` makes them)")

@@ -183,7 +183,7 @@ def section_tiles(args: argparse.Namespace) -> None:
 
 
 def pixel4_crop(ch: int, cw: int) -> torch.Tensor:
-    """Scene 002 of the Pixel 4 set, preprocessed per CONVENTIONS.md -> (1, 6, ch, cw) cat(L, R)."""
+    """Scene 002 of the Pixel 4 set, preprocessed per docs/CONVENTIONS.md -> (1, 6, ch, cw) cat(L, R)."""
     from dpcli.io.raw import read_raw_planes
 
     root = Path(os.environ.get("DPDEBLUR_SHARED", "/work/shared")) / "data" / "pixel4"

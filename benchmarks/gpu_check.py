@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _common import perceptual_options
+
 SHARED = Path(os.environ.get("DPDEBLUR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 # family -> (deblurring architecture at released size, its tiny test size, reference folder, task)
 FAMILIES = {
@@ -199,17 +201,19 @@ def section_train(args, device: str) -> dict:
 
     out = {}
     for family, stage in (("bambnet", "deblur"), ("defocusgan", "generator")):
+        stage_options, note = perceptual_options(family)
         req = TrainRequest(model=family, stage=stage, data="synth", config="test" if args.smoke else "paper",
                            out=args.out / "train" / family, steps=2 if args.smoke else None,
                            crop=32 if args.smoke else 256, batch_size=2 if args.smoke else 8, device=device,
                            precision="fp32" if args.smoke else "bf16", time_budget=None if args.smoke else args.budget,
                            val_every=0, ckpt_every=0, val_count=0, synth_length=16 if args.smoke else 4096,
                            synth_options={"camera": "dslr", "fullframe_prob": 0.0} if args.smoke
-                           else {"camera": "dslr"}, quiet=True, overwrite=True)
+                           else {"camera": "dslr"}, stage_options=stage_options, quiet=True, overwrite=True)
         result, _, recipe = run_training(req)
         rate = result.steps_done * recipe["batch_size"] / max(result.seconds, 1e-9)
         out[f"{family}/{stage}"] = {"steps": result.last_step, "seconds": result.seconds, "samples_per_s": rate,
-                                    "crop": recipe["crop"], "batch": recipe["batch_size"], "config": recipe["config"]}
+                                    "crop": recipe["crop"], "batch": recipe["batch_size"], "config": recipe["config"],
+                                    **({"note": note} if note else {})}
     return out
 
 

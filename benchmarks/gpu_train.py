@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _common import perceptual_options
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -50,6 +52,7 @@ def train_one(name: str, model: str, stage: str, args, device: str, photos: str 
 
     out = args.out / "runs" / name
     smoke = args.smoke
+    stage_options, note = perceptual_options(model)
     req = TrainRequest(
         model=model, stage=stage, data="synth", config="test" if smoke else args.config,
         out=out, steps=2 if smoke else None, crop=32 if smoke else args.crop,
@@ -57,12 +60,12 @@ def train_one(name: str, model: str, stage: str, args, device: str, photos: str 
         time_budget=None if smoke else args.budget, val_every=0 if smoke else 500,
         ckpt_every=0 if smoke else 500, val_count=2 if smoke else 8, seed=args.seed,
         synth_length=64 if smoke else 4096, synth_options=_scene_options(photos, smoke), quiet=True,
-        overwrite=True)
+        stage_options=stage_options, overwrite=True)
     start = time.perf_counter()
     result, _, recipe = run_training(req, save_state=out / "state_fp16.pt")
     return dict(status="ok", steps=result.last_step, stopped=result.stopped, seconds=time.perf_counter() - start,
                 samples_per_s=result.steps_done * recipe["batch_size"] / max(result.seconds, 1e-9),
-                last_val=result.last_val, checkpoint=str(out / "checkpoint.pt"))
+                last_val=result.last_val, checkpoint=str(out / "checkpoint.pt"), **({"note": note} if note else {}))
 
 
 def evaluate_one(name: str, ckpt: str, args, device: str) -> dict:

@@ -9,6 +9,7 @@ methods (:mod:`dpcli.methods`) call this module; it imports neither.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -90,6 +91,9 @@ def to_nchw(image: Any, what: str) -> tuple[torch.Tensor, Layout]:
         return t[None, None], Layout(numpy, "HW", t.dtype)
     if t.ndim == 3:
         if t.shape[0] in (1, 3):
+            if t.shape[-1] in (1, 3):
+                warnings.warn(f"{what}: shape {tuple(t.shape)} fits (C, H, W) and (H, W, C); read as (C, H, W)",
+                              stacklevel=4)  # the caller of dpcli.deblur / deblur_pair
             return t[None], Layout(numpy, "CHW", t.dtype)
         if t.shape[-1] in (1, 3):
             return t.permute(2, 0, 1)[None], Layout(numpy, "HWC", t.dtype)

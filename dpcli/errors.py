@@ -32,3 +32,14 @@ class OutputError(DpError):
 
 class ModelError(DpError):
     """Weights or a model name that cannot be used (unknown name, wrong architecture, bad sha256)."""
+
+
+class DiskFullError(OutputError):
+    """No space left on the output's device: a folder run stops here (every further item would fail
+    the same way). ``needed``: the bytes this write wanted."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, path: str | Path | None = None, needed: int = 0) -> None:
+        self.needed = needed
+        super().__init__(message, path)

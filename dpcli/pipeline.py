@@ -199,10 +199,23 @@ def decide_encoding(source: Source, views: Views) -> tuple[bool, str]:
     if views.bit_depth is None:
         raise InputError("the encoding of arrays must be given (srgb=True or False)")
     if views.bit_depth == 32:
-        return False, "float file"
+        return _float_encoding(views)
     if views.left.shape[0] == 1 and views.bit_depth == 16:
         return False, "16-bit grey file"
     return True, f"{views.bit_depth}-bit {'grey' if views.left.shape[0] == 1 else 'colour'} file"
+
+
+def _float_encoding(views: Views) -> tuple[bool, str]:
+    """A float file: what a TIFF says of itself (ICC profile, photometric, colour-space tag), else
+    linear light (a guess, which the second value says)."""
+    from dpcli.io.metadata import tiff_encoding_hint
+
+    path = views.paths[0] if views.paths else None
+    if path is not None and Path(path).suffix.lower() in (".tif", ".tiff"):
+        srgb, hint = tiff_encoding_hint(path)
+        if srgb is not None:
+            return srgb, f"float file, {hint}"
+    return False, "float file, a guess: no colour hint in it"
 
 
 def decide_domain(source: Source, channels: int, srgb: bool) -> tuple[str, str]:
@@ -231,7 +244,13 @@ class MethodChooser:
 
     @classmethod
     def of(cls, options: Options) -> "MethodChooser":
-        return cls(options.method, options.weights, options.arch, options.runtime)
+        """The chooser of ``options``; ``weights`` naming shipped weights (``arch.tag``) name the method."""
+        from dpcli.models.registry import weights_by_name
+
+        method, weights = options.method, options.weights
+        if isinstance(method, str):
+            method, weights = weights_by_name(method, weights)
+        return cls(method, weights, options.arch, options.runtime)
 
     @property
     def named(self) -> bool:
@@ -400,6 +419,10 @@ def process(item_or_views, source: Source | None = None, options: Options | None
     as_pair = views.is_pair and not single
     srgb, enc_by = decide_encoding(source, views)
     notes: list[str] = []
+    if enc_by.startswith("float file"):  # shown in the summary: a wrong guess costs dB (issue 37)
+        why = enc_by.split(", ", 1)[1]
+        notes.append(f"float file read as sRGB-encoded ({why}), --linear if it is not" if srgb else
+                     f"float file read as linear light ({why}), --srgb if it is sRGB-encoded")
     provenance = {"encoding": f"{_label(srgb)} ({enc_by})"}
     if not as_pair and views.is_pair:  # --single: the combined view, averaged in linear light
         image = views.combined if views.combined is not None else mean_view(views.left, views.right, srgb=srgb)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import ImageCms
 
 from dpcli.errors import InputError
 from dpcli.io.images import read_image, write_image
@@ -92,6 +93,27 @@ class _Echo:
                 return left, None, {}
 
         return Echo()
+
+
+def test_a_float_tiff_says_its_encoding_or_the_guess_is_a_note(tmp_path) -> None:
+    """A float colour TIFF: its ICC profile decides (sRGB tone curve -> sRGB); with no colour hint it is
+    read as linear light, and the note the summary shows says it was a guess and what flag undoes it."""
+    import tifffile
+
+    from dpcli.io.pairs import SingleInput
+
+    image = np.random.default_rng(0).random((40, 48, 3), dtype=np.float32)
+    srgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    tifffile.imwrite(tmp_path / "plain.tif", image, photometric="rgb")
+    tifffile.imwrite(tmp_path / "icc.tif", image, photometric="rgb", iccprofile=srgb_icc)
+    plain = process(SingleInput("plain", tmp_path / "plain.tif"), Source(), Options(_Echo({})))
+    assert plain.srgb is False and plain.notes == [
+        "float file read as linear light (a guess: no colour hint in it), --srgb if it is sRGB-encoded"]
+    icc = process(SingleInput("icc", tmp_path / "icc.tif"), Source(), Options(_Echo({})))
+    assert icc.srgb is True and icc.provenance["encoding"] == "sRGB (float file, ICC profile: tone curve gamma 2.4)"
+    assert icc.notes == ["float file read as sRGB-encoded (ICC profile: tone curve gamma 2.4), --linear if it is not"]
+    told = process(SingleInput("plain", tmp_path / "plain.tif"), Source(srgb=True), Options(_Echo({})))
+    assert told.srgb is True and told.notes == []  # the user said: nothing to note
 
 
 def test_single_of_a_linear_pair_averages_in_linear_light(tmp_path) -> None:

@@ -4,7 +4,7 @@ and joint left/right regularised deconvolution.
 Public API (used by ``dpdeblur defocus-map --method classical`` and ``dpdeblur run --method classical``):
 
 - ``estimate_defocus_classical(left, right, *, srgb=False, **options) -> (radius, confidence)``:
-  signed blur radius in px (CONVENTIONS.md) and a [0, 1] confidence, both (H, W) float32, numpy in
+  signed blur radius in px (docs/CONVENTIONS.md) and a [0, 1] confidence, both (H, W) float32, numpy in
   -> numpy out. Options: :class:`DefocusConfig` fields (``min_radius``, ``max_radius``, ``step``,
   ``kernel="rdpd"|"disk"``, ``window``, ``noise``, ``guide_radius``, ...).
 - ``deblur_pair_classical(left, right, kernels=None, *, srgb=False, **options) -> aif``: (C, H, W)

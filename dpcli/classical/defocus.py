@@ -31,7 +31,7 @@ from dpcli.optics.windows import box_mean
 class DefocusConfig:
     """Knobs of :func:`estimate_defocus_classical` (defaults tuned on synthetic + Pixel 4 scenes)."""
 
-    min_radius: float = -12.0  # px at full resolution, signed (CONVENTIONS.md)
+    min_radius: float = -12.0  # px at full resolution, signed (docs/CONVENTIONS.md)
     max_radius: float = 12.0
     step: float = 0.25  # candidate spacing in px at working resolution
     kernel: str = "rdpd"  # rdpd (Butterworth DP kernels) | disk (002's translating disk)
@@ -121,7 +121,7 @@ def _subpixel_argmin(cost: torch.Tensor, radii: torch.Tensor) -> tuple[torch.Ten
 
 def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = None, srgb: bool = False,
                                return_raw: bool = False, **overrides):
-    """Signed defocus map (px, CONVENTIONS.md) and confidence from a DP pair, no training.
+    """Signed defocus map (px, docs/CONVENTIONS.md) and confidence from a DP pair, no training.
 
     Args:
         left, right: (C, H, W) or (H, W) views in [0, 1], numpy or torch (grey is used).

@@ -150,8 +150,8 @@ def main() -> None:
         _interrupted()
         sys.exit(130)
     except _CLICK_ERRORS as exc:  # usage errors: one line, with where to look
-        if isinstance(exc, _NO_ARGS):  # `dpdeblur` alone: the help was the answer
-            sys.exit(0)
+        if isinstance(exc, _NO_ARGS):  # `dpdeblur` alone: the help is printed, but nothing was done
+            sys.exit(2)
         ctx = getattr(exc, "ctx", None)
         hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
         _error(escape(_usage_message(exc) + hint))

@@ -14,7 +14,7 @@ except ImportError:  # Python < 3.10
     UnionType = None  # type: ignore[assignment,misc]
 
 import typer
-from typer.core import TyperArgument, TyperCommand, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 _TYPE_WORDS = {int: "INTEGER", float: "NUMBER", str: "TEXT", bool: "YES|NO"}
 
@@ -56,6 +56,20 @@ class DpCommand(TyperCommand):
         params = super().get_params(ctx)  # with --help, which click adds here
         for param in params:
             user_metavar(param)
+            # a repeatable option whose metavar names several values (--pair LEFT RIGHT) takes them all
+            # each time (Typer has no list of tuples): the command gets a list of tuples of str
+            if isinstance(param, TyperOption) and param.multiple and param.metavar and " " in param.metavar:
+                param.nargs = len(param.metavar.split())
+        return params
+
+
+class DpGroup(TyperGroup):
+    """The root ``dpdeblur`` group: its own options (--version, --help) in words too, as flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            user_metavar(param)
         return params
 
 
@@ -71,6 +85,7 @@ app = DpTyper(
     name="dpdeblur",
     help="Remove defocus blur from photographs: dual-pixel pairs (BaMBNet, zero-shot MPI, classical) "
     "and single images (DefocusGAN).",
+    cls=DpGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -24,7 +24,7 @@ from dpcli.cli.output_plan import OutputPlan
 from dpcli.cli.result import ItemResult
 from dpcli.cli.shard import Shard
 from dpcli.cli.tables import print_table
-from dpcli.errors import DpError, InputError
+from dpcli.errors import DiskFullError, DpError, InputError
 
 if TYPE_CHECKING:
     from dpcli.cli.options import OutputOptions
@@ -47,6 +47,7 @@ def run_batch(
     detail_columns: dict[str, str] | None = None,
     ground_truth: Path | None = None,
     input_view: Callable[[T], object] | None = None,
+    notes: Sequence[str] = (),
 ) -> int:
     """Run ``process`` on every item; report progress, failures and a summary; return the exit code.
 
@@ -57,7 +58,8 @@ def run_batch(
     ``ItemResult.details`` -> column title (text columns before "output / message"). With the
     output bundle's ``--report`` rank 0 writes ``OUT/report.html`` (:mod:`dpcli.cli.report`), with
     scores against ``ground_truth`` where given; ``input_view(item)`` loads an input as the command
-    read it (raw levels applied) for the page and the input's scores.
+    read it (raw levels applied) for the page and the input's scores. ``notes``: lines about the
+    whole run shown under the summary (e.g. images left in subfolders).
     """
     if out is not None:
         quiet, verbose, json_summary = out.quiet, out.verbose, out.json
@@ -68,7 +70,7 @@ def run_batch(
     try:
         return _run(all_items, process, name_of, shard, started, title=title, out=out, plan=plan, quiet=quiet,
                     verbose=verbose, json_summary=json_summary, titles=titles, detail_columns=detail_columns,
-                    ground_truth=ground_truth, input_view=input_view)
+                    ground_truth=ground_truth, input_view=input_view, notes=notes)
     finally:
         if plan is not None:
             plan.tidy()
@@ -77,7 +79,7 @@ def run_batch(
 def _run(all_items: list, process: Callable, name_of: Callable, shard: Shard, started: float, *, title: str,
          out: "OutputOptions | None", plan: OutputPlan | None, quiet: bool, verbose: bool, json_summary: bool,
          titles: dict[str, str], detail_columns: dict[str, str] | None, ground_truth: Path | None,
-         input_view: Callable | None) -> int:
+         input_view: Callable | None, notes: Sequence[str]) -> int:
     decisions: dict[str, str] = {}
     if plan is not None:
         plan.prepare_folder()
@@ -94,42 +96,10 @@ def _run(all_items: list, process: Callable, name_of: Callable, shard: Shard, st
     with progress:
         task = progress.add_task(title if shard.world == 1 else f"{title} (rank {shard.rank})",
                                  total=len(mine), current="")
-        for item in mine:
+        for index, item in enumerate(mine):
             name = name_of(item)
             progress.update(task, current=name)
-            start = time.perf_counter()
-            decision = decisions.get(name, "run")
-            fresh: list[Path] = []  # outputs this attempt may create: removed again if it fails
-            try:
-                if decision == "skip":
-                    result = ItemResult(name, status="skipped", outputs=[str(p) for p in plan.outputs(item)],
-                                        message="done earlier with the same method and options")
-                else:
-                    if plan is not None:
-                        if decision == "redo":
-                            plan.remove_partial(item)
-                        plan.write_record(name, item, "started")
-                        fresh = [Path(p) for p in plan.outputs(item) if not Path(p).exists()]
-                    result = process(item)
-                    if plan is not None and result.status == "ok":
-                        plan.write_record(name, item, "done", result.outputs)
-            except DpError as exc:  # its line names the item when the error names no file
-                line = exc.one_line()
-                message = line if exc.path is not None or line.startswith(f"{name}:") else f"{name}: {line}"
-                result = ItemResult(name=name, status="failed", message=message)
-                error_codes.append(exc.exit_code)
-            except KeyboardInterrupt:  # the item stopped half way leaves nothing behind
-                if plan is not None:
-                    plan.discard(name, fresh)
-                raise
-            except Exception as exc:  # one bad file must not end a folder run
-                if verbose:
-                    console_err.print(traceback.format_exc(), highlight=False, markup=False)
-                result = ItemResult(name=name, status="failed", message=f"{name}: {describe_exception(exc)}")
-                error_codes.append(1)
-            if result.status == "failed" and plan is not None:  # no partial output of a failed item
-                plan.discard(name, fresh)
-            result.seconds = result.seconds or time.perf_counter() - start
+            result, full = _one_item(item, name, process, plan, decisions.get(name, "run"), error_codes, verbose)
             results.append(result)
             if result.status == "failed":
                 console_err.print(f"[red]error:[/red] {escape(result.message)}", highlight=False,
@@ -138,6 +108,11 @@ def _run(all_items: list, process: Callable, name_of: Callable, shard: Shard, st
                 said = "".join(f"; {k}: {v}" for k, v in result.details.items() if k in _DECISION_ONLY)
                 console_err.print(f"{name}: {result.status} in {result.seconds:.2f} s{said}", highlight=False)
             progress.advance(task)
+            if full is not None:  # every further item would fail the same way: stop, say what the rest needs
+                left = [it for it in mine[index:] if decisions.get(name_of(it), "run") != "skip"]
+                console_err.print(f"[red]error:[/red] {escape(_disk_full_line(full, results, len(left)))}",
+                                  highlight=False, soft_wrap=True)
+                break
     if shard.world > 1:
         folder = _summary_folder(plan, out)
         if folder is None:
@@ -155,10 +130,77 @@ def _run(all_items: list, process: Callable, name_of: Callable, shard: Shard, st
     if out is not None and out.report and folder is not None:
         page = _write_page(folder, all_items, results, name_of, plan, ground_truth, input_view)
     code = _report(results, error_codes, titles, dict(detail_columns or {}), quiet=quiet,
-                   json_summary=json_summary, folder=folder)
+                   json_summary=json_summary, folder=folder, notes=notes)
     if page is not None and not json_summary:
         console_err.print(f"report: {page}", highlight=False, soft_wrap=True)
     return code
+
+
+def _one_item(item, name: str, process: Callable, plan: OutputPlan | None, decision: str,
+              error_codes: list[int], verbose: bool) -> tuple[ItemResult, DiskFullError | None]:
+    """One item through ``process`` (or skipped as done earlier): its result, and the error when the
+    disk is full. A failure leaves no partial output."""
+    start = time.perf_counter()
+    fresh: list[Path] = []  # outputs this attempt may create: removed again if it fails
+    full = None
+    try:
+        if decision == "skip":
+            result = ItemResult(name, status="skipped", outputs=[str(p) for p in plan.outputs(item)],
+                                message="done earlier with the same method and options")
+        else:
+            if plan is not None:
+                if decision == "redo":
+                    plan.remove_partial(item)
+                plan.write_record(name, item, "started")
+                fresh = [Path(p) for p in plan.outputs(item) if not Path(p).exists()]
+            result = process(item)
+            if plan is not None and result.status == "ok":
+                plan.write_record(name, item, "done", result.outputs)
+    except DpError as exc:  # its line names the item when the error names no file
+        line = exc.one_line()
+        message = line if exc.path is not None or line.startswith(f"{name}:") else f"{name}: {line}"
+        result = ItemResult(name=name, status="failed", message=message)
+        error_codes.append(exc.exit_code)
+        full = exc if isinstance(exc, DiskFullError) else None
+    except KeyboardInterrupt:  # the item stopped half way leaves nothing behind
+        if plan is not None:
+            plan.discard(name, fresh)
+        raise
+    except Exception as exc:  # one bad file must not end a folder run
+        if verbose:
+            console_err.print(traceback.format_exc(), highlight=False, markup=False)
+        result = ItemResult(name=name, status="failed", message=f"{name}: {describe_exception(exc)}")
+        error_codes.append(1)
+    if result.status == "failed" and plan is not None:  # no partial output of a failed item
+        plan.discard(name, fresh)
+    result.seconds = result.seconds or time.perf_counter() - start
+    return result, full
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if nbytes < 1000 or unit == "GB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    return ""
+
+
+def _disk_full_line(error: DiskFullError, results: list[ItemResult], left: int) -> str:
+    """The stop line of a full disk: how much the items left need (the mean output size of this run's
+    finished items, else the size of the write that failed) and how much is free."""
+    import shutil
+
+    sizes = [Path(o).stat().st_size for r in results if r.status == "ok" for o in r.outputs if Path(o).is_file()]
+    done = sum(r.status == "ok" for r in results)
+    each = sum(sizes) / done if done else error.needed
+    where = error.path.parent if error.path is not None else Path.cwd()
+    try:
+        free = f"{_size(shutil.disk_usage(where).free)} free there"
+    except OSError:
+        free = "free space unknown"
+    return (f"no space left on the device of {where}: stopped; the {left} item{'s' if left != 1 else ''} left "
+            f"need about {_size(each * left)} ({free}). Free some space and run the same command again: it "
+            "continues where it stopped")
 
 
 def _write_page(folder: Path, items: list, results: list[ItemResult], name_of: Callable, plan: OutputPlan | None,
@@ -183,19 +225,36 @@ def _summary_folder(plan: OutputPlan | None, out: "OutputOptions | None") -> Pat
     return out.folder if out is not None else None
 
 
+# past this many items the summary is the counts, the failures and the slowest few; the full table
+# goes to --json and to OUT/summary.json
+SUMMARY_ROWS = 20
+SLOWEST = 5
+
+
 def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str, str], details: dict[str, str],
-            *, quiet: bool, json_summary: bool, folder: Path | None) -> int:
+            *, quiet: bool, json_summary: bool, folder: Path | None, notes: Sequence[str] = ()) -> int:
     failed = [r for r in results if r.status == "failed"]
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
+    summary = {"items": [asdict(r) for r in results], "counts": counts,
+               "output": str(folder) if folder is not None else None, "notes": list(notes)}
     if json_summary:
-        print(json.dumps({"items": [asdict(r) for r in results], "counts": counts,
-                          "output": str(folder) if folder is not None else None}, indent=2))
+        print(json.dumps(summary, indent=2))
     elif not quiet and not (len(results) == 1 and failed):  # one failed item: its error line says it
-        print_summary(results, titles, details)
+        if len(results) <= SUMMARY_ROWS:
+            print_summary(results, titles, details)
+        else:
+            _print_long_run(results, titles, details, folder, summary)
+        for line in [*notes, *_item_notes(results)]:
+            console_err.print(f"note: {escape(line)}", highlight=False, soft_wrap=True)
     if failed:
         if len(results) > 1:  # one item: its error line says it all
-            console_err.print(f"[red]{len(failed)} of {len(results)} failed:[/red] "
-                              + escape(", ".join(r.name for r in failed)), highlight=False, soft_wrap=True)
+            console_err.print(f"[red]{len(failed)} of {len(results)} failed:[/red]", highlight=False)
+            for r in failed[:SUMMARY_ROWS]:
+                console_err.print(f"  {escape(r.message)}", highlight=False, soft_wrap=True)
+            if len(failed) > SUMMARY_ROWS:
+                where = f" in {Path(folder) / 'summary.json'}" if folder is not None and not json_summary else ""
+                console_err.print(f"  ... and {len(failed) - SUMMARY_ROWS} more{where}", highlight=False,
+                                  soft_wrap=True)
     elif not json_summary:  # the final line, also with -q
         where = f" -> {folder}" if folder is not None else ""
         console_err.print(f"{counts['ok']} done, {counts['skipped']} skipped (done earlier), 0 failed{where}",
@@ -208,6 +267,40 @@ def _report(results: list[ItemResult], error_codes: list[int], titles: dict[str,
     return 0
 
 
+def _print_long_run(results: list[ItemResult], titles: dict[str, str], details: dict[str, str],
+                    folder: Path | None, summary: dict) -> None:
+    """More items than a screen holds: the counts, the slowest few (the failures follow); the full
+    table to OUT/summary.json (what --json prints)."""
+    counts = summary["counts"]
+    console_err.print(f"summary: {len(results)} items, {counts['ok']} done, {counts['skipped']} skipped (done "
+                      f"earlier), {counts['failed']} failed", highlight=False, soft_wrap=True)
+    ran = sorted((r for r in results if r.status == "ok"), key=lambda r: -r.seconds)[:SLOWEST]
+    if ran:
+        print_summary(ran, titles, details, title=f"the {len(ran)} slowest")
+    if folder is not None and Path(folder).is_dir():
+        from dpcli.io.images import atomic_write_bytes
+
+        path = Path(folder) / "summary.json"
+        try:
+            atomic_write_bytes(path, json.dumps(summary, indent=2).encode(), overwrite=True)
+            console_err.print(f"every item: {path} (or --json)", highlight=False, soft_wrap=True)
+        except DpError as exc:
+            console_err.print(f"every item: --json ({exc.one_line()})", highlight=False, soft_wrap=True)
+
+
+def _item_notes(results: list[ItemResult]) -> list[str]:
+    """The items' notes (``details["note"]``), each once with the items it concerns."""
+    by_note: dict[str, list[str]] = {}
+    for r in results:
+        for note in filter(None, r.details.get("note", "").split("; ")):
+            by_note.setdefault(note, []).append(r.name)
+    lines = []
+    for note, names in by_note.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        lines.append(f"{shown}: {note}")
+    return lines
+
+
 # details whose table cell is the decision alone ("as given", "swapped"): the evidence in brackets
 # stays in --json and -v lines, so the summary fits 80 columns
 _DECISION_ONLY = ("orientation",)
@@ -218,42 +311,66 @@ def _cell(key: str, value: object) -> str:
     return text.split(" (", 1)[0] if key in _DECISION_ONLY else text
 
 
+def _metric_cell(title: str, value: float) -> str:
+    """A metric at the precision its unit deserves: seconds to 0.1, pixels to 0.01, else 4 digits."""
+    if title.endswith("(s)"):
+        return f"{value:.1f}"
+    return f"{value:.2f}" if title.endswith("(px)") else f"{value:.4f}"
+
+
 def print_summary(results: list[ItemResult], metric_columns: Iterable[str] | dict[str, str],
-                  detail_columns: dict[str, str] | None = None) -> None:
+                  detail_columns: dict[str, str] | None = None, *, title: str = "summary") -> None:
+    """The summary table; a failed item's cell points to its full error line under the table."""
     titles = dict(metric_columns) if isinstance(metric_columns, dict) else {k: k for k in metric_columns}
     details = dict(detail_columns or {})
     headers = ["item", "status", "time (s)", *titles.values(), *details.values(), "output / message"]
     rows = []
     for r in results:
         style = {"ok": "green", "skipped": "yellow", "failed": "red"}[r.status]
-        metrics = [f"{r.metrics[c]:.4f}" if c in r.metrics else "" for c in titles]
-        detail = escape(r.message if r.status != "ok" else ", ".join(Path(o).name for o in r.outputs))
+        metrics = [_metric_cell(titles[c], r.metrics[c]) if c in r.metrics else "" for c in titles]
+        detail = "error below" if r.status == "failed" else escape(", ".join(Path(o).name for o in r.outputs))
         texts = [escape(_cell(k, r.details.get(k, ""))) for k in details]
         rows.append([escape(r.name), f"[{style}]{r.status}[/{style}]", f"{r.seconds:.2f}", *metrics, *texts, detail])
-    print_table("summary", headers, rows,
+    print_table(title, headers, rows,
                 justify=["left", "left", "right", *["right"] * len(titles), *["left"] * len(details), "left"])
 
 
-def require_inputs(paths: Sequence[Path]) -> None:
+def require_inputs(paths: Sequence[Path], pairs: Sequence[tuple[Path, Path]] = ()) -> None:
     """Fail fast with one line if any path given on the command line does not exist."""
-    if not paths:
+    if not paths and not pairs:
         raise DpError("no input given")
+    paths = [*paths, *(p for pair in pairs for p in pair)]
     for path in paths:
         if not Path(path).exists():
             raise InputError("no such file or folder", path)
 
 
-def gather_items(paths: Sequence[Path], exclude: Sequence[Path | None], recursive: bool) -> list:
-    """The items (pairs, photos, :class:`~dpcli.io.pairs.BadInput`) of the files and folders given,
-    probed; one line when there is nothing to do: no images at all, or only unreadable ones."""
+def gather_items(paths: Sequence[Path], exclude: Sequence[Path | None], recursive: bool,
+                 pairs: Sequence[tuple[Path, Path]] = ()) -> list:
+    """The items (pairs, photos, :class:`~dpcli.io.pairs.BadInput`) of the files and folders given
+    (and of ``pairs``, ``--pair LEFT RIGHT``), probed; one line when there is nothing to do: no
+    images at all, or only unreadable ones."""
     from dpcli.io.pairs import BadInput, discover_inputs, probe_items
 
-    items = probe_items(discover_inputs(paths, exclude=list(exclude), recursive=recursive))
+    items = probe_items(discover_inputs(paths, exclude=list(exclude), recursive=recursive, pairs=pairs))
     if not items:
         raise InputError("no images found", paths[0])
     if all(isinstance(it, BadInput) for it in items):
         raise items[0].error()
     return items
+
+
+def subfolder_note(paths: Sequence[Path], exclude: Sequence[Path | None], recursive: bool) -> list[str]:
+    """A line for the summary when a folder run without --recursive left images in subfolders."""
+    from dpcli.io.pairs import left_in_subfolders
+
+    if recursive:
+        return []
+    count, where = left_in_subfolders(paths, exclude=[p for p in exclude if p is not None])
+    if not count:
+        return []
+    return [f"{count} {'image or pair' if count == 1 else 'images or pairs'} in subfolders ({', '.join(where)}"
+            f"{' ...' if len(where) == 3 else ''}) left out: -r (--recursive) takes them"]
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import numpy as np
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.batch import gather_items, naming, require_inputs, run_batch
+from dpcli.cli.batch import gather_items, naming, require_inputs, run_batch, subfolder_note
 from dpcli.cli.inputs import resolve_input
 from dpcli.cli.output_plan import OutputPlan
 from dpcli.cli.result import ItemResult
@@ -130,5 +130,6 @@ def defocus_map_command(
     code = run_batch(items, process, lambda it: it.name, title=f"defocus maps ({method})", out=out, plan=plan,
                      metric_columns={"r_min": "smallest radius (px)", "r_median": "median radius (px)",
                                      "r_max": "largest radius (px)"},
-                     detail_columns={"orientation": "L/R order"}, input_view=resolved.input_view)
+                     detail_columns={"orientation": "L/R order"}, input_view=resolved.input_view,
+                     notes=subfolder_note(inputs, [out.folder], source.recursive))
     raise typer.Exit(code)

@@ -1,4 +1,4 @@
-"""`dpdeblur eval`: metrics users can trust (PSNR / SSIM / MAE as CONVENTIONS.md, LPIPS with a
+"""`dpdeblur eval`: metrics users can trust (PSNR / SSIM / MAE as docs/CONVENTIONS.md, LPIPS with a
 named backbone, defocus-map metrics), per image and mean; thin layer over dpcli.metrics.evaluate."""
 from __future__ import annotations
 
@@ -129,7 +129,8 @@ def eval_command(
         rows = [[escape(r.name), *[_fmt(k, r.metrics[k]) if k in r.metrics else "" for k in keys], r.bits,
                  escape("; ".join(r.notes))] for r in report.rows]
         footer = ["[bold]mean[/bold]", *[f"[bold]{_fmt(k, mean[k])}[/bold]" for k in keys], "", ""]
-        print_table(f"dpdeblur eval ({report.protocol} protocol, {len(report.rows)} images)",
+        count = f"{len(report.rows)} image{'s' if len(report.rows) != 1 else ''}"
+        print_table(f"dpdeblur eval ({report.protocol} protocol, {count})",
                     ["image", *[_HEAD.get(k, k) for k in keys], "bits (pred/GT)", "notes"], rows,
                     target=table_console, justify=["left", *["right"] * len(keys), "right", "left"], footer=footer)
         for note in report.notes:

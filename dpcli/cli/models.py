@@ -92,19 +92,14 @@ def models_command(
         rows = [[i.name, i.task, i.recipe, "yes" if i.name in have else "-"] for i in shown]
         print_table("architectures", ["name", "task", "input", "weights"], rows, target=console)
     if weights:
-        rows, aliases, listed = [], [], set()
-        by_name = {c.name: c for c in list_pretrained()}
-        for c in weights:
-            if c.name in listed:
-                continue
-            others = [n for n in same.get(c.name, []) if n not in listed]
-            listed.update([c.name, *others])
-            domains = sorted({d.strip() for n in (c.name, *others) for d in by_name[n].domain.split(",") if d.strip()})
-            rows.append([c.name, ", ".join(domains) or "-", c.input_recipe, c.sha256[:12]])
-            aliases += [f"{o} = {c.name}" for o in others]
-        print_table("weights", ["name", "for", "input", "sha256"], rows, target=console)
-        if aliases:
-            console.print(f"the same weights under another name: {'; '.join(aliases)}", highlight=False)
+        # one row per name, each with the domain its recipe is for (one file may carry two names, a
+        # recipe per domain: said once under the table)
+        rows = [[c.name, c.domain or "-", c.input_recipe] for c in weights]  # sha256: `models NAME`, --json
+        groups = {tuple(sorted([c.name, *same.get(c.name, [])])) for c in weights if same.get(c.name)}
+        print_table("weights", ["name", "for", "input"], rows, target=console)
+        if groups:  # the architecture once per group: name = .tag = .tag
+            said = "; ".join(" = ".join([g[0], *(n[n.index("."):] for n in g[1:])]) for g in sorted(groups))
+            console.print(f"the same weights, a recipe per domain: {said}", highlight=False)
         console.print(f"phone = linear grey raw planes, dslr = colour sRGB views. `dpdeblur models NAME` shows "
                       f"one in full (training data, scores). Manifest: {manifest_path()}", highlight=False)
     else:

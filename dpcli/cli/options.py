@@ -117,8 +117,7 @@ class InputOptions(_Bundle):
     OPTIONS: ClassVar[dict[str, OptionDecl]] = {
         "recursive": OptionDecl(bool, ("--recursive", "-r"), False,
                                 "Also look in the subfolders of input folders; outputs keep their relative "
-                                "paths (e.g. dpdeblur run photos/ -o out -r: photos/2024/a.jpg -> "
-                                "out/2024/a.jpg)."),
+                                "paths (input photos/, -o out: photos/2024/a.jpg -> out/2024/a.jpg)."),
         "black_level": OptionDecl(Optional[float], ("--black-level",), None,
                                   "Views are raw planes (counts): subtract this black level (Pixel 4: 1024).",
                                   "COUNTS"),
@@ -294,8 +293,8 @@ class DeviceOptions(_Bundle):
         "tta": OptionDecl(Optional[bool], ("--tta/--no-tta",), None, "Test-time augmentation of networks: "
                           "DP pairs also run flipped vertically and mirrored with the views exchanged (4 "
                           "passes), single images rotated and mirrored (8 passes), outputs averaged; 4x / 8x "
-                          "the time (default: only where measured worth it; today nowhere). E.g. dpdeblur "
-                          "run pairs/ -o out/ --tta"),
+                          "the time (default: only where measured worth it, e.g. 2 passes, as is and flipped, "
+                          "for the DSLR BaMBNet)."),
     }
 
     def validate(self) -> "DeviceOptions":

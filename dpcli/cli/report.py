@@ -131,8 +131,9 @@ def _section(item: ReportItem) -> str:
     if item.message and item.status != "ok":
         parts.append(f'<p>{esc(item.message)}</p>')
     if item.scores:
-        rows = "".join(f"<tr><td>{esc(k)}</td><td>{'' if a is None else f'{a:.4g}'}</td>"
-                       f"<td>{'' if b is None else f'{b:.4g}'}</td></tr>" for k, (a, b) in item.scores.items())
+        cell = lambda k, v: "" if v is None else format(v, SCORE_FORMATS.get(k, ".4f"))  # noqa: E731
+        rows = "".join(f"<tr><td>{esc(k)}</td><td>{cell(k, a)}</td><td>{cell(k, b)}</td></tr>"
+                       for k, (a, b) in item.scores.items())
         parts.append(f"<table><tr><th>vs ground truth</th><th>input</th><th>output</th></tr>{rows}</table>")
     output = _read(item.output) if item.output is not None else None
     shown = None
@@ -190,6 +191,8 @@ def write_report(path: Path, items: Sequence[ReportItem], title: str = "dpdeblur
 
 # ------------------------------------------------------------------------------ from a batch's results
 SCORES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "mae": "MAE"}
+# one precision per score, in every row (as the README's tables: 32.20 dB / 0.909 / 0.0135)
+SCORE_FORMATS = {"PSNR (dB)": ".2f", "SSIM": ".3f", "MAE": ".4f"}
 
 
 def _main_output(outputs: Sequence[str]) -> tuple[Path | None, Path | None]:

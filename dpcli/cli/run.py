@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from dpcli.cli.app import app
-from dpcli.cli.batch import gather_items, naming, require_inputs, run_batch
+from dpcli.cli.batch import gather_items, naming, require_inputs, run_batch, subfolder_note
 from dpcli.cli.console import console_err
 from dpcli.cli.inputs import resolve_input
 from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, renamed, with_bundles
@@ -22,6 +22,9 @@ Examples:
 
   # DP pairs -> out/NAME.png, with the best method for the data
   dpdeblur run examples/pairs -o out/
+
+  # two files of any name as one pair (repeatable) -> out/IMG_7.png
+  dpdeblur run --pair a/IMG_7_left.png b/IMG_7.png -o out/
 
   # + NAME_defocus.tiff/.png from the same method
   dpdeblur run photos/ -o out/ --defocus-map
@@ -54,8 +57,11 @@ Examples:
 @app.command("run", epilog=_EPILOG)
 @with_bundles
 def run_command(
-    inputs: list[Path] = typer.Argument(..., help="Files and folders: DP pairs (NAME_L/NAME_R, left/ right/, "
-                                        "DPDD, Dual Pixel RAW) and single images."),
+    inputs: Optional[list[Path]] = typer.Argument(None, help="Files and folders: DP pairs (NAME_L/NAME_R, left/ "
+                                                  "right/, DPDD, Dual Pixel RAW) and single images."),
+    pair: Optional[list[Any]] = typer.Option(None, "--pair", metavar="LEFT RIGHT", help="Two files of any name as "
+                                             "one DP pair (repeatable); the output is named after LEFT without "
+                                             "its view suffix."),
     method: str = typer.Option("auto", "--method", "-m", help="auto (the best method measured for the data: "
                               "colour DP pairs -> the best measured, grey raw pairs -> "
                               "zeroshot today; single images -> shipped weights of their domain) | "
@@ -64,7 +70,8 @@ def run_command(
     model_alias: Optional[str] = typer.Option(None, "--model", hidden=True),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: ours (.safetensors) or the "
                                            "authors' DPDD .pth of BaMBNet (the deblurring net), DefocusGAN, "
-                                           "Restormer or LaKDNet; the family is read from the file."),
+                                           "Restormer or LaKDNet; the family is read from the file. Or the name "
+                                           "of shipped weights (dpdeblur models), as --method NAME."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of --weights when the file cannot tell "
                                        "(rarely needed: BaMBNet checkpoints given to run are the deblurring net)."),
     single: bool = typer.Option(False, "--single", help="Treat DP pairs as single images (their combined view)."),
@@ -96,14 +103,15 @@ def run_command(
     from dpcli.pipeline import MethodChooser, Options, load_calibration
 
     model = renamed(method, model_alias, "--method", "--model", "auto")
-    require_inputs(inputs)
+    inputs, pair = inputs or [], [(Path(left), Path(right)) for left, right in pair or []]
+    require_inputs(inputs, pair)
     if gt is not None and not out.report:
         raise DpError("--gt scores the inputs and outputs in the report: add --report")
     if gt is not None and not gt.exists():
         raise InputError("--gt: no such folder", gt)
     dev.apply_threads()
     resolved = resolve_input(source)
-    items = gather_items(inputs, exclude=[out.folder], recursive=source.recursive)
+    items = gather_items(inputs, exclude=[out.folder], recursive=source.recursive, pairs=pair)
     if weights is not None and model == "auto":
         usable = [it for it in items if not isinstance(it, BadInput)]
         kinds = {is_pair(it) and not single for it in usable}
@@ -140,7 +148,8 @@ def run_command(
 
     code = run_batch(items, process, lambda it: it.name, title="deblurring", out=out, plan=plan,
                      detail_columns={"method": "method", "orientation": "L/R order"}, ground_truth=gt,
-                     input_view=resolved.input_view)
+                     input_view=resolved.input_view,
+                     notes=subfolder_note(inputs, [out.folder], source.recursive))
     raise typer.Exit(code)
 
 

@@ -118,8 +118,8 @@ def synth_command(
     kernels: Optional[Path] = typer.Option(None, "--kernels",
                                            help="Folder with measured blur_kernels_left.npy / _right.npy "
                                                 "(Pixel 4 calibration format) to blur with instead of RDPD."),
-    research_textures: bool = typer.Option(True, "--research-textures/--cc0-only",
-                                           help="Allow the Middlebury motorcycle stereo photo (research use)."),
+    research_textures: bool = typer.Option(False, "--research-textures/--cc0-only", help="Also use the "
+                                           "Middlebury motorcycle stereo photo (research use only; default: off)."),
     splits: str = typer.Option("0.8,0.1,0.1", "--splits", help="train,val,test fractions."),
     photos: Optional[list[str]] = typer.Option(None, "--photos",
                                                help="Folder (searched recursively) or file of natural photos "

@@ -100,8 +100,8 @@ def zeroshot_command(
     max_radius_alias: Optional[float] = typer.Option(None, "--max-radius", hidden=True),
     kernel_beta: Optional[float] = typer.Option(None, "--kernel-beta", help="Ramp floor of the parametric "
                                                 "DP kernels (default 0.5; RDPD's 0.1 separates the views more)."),
-    focus: Optional[str] = typer.Option(None, "--focus", help="front (content behind the focal plane; default, "
-                                        "or the camera profile's) | back | both."),
+    focus: Optional[str] = typer.Option(None, "--focus", help="Where the camera focused: front = near, blur behind "
+                                        "the focal plane (default, or the camera profile's) | back | both."),
     init: Optional[str] = typer.Option(None, "--init", help="How stage 1 makes its layers: closed "
                                       "(one exact solve per layer, default) | iterative (gradient steps)."),
     fusion: Optional[str] = typer.Option(None, "--fusion", help="Stage-1 layer choice: auto (default: learned "

@@ -1,12 +1,13 @@
 """Read and write 8/16-bit PNG, TIFF (incl. float32) and JPEG images losslessly.
 
-Arrays in memory follow CONVENTIONS.md: float32 in [0, 1], shape (C, H, W), RGB order,
+Arrays in memory follow docs/CONVENTIONS.md: float32 in [0, 1], shape (C, H, W), RGB order,
 C = 1 for grey. 16-bit colour PNGs keep all 16 bits (imagecodecs/libpng; Pillow truncates).
 Reading applies the EXIF orientation (pixels upright) and keeps the file's EXIF, ICC profile and
 XMP (:class:`dpcli.io.metadata.PhotoMeta`); writing puts them into PNG, JPEG and TIFF outputs.
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import warnings
@@ -16,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from dpcli.errors import InputError, OutputError
+from dpcli.errors import DiskFullError, InputError, OutputError
 from dpcli.io.metadata import NO_META, PhotoMeta, attach_tiff_ifds, embed_png, orient_array, read_metadata, \
     tiff_extratags
 
@@ -371,6 +372,8 @@ def atomic_write_bytes(path: Path, payload: bytes, *, overwrite: bool = False,
         os.replace(tmp, path)
     except OSError as exc:  # e.g. the output path is a folder, the disk is full
         Path(tmp).unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(f"cannot write ({exc.strerror or exc})", path, len(payload)) from None
         raise OutputError(f"cannot write ({exc.strerror or exc})", path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

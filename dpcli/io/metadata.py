@@ -233,3 +233,61 @@ def attach_tiff_ifds(tiff: bytes, meta: PhotoMeta) -> bytes:
         struct.pack_into(order + "HH", data, entry, tag, 4)  # the real pointer tag, LONG
         struct.pack_into(order + "I", data, slot, offset)
     return bytes(data)
+
+
+# ------------------------------------------------------------------------------ colour encoding hints
+_LINEAR_PHOTOMETRIC = {32844: "LogL", 32845: "LogLuv", 34892: "LinearRaw"}  # linear light by definition
+_EXIF_SRGB = 1  # EXIF ColorSpace: 1 = sRGB, 0xFFFF = uncalibrated (says nothing)
+
+
+def _icc_gamma(icc: bytes) -> float | None:
+    """Gamma of an ICC profile's tone curve (rTRC, or kTRC for grey): 1.0 for a linear curve; None
+    where the profile has no readable curve."""
+    try:
+        count = struct.unpack(">I", icc[128:132])[0]
+        tags = {icc[132 + 12 * i:136 + 12 * i]: struct.unpack(">II", icc[136 + 12 * i:144 + 12 * i])
+                for i in range(min(count, 200))}
+        offset, _ = tags.get(b"rTRC") or tags[b"kTRC"]
+        kind = icc[offset:offset + 4]
+        if kind == b"curv":
+            n = struct.unpack(">I", icc[offset + 8:offset + 12])[0]
+            if n == 0:
+                return 1.0
+            if n == 1:
+                return struct.unpack(">H", icc[offset + 12:offset + 14])[0] / 256.0
+            table = np.frombuffer(icc[offset + 12:offset + 12 + 2 * n], ">u2") / 65535.0
+            mid = float(table[(n - 1) // 2])  # the curve at about 0.5 in: 0.5 ** gamma
+            return float(np.log(max(mid, 1e-6)) / np.log(((n - 1) // 2) / (n - 1)))
+        if kind == b"para":
+            return struct.unpack(">i", icc[offset + 12:offset + 16])[0] / 65536.0
+    except (KeyError, struct.error, ValueError, IndexError, ZeroDivisionError):
+        return None
+    return None
+
+
+def tiff_encoding_hint(path: str | Path) -> tuple[bool | None, str]:
+    """What a TIFF says of its own encoding, before any guess: (True: sRGB-encoded, False: linear light,
+    None: it says nothing; the hint in words). Read, in order: an ICC profile's tone curve (gamma
+    about 1: linear; 1.6 and more: encoded), a linear-light photometric (LinearRaw, LogL, LogLuv), the
+    EXIF colour space sRGB."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            tags = tif.pages[0].tags
+            icc = tags.get(_ICC_TAG)
+            photometric = tags.get(262)
+            exif = tags.get(_EXIF_IFD)
+            icc = bytes(icc.value) if icc is not None else None
+            photometric = int(photometric.value) if photometric is not None else None
+            colour_space = exif.value.get("ColorSpace") if exif is not None and isinstance(exif.value, dict) else None
+    except Exception:  # tifffile raises many types for odd headers: no hint, the reader reports damage
+        return None, "no colour hint in the file"
+    gamma = _icc_gamma(icc) if icc else None
+    if gamma is not None and (gamma <= 1.2 or gamma >= 1.6):
+        return gamma >= 1.6, f"ICC profile: tone curve gamma {gamma:.1f}"
+    if photometric in _LINEAR_PHOTOMETRIC:
+        return False, f"photometric {_LINEAR_PHOTOMETRIC[photometric]}"
+    if colour_space == _EXIF_SRGB:
+        return True, "EXIF colour space sRGB"
+    return None, "no colour hint in the file"

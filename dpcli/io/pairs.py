@@ -1,6 +1,6 @@
 """Find dual-pixel pairs and single images in any mix of files and folders, and load them.
 
-Layouts (CONVENTIONS.md "Folder layouts we read"):
+Layouts (docs/CONVENTIONS.md "Folder layouts we read"):
 
 - DPDD: ``<split>_l/source/NAME_L.*`` + ``<split>_r/source/NAME_R.*``, with
   ``<split>_c/source/NAME.*`` as combined and ``<split>_c/target/NAME.*`` as ground truth. A
@@ -409,8 +409,44 @@ def _subfolders_with_images(folder: Path, skip: set[Path], limit: int = 3) -> li
     return found
 
 
+def left_in_subfolders(paths: Sequence[str | Path], *, exclude: Sequence[str | Path] = ()) -> tuple[int, list[str]]:
+    """What a search without ``recursive`` leaves out of the folders in ``paths``: (how many items
+    their subfolders hold, the first few of those subfolders, ``pairs/``). A pair counts once."""
+    skip = {Path(p).resolve() for p in exclude}
+    count, where = 0, []
+    for raw in paths:
+        folder = Path(raw)
+        if not folder.is_dir() or folder.resolve() in skip:
+            continue
+        top = {item.name for item in _folder(folder) if not _excluded(item, skip)}
+        deeper = [item.name for item in _tree(folder, folder, skip) if item.name not in top]
+        count += len(deeper)
+        for name in deeper:
+            sub = name.split("/", 1)[0] + "/"
+            if sub not in where and len(where) < 3:
+                where.append(sub)
+    return count, where
+
+
+def named_pair(left: str | Path, right: str | Path) -> PairInput:
+    """Two files of any name as one DP pair (``run --pair LEFT RIGHT``), named after LEFT without its
+    view suffix (``IMG_7_left.jpg`` -> ``IMG_7``; a name without one is kept: ``a.png`` -> ``a``).
+
+    Raises:
+        InputError: a file is missing, a folder, or not an image file.
+    """
+    left, right = Path(left), Path(right)
+    for path in (left, right):
+        if not path.exists():
+            raise InputError("no such file (--pair LEFT RIGHT)", path)
+        if not path.is_file() or _kind(path) != "image":
+            raise InputError("--pair LEFT RIGHT takes two image files (PNG, TIFF, JPEG)", path)
+    parsed = _side_of(left)
+    return PairInput(parsed[0] if parsed else left.stem, left, right)
+
+
 def discover_inputs(paths: Sequence[str | Path], *, exclude: Sequence[str | Path] = (),
-                    recursive: bool = False) -> list[InputItem]:
+                    recursive: bool = False, pairs: Sequence[tuple[str | Path, str | Path]] = ()) -> list[InputItem]:
     """Files and folders from the command line -> pairs, single images, raw DP files and bad items.
 
     Args:
@@ -419,15 +455,16 @@ def discover_inputs(paths: Sequence[str | Path], *, exclude: Sequence[str | Path
         exclude: folders or files to leave out (e.g. the output folder inside an input folder).
         recursive: search subfolders too (not ground-truth ones: target/, gt/...); item names carry
             the relative folder (``pairs/scene_a``).
+        pairs: (left, right) files taken as one pair each, whatever their names (:func:`named_pair`).
 
     Raises:
         InputError: a path does not exist, or a folder holds no image at all (saying which of its
             subfolders do, without ``recursive``).
     """
-    if not paths:
+    if not paths and not pairs:
         raise InputError("no input given")
     skip = {Path(p).resolve() for p in exclude}
-    items: list[InputItem] = []
+    items: list[InputItem] = [named_pair(left, right) for left, right in pairs]
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -644,7 +681,7 @@ def load_single(item: InputItem, raw: RawOptions | None = None, *, with_target: 
 
 
 def mean_view(left: np.ndarray, right: np.ndarray, srgb: bool = True) -> np.ndarray:
-    """Combined image = (left + right) / 2 in linear light (CONVENTIONS.md); sRGB in -> sRGB out."""
+    """Combined image = (left + right) / 2 in linear light (docs/CONVENTIONS.md); sRGB in -> sRGB out."""
     if not srgb:
         return ((left + right) / 2).astype(np.float32)
     import torch

@@ -1,12 +1,12 @@
 """Colour previews of signed defocus maps with a colour bar and the radius range in px.
 
 A small built-in diverging colour map (blue = in front of the focal plane, white = in focus,
-red = behind; CONVENTIONS.md signs); the scale labels are drawn with Pillow's scalable font.
+red = behind; docs/CONVENTIONS.md signs); the scale labels are drawn with Pillow's scalable font.
 Used by ``defocus-map``, ``run --defocus-map`` and ``zeroshot``.
 
 >>> import numpy as np
 >>> defocus_preview(np.linspace(-3, 5, 200 * 300).reshape(200, 300)).shape
-(3, 200, 354)
+(3, 200, 370)
 """
 from __future__ import annotations
 
@@ -50,7 +50,23 @@ def _draw_labels(strip: np.ndarray, labels: list[tuple[str, int]], x: int, font)
 
 
 def _fmt(v: float) -> str:
-    return f"{v:+.1f}" if abs(v) < 100 else f"{v:+.0f}"
+    """A signed radius for a label: one decimal (none from 100 px), and a plain 0, never -0.0 / +0.0."""
+    text = f"{v:+.1f}" if abs(v) < 100 else f"{v:+.0f}"
+    return "0" if float(text) == 0 else text
+
+
+def _label_rows(h: int, th: int, ticks: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(text, top y) of the bar's labels: the scale's ends, each range label beside its own tick (not
+    beside the scale's end, which reads as a bound of that sign), and 0 where no range label sits."""
+    rows = []
+    last = -th
+    for text, y in sorted(ticks, key=lambda t: t[1]):
+        top = min(max(y - th // 2, th, last + th), h - 2 * th)
+        rows.append((text, top))
+        last = top
+    middle = h // 2 - th // 2
+    zero = [] if any(abs(top - middle) < th for _, top in rows) else [("0", middle)]
+    return rows + zero
 
 
 def defocus_preview(radius: np.ndarray, limit: float | None = None, bar_width: int | None = None) -> np.ndarray:
@@ -58,7 +74,9 @@ def defocus_preview(radius: np.ndarray, limit: float | None = None, bar_width: i
 
     The colour scale is symmetric, +-``limit`` (default max |radius|), so white always means in
     focus. The bar on the right shows the scale with labels ``+L px``, ``0``, ``-L px`` and black
-    ticks at the map's actual minimum and maximum, whose values are printed under the bar.
+    ticks at the map's actual minimum and maximum, labelled ``max`` / ``min`` beside them. Text is
+    about 1/32 of the map's width (at least 12 px): readable where the preview is shown shrunk to a
+    column, as in ``run --report``.
     """
     r = np.asarray(radius, dtype=np.float64)
     if r.ndim == 3:
@@ -68,24 +86,21 @@ def defocus_preview(radius: np.ndarray, limit: float | None = None, bar_width: i
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     lim = limit if limit is not None else max(abs(lo), abs(hi), 1e-6)
     image = diverging_colormap(r / lim)
-    scale = max(1, min(h, 2000) // 400)
-    size = max(8, min(11 * scale, h // 4))  # text height in px, as the old 7-row glyphs at scale 1.5
+    size = max(8, min(max(12, w // 32, min(h, 2000) // 400 * 11), h // 4))  # text height in px
+    scale = max(1, size // 11)
     font = _font(size)
     ramp_w = 8 * scale
-    labels = [f"{_fmt(lim)} px", f"{_fmt(-lim)} px", _fmt(hi), _fmt(lo)]
-    bar = bar_width or 2 + ramp_w + 4 + max(_text_width(t, font) for t in labels) + 4
+    th = size + size // 3  # a line of text
+    ticks = {value: int(round((1 - value / lim) / 2 * (h - 1))) for value in (lo, hi)}
+    ranges = [(f"max {_fmt(hi)}", ticks[hi]), (f"min {_fmt(lo)}", ticks[lo])] if h > 6 * th else []
+    text = [(f"{_fmt(lim)} px", 0), (f"{_fmt(-lim)} px", h - th), *_label_rows(h, th, ranges)]
+    bar = bar_width or 2 + ramp_w + 4 + max(_text_width(t, font) for t, _ in text) + 4
     strip = np.ones((3, h, bar), np.float32)
     ramp = np.linspace(1, -1, h)[:, None].repeat(ramp_w, 1)
     strip[:, :, 2:2 + ramp_w] = diverging_colormap(ramp)
-    for value in (lo, hi):  # ticks at the actual range
-        y = int(round((1 - value / lim) / 2 * (h - 1)))
+    for y in ticks.values():  # ticks at the actual range
         strip[:, max(0, y - scale):y + scale + 1, 0:2 + ramp_w + 3] = 0.0
-    tx = 2 + ramp_w + 4
-    th = size + size // 3  # a line of text
-    text = [(f"{_fmt(lim)} px", 0), ("0", h // 2 - th // 2), (f"{_fmt(-lim)} px", h - th)]
-    if h > 8 * th:  # the map's own range, below the +L label
-        text += [(_fmt(hi), 2 * th), (_fmt(lo), 3 * th + 2)]
-    strip = _draw_labels(strip, text, tx, font)
+    strip = _draw_labels(strip, text, 2 + ramp_w + 4, font)
     return np.concatenate([image, strip], axis=2)
 
 

@@ -1,6 +1,6 @@
 """Raw dual-pixel input: Pixel-style raw planes stored as images, and Canon Dual Pixel RAW via rawpy.
 
-Pixel-style planes (CONVENTIONS.md, Pixel 4): each view is a 16-bit grey image of raw counts;
+Pixel-style planes (docs/CONVENTIONS.md, Pixel 4): each view is a 16-bit grey image of raw counts;
 ``v = max(raw - black_level, 0) / white_level`` and the right view is multiplied by the
 101x101 box-filtered ratio ``white_sheet_left / white_sheet_right`` (both preprocessed alike).
 
@@ -51,7 +51,7 @@ def normalize_plane(raw: Any, black_level: float = PIXEL4_BLACK_LEVEL,
                     white_level: float = PIXEL4_WHITE_LEVEL) -> np.ndarray:
     """Raw counts (..., H, W) -> float32 ``max(raw - black_level, 0) / white_level``.
 
-    ``white_level`` is the divisor itself (Pixel 4 data: 14-bit, 2^14 - 1), as in CONVENTIONS.md.
+    ``white_level`` is the divisor itself (Pixel 4 data: 14-bit, 2^14 - 1), as in docs/CONVENTIONS.md.
     """
     if white_level <= 0:
         raise ValueError(f"white_level must be positive, got {white_level}")

@@ -1,7 +1,7 @@
 """Test-time augmentation (TTA) of network methods: run a network on transformed copies of its
 input, undo each transform on the output, average.
 
-DP pairs (dpcli.train.data's flip docstring, CONVENTIONS.md orientation): a vertical flip commutes
+DP pairs (dpcli.train.data's flip docstring, docs/CONVENTIONS.md orientation): a vertical flip commutes
 with the DP blur; a horizontal mirror of a pair is the mirrored scene at radius ``-r`` (its views
 exchange roles), so mirrored AND exchanged it is the mirrored scene at ``+r``; exchanging the views
 alone is the same scene at ``-r`` with the same all-in-focus image. All 8 combinations of

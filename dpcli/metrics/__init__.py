@@ -1,4 +1,4 @@
-"""Metrics users can trust: PSNR / SSIM / MAE (CONVENTIONS.md, published-table compatible),
+"""Metrics users can trust: PSNR / SSIM / MAE (docs/CONVENTIONS.md, published-table compatible),
 LPIPS with a named backbone, defocus-map metrics, and the shared evaluation protocols.
 
 - ``psnr``, ``ssim``, ``mae``, ``image_metrics``; ``aligned_psnr`` (a registration diagnostic);

@@ -1,4 +1,4 @@
-"""Full-reference image metrics as in CONVENTIONS.md: PSNR, SSIM (scikit-image defaults), MAE.
+"""Full-reference image metrics as in docs/CONVENTIONS.md: PSNR, SSIM (scikit-image defaults), MAE.
 
 All functions accept numpy arrays or torch tensors in [0, 1] of shape (H, W), (C, H, W) or
 (N, C, H, W); the computation runs in float64 torch on the input's device. For (N, C, H, W) the

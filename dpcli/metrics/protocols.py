@@ -1,6 +1,6 @@
 """Evaluation protocols shared by every part of dpdeblur (classical, zero-shot, training, eval).
 
-Pixel 4 (Xin et al., ICCV 2021; CONVENTIONS.md): preprocessed raw views (black level, 14-bit
+Pixel 4 (Xin et al., ICCV 2021; docs/CONVENTIONS.md): preprocessed raw views (black level, 14-bit
 scaling, white-sheet vignetting gain on the right file) via :mod:`dpcli.io.raw`; GT covers the
 central crop rows 252:1260, cols 336:1680 with a 1-px zero border. Scores are PSNR/SSIM/MAE on
 the FULL crop, the prediction compared as is against the GT including its zero border: this
@@ -91,7 +91,7 @@ def load_pixel4_scene(pixel4_dir: str | Path, scene_id: str | int, *, swap_lr: b
             kernels' centroids and the classical disparity both say so, and these scenes are
             front-focus = positive radii); the default True exchanges them after preprocessing so
             radii come out positive. Vignetting is applied to the file named right either way.
-        vignetting: apply the white-sheet gain (CONVENTIONS.md).
+        vignetting: apply the white-sheet gain (docs/CONVENTIONS.md).
 
     Raises:
         InputError: a file is missing or of the wrong size.

@@ -214,7 +214,7 @@ class ButterworthKernelBank(nn.Module):
     Initialised from the RDPD Butterworth kernel (order 3, cutoff 2.5, beta 0.1, Gaussian
     smoothing) of `dpcli.optics.rdpd_kernel_bank`; kernel n lives in the central (2n+1)^2 window
     of a (2R+1)^2 array. Left/right DP kernels are the combined kernel times the fixed linear
-    ramp of CONVENTIONS.md (swapped for negative radii).
+    ramp of docs/CONVENTIONS.md (swapped for negative radii).
     """
 
     def __init__(self, max_radius: int = 24, order: int = 3, cutoff: float = 2.5, beta: float = 0.1) -> None:

@@ -31,6 +31,7 @@ from dpcli.models.registry import (
     list_pretrained,
     model_info,
     pretrained_cfg,
+    weights_by_name,
 )
 
 FORMAT_TAG = "dpdeblur"
@@ -271,13 +272,15 @@ def load_model(model: str | None = "bambnet", *, task: str = "deblur_pair", weig
         model: family (``bambnet``, ``restormer``, ... see ``dpdeblur models``), architecture,
             ``arch.tag``, or ``auto`` / None with ``weights``: the family the file's keys say.
         task: what the caller needs: ``deblur_pair`` | ``deblur_single`` | ``coc``.
-        weights: checkpoint file (authors' .pth/.pt, possibly ``module.``-prefixed, or safetensors).
+        weights: checkpoint file (authors' .pth/.pt, possibly ``module.``-prefixed, or safetensors), or
+            the ``arch.tag`` name of shipped weights (as ``model``).
         arch: architecture when the file alone cannot tell (BaMBNet's deblur and COC nets share
             every key and shape: that ambiguity is reported, never guessed).
     Raises:
         ModelError: no weights (says where they come from), ambiguous or wrong architecture,
             sha256 mismatch, unreadable file.
     """
+    model, weights = weights_by_name(model, weights)  # weights=NAME of shipped weights = model NAME
     family, default_arch = resolve_arch(model, task)
     tag = model.split(".", 1)[1] if model and "." in model else None
     if arch is not None:
@@ -306,7 +309,7 @@ def load_model(model: str | None = "bambnet", *, task: str = "deblur_pair", weig
     if meta.get("arch") in list_models():  # our files say what they are
         found = [Detected(meta["arch"], {})]
         if arch is None and family is not None and model_info(meta["arch"]).family != family:
-            raise ModelError(f"these are {meta['arch']} weights, not {family}: use --model "
+            raise ModelError(f"these are {meta['arch']} weights, not {family}: use --method "
                              f"{model_info(meta['arch']).family}", path)
     else:
         found = detect(sd, family if arch is None else model_info(arch).family)
@@ -320,7 +323,7 @@ def load_model(model: str | None = "bambnet", *, task: str = "deblur_pair", weig
             elsewhere = detect(sd) if family else []
             if elsewhere:
                 raise ModelError(f"these are {' / '.join(d.arch for d in elsewhere)} weights, not {family}: use "
-                                 f"--model {model_info(elsewhere[0].arch).family} (with --arch if asked)", path)
+                                 f"--method {model_info(elsewhere[0].arch).family} (with --arch if asked)", path)
             probe_arch = default_arch or (list_models(f"{family}*") or [None])[0]
             if probe_arch is None:
                 raise ModelError("these weights fit no known architecture (compared with every family's keys "
@@ -361,8 +364,10 @@ def _pretrained_or_hint(arch: str, family: str | None, task: str, tag: str | Non
                  and model_info(c.arch).task == task]
         if not other:
             raise
-        hint = "; ".join(f"--model {c.name} ({c.training_data or 'see dpcli/weights/README.md'})" for c in other)
-        raise ModelError(f"{exc}. Installed instead, for the data it was trained on: {hint}") from None
+        names = ", ".join(f"{c.name} ({c.domain or 'any data'})" for c in other)
+        raise ModelError(f"no trained weights for {arch} ship with dpdeblur; for {fam.name} these do: {names}. "
+                         "Name one as the method (--method NAME; model=NAME in Python), or give your own "
+                         "file (--weights FILE)") from None
 
 
 def _check_task(arch: str, task: str) -> None:

@@ -317,6 +317,25 @@ def find_pretrained(name: str) -> _Resolved | None:
     return next((_Resolved(c) for c in list_pretrained() if c.name == name), None)
 
 
+def weights_by_name(model: str | None, weights: str | Path | None) -> tuple[str | None, str | Path | None]:
+    """``--weights NAME`` / ``weights=NAME`` with the ``arch.tag`` of shipped weights (and no file of
+    that name) -> (NAME, None): the same as ``--method NAME``. Anything else comes back unchanged.
+
+    Raises:
+        ModelError: the name is of another network than ``model`` names (a family or architecture).
+    """
+    if weights is None or Path(weights).is_file():
+        return model, weights
+    found = find_pretrained(str(weights))
+    if found is None:
+        return model, weights
+    name, arch = found.cfg.name, found.cfg.arch
+    if model not in (None, "auto", name, arch) and model_info(arch).family != model:
+        raise ModelError(f"--weights {name} are {arch} weights, not {model}: leave out --method {model} "
+                         f"(or give --method {name} alone)")
+    return name, None
+
+
 def pretrained_cfg(arch: str, tag: str | None = None) -> _Resolved:
     """The manifest entry for ``arch`` (``tag`` or the first listed); ModelError says where weights come from."""
     entries = [c for c in list_pretrained() if c.arch == arch and (tag is None or c.tag == tag)]

@@ -2,7 +2,7 @@
 thin-lens CoC and the layered renderer.
 
 Small batched, differentiable torch functions (deepinv/kornia style); shapes in docstrings.
-Sign and unit conventions: CONVENTIONS.md ("Defocus maps").
+Sign and unit conventions: docs/CONVENTIONS.md ("Defocus maps").
 """
 from dpcli.optics.coc import coc_radius, coc_scale, depth_for_radius
 from dpcli.optics.color import linear_to_srgb, srgb_to_linear

@@ -2,7 +2,7 @@
 
 For a lens of focal length f focused at distance s with aperture diameter A = f / N, a point at
 depth d images to a blur disk of diameter ``c = A * f * (d - s) / (d * (s - f))`` on the sensor
-(signed: positive behind the focal plane, CONVENTIONS.md). The defocus-map radius in px is
+(signed: positive behind the focal plane, docs/CONVENTIONS.md). The defocus-map radius in px is
 ``c / 2 / pixel_pitch``.
 """
 from __future__ import annotations

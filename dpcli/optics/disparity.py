@@ -13,8 +13,8 @@ The disparity is a windowed one-dimensional Lucas-Kanade estimate: with L(x) = C
 R(x) = C(x + d/2) to first order, L - R = -d dC/dx, so d = -sum((L - R) C') / sum(C'^2) over a
 window. It saturates for shifts beyond the texture's scale and fades where the texture is weak, so
 the gate reads it over a pyramid (views averaged over 2x2 and 4x4 px: large disparities and the soft
-edges of strong blur are measured there) and takes the largest. Sign as CONVENTIONS.md: positive when the left view is
-displaced toward +x (content behind the focal plane).
+edges of strong blur are measured there) and takes the largest. Sign as docs/CONVENTIONS.md: positive
+when the left view is displaced toward +x (content behind the focal plane).
 """
 from __future__ import annotations
 

@@ -325,7 +325,7 @@ def load_measured_kernels(path_left: str | Path, path_right: str | Path, recentr
 
     Returns:
         (left, right) float32 (P, k, k), each kernel summing to 1. File names are kept as given:
-        for Pixel 4 the file named ``left`` behaves like our right view (CONVENTIONS.md); the caller
+        for Pixel 4 the file named ``left`` behaves like our right view (docs/CONVENTIONS.md); the caller
         swaps explicitly.
 
     Raises:
@@ -382,7 +382,7 @@ class MeasuredKernelFn:
     ``radius / ref_radius`` (negative radii mirror in x, :func:`scale_kernels`). ``ref_radius``
     defaults to :func:`equivalent_radius` of the pair's combined kernel. With
     ``orient="auto"`` the pair is swapped if needed so that the left kernel's centroid lies at
-    +x (CONVENTIONS.md); ``swapped`` records whether that happened.
+    +x (docs/CONVENTIONS.md); ``swapped`` records whether that happened.
     """
 
     def __init__(self, left: torch.Tensor, right: torch.Tensor, ref_radius: float | None = None,

@@ -1,6 +1,6 @@
 """Which view of a dual-pixel pair is the left one, decided from the pair itself.
 
-Physics: swapping the two views is the same as negating every defocus radius (CONVENTIONS.md: the
+Physics: swapping the two views is the same as negating every defocus radius (docs/CONVENTIONS.md: the
 left view is displaced toward +x behind the focal plane). A pair alone therefore cannot tell its
 orientation; it needs a prior. Ours: most photographs have their defocused content BEHIND the
 focal plane (positive radius; the camera focused on the subject, the background is blurred), so
@@ -153,7 +153,7 @@ def orient_views(left, right, orientation: Orientation, kernels: tuple | None = 
 def orient_kernels(left, right, focus: Literal["front", "back"] = "front") -> tuple[object, object, bool]:
     """Calibration kernels (left (P, k, k), right (P, k, k)) in OUR orientation, read from the
     kernels themselves: our left kernel's mass lies toward +x behind the focal plane (the ramp of
-    CONVENTIONS.md), so the pair whose left centroid is further toward +x is ours (the same prior
+    docs/CONVENTIONS.md), so the pair whose left centroid is further toward +x is ours (the same prior
     as the views: a calibration target behind the focal plane, ``focus="back"`` flips it). This
     holds however the files were named or renamed, so both file orders of a pair get the same
     kernels. Returns (left, right, swapped)."""

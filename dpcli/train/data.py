@@ -2,9 +2,9 @@
 
 A *sample* is a dict of float32 tensors (C, H, W) in [0, 1]: ``left``, ``right``, ``combined``,
 ``target`` (all-in-focus), and optionally ``defocus`` (1, H, W), the signed blur radius in pixels
-(CONVENTIONS.md). Batches are the same dict with a leading batch axis.
+(docs/CONVENTIONS.md). Batches are the same dict with a leading batch axis.
 
-DP semantics of the geometric augmentations (CONVENTIONS.md kernels: the left kernel is the disk
+DP semantics of the geometric augmentations (docs/CONVENTIONS.md kernels: the left kernel is the disk
 times a ramp rising along +x, the right kernel its mirror, and a negative radius swaps them):
 
 * Horizontal flip. Mirroring x maps ``I * K_L(r)`` to ``flip(I) * flip(K_L(r)) = flip(I) * K_R(r)``:
@@ -211,7 +211,7 @@ def folder_is_linear(root: Path) -> bool:
 
 def load_item(item: FolderItem, srgb: bool = True) -> Sample:
     """Decode every file of one scene; ``combined`` defaults to the mean of the views in linear
-    light (:func:`dpcli.io.pairs.mean_view`, CONVENTIONS.md) when the set has none.
+    light (:func:`dpcli.io.pairs.mean_view`, docs/CONVENTIONS.md) when the set has none.
 
     ``srgb``: the files are sRGB-encoded (DPDD); False for linear data (``dpdeblur synth --camera phone``).
     """

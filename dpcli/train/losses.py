@@ -1,7 +1,7 @@
 """Training losses of BaMBNet (`002_*`) and DefocusGAN (`000_*`).
 
 Shapes: images (B, C, H, W) in [0, 1]; defocus / COC maps (B, 1, H, W), signed radius in pixels.
-Reblur losses work on linear light (CONVENTIONS.md); pass ``srgb=True`` for sRGB-encoded data.
+Reblur losses work on linear light (docs/CONVENTIONS.md); pass ``srgb=True`` for sRGB-encoded data.
 """
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ class DefocusReblurLoss(nn.Module):
     ``bank`` is :class:`dpcli.models.defocusgan.ButterworthKernelBank` (the net's own kernels).
     The combined term follows the paper (it sees |c| only); with ``dp_terms`` the left/right views
     are also compared with the AiF image reblurred by the bank's ramp-split DP kernels, which fixes
-    the sign of the map as CONVENTIONS.md defines it (our addition: the paper's loss cannot).
+    the sign of the map as docs/CONVENTIONS.md defines it (our addition: the paper's loss cannot).
     """
 
     def __init__(self, bank: nn.Module, lam: float = 0.01, srgb: bool = True, dp_terms: bool = True) -> None:

@@ -47,7 +47,7 @@ def parametric_max_kernels(max_radius: float, beta: float = 0.1) -> dict[str, to
 
 def measured_radius(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     """Radius of measured kernel pairs from their centroid gap: the RDPD ramp kernels' centroids
-    sit about |r|/2 apart (CONVENTIONS.md), so r = 2 * gap. (P, k, k) x2 -> (P,) signed."""
+    sit about |r|/2 apart (docs/CONVENTIONS.md), so r = 2 * gap. (P, k, k) x2 -> (P,) signed."""
     gap = kernel_centroid(left)[:, 0] - kernel_centroid(right)[:, 0]
     return 2.0 * gap
 

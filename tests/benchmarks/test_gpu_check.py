@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from dpcli.metrics.lpips import weights_available
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,3 +32,6 @@ def test_gpu_check_smoke(tmp_path):
     assert sections["zeroshot"]["seconds"] > 0
     assert all(row["steps"] == 2 and row["samples_per_s"] > 0
                for k, row in sections["train"].items() if isinstance(row, dict))
+    # without converted VGG16 weights (a fresh machine) DefocusGAN trains without its perceptual loss, and says so
+    note = sections["train"]["defocusgan/generator"].get("note", "")
+    assert ("convert-lpips" in note) == (not weights_available("vgg")), note

@@ -31,7 +31,7 @@ def _pair(folder: Path, name: str = "scene", h: int = 64, w: int = 96, seed: int
 # ------------------------------------------------------------------------------------ entry point
 def test_dpdeblur_alone_prints_the_help_and_no_empty_error(dpdeblur):
     res = dpdeblur()
-    assert res.code == 0
+    assert res.code == 2  # nothing was done: a usage error's code (issue 37), not success
     assert "Usage" in res.out + res.err and "error" not in res.err
 
 

@@ -36,6 +36,17 @@ def test_help_has_no_internal_type_names_and_an_example(dpdeblur, command, colum
     assert f"dpdeblur {command}" in res.out
 
 
+def test_the_root_help_names_no_types(dpdeblur):
+    root = dpdeblur("--help")
+    assert root.code == 0 and "--version" in root.out and not INTERNAL.search(root.out)
+
+
+@pytest.mark.parametrize("command", ["zeroshot", "defocus-map", "synth", "train"])
+def test_no_command_shows_another_commands_example(dpdeblur, command):
+    """Shared options' help reads the same in every command: no `dpdeblur run` example outside run."""
+    assert "dpdeblur run" not in dpdeblur(command, "--help", columns=200).out
+
+
 @pytest.mark.parametrize("command", sorted(SHARED))
 def test_shared_options_have_the_same_names_everywhere(dpdeblur, command):
     out = dpdeblur(command, "--help", columns=200).out

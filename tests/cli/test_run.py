@@ -163,6 +163,69 @@ def test_both_file_orders_give_the_same_image(tmp_path, monkeypatch, capsys) -> 
     assert json.loads(stdout)["items"][0]["details"]["orientation"] == "swapped (user)"
 
 
+def test_pair_option_runs_two_files_of_any_name_as_one_pair(tmp_path, monkeypatch, capsys) -> None:
+    """--pair LEFT RIGHT (repeatable): one output per pair, named after LEFT without its view suffix, the
+    same pixels as the pair under NAME_L/NAME_R names."""
+    _, left, right = render_pair(3.0, colour=True, size=(40, 56))
+    write_image(tmp_path / "a" / "IMG_7_left.png", left, 16)
+    write_image(tmp_path / "b" / "second view.png", right, 16)
+    write_image(tmp_path / "named" / "IMG_7_L.png", left, 16)
+    write_image(tmp_path / "named" / "IMG_7_R.png", right, 16)
+    write_image(tmp_path / "c" / "x.png", right, 16)
+    code, stdout, err = _main(monkeypatch, capsys, "run", "--pair", tmp_path / "a" / "IMG_7_left.png",
+                              tmp_path / "b" / "second view.png", "--pair", tmp_path / "c" / "x.png",
+                              tmp_path / "a" / "IMG_7_left.png", "-o", tmp_path / "out", "--method", "classical",
+                              "--json")
+    assert code == 0, err
+    items = json.loads(stdout)["items"]
+    assert [i["name"] for i in items] == ["IMG_7", "x"] and sorted(p.name for p in (tmp_path / "out").glob("*.png")) \
+        == ["IMG_7.png", "x.png"]
+    code, _, err = _main(monkeypatch, capsys, "run", tmp_path / "named", "-o", tmp_path / "ref", "--method",
+                         "classical", "-q")
+    assert code == 0, err
+    assert np.array_equal(read_image(tmp_path / "out" / "IMG_7.png").data,
+                          read_image(tmp_path / "ref" / "IMG_7.png").data)
+    code, _, err = _main(monkeypatch, capsys, "run", "--pair", tmp_path / "c" / "x.png", tmp_path / "nope.png",
+                         "-o", tmp_path / "out2")
+    assert code == 2 and err.strip() == f"error: {tmp_path / 'nope.png'}: no such file or folder"
+
+
+def test_a_folder_run_without_recursive_says_what_subfolders_hold(tmp_path, monkeypatch, capsys) -> None:
+    _, left, right = render_pair(3.0, colour=True, size=(40, 56))
+    write_image(tmp_path / "tree" / "top_L.png", left, 16)
+    write_image(tmp_path / "tree" / "top_R.png", right, 16)
+    for name in ("a", "b"):
+        write_image(tmp_path / "tree" / "sub" / f"{name}_L.png", left, 8)
+        write_image(tmp_path / "tree" / "sub" / f"{name}_R.png", right, 8)
+    code, _, err = _main(monkeypatch, capsys, "run", tmp_path / "tree", "-o", tmp_path / "out1",
+                         "--method", "classical")
+    assert code == 0, err
+    assert "note: 2 images or pairs in subfolders (sub/) left out: -r (--recursive) takes them" in err
+    code, _, err = _main(monkeypatch, capsys, "run", tmp_path / "tree", "-o", tmp_path / "out2", "--method",
+                         "classical", "-r")
+    assert code == 0 and "left out" not in err and "3 done" in err
+
+
+def test_weights_name_is_the_method_of_that_name(tmp_path, monkeypatch, capsys) -> None:
+    """`dpdeblur models` lists names "as --method and --weights take them": --weights NAME runs the
+    shipped weights NAME, as --method NAME does."""
+    name = "bambnet_deblur_small.dslr-synth"
+    _, left, right = render_pair(3.0, colour=True, size=(40, 56))
+    write_image(tmp_path / "in" / "s_L.png", left, 16)
+    write_image(tmp_path / "in" / "s_R.png", right, 16)
+    outs = {}
+    for flag in ("--weights", "--method"):
+        code, stdout, err = _main(monkeypatch, capsys, "run", tmp_path / "in", "-o", tmp_path / flag, flag, name,
+                                  "--json", "--tile", "0")
+        assert code == 0, err
+        assert json.loads(stdout)["items"][0]["details"]["method"] == name
+        outs[flag] = read_image(tmp_path / flag / "s.png").data
+    assert np.array_equal(outs["--weights"], outs["--method"])
+    code, _, err = _main(monkeypatch, capsys, "run", tmp_path / "in", "-o", tmp_path / "o3", "--weights", name,
+                         "--method", "zeroshot")
+    assert code == 2 and f"--weights {name} are bambnet_deblur_small weights, not zeroshot" in err
+
+
 def test_cameras_lists_shipped_profiles(monkeypatch, capsys) -> None:
     code, stdout, _ = _main(monkeypatch, capsys, "cameras", "--json")
     names = {p["name"] for p in json.loads(stdout)}

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 from PIL import ImageCms, ImageOps
 
 from dpcli.io.images import read_image, write_image
-from dpcli.io.metadata import EXIF_HEADER, read_metadata
+from dpcli.io.metadata import EXIF_HEADER, PhotoMeta, read_metadata, tiff_encoding_hint
 
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description xmp:Rating="4"/></rdf:RDF></x:xmpmeta>'
@@ -144,3 +144,40 @@ def test_files_without_metadata_read_and_write_as_before(tmp_path):
         meta = read_metadata(path)
         assert not meta and meta.orientation == 1
         assert np.abs(read_image(path).data - data).max() <= 0.5 / 65535 + 1e-7
+
+
+def _icc_with_curve(curve: bytes) -> bytes:
+    """A minimal ICC profile: a 128-byte header and one rTRC tag holding ``curve``."""
+    header = bytearray(128)
+    header[36:40] = b"acsp"
+    table = (1).to_bytes(4, "big") + b"rTRC" + (144).to_bytes(4, "big") + len(curve).to_bytes(4, "big")
+    return bytes(header) + table + curve
+
+
+def _curv(*entries: int) -> bytes:
+    """An ICC 'curv' tag: 0 entries = identity, 1 = a gamma (u8.8), more = a table."""
+    return b"curv" + bytes(4) + len(entries).to_bytes(4, "big") + b"".join(e.to_bytes(2, "big") for e in entries)
+
+
+@pytest.mark.parametrize("curve, expect", [
+    (_curv(), (False, "ICC profile: tone curve gamma 1.0")),  # identity
+    (_curv(563), (True, "ICC profile: tone curve gamma 2.2")),
+    (_curv(0, 32768, 65535), (False, "ICC profile: tone curve gamma 1.0")),  # a straight table
+    (_curv(358), (None, "no colour hint in the file")),  # gamma 1.4: neither, so no hint
+])
+def test_tiff_encoding_hint_reads_the_icc_tone_curve(tmp_path, curve, expect) -> None:
+    path = tmp_path / "f.tif"
+    tifffile.imwrite(path, np.zeros((4, 4, 3), np.float32), photometric="rgb", iccprofile=_icc_with_curve(curve))
+    assert tiff_encoding_hint(path) == expect
+
+
+def test_tiff_encoding_hint_reads_photometric_and_exif_colour_space(tmp_path) -> None:
+    tifffile.imwrite(tmp_path / "plain.tif", np.zeros((4, 4, 3), np.float32), photometric="rgb")
+    assert tiff_encoding_hint(tmp_path / "plain.tif") == (None, "no colour hint in the file")
+    tifffile.imwrite(tmp_path / "logl.tif", np.zeros((4, 4), np.float32), photometric=32844)
+    assert tiff_encoding_hint(tmp_path / "logl.tif") == (False, "photometric LogL")
+    exif = _exif()
+    exif[0x8769] = {**SHOT, 0xA001: 1}  # EXIF ColorSpace = sRGB
+    meta = PhotoMeta(exif=exif.tobytes()[len(EXIF_HEADER):])
+    write_image(tmp_path / "exif.tif", np.zeros((3, 4, 4), np.float32), 32, meta=meta)
+    assert tiff_encoding_hint(tmp_path / "exif.tif") == (True, "EXIF colour space sRGB")

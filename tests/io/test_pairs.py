@@ -9,7 +9,7 @@ import pytest
 from dpcli.errors import InputError
 from dpcli.io.images import write_image
 from dpcli.io.pairs import (BadInput, PairInput, RawOptions, SingleInput, discover_inputs, input_paths,
-                            load_pair, load_single)
+                            left_in_subfolders, load_pair, load_single)
 
 
 def _img(path: Path, value: float = 0.5, size: tuple[int, int] = (6, 8), channels: int = 3) -> Path:
@@ -107,6 +107,36 @@ def test_files_named_on_the_command_line(tmp_path: Path) -> None:
     assert isinstance(discover_inputs([left])[0], PairInput)
     # A folder plus a file inside it counts once.
     assert len(discover_inputs([tmp_path, single])) == 2
+
+
+def test_named_pairs_of_any_name(tmp_path: Path) -> None:
+    """--pair LEFT RIGHT: two files whatever their names, one item each, named after LEFT without its
+    view suffix; beside ordinary inputs, whose own grouping is unchanged."""
+    a, b = _img(tmp_path / "x" / "IMG_7_left.png"), _img(tmp_path / "y" / "other.png")
+    c, d = _img(tmp_path / "shot.jpg"), _img(tmp_path / "shot-b.jpg")
+    photo = _img(tmp_path / "z" / "photo.png")
+    items = discover_inputs([photo], pairs=[(a, b), (c, d)])
+    assert _names(items) == {"IMG_7": PairInput, "shot": PairInput, "photo": SingleInput}
+    pair = items[0]
+    assert (pair.left, pair.right) == (a, b) and pair.combined is None
+    assert [(i.left, i.right) for i in discover_inputs([], pairs=[(b, a)])] == [(b, a)]  # order as given
+    with pytest.raises(InputError, match="no such file") as err:
+        discover_inputs([], pairs=[(a, tmp_path / "nope.png")])
+    assert err.value.path == tmp_path / "nope.png"
+    with pytest.raises(InputError, match="takes two image files"):
+        discover_inputs([], pairs=[(a, tmp_path / "x")])
+
+
+def test_left_in_subfolders_counts_what_recursive_would_add(tmp_path: Path) -> None:
+    _img(tmp_path / "top_L.png"), _img(tmp_path / "top_R.png")
+    for path in ("sub/a.png", "sub/deeper/b_L.png", "sub/deeper/b_R.png"):
+        _img(tmp_path / path)
+    _img(tmp_path / "zz" / "c.jpg"), _img(tmp_path / "out" / "done.png")
+    assert left_in_subfolders([tmp_path], exclude=[tmp_path / "out"]) == (3, ["sub/", "zz/"])  # a, b (a pair), c
+    top = {i.name for i in discover_inputs([tmp_path])}
+    every = {i.name for i in discover_inputs([tmp_path], exclude=[tmp_path / "out"], recursive=True)}
+    assert len(every - top) == 3
+    assert left_in_subfolders([tmp_path / "sub" / "a.png"]) == (0, [])  # files: nothing to leave out
 
 
 def test_lone_left_named_on_the_command_line(tmp_path: Path) -> None:

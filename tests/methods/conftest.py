@@ -8,7 +8,7 @@ import torch
 
 def render_pair(radius: float, colour: bool = False, size: tuple[int, int] = (96, 128), seed: int = 0):
     """(sharp, left, right) linear float32 (C, H, W): a natural texture blurred with the RDPD DP
-    kernels of one signed radius (CONVENTIONS.md orientation: r > 0 puts the left view's mass to +x)."""
+    kernels of one signed radius (docs/CONVENTIONS.md orientation: r > 0 puts the left view's mass to +x)."""
     from skimage import data
 
     from dpcli.optics.conv import blur
