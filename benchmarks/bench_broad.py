@@ -289,6 +289,52 @@ def summary_cells(per: dict, kind: str) -> str:
             f"worst {gains[worst]:+.2f} ({worst}), below input {below}/{len(gains)}")
 
 
+DISCS = ("disc1", "disc2", "disc3", "disc5")  # the uniform discs a default must help (issue 38)
+
+
+def broad_figures(res: dict[str, dict], photos: int) -> dict[str, dict]:
+    """domain -> the figures :func:`dpcli.methods.builtin.broad_trust` reads: mean gain on the
+    uniform discs of radius 1-5 px, how many blurred photos or rendered pairs came back below their
+    input, and the sharp photos' PSNR against themselves (mean, min)."""
+    out: dict[str, dict] = {}
+    for cond, per in res.items():
+        kind, p = CONDITIONS[cond]
+        if "skipped" in per or not per or kind == "noise":
+            continue
+        domain = p.get("domain", "dslr")
+        fig = out.setdefault(domain, {"photos": photos, "below_input": 0, "conditions": []})
+        fig["conditions"].append(cond)
+        if kind == "sharp":
+            ps = [min(r["psnr"], 99.0) for r in per.values()]
+            fig["sharp_mean_db"], fig["sharp_min_db"] = round(float(np.mean(ps)), 2), round(float(np.min(ps)), 2)
+            continue
+        gains = [r["psnr"] - r["input"] for r in per.values()]
+        if cond in DISCS or kind == "pair":
+            fig["below_input"] += sum(g < 0 for g in gains)
+        if cond in DISCS:
+            fig.setdefault("_disc", []).extend(gains)
+    for fig in out.values():
+        if "_disc" in fig:
+            fig["disc_gain_db"] = round(float(np.mean(fig.pop("_disc"))), 3)
+    return out
+
+
+def write_measured(everything: dict, photos: int) -> None:
+    path = Path(__file__).resolve().parents[1] / "dpcli" / "methods" / "measured.json"
+    data = json.loads(path.read_text())
+    broad = data.setdefault("broad", {})
+    for name, res in everything.items():
+        ran = {r.get("ran") for per in res.values() for r in per.values() if isinstance(r, dict)} - {None}
+        if name == "auto" or len(ran) != 1:
+            continue  # figures belong to one method, not to whichever auto chose
+        for domain, fig in broad_figures(res, photos).items():
+            broad.setdefault(name, {})[domain] = fig
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+    print(f"wrote the tuning-half figures of {', '.join(everything)} to {path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="auto", help="comma list of method names (`dpdeblur models`) and auto")
@@ -298,6 +344,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="at most this many photos per source")
     ap.add_argument("--crops", type=Path, default=None, help="folder for input | output | sharp crops (PNG)")
     ap.add_argument("--json", type=Path, default=None, help="write every photo's scores as JSON")
+    ap.add_argument("--write", action="store_true", help="record each method's tuning-half figures in "
+                    "dpcli/methods/measured.json (\"broad\"), which the defaults of `run` read (needs --half tune)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -316,6 +364,10 @@ def main() -> None:
     for name, res in everything.items():
         for cond, per in res.items():
             print(f"| {name} | {cond} | {summary_cells(per, CONDITIONS[cond][0])} |")
+    if args.write:
+        if args.half != "tune":
+            raise SystemExit("--write records the tuning half only (--half tune): the report half is for reporting")
+        write_measured(everything, len(photos))
     if args.json:
         args.json.write_text(json.dumps({"half": args.half, "photos": len(photos), "results": everything},
                                         indent=1, default=float) + "\n")

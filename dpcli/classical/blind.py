@@ -24,7 +24,7 @@ from dpcli.optics.fourier import gradient_power, kernel_otf, taper_pad
 from dpcli.optics.kernels import disk_kernel
 
 __all__ = ["BlindConfig", "BlurEstimate", "radial_log_power", "disc_log_otf", "estimate_disc_radius",
-           "wiener_deconvolve", "deblur_single_classical", "LUMA"]
+           "tile_uniformity", "wiener_deconvolve", "deblur_single_classical", "LUMA"]
 
 LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 weights of linear R, G, B
 
@@ -37,6 +37,9 @@ class BlindConfig:
     radii: candidate disc radii (px); 0 is the no-blur model.
     bins: radial frequency bins over [0, 0.5] cycles/px; band: the (low, high) band fitted.
     confidence: the least residual ratio (no-blur fit / best fit) that counts as measured blur.
+    tile, uniformity: the blur must be uniform: on every ``tile`` x ``tile`` part of the photo the
+        radius found for the whole fits within ``uniformity`` x the part's own best residual (a
+        photo whose blur varies across the frame is left to other methods).
     lam: Wiener weight of the gradient prior; guard: the output is kept within the photo's local
         range over ceil(r) + ``guard`` px (a deblurred edge stays between its two sides; a ringing
         one does not); 0 turns the guard off.
@@ -46,6 +49,8 @@ class BlindConfig:
     bins: int = 64
     band: tuple[float, float] = (0.02, 0.48)
     confidence: float = 2.0
+    tile: int = 128
+    uniformity: float = 1.3
     lam: float = 0.005
     guard: int = 1
 
@@ -58,6 +63,8 @@ class BlurEstimate:
     radius: float
     confidence: float
     residuals: dict[float, float] = field(default_factory=dict)
+    uniformity: float = 1.0  # the worst tile's residual at ``radius`` over its own best (1 = uniform)
+    least: float = 0.0  # the smallest radius a tile with detail prefers
 
 
 def radial_log_power(luma: torch.Tensor, bins: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,9 +123,7 @@ def estimate_disc_radius(linear: torch.Tensor, config: BlindConfig | None = None
         ``config.confidence``.
     """
     cfg = config or BlindConfig()
-    x = linear.reshape(-1, *linear.shape[-2:]).double()
-    luma = x[0] if x.shape[0] == 1 else sum(w * x[i] for i, w in enumerate(LUMA))
-    freq, logp = radial_log_power(luma, cfg.bins)
+    freq, logp = radial_log_power(_luma(linear), cfg.bins)
     sel = (freq > cfg.band[0]) & (freq < cfg.band[1])
     design = torch.stack([torch.ones(int(sel.sum()), dtype=torch.float64), torch.log(freq[sel])], 1)
     residuals = {}
@@ -129,6 +134,51 @@ def estimate_disc_radius(linear: torch.Tensor, config: BlindConfig | None = None
     best = min(residuals, key=residuals.get)
     confidence = residuals[cfg.radii[0]] / max(residuals[best], 1e-30)
     return BlurEstimate(best if confidence >= cfg.confidence else 0.0, confidence, residuals)
+
+
+def _luma(linear: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) or (1, C, H, W) linear -> (H, W) float64 luma."""
+    x = linear.reshape(-1, *linear.shape[-2:]).double()
+    return x[0] if x.shape[0] == 1 else sum(w * x[i] for i, w in enumerate(LUMA))
+
+
+def _detail(luma: torch.Tensor) -> float:
+    """Standard deviation of the 4-neighbour Laplacian of an (H, W) image (white noise of std s
+    gives sqrt(20) s)."""
+    lap = 4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
+    return float(lap.std())
+
+
+def tile_uniformity(linear: torch.Tensor, radius: float, config: BlindConfig | None = None
+                    ) -> tuple[float, float]:
+    """How far the photo's parts disagree with one radius: the largest, over ``config.tile``-px
+    tiles on a grid (at most 8 x 8, evenly spread), of the tile's fit residual at ``radius`` over its
+    best residual among the candidates (1.0: every tile agrees). A tile counts where it finds a
+    blur with ``config.confidence``, or finds none while its fine detail rises above the photo's
+    noise (Laplacian over 3x what its noise alone gives); sky or a bare wall says nothing. (C, H, W) linear -> (that ratio, the smallest radius
+    an informative tile prefers: the blur every part of the photo has at least)."""
+    from dpcli.classical.defocus import estimate_noise
+
+    cfg = config or BlindConfig()
+    h, w = linear.shape[-2:]
+    t = cfg.tile
+    if min(h, w) < 2 * t:
+        return 1.0, radius
+    luma = _luma(linear)
+    floor = 3 * math.sqrt(20) * estimate_noise(luma[None, None].float())
+    ys = torch.linspace(0, h - t, min(8, h // t)).round().long().tolist()
+    xs = torch.linspace(0, w - t, min(8, w // t)).round().long().tolist()
+    worst, least = 1.0, radius
+    for y in ys:
+        for x in xs:
+            res = estimate_disc_radius(linear[..., y:y + t, x:x + t], cfg).residuals
+            best = min(res, key=res.get)
+            if best == 0 and _detail(luma[y:y + t, x:x + t]) <= floor:
+                continue  # no blur found, nor the detail that would show there is none
+            if best > 0 and res[0] < cfg.confidence * res[best]:
+                continue  # a blur, but not one it can be sure of
+            worst, least = max(worst, res[radius] / max(res[best], 1e-30)), min(least, best)
+    return worst, least
 
 
 def wiener_deconvolve(linear: torch.Tensor, kernel: torch.Tensor, lam: float) -> torch.Tensor:
@@ -149,12 +199,15 @@ def wiener_deconvolve(linear: torch.Tensor, kernel: torch.Tensor, lam: float) ->
 
 def deblur_single_classical(linear: torch.Tensor, config: BlindConfig | None = None
                             ) -> tuple[torch.Tensor, BlurEstimate]:
-    """A photo deconvolved by the uniform disc blur it measures, or returned as it is where it
-    measures none. (C, H, W) linear in [0, 1] -> ((C, H, W) linear in [0, 1], the estimate)."""
+    """A photo deconvolved by the uniform disc blur it measures, or returned as it is (the same
+    tensor) where it measures none or the blur varies across the frame (:func:`tile_uniformity`).
+    (C, H, W) linear in [0, 1] -> ((C, H, W) linear in [0, 1], the estimate)."""
     cfg = config or BlindConfig()
     estimate = estimate_disc_radius(linear, cfg)
-    if estimate.radius <= 0:
-        return linear, estimate
+    if estimate.radius > 0:
+        estimate.uniformity, estimate.least = tile_uniformity(linear, estimate.radius, cfg)
+    if estimate.radius <= 0 or estimate.uniformity > cfg.uniformity:
+        return linear, estimate  # the very input: the caller gets its own pixels back
     x = linear[None].float()
     out = wiener_deconvolve(x, disk_kernel(torch.tensor([estimate.radius]))[0], cfg.lam)
     if cfg.guard > 0:

@@ -56,6 +56,8 @@ class Method(ABC):
         min_size: smallest side (px) it can process.
         spares_sharp: False where its measured harm figure says sharp photos do not come back
             unchanged (:func:`dpcli.metrics.spares_sharp`); methods with no such figure count as sparing.
+        blur_model: the blur it undoes: ``defocus`` (any lens blur, varying across the frame) or
+            ``uniform disc`` (one disc over the whole photo; anything else is left as it is).
     """
 
     name: str = ""
@@ -66,6 +68,7 @@ class Method(ABC):
     measured: dict[str, float] = {}
     min_size: int = 32
     spares_sharp: bool = True
+    blur_model: str = "defocus"
 
     # -- what callers use --------------------------------------------------------------------
     def deblur(self, left: np.ndarray, right: np.ndarray | None = None, *, srgb: bool, kernels=None,
@@ -88,11 +91,14 @@ class Method(ABC):
         if min(h, w) < self.min_size:
             raise InputError(f"the image is {w}x{h} px; {self.name} needs at least {self.min_size} px per side")
         convert = srgb != (self.space == "srgb")
+        given = left
         if convert:
             left = encode(left, to_srgb=not srgb)
             right = None if right is None else encode(right, to_srgb=not srgb)
         image, dmap, info = self._deblur(left, right, kernels=kernels, defocus=defocus, focus=focus)
-        if convert:
+        if image is left and right is None:  # a single image returned as it came: the caller's own pixels
+            image = given
+        elif convert:
             image = encode(np.asarray(image), to_srgb=srgb)
         return MethodOutput(np.asarray(image, np.float32), None if dmap is None else np.asarray(dmap, np.float32),
                             info)
@@ -103,7 +109,7 @@ class Method(ABC):
         return self.deblur(left, right, srgb=srgb, kernels=kernels, defocus=True, focus=focus).defocus
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "needs_pair": self.needs_pair, "space": self.space,
+        return {"name": self.name, "needs_pair": self.needs_pair, "space": self.space, "blur_model": self.blur_model,
                 "domains": list(self.domains), "measured_gain_db": dict(self.measured), "summary": self.summary}
 
     # -- what methods implement ---------------------------------------------------------------

@@ -24,6 +24,12 @@ def measured_gains(name: str) -> dict[str, float]:
     return {k: float(v) for k, v in _measured().get(name, {}).items()}
 
 
+def broad_figure(name: str, domain: str) -> dict | None:
+    """A method's figures on the broad benchmark's tuning half for ``domain`` (``measured.json``
+    "broad", from ``benchmarks/bench_broad.py --half tune --write``), or None."""
+    return _measured().get("broad", {}).get(name, {}).get(domain)
+
+
 def broad_trust(name: str, domain: str) -> bool | None:
     """Whether a method (any: built-in, composite or shipped weights) kept its promise on the tuning
     half of the broad benchmark for ``domain`` (``measured.json`` "broad", written by
@@ -32,7 +38,7 @@ def broad_trust(name: str, domain: str) -> bool | None:
     None where it was not measured."""
     from dpcli.metrics.image import spares_sharp
 
-    fig = _measured().get("broad", {}).get(name, {}).get(domain)
+    fig = broad_figure(name, domain)
     if fig is None:
         return None
     sharp = "sharp_mean_db" not in fig or spares_sharp(fig["sharp_mean_db"], fig["sharp_min_db"])
@@ -112,6 +118,7 @@ class BlindDeconvSingle(Method):
     name = "deconv_single"
     needs_pair = False
     space = "linear"
+    blur_model = "uniform disc"
     summary = ("single-image blind deconvolution (training-free): a uniform disc blur measured from the "
                "photo's spectrum, undone by a Wiener filter; photos without measured blur come back unchanged")
 
@@ -124,6 +131,9 @@ class BlindDeconvSingle(Method):
 
         from dpcli.classical.blind import deblur_single_classical
 
-        out, est = deblur_single_classical(torch.from_numpy(np.ascontiguousarray(left, np.float32)), self.config)
-        info = {"blur_radius_px": round(est.radius, 2), "blur_confidence": round(est.confidence, 2)}
-        return out.numpy(), None, info
+        x = torch.from_numpy(np.ascontiguousarray(left, np.float32))
+        out, est = deblur_single_classical(x, self.config)
+        acted = out is not x
+        info = {"blur_radius_px": round(est.radius, 2) if acted else 0.0, "blur_confidence": round(est.confidence, 2),
+                "blur_uniformity": round(est.uniformity, 2)}
+        return (out.numpy() if acted else left), None, info

@@ -13,7 +13,7 @@ import dpcli.methods.builtin  # noqa: F401  (registers the built-in methods)
 import dpcli.methods.composite  # noqa: F401  (registers the composite methods)
 from dpcli.errors import ModelError
 from dpcli.methods.base import Method, UnknownMethod, registered_factories
-from dpcli.methods.builtin import broad_trust
+from dpcli.methods.builtin import broad_figure, broad_trust
 from dpcli.methods.network import network_method, shipped_network_names
 from dpcli.methods.tta import with_tta  # tta=True|False|None (the measured default): networks only
 
@@ -55,10 +55,14 @@ def default_method(domain: str, needs_pair: bool, candidates: list[Method] | Non
     methods of that kind meant for the domain that give sharp photos back unchanged
     (``Method.spares_sharp``) and did not fail the broad benchmark's tuning half
     (:func:`~dpcli.methods.builtin.broad_trust`: photos nobody tuned on, none below its input);
-    only where none does, the largest gain of all (None when nothing measured beats the input there)."""
+    only where none does, the one that made the fewest broad photos worse, then the largest gain
+    (None when nothing measured beats the input there)."""
     pool = [m for m in (candidates if candidates is not None else list_methods())
             if m.needs_pair == needs_pair and domain in m.domains and m.measured.get(domain, 0.0) > 0.0]
     if not pool:
         return None
     spared = [m for m in pool if m.spares_sharp and broad_trust(m.name, domain) is not False]
-    return max(spared or pool, key=lambda m: m.measured[domain])
+    if spared:
+        return max(spared, key=lambda m: m.measured[domain])
+    # none keeps every promise: the fewest broad photos made worse first, then the largest gain
+    return max(pool, key=lambda m: (-(broad_figure(m.name, domain) or {}).get("below_input", 0), m.measured[domain]))

@@ -71,3 +71,37 @@ def test_spectrum_of_a_disc_dips_at_its_first_zero():
     first_zero = int(torch.argmin((freq - 0.61 / 4.0).abs()))
     assert profile[first_zero] < profile[first_zero - 4] - 2.0
     assert torch.equal(disc_log_otf(0.0), torch.zeros_like(profile))
+
+
+def test_half_sharp_half_blurred_photo_is_left_alone():
+    from dpcli.synth import degrade
+
+    x = torch.from_numpy(dead_leaves(256, seed=4))[None]
+    radius = torch.zeros(1, 1, 256, 256)
+    radius[..., 128:] = 4.0  # the right half out of focus: no one radius fits the photo
+    y = degrade.varying_blur(x, radius)[0]
+    out, est = deblur_single_classical(y)
+    assert est.radius == 0.0
+    assert out is y
+
+
+def test_blur_ramp_across_the_frame_does_no_harm():
+    from dpcli.synth import degrade
+
+    x = torch.from_numpy(dead_leaves(256, seed=4))[None]
+    y = degrade.varying_blur(x, degrade.radius_ramp(256, 256, 0.0, 6.0, "horizontal"))[0]
+    y = torch.round(y.clamp(0, 1) * 255) / 255
+    out, _ = deblur_single_classical(y)
+    assert _psnr(out, x[0]) >= _psnr(y, x[0])
+
+
+def test_method_returns_the_callers_pixels_where_it_measures_no_blur(sharp):
+    from dpcli.methods import get_method
+    from dpcli.optics import linear_to_srgb
+
+    srgb = (torch.round(linear_to_srgb(sharp) * 255) / 255).numpy()
+    out = get_method("deconv_single").deblur(srgb, None, srgb=True)
+    assert np.array_equal(out.image, srgb)
+    assert out.info["blur_radius_px"] == 0.0
+    blurred = get_method("deconv_single").deblur(_blurred(sharp, 3.0).numpy(), None, srgb=False)
+    assert blurred.info["blur_radius_px"] == 3.0

@@ -28,6 +28,18 @@ def render_pair(radius: float, colour: bool = False, size: tuple[int, int] = (96
     return sharp, left, right
 
 
+def render_disc_photo(radius: float, colour: bool = False, size: tuple[int, int] = (192, 256)):
+    """(sharp, blurred) linear float32 (C, H, W): a dead-leaves photo under one uniform disc blur."""
+    from dpcli.optics.conv import blur
+    from dpcli.optics.kernels import disk_kernel
+    from dpcli.synth.deadleaves import dead_leaves
+
+    sharp = dead_leaves(max(size), seed=11)[:, :size[0], :size[1]]
+    sharp = np.ascontiguousarray(sharp if colour else sharp.mean(0, keepdims=True))
+    blurred = blur(torch.from_numpy(sharp)[None], disk_kernel(torch.tensor([float(radius)]))[:, None])[0].numpy()
+    return sharp, blurred
+
+
 @pytest.fixture(scope="session")
 def phone_pair():
     return render_pair(4.0)

@@ -8,7 +8,7 @@ import pytest
 from dpcli.methods import default_method, get_method, item_domain, list_methods, method_names
 from dpcli.metrics.image import psnr
 from dpcli.optics import linear_to_srgb
-from tests.methods.conftest import render_pair
+from tests.methods.conftest import render_disc_photo, render_pair
 
 import torch
 
@@ -29,11 +29,15 @@ def test_registry_lists_training_free_methods_and_shipped_weights() -> None:
 def test_contract(name: str) -> None:
     method = get_method(name, device="cpu")
     domain = method.domains[0]
-    sharp, left, right = render_pair(4.0, colour=domain == "dslr")
+    if method.blur_model == "uniform disc":  # what it undoes; a DP scene's blur it leaves alone
+        (sharp, left), right = render_disc_photo(4.0, colour=domain == "dslr"), None
+    else:
+        sharp, left, right = render_pair(4.0, colour=domain == "dslr")
     srgb = domain == "dslr"
     if srgb:
-        sharp, left, right = _srgb(sharp), _srgb(left), _srgb(right)
-    if not method.needs_pair:
+        sharp, left = _srgb(sharp), _srgb(left)
+        right = None if right is None else _srgb(right)
+    if not method.needs_pair and right is not None:
         left, right = (left + right) / 2, None
     out = method.deblur(left, right, srgb=srgb, defocus=method.needs_pair)
     assert out.image.shape == sharp.shape and out.image.dtype == np.float32 and np.isfinite(out.image).all()
