@@ -209,6 +209,27 @@ def load_into(model: nn.Module, arch: str, path: str | Path) -> dict[str, str]:
     return meta
 
 
+def create_model(name: str, pretrained: bool | str = False, *, weights: str | Path | None = None,
+                 **kwargs: Any) -> nn.Module:
+    """Build an architecture; ``pretrained=True`` / ``"arch.tag"`` loads registered weights.
+
+    Args:
+        name: ``arch`` or ``arch.tag``.
+        pretrained: False (random init), True (the arch's first manifest entry), or a tag.
+        weights: a checkpoint file to load instead (authors' .pth or our safetensors).
+    Raises:
+        ModelError: unknown name, no weights, sha256 mismatch, wrong architecture.
+    """
+    info = model_info(name)
+    model = info.fn(**kwargs)
+    tag = name.split(".", 1)[1] if "." in name else (pretrained if isinstance(pretrained, str) else None)
+    if weights is not None or pretrained or tag:
+        if weights is None:
+            weights = pretrained_cfg(info.name, tag).path_checked()
+        load_into(model, info.name, weights)
+    return model
+
+
 @dataclass
 class LoadedModel:
     """A network ready for inference plus the facts the adapter needs (spandrel's descriptor).

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from dpcli.io.images import read_image, write_image
-from dpcli.models import registry
+from dpcli.models import create_model, registry
 from dpcli.tiling import TilingSpec
 from dpcli.train import stages
 from dpcli.train.loop import StageTrainer
@@ -60,7 +60,7 @@ class ToyTrainer(StageTrainer):
     def __init__(self, cfg: ToyStageConfig, device: torch.device, precision: str = "fp32") -> None:
         super().__init__(device, precision)
         self.cfg = cfg
-        self.nets["net"] = registry.create_model(cfg.model).to(device)
+        self.nets["net"] = create_model(cfg.model).to(device)
         self.optimizers["net"] = torch.optim.Adam(self.nets["net"].parameters(), lr=cfg.lr)
 
     def train_step(self, batch, step):
