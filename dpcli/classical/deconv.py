@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dpcli.arrays import as_float, to_numpy
 from dpcli.classical.filters import local_range, range_excess
 from dpcli.optics import dp_kernels, kernel_grid_roi, kernel_size_for, linear_to_srgb, scale_kernels, srgb_to_linear
 from dpcli.optics.conv import fast_len, pad_image
@@ -239,8 +240,7 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
             raise TypeError(f"unknown option(s) {bad} for deblur_pair_classical")
         cfg = DeconvConfig(**{**cfg.__dict__, **overrides})
     as_numpy = not isinstance(left, torch.Tensor)
-    lt = torch.as_tensor(np.asarray(left) if as_numpy else left).float()
-    rt = torch.as_tensor(np.asarray(right) if as_numpy else right).float()
+    lt, rt = as_float(left), as_float(right)
     if lt.ndim == 2:
         lt, rt = lt[None], rt[None]
     if srgb:
@@ -249,7 +249,7 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
         raise ValueError(f"left and right differ in size: {tuple(lt.shape)} vs {tuple(rt.shape)}")
     c, h, w = lt.shape
     if kernels is not None:
-        kl_m, kr_m = (torch.as_tensor(np.asarray(k) if not isinstance(k, torch.Tensor) else k).float() for k in kernels)
+        kl_m, kr_m = (as_float(k) for k in kernels)
         if grid is None:
             grid = (6, 8) if kl_m.shape[0] == 48 else (1, kl_m.shape[0])
         if roi is None:
@@ -364,7 +364,7 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
     if srgb:
         result = linear_to_srgb(result.clamp(0, 1))
     if as_numpy:
-        result = result.numpy()
+        result = to_numpy(result)
     if return_info:
         return result, {"choice": choice, "patch": (ph, pw), "y_starts": y_starts, "x_starts": x_starts}
     return result

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from dpcli.engine import to_tensor
+from dpcli.arrays import to_numpy, to_tensor
 from dpcli.errors import InputError
 from dpcli.optics.orientation import horizontal_disparity
 from dpcli.zeroshot.config import OUTPUT_STAGES, ZeroShotConfig
@@ -95,8 +95,8 @@ def _as_tensor(x, name: str) -> torch.Tensor:
 
 def _kernels_out(kernels: dict[str, torch.Tensor], sides: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """{"f"|"b": (P, 2, K, K)} -> left, right (S, P, K, K) numpy."""
-    kl = np.stack([kernels[s][:, 0].cpu().numpy() for s in sides])
-    kr = np.stack([kernels[s][:, 1].cpu().numpy() for s in sides])
+    kl = np.stack([to_numpy(kernels[s][:, 0]) for s in sides])
+    kr = np.stack([to_numpy(kernels[s][:, 1]) for s in sides])
     return kl, kr
 
 
@@ -171,20 +171,20 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     fusion = fuse_layers(yl, yr, stack, cfg)
     info["fusion"] = fusion.method  # "auto" says which it ran
     ran("fusion", fusion.seconds)
-    stage_images = {"init": fusion.image.cpu().numpy()}
+    stage_images = {"init": to_numpy(fusion.image)}
     weights, aif = fusion.weights, stage_images["init"]
     n_patch = cfg.grid[0] * cfg.grid[1]
     kernels_out = {k: v.expand(n_patch, -1, -1, -1) for k, v in setup.start.items()}
     info.update({"defocus_source": f"stage-1 {fusion.method}", "output_stage": "init"})
-    layers = stack.latent.float().cpu().numpy() if cfg.keep_layers else None
+    layers = to_numpy(stack.latent) if cfg.keep_layers else None
 
     if last >= 1:
         say("stage 2: defocus map (G_D)")
         stage2 = fit_defocus_map(yl, yr, stack, fusion, cfg, deadline("defocus_last" if last == 1 else "defocus"))
         ran("defocus", stage2.seconds)
         losses["defocus"] = stage2.log.losses
-        stage_images["defocus"] = stage2.gd_image.cpu().numpy()
-        weights, aif = stage2.weights, stage2.image.cpu().numpy()
+        stage_images["defocus"] = to_numpy(stage2.gd_image)
+        weights, aif = stage2.weights, to_numpy(stage2.image)
         info.update({"gd_iters": stage2.log.iters, "gd_stopped": stage2.log.stopped,
                      "gd_reblur_ratio": stage2.reblur_ratio, "defocus_source": stage2.source,
                      "output_stage": "defocus"})
@@ -205,7 +205,7 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
             ks = fit_kernels(yl, yr, weights, radii, setup.start, cfg, dl_vp, dl3)
             ran("kernels", ks.log.seconds)
             losses["kernels"], kernels_out = ks.log.losses, ks.kernels
-            stage_images["kernels"] = ks.aif.cpu().numpy()
+            stage_images["kernels"] = to_numpy(ks.aif)
             info.update({"gf_iters": ks.log.iters, "gf_stopped": ks.log.stopped, "prefit_loss": ks.prefit_loss})
             if ks.log.stopped == "time budget" and ks.log.iters < cfg.min_kernel_iters:
                 # G_F barely started: keep the stage-2 result
@@ -215,7 +215,7 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
                     rechoose = info["defocus_source"] != "G_D"  # the layer choice behind the output
                     out = read_out(yl, yr, ks.kernels, radii, weights, cfg, rechoose)
                     ran("readout", out.seconds)
-                    stage_images["kernels"] = out.image.cpu().numpy()
+                    stage_images["kernels"] = to_numpy(out.image)
                     weights = out.weights
                 aif = stage_images["kernels"]
                 info["output_stage"] = "kernels"
@@ -224,7 +224,7 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     timings["total"] = time.perf_counter() - t0
     kl, kr = _kernels_out(kernels_out, setup.sides)
     return ZeroShotResult(
-        aif=aif, defocus=defocus_from_weights(weights, radii).cpu().numpy(), kernels_left=kl, kernels_right=kr,
+        aif=aif, defocus=to_numpy(defocus_from_weights(weights, radii)), kernels_left=kl, kernels_right=kr,
         layers=layers, losses=losses, stage_images=stage_images,
-        weights=weights.cpu().numpy() if cfg.keep_layers else None, radii=radii.numpy(), timings=timings,
+        weights=to_numpy(weights) if cfg.keep_layers else None, radii=to_numpy(radii), timings=timings,
         info=info)
