@@ -1,11 +1,11 @@
 """The inference engine: loaded networks run on arrays of any size (below :mod:`dpcli.methods`).
 
 One home for what every network call shares: the session (:class:`Deblurrer`: a loaded network
-with its device, precision, tiles, BGR swap, grey expansion and post stage) and the session cache (:func:`load_session`). The numpy <-> torch
-boundary (:func:`to_tensor`, :func:`to_numpy`, :func:`to_nchw`, :class:`Layout`, :func:`encode`)
-lives in :mod:`dpcli.arrays` and is re-exported here. The tile plan lives in
-:mod:`dpcli.tiling` (:func:`dpcli.tiling.plan_tiles`). The Python API (:mod:`dpcli.api`) and the
-methods (:mod:`dpcli.methods`) call this module; it imports neither.
+with its device, precision, tiles, BGR swap, grey expansion and post stage) and the session cache
+(:func:`load_session`). The numpy <-> torch boundary (:func:`to_tensor`, :func:`to_numpy`,
+:func:`to_nchw`, :class:`Layout`, :func:`encode`) lives in :mod:`dpcli.arrays` and is re-exported
+here. The tile plan lives in :mod:`dpcli.tiling` (:func:`dpcli.tiling.plan_tiles`). The Python API
+(:mod:`dpcli.api`) and the methods (:mod:`dpcli.methods`) call this module; it imports neither.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`dpdeblur train`: train BaMBNet or DefocusGAN stages on DPDD-layout folders or synthetic scenes."""
+"""`dpdeblur train`: train the stages of a network family on DPDD-layout folders or synthetic scenes."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from dpcli.cli.app import app
+from dpcli.cli.app import STAGES, TRAINABLE, app
 from dpcli.cli.console import console_err
 from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, parse_sets, renamed, with_bundles
 from dpcli.errors import DpError
@@ -64,11 +64,10 @@ _EXAMPLES = """
 @with_bundles
 def train_command(
     ctx: typer.Context,
-    model: str = typer.Argument(..., help="bambnet | defocusgan"),
+    model: str = typer.Argument(..., help=f"Network family: {TRAINABLE}."),
     data: str = typer.Option("synth", "--data", help="DPDD-layout folder (real DPDD or `dpdeblur synth` "
                              "output, NAME_defocus.tiff maps used when present) or 'synth' (on-the-fly scenes)."),
-    stage: Optional[str] = typer.Option(None, "--stage", help="bambnet: coc | deblur (default); "
-                                        "defocusgan: defocus | generator (default)."),
+    stage: Optional[str] = typer.Option(None, "--stage", help=f"Training stage: {STAGES}."),
     config: str = typer.Option("small", "--config", help="test (seconds) | small (CPU) | paper (the papers' recipe)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimiser steps (default: the config's)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch per process."),
@@ -129,7 +128,7 @@ def train_command(
                                       "json": "Print the run's summary as JSON on stdout."}),
     dev: DeviceOptions = bundle(omit=("tile", "tile_overlap", "tta")),
 ) -> None:
-    """Train a network (one stage of BaMBNet or DefocusGAN) with checkpoints, resume and validation."""
+    """Train a network (one stage of a network family) with checkpoints, resume and validation."""
     from dpcli.train.run_folder import RunDone, resume_request
     from dpcli.train.runner import TrainRequest, run_training
 

@@ -22,7 +22,6 @@ from torch import nn
 
 from dpcli.errors import ModelError
 from dpcli.models.registry import (
-    WEIGHTS_HINT,
     Family,
     ModelInfo,
     get_family,
@@ -423,6 +422,5 @@ def save_weights(model: nn.Module, arch: str, path: str | Path, *, colour_order:
     return Path(path)
 
 
-__all__ = ["LoadedModel", "load_model", "load_into", "read_checkpoint", "clean_state_dict", "to_native",
-           "detect", "Detected", "detect_architectures", "official_family", "save_weights", "is_official",
-           "WEIGHTS_HINT"]
+__all__ = ["LoadedModel", "create_model", "load_model", "load_into", "read_checkpoint", "clean_state_dict",
+           "to_native", "detect", "Detected", "detect_architectures", "official_family", "save_weights", "is_official"]

@@ -28,14 +28,6 @@ from torch import nn
 
 from dpcli.errors import ModelError
 
-# Where a model's weights come from, said whenever none are available.
-WEIGHTS_HINT = (
-    "train them with `dpdeblur train` (they are then listed by `dpdeblur models`), or pass the "
-    "authors' DPDD checkpoint with --weights PATH (BaMBNet: github.com/junjun-jiang/BaMBNet, "
-    "DefocusGAN: github.com/qylen/DefocusGAN)"
-)
-
-
 @dataclass(frozen=True)
 class ModelInfo:
     """What an architecture is for.
@@ -161,6 +153,20 @@ def register_family(family: Family) -> Family:
 def list_families() -> list[Family]:
     _ensure_registered()
     return [_FAMILIES[n] for n in sorted(_FAMILIES)]
+
+
+def weights_hint() -> str:
+    """Where a model's weights come from, said whenever none are available: training, or the
+    authors' files of the registered families that publish them."""
+    sources = ", ".join(f"{f.name}: {f.weights_source.split(' (')[0]}" for f in list_families()
+                        if f.weights_source and f.ships_weights)
+    return ("train them with `dpdeblur train` (they are then listed by `dpdeblur models`), or pass the "
+            f"authors' DPDD checkpoint with --weights PATH ({sources})")
+
+
+def deblur_families() -> list[str]:
+    """Names of the registered families with a network that deblurs (DP pairs or single images)."""
+    return [f.name for f in list_families() if {"deblur_pair", "deblur_single"} & set(f.defaults)]
 
 
 def get_family(name: str) -> Family:
@@ -300,7 +306,7 @@ def pretrained_cfg(arch: str, tag: str | None = None) -> _Resolved:
         have = [c.name for c in list_pretrained() if c.arch == arch]
         if tag is not None and have:
             raise ModelError(f"no weights {arch}.{tag}; available: {', '.join(have)}")
-        raise ModelError(f"no trained weights for {arch} are installed: {WEIGHTS_HINT}")
+        raise ModelError(f"no trained weights for {arch} are installed: {weights_hint()}")
     return _Resolved(entries[0])
 
 
