@@ -69,7 +69,7 @@ def build(net: str) -> tuple[nn.Module, int]:
     torch.manual_seed(0)
     if net == "standin":
         return StandIn().eval(), 6
-    from dpcli.models.registry import create_model
+    from dpcli.models import create_model
 
     model = create_model(net).eval()
     return model, int(model.cfg.in_chans)

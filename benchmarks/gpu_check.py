@@ -36,15 +36,30 @@ import torch
 from _common import perceptual_options
 
 SHARED = Path(os.environ.get("DPDEBLUR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-# family -> (deblurring architecture at released size, its tiny test size, reference folder, task)
-FAMILIES = {
-    "bambnet": ("bambnet_deblur", "bambnet_deblur_test", "bambnet_deblur", "deblur_pair"),
-    "defocusgan": ("defocusgan_generator", "defocusgan_generator_test", "defocusgan_generator", "deblur_single"),
-    "restormer": ("restormer_dual", "restormer_dual_test", "restormer_dual_pixel", "deblur_pair"),
-    "restormer_single": ("restormer_single", "restormer_single_test", "restormer_single", "deblur_single"),
-    "lakdnet": ("lakdnet_s_dual", "lakdnet_dual_test", "lakdnet_dual_pixel", "deblur_pair"),
-    "lakdnet_single": ("lakdnet_s_single", "lakdnet_single_test", "lakdnet_single", "deblur_single"),
-}
+# shared/reference folder of an architecture's reference weights, where it is not the architecture's name
+REFERENCE_FOLDERS = {"restormer_dual": "restormer_dual_pixel", "lakdnet_s_dual": "lakdnet_dual_pixel",
+                     "lakdnet_s_single": "lakdnet_single"}
+
+
+def _families() -> dict[str, tuple[str, str, str, str]]:
+    """Every registered family's deblurring nets, read from the model registry: FAMILY (its DP net,
+    else its single-image one) and FAMILY_single (a single-image net beside a DP one) -> (architecture
+    at released size, its tiny ``*_test`` size, reference folder, task)."""
+    from dpcli.models import list_families, list_models, model_info
+
+    out = {}
+    for fam in list_families():
+        for task in ("deblur_pair", "deblur_single"):
+            arch = fam.defaults.get(task)
+            if arch is None:
+                continue
+            key = f"{fam.name}_single" if task == "deblur_single" and "deblur_pair" in fam.defaults else fam.name
+            test = next(n for n in list_models(f"{fam.name}_*test") if model_info(n).task == task)
+            out[key] = (arch, test, REFERENCE_FOLDERS.get(arch, arch), task)
+    return out
+
+
+FAMILIES = _families()
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -58,13 +73,15 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _loaded(family: str, smoke: bool, released: bool = False):
     """LoadedModel of a family's deblurring net: reference weights when present, else random."""
-    from dpcli.models import create_model, model_info
+    from dpcli.models import create_model, get_family, model_info
     from dpcli.models.loading import LoadedModel, load_model
 
     arch, test_arch, folder, task = FAMILIES[family]
     ref = SHARED / "reference" / folder / "official_state_dict.safetensors"
     if not released and not smoke and ref.is_file():
-        return load_model(None, task=task, weights=ref, arch=arch if family == "bambnet" else None), "reference"
+        # a family whose COC net has every key of its deblurring net is told which one the file is
+        shares = get_family(model_info(arch).family).coc_shares_keys
+        return load_model(None, task=task, weights=ref, arch=arch if shares else None), "reference"
     torch.manual_seed(0)
     name = test_arch if smoke else arch
     return LoadedModel(create_model(name).eval(), name, model_info(name)), "random"
@@ -185,7 +202,7 @@ def section_zeroshot(args, device: str) -> dict:
                 continue
     if left is None:
         h, w = (64, 64) if args.smoke else (1024, 1536)
-        right = _views("bambnet", h, w, 3)[0][0].mean(0, keepdim=True).numpy()
+        right = _views(next(iter(FAMILIES)), h, w, 3)[0][0].mean(0, keepdim=True).numpy()  # any family's first view
         left = np.roll(right, 2, axis=-1)  # our orientation: left displaced toward +x (focus in front)
     cfg = make_config("fast", output_stage="init", device=device)
     start = time.perf_counter()

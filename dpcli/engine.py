@@ -1,107 +1,29 @@
 """The inference engine: loaded networks run on arrays of any size (below :mod:`dpcli.methods`).
 
-One home for what every network call shares: the numpy <-> torch boundary (:func:`to_tensor`,
-:func:`to_numpy`, :func:`to_nchw` with the caller's layout restored by :class:`Layout`), the
-session (:class:`Deblurrer`: a loaded network with its device, precision, tiles, BGR swap, grey
-expansion and post stage) and the session cache (:func:`load_session`). The tile plan lives in
-:mod:`dpcli.tiling` (:func:`dpcli.tiling.plan_tiles`). The Python API (:mod:`dpcli.api`) and the
-methods (:mod:`dpcli.methods`) call this module; it imports neither.
+One home for what every network call shares: the session (:class:`Deblurrer`: a loaded network
+with its device, precision, tiles, BGR swap, grey expansion and post stage) and the session cache
+(:func:`load_session`). The numpy <-> torch boundary (:func:`to_tensor`, :func:`to_numpy`,
+:func:`to_nchw`, :class:`Layout`, :func:`encode`) lives in :mod:`dpcli.arrays` and is re-exported
+here. The tile plan lives in :mod:`dpcli.tiling` (:func:`dpcli.tiling.plan_tiles`). The Python API
+(:mod:`dpcli.api`) and the methods (:mod:`dpcli.methods`) call this module; it imports neither.
 """
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
 import torch
 
+from dpcli.arrays import Layout, encode, to_nchw, to_numpy, to_tensor
 from dpcli.device import precision_dtype, release_freed_memory, resolve_device
 from dpcli.errors import DpError, InputError, ModelError
 from dpcli.tiling import plan_tiles, run_tiled, tile_budget_px
 
-if TYPE_CHECKING:  # the models are imported where a session is made, so the boundary stays light
+if TYPE_CHECKING:  # the models are imported where a session is made, so the engine stays light
     from dpcli.models.loading import LoadedModel
 
 __all__ = ["Deblurrer", "Layout", "blur_session", "endorse_session", "encode", "load_session", "run_official_input",
            "to_nchw", "to_numpy", "to_tensor"]
-
-
-# --- the numpy <-> torch boundary ---------------------------------------------------------------
-
-def to_tensor(x: Any) -> torch.Tensor:
-    """float32 CPU tensor of an array (numpy or torch), sharing memory where it can."""
-    if isinstance(x, torch.Tensor):
-        return x.detach().float().cpu()
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-
-
-def to_numpy(x: Any) -> np.ndarray:
-    """float32 numpy array of a tensor or array (a no-op on float32 numpy)."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().float().cpu().numpy()
-    return np.asarray(x, dtype=np.float32)
-
-
-def encode(x: Any, to_srgb: bool) -> np.ndarray:
-    """Linear -> sRGB (``to_srgb``) or sRGB -> linear of a numpy image, float32 out (linear values
-    are clamped at 0, sRGB ones to [0, 1] before decoding)."""
-    from dpcli.optics import linear_to_srgb, srgb_to_linear
-
-    t = to_tensor(x)
-    return (linear_to_srgb(t.clamp(0, None)) if to_srgb else srgb_to_linear(t.clamp(0, 1))).numpy()
-
-
-# --- layouts of caller arrays --------------------------------------------------------------------
-
-@dataclass
-class Layout:
-    numpy: bool
-    layout: str  # "NCHW" | "CHW" | "HWC" | "HW"
-    dtype: Any
-
-    def restore(self, out: torch.Tensor) -> Any:
-        """(N, C, H, W) float32 CPU tensor -> the caller's type and layout."""
-        if self.layout == "CHW":
-            out = out[0]
-        elif self.layout == "HWC":
-            out = out[0].permute(1, 2, 0)
-        elif self.layout == "HW":
-            out = out[0].mean(0) if out.shape[1] > 1 else out[0, 0]
-        if self.numpy:
-            return np.ascontiguousarray(out.numpy())
-        return out
-
-
-def to_nchw(image: Any, what: str) -> tuple[torch.Tensor, Layout]:
-    numpy = isinstance(image, np.ndarray)
-    if not numpy and not isinstance(image, torch.Tensor):
-        raise InputError(f"{what}: expected a numpy array or torch tensor, got {type(image).__name__}")
-    t = torch.from_numpy(np.ascontiguousarray(image)) if numpy else image.detach()
-    if not t.is_floating_point():
-        if t.dtype == torch.uint8:
-            t = t.float() / 255.0
-        elif t.dtype in (torch.int32, torch.int16) or str(t.dtype) == "torch.uint16":
-            t = t.float() / 65535.0
-        else:
-            raise InputError(f"{what}: unsupported dtype {t.dtype}")
-    t = t.float().cpu()
-    if t.ndim == 2:
-        return t[None, None], Layout(numpy, "HW", t.dtype)
-    if t.ndim == 3:
-        if t.shape[0] in (1, 3):
-            if t.shape[-1] in (1, 3):
-                warnings.warn(f"{what}: shape {tuple(t.shape)} fits (C, H, W) and (H, W, C); read as (C, H, W)",
-                              stacklevel=4)  # the caller of dpcli.deblur / deblur_pair
-            return t[None], Layout(numpy, "CHW", t.dtype)
-        if t.shape[-1] in (1, 3):
-            return t.permute(2, 0, 1)[None], Layout(numpy, "HWC", t.dtype)
-        raise InputError(f"{what}: cannot tell the channel axis of shape {tuple(t.shape)} (1 or 3 channels)")
-    if t.ndim == 4 and not numpy and t.shape[1] in (1, 3):
-        return t, Layout(False, "NCHW", t.dtype)
-    raise InputError(f"{what}: unsupported shape {tuple(t.shape)}; expected (C, H, W), (H, W, C), (H, W) "
-                     "or a torch (N, C, H, W) batch with 1 or 3 channels")
 
 
 # --- the session --------------------------------------------------------------------------------

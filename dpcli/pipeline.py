@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from dpcli.arrays import encode, to_numpy, to_tensor
 from dpcli.domains import DOMAIN_WORDS, item_domain
 from dpcli.errors import InputError
 from dpcli.io.pairs import BadInput, PairInput, RawDPInput, RawOptions, SingleInput, load_pair, mean_view
@@ -115,8 +116,6 @@ class Views:
     @classmethod
     def from_arrays(cls, left, right=None, *, order: str | None = None) -> "Views":
         """Views of arrays in memory ((C, H, W), numpy or torch)."""
-        from dpcli.engine import to_numpy
-
         return cls(to_numpy(left), None if right is None else to_numpy(right), order=order)
 
     @property
@@ -308,9 +307,6 @@ def capture_fallback(image: np.ndarray, left: np.ndarray, right: np.ndarray, com
     photo is in focus and the capture is the photo. Computed in the network's space with the same
     gate: ``image + (1 - gate) (capture - mean)``. None when ``method`` has no gate (nothing changes).
     Views (C, H, W) in the input's encoding (``srgb``); returns the image in it."""
-    import torch
-
-    from dpcli.engine import encode
     from dpcli.optics.disparity import focus_gate
 
     session = getattr(method, "session", None)
@@ -318,10 +314,10 @@ def capture_fallback(image: np.ndarray, left: np.ndarray, right: np.ndarray, com
     if loaded is None or not loaded.focus_gate:
         return None
     net_srgb = loaded.space != "linear"
-    to_net = (lambda x: np.asarray(x, np.float32)) if net_srgb == srgb else (lambda x: encode(x, to_srgb=net_srgb))
-    lt, rt, ct, out = (torch.from_numpy(np.ascontiguousarray(to_net(x))) for x in (left, right, combined, image))
-    gate = focus_gate(lt[None].float(), rt[None].float(), srgb=net_srgb)[0]
-    out = (out + (1 - gate) * (ct - (lt + rt) / 2)).clamp(0, 1).numpy()
+    lt, rt, ct, out = (to_tensor(x if net_srgb == srgb else encode(x, to_srgb=net_srgb))
+                       for x in (left, right, combined, image))
+    gate = focus_gate(lt[None], rt[None], srgb=net_srgb)[0]
+    out = to_numpy((out + (1 - gate) * (ct - (lt + rt) / 2)).clamp(0, 1))
     return out if net_srgb == srgb else encode(out, to_srgb=srgb)
 
 

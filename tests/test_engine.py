@@ -7,7 +7,8 @@ import torch
 
 from dpcli.engine import Deblurrer
 from dpcli.models.loading import LoadedModel
-from dpcli.models.registry import create_model, manifest_path, model_info
+from dpcli.models import create_model
+from dpcli.models.registry import manifest_path, model_info
 from dpcli.synth.scene import make_test_scene
 
 

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
+from dpcli.arrays import as_float, to_numpy
 from dpcli.classical.filters import local_range, range_excess
 from dpcli.optics import dp_kernels, kernel_grid_roi, kernel_size_for, linear_to_srgb, scale_kernels, srgb_to_linear
 from dpcli.optics.conv import fast_len, pad_image
@@ -232,26 +234,82 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
     Returns:
         (C, H, W) float32 all-in-focus estimate in the units of the views (numpy if input numpy).
     """
-    cfg = config or DeconvConfig()
+    cfg = _with_overrides(config or DeconvConfig(), overrides)
+    as_numpy = not isinstance(left, torch.Tensor)
+    lt, rt = _linear_views(left, right, srgb)
+    c, h, w = lt.shape
+    measured = None if kernels is None else tuple(as_float(k) for k in kernels)
+    pg = _patch_grid(cfg, h, w, measured, roi, grid)
+    choice = np.zeros((len(pg.y_starts), len(pg.x_starts)))
+    radius_map = None
+    if measured is None and cfg.use_map:
+        from dpcli.classical.defocus import estimate_defocus_classical
+
+        radius_map, _ = estimate_defocus_classical(lt, rt, min_radius=min(cfg.radii), max_radius=max(cfg.radii))
+        if cfg.mode not in ("levels", "patches"):
+            raise ValueError(f"mode must be 'levels' or 'patches', got {cfg.mode!r}")
+    if radius_map is not None and cfg.mode == "levels":
+        out = _deconvolve_levels(lt, rt, radius_map, cfg, pg, choice)
+    else:
+        out = _deconvolve_patches(lt, rt, measured, radius_map, cfg, pg, choice)
+    if not cfg.extend:  # outside the ROI: the combined image
+        inside = torch.zeros(h, w, dtype=torch.bool)
+        inside[pg.roi[0]:pg.roi[1], pg.roi[2]:pg.roi[3]] = True
+        out = torch.where(inside, out, (lt.double() + rt.double()) / 2)
+    result = out.float()
+    if srgb:
+        result = linear_to_srgb(result.clamp(0, 1))
+    if as_numpy:
+        result = to_numpy(result)
+    if return_info:
+        return result, {"choice": choice, "patch": (pg.ph, pg.pw), "y_starts": pg.y_starts, "x_starts": pg.x_starts}
+    return result
+
+
+def _with_overrides(cfg: DeconvConfig, overrides: dict) -> DeconvConfig:
+    """``cfg`` with keyword overrides of its fields; an unknown name is a TypeError."""
     if overrides:
         bad = [k for k in overrides if not hasattr(cfg, k)]
         if bad:
             raise TypeError(f"unknown option(s) {bad} for deblur_pair_classical")
         cfg = DeconvConfig(**{**cfg.__dict__, **overrides})
-    as_numpy = not isinstance(left, torch.Tensor)
-    lt = torch.as_tensor(np.asarray(left) if as_numpy else left).float()
-    rt = torch.as_tensor(np.asarray(right) if as_numpy else right).float()
+    return cfg
+
+
+def _linear_views(left, right, srgb: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(C, H, W) float32 linear views of (C, H, W) or (H, W) ones (decoded when ``srgb``)."""
+    lt, rt = as_float(left), as_float(right)
     if lt.ndim == 2:
         lt, rt = lt[None], rt[None]
     if srgb:
         lt, rt = srgb_to_linear(lt.clamp(0, 1)), srgb_to_linear(rt.clamp(0, 1))
     if lt.shape != rt.shape:
         raise ValueError(f"left and right differ in size: {tuple(lt.shape)} vs {tuple(rt.shape)}")
-    c, h, w = lt.shape
-    if kernels is not None:
-        kl_m, kr_m = (torch.as_tensor(np.asarray(k) if not isinstance(k, torch.Tensor) else k).float() for k in kernels)
+    return lt, rt
+
+
+@dataclass
+class _PatchGrid:
+    """Patches of (ph, pw) px starting at ``y_starts`` x ``x_starts``, aligned on ``roi`` (row0, row1,
+    col0, col1); ``wy`` (rows, H) and ``wx`` (cols, W) their tent weights; ``grid`` (rows, cols) of
+    the measured kernels (None for parametric ones)."""
+
+    roi: tuple[int, int, int, int]
+    ph: int
+    pw: int
+    y_starts: list[int]
+    x_starts: list[int]
+    wy: torch.Tensor
+    wx: torch.Tensor
+    grid: tuple[int, int] | None
+
+
+def _patch_grid(cfg: DeconvConfig, h: int, w: int, measured: tuple | None, roi, grid) -> _PatchGrid:
+    """The patch grid: the measured kernels' grid over their ROI, else ``cfg.patch`` squares; with
+    ``cfg.extend`` extended to cover the whole image, else zero weight outside the ROI."""
+    if measured is not None:
         if grid is None:
-            grid = (6, 8) if kl_m.shape[0] == 48 else (1, kl_m.shape[0])
+            grid = (6, 8) if measured[0].shape[0] == 48 else (1, measured[0].shape[0])
         if roi is None:
             roi = kernel_grid_roi(h, w, grid)
         ph, pw = (roi[1] - roi[0]) // grid[0], (roi[3] - roi[2]) // grid[1]
@@ -273,99 +331,111 @@ def deblur_pair_classical(left, right, kernels=None, *, config: DeconvConfig | N
         wy[:, roi[1]:] = 0
         wx[:, : roi[2]] = 0
         wx[:, roi[3]:] = 0
+    return _PatchGrid(roi, ph, pw, y_starts, x_starts, wy, wx, grid)
+
+
+def _map_median(radius_map: torch.Tensor, y0: int, x0: int, pg: _PatchGrid) -> float:
+    """Median of the (H, W) defocus map over the patch at (y0, x0) (clipped to the image)."""
+    h, w = radius_map.shape[-2:]
+    py0, px0 = min(max(y0, 0), h - 1), min(max(x0, 0), w - 1)
+    return float(radius_map[py0:max(y0 + pg.ph, py0 + 1), px0:max(x0 + pg.pw, px0 + 1)].median())
+
+
+def _deconvolve_levels(lt: torch.Tensor, rt: torch.Tensor, radius_map: torch.Tensor, cfg: DeconvConfig,
+                       pg: _PatchGrid, choice: np.ndarray) -> torch.Tensor:
+    """(C, H, W) float64 :func:`wiener_levels` estimate from the defocus map; ``choice`` gets the
+    map's median radius per patch (information only)."""
+    out = wiener_levels(lt, rt, radius_map, cfg.level_step, cfg.level_lam, cfg.prior, floor=cfg.level_floor,
+                        guard=cfg.level_guard, guard_window=cfg.guard_window, guard_strong=cfg.guard_strong).double()
+    for i, y0 in enumerate(pg.y_starts):
+        for j, x0 in enumerate(pg.x_starts):
+            choice[i, j] = _map_median(radius_map, y0, x0, pg)
+    return out
+
+
+def _deconvolve_patches(lt: torch.Tensor, rt: torch.Tensor, measured: tuple | None, radius_map: torch.Tensor | None,
+                        cfg: DeconvConfig, pg: _PatchGrid, choice: np.ndarray) -> torch.Tensor:
+    """(C, H, W) float64: every patch (with ``cfg.margin`` px of context) deconvolved with its most
+    consistent kernel pair, blended by the tent weights; ``choice`` gets each patch's value."""
+    c, h, w = lt.shape
     out = torch.zeros(c, h, w, dtype=torch.float64)
     m = cfg.margin
-    choice = np.zeros((len(y_starts), len(x_starts)))
     memo: dict = {}
-    patch_radius = None
-    y_starts_loop: list[int] | None = None  # levels mode: no per-patch loop
-    if kernels is None and cfg.use_map:
-        from dpcli.classical.defocus import estimate_defocus_classical
-
-        rad, _ = estimate_defocus_classical(lt, rt, min_radius=min(cfg.radii), max_radius=max(cfg.radii))
-        patch_radius = rad
-        if cfg.mode == "levels":
-            out = wiener_levels(lt, rt, rad, cfg.level_step, cfg.level_lam, cfg.prior, floor=cfg.level_floor,
-                                guard=cfg.level_guard, guard_window=cfg.guard_window,
-                                guard_strong=cfg.guard_strong).double()
-            for i, y0 in enumerate(y_starts):  # info only: the map's median radius per patch
-                for j, x0 in enumerate(x_starts):
-                    py0, px0 = min(max(y0, 0), h - 1), min(max(x0, 0), w - 1)
-                    choice[i, j] = float(rad[py0:max(y0 + ph, py0 + 1), px0:max(x0 + pw, px0 + 1)].median())
-            y_starts_loop = []
-        elif cfg.mode != "patches":
-            raise ValueError(f"mode must be 'levels' or 'patches', got {cfg.mode!r}")
-    for i, y0 in enumerate(y_starts if y_starts_loop is None else y_starts_loop):
-        ry = torch.nonzero(wy[i] > 0).flatten()
+    for i, y0 in enumerate(pg.y_starts):
+        ry = torch.nonzero(pg.wy[i] > 0).flatten()
         if len(ry) == 0:
             continue
-        for j, x0 in enumerate(x_starts):
-            rx = torch.nonzero(wx[j] > 0).flatten()
+        for j, x0 in enumerate(pg.x_starts):
+            rx = torch.nonzero(pg.wx[j] > 0).flatten()
             if len(rx) == 0:
                 continue
             # support of this patch's tent, plus context
             ty0, ty1 = max(0, int(ry[0]) - m), min(h, int(ry[-1]) + 1 + m)
             tx0, tx1 = max(0, int(rx[0]) - m), min(w, int(rx[-1]) + 1 + m)
-            tile_l, tile_r = lt[:, ty0:ty1, tx0:tx1], rt[:, ty0:ty1, tx0:tx1]
-            if kernels is not None:
-                gi = min(max((y0 - roi[0]) // ph, 0), grid[0] - 1)
-                gj = min(max((x0 - roi[2]) // pw, 0), grid[1] - 1)
-                base_l, base_r = kl_m[gi * grid[1] + gj], kr_m[gi * grid[1] + gj]
-
-                def make(values: torch.Tensor, bl=base_l, br=base_r):
-                    n = len(values)
-                    return scale_kernels(bl[None].expand(n, -1, -1), values), scale_kernels(br[None].expand(n, -1, -1), values)
-                cands = torch.tensor(cfg.scales, dtype=torch.float32)
-            elif patch_radius is not None:  # candidates around the defocus map's radius of this patch
-                py0, px0 = min(max(y0, 0), h - 1), min(max(x0, 0), w - 1)
-                r0 = float(patch_radius[py0:max(y0 + ph, py0 + 1), px0:max(x0 + pw, px0 + 1)].median())
-                steps = torch.arange(-cfg.map_window, cfg.map_window + 1e-6, 0.5)
-                cands = torch.clamp(r0 + steps, min(cfg.radii), max(cfg.radii))
-
-                def make(values: torch.Tensor):
-                    key = tuple(np.round(values.tolist(), 4))
-                    if key not in memo:
-                        memo[key] = dp_kernels(values, size=kernel_size_for(torch.tensor(cfg.radii)) + 2)
-                    return memo[key]
-            else:
-                def make(values: torch.Tensor):  # same for every patch: memoised
-                    key = tuple(values.tolist())
-                    if key not in memo:
-                        memo[key] = dp_kernels(values, size=kernel_size_for(torch.tensor(cfg.radii)) + 2)
-                    return memo[key]
-                cands = torch.tensor(cfg.radii, dtype=torch.float32)
-            # consistency judged on the patch itself plus a little context
-            border = make(cands[:1])[0].shape[-1] // 2
-            cy0, cy1 = max(0, y0 - 16 - border), min(h, y0 + ph + 16 + border)
-            cx0, cx1 = max(0, x0 - 16 - border), min(w, x0 + pw + 16 + border)
-            crop_l, crop_r = lt[:, cy0:cy1, cx0:cx1], rt[:, cy0:cy1, cx0:cx1]
-            k_l, k_r = make(cands)
-            cost = lr_consistency(crop_l, crop_r, k_l, k_r, border)
-            best_value, best_cost = float(cands[int(cost.argmin())]), float(cost.min())
-            if cfg.refine and len(cands) > 1:
-                half = float(cands[1] - cands[0]) / 2
-                fine = torch.tensor([best_value - half, best_value + half], dtype=torch.float32)
-                if kernels is not None:
-                    fine = fine.clamp_min(0) if min(cfg.scales) >= 0 else fine
-                fk_l, fk_r = make(fine)
-                fcost = lr_consistency(crop_l, crop_r, fk_l, fk_r, border)
-                if float(fcost.min()) < best_cost:
-                    best_value = float(fine[int(fcost.argmin())])
-            choice[i, j] = best_value
+            cands, make = _candidates(y0, x0, pg, cfg, measured, radius_map, memo)
+            choice[i, j] = best_value = _most_consistent(lt, rt, y0, x0, pg, cands, make, cfg, measured is not None)
             kb_l, kb_r = make(torch.tensor([best_value], dtype=torch.float32))
-            est = joint_wiener(tile_l, tile_r, kb_l[0], kb_r[0], cfg.lam, cfg.prior)
-            weight = (wy[i, ty0:ty1, None] * wx[j, None, tx0:tx1])
+            est = joint_wiener(lt[:, ty0:ty1, tx0:tx1], rt[:, ty0:ty1, tx0:tx1], kb_l[0], kb_r[0], cfg.lam, cfg.prior)
+            weight = (pg.wy[i, ty0:ty1, None] * pg.wx[j, None, tx0:tx1])
             out[:, ty0:ty1, tx0:tx1] += est.double() * weight
-    if not cfg.extend:  # outside the ROI: the combined image
-        inside = torch.zeros(h, w, dtype=torch.bool)
-        inside[roi[0]:roi[1], roi[2]:roi[3]] = True
-        out = torch.where(inside, out, (lt.double() + rt.double()) / 2)
-    result = out.float()
-    if srgb:
-        result = linear_to_srgb(result.clamp(0, 1))
-    if as_numpy:
-        result = result.numpy()
-    if return_info:
-        return result, {"choice": choice, "patch": (ph, pw), "y_starts": y_starts, "x_starts": x_starts}
-    return result
+    return out
 
+
+def _candidates(y0: int, x0: int, pg: _PatchGrid, cfg: DeconvConfig, measured: tuple | None,
+                radius_map: torch.Tensor | None, memo: dict) -> tuple[torch.Tensor, Callable]:
+    """The candidate values of the patch at (y0, x0) and ``make(values) -> (k_left, k_right)``
+    ((N, k, k) each): scales of the patch's measured kernels, radii around the defocus map's, or
+    every radius of ``cfg.radii`` (parametric kernels are memoised in ``memo`` across patches)."""
+    if measured is not None:
+        roi, grid = pg.roi, pg.grid
+        gi = min(max((y0 - roi[0]) // pg.ph, 0), grid[0] - 1)
+        gj = min(max((x0 - roi[2]) // pg.pw, 0), grid[1] - 1)
+        base_l, base_r = measured[0][gi * grid[1] + gj], measured[1][gi * grid[1] + gj]
+
+        def make(values: torch.Tensor):
+            n = len(values)
+            return (scale_kernels(base_l[None].expand(n, -1, -1), values),
+                    scale_kernels(base_r[None].expand(n, -1, -1), values))
+        return torch.tensor(cfg.scales, dtype=torch.float32), make
+    size = kernel_size_for(torch.tensor(cfg.radii)) + 2
+    if radius_map is not None:  # candidates around the defocus map's radius of this patch
+        r0 = _map_median(radius_map, y0, x0, pg)
+        steps = torch.arange(-cfg.map_window, cfg.map_window + 1e-6, 0.5)
+
+        def make(values: torch.Tensor):
+            key = tuple(np.round(values.tolist(), 4))
+            if key not in memo:
+                memo[key] = dp_kernels(values, size=size)
+            return memo[key]
+        return torch.clamp(r0 + steps, min(cfg.radii), max(cfg.radii)), make
+
+    def make(values: torch.Tensor):  # same for every patch: memoised
+        key = tuple(values.tolist())
+        if key not in memo:
+            memo[key] = dp_kernels(values, size=size)
+        return memo[key]
+    return torch.tensor(cfg.radii, dtype=torch.float32), make
+
+
+def _most_consistent(lt: torch.Tensor, rt: torch.Tensor, y0: int, x0: int, pg: _PatchGrid, cands: torch.Tensor,
+                     make: Callable, cfg: DeconvConfig, measured: bool) -> float:
+    """The candidate whose kernel pair best explains both views (:func:`lr_consistency`) on the
+    patch plus a little context, refined by half steps either side (``cfg.refine``)."""
+    h, w = lt.shape[-2:]
+    border = make(cands[:1])[0].shape[-1] // 2
+    cy0, cy1 = max(0, y0 - 16 - border), min(h, y0 + pg.ph + 16 + border)
+    cx0, cx1 = max(0, x0 - 16 - border), min(w, x0 + pg.pw + 16 + border)
+    crop_l, crop_r = lt[:, cy0:cy1, cx0:cx1], rt[:, cy0:cy1, cx0:cx1]
+    k_l, k_r = make(cands)
+    cost = lr_consistency(crop_l, crop_r, k_l, k_r, border)
+    best_value, best_cost = float(cands[int(cost.argmin())]), float(cost.min())
+    if cfg.refine and len(cands) > 1:
+        half = float(cands[1] - cands[0]) / 2
+        fine = torch.tensor([best_value - half, best_value + half], dtype=torch.float32)
+        if measured:
+            fine = fine.clamp_min(0) if min(cfg.scales) >= 0 else fine
+        fk_l, fk_r = make(fine)
+        fcost = lr_consistency(crop_l, crop_r, fk_l, fk_r, border)
+        if float(fcost.min()) < best_cost:
+            best_value = float(fine[int(fcost.argmin())])
+    return best_value

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dpcli.arrays import as_float, to_numpy
 from dpcli.classical.filters import weighted_guided_coefficients
 from dpcli.optics import dp_kernels, srgb_to_linear, translating_disk_kernels
 from dpcli.optics.conv import fast_len
@@ -46,7 +47,7 @@ class DefocusConfig:
 
 
 def _grey(x: torch.Tensor | np.ndarray) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
+    t = as_float(x)
     if t.ndim == 2:
         t = t[None]
     if t.ndim != 3:
@@ -169,7 +170,7 @@ def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = No
         raw = raw_full
     out = (radius, conf)
     if as_numpy:
-        out = tuple(o.numpy().astype(np.float32) for o in out)
+        out = tuple(to_numpy(o) for o in out)
     if return_raw:
         extra = {"raw": raw.numpy() if as_numpy else raw, "radii": radii * scale, "scale": scale}
         return (*out, extra)

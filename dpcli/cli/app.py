@@ -1,7 +1,8 @@
 """The Typer application object; command modules register themselves on it.
 
 Commands are :class:`DpCommand`: their help shows values in words (PATH, N, TEXT), never Python
-type names, and flags show no value at all.
+type names, and flags show no value at all; lists of network families in help texts are read from
+the model registry when the help is shown (:func:`registry_words`), so no help names them by hand.
 """
 from __future__ import annotations
 
@@ -49,8 +50,31 @@ def user_metavar(param: Any) -> None:
     param.metavar = _words(param.type_descriptor.annotation)
 
 
+# placeholders a help text may hold, filled from the registries when the help is shown
+FAMILIES, TRAINABLE, STAGES = "{families}", "{trainable}", "{stages}"
+
+
+def registry_words(text: str | None) -> str | None:
+    """``text`` with :data:`FAMILIES` (the registered families that deblur), :data:`TRAINABLE`
+    (those with training stages) and :data:`STAGES` (each trainable family's stages, its default
+    marked) filled in. The registries are read only when a text holds a placeholder, so the help
+    of other commands imports no network."""
+    if not text or not any(p in text for p in (FAMILIES, TRAINABLE, STAGES)):
+        return text
+    from dpcli.models.registry import deblur_families
+    from dpcli.train.stages import stages_of, trainable_families
+
+    def stages(family: str) -> str:
+        return " | ".join(f"{n} (default)" if s.default else n for n, s in stages_of(family).items())
+
+    return (text.replace(FAMILIES, " | ".join(deblur_families()))
+            .replace(TRAINABLE, " | ".join(trainable_families()))
+            .replace(STAGES, "; ".join(f"{f}: {stages(f)}" for f in trainable_families())))
+
+
 class DpCommand(TyperCommand):
-    """A Typer command whose help names values in words (see :func:`user_metavar`)."""
+    """A Typer command whose help names values in words (see :func:`user_metavar`) and reads its
+    lists of families from the registries (see :func:`registry_words`)."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)  # with --help, which click adds here
@@ -72,6 +96,12 @@ class DpGroup(TyperGroup):
             user_metavar(param)
         return params
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.help = registry_words(self.help)
+        for param in self.get_params(ctx):
+            param.help = registry_words(getattr(param, "help", None))
+        return super().format_help(ctx, formatter)
+
 
 class DpTyper(typer.Typer):
     """Typer app whose commands default to :class:`DpCommand`."""
@@ -83,8 +113,8 @@ class DpTyper(typer.Typer):
 
 app = DpTyper(
     name="dpdeblur",
-    help="Remove defocus blur from photographs: dual-pixel pairs (BaMBNet, zero-shot MPI, classical) "
-    "and single images (DefocusGAN).",
+    help="Remove defocus blur from photographs: dual-pixel pairs (networks, zero-shot MPI, classical) "
+    "and single images (networks); `dpdeblur models` lists the networks.",
     cls=DpGroup,
     no_args_is_help=True,
     add_completion=False,

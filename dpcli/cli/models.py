@@ -35,8 +35,8 @@ def models_command(
 
         dpdeblur models 'restormer*'   # where its weights come from, licence
     """
-    from dpcli.models.registry import (WEIGHTS_HINT, describe, list_families, list_models, list_pretrained,
-                                       manifest_path, model_info)
+    from dpcli.models.registry import (describe, list_families, list_models, list_pretrained, manifest_path,
+                                       model_info, weights_hint)
 
     import fnmatch
 
@@ -103,7 +103,7 @@ def models_command(
         console.print(f"phone = linear grey raw planes, dslr = colour sRGB views. `dpdeblur models NAME` shows "
                       f"one in full (training data, scores). Manifest: {manifest_path()}", highlight=False)
     else:
-        console.print(f"No trained weights registered ({manifest_path()}). To get some, {WEIGHTS_HINT}.",
+        console.print(f"No trained weights registered ({manifest_path()}). To get some, {weights_hint()}.",
                       highlight=False, soft_wrap=True)
 
 

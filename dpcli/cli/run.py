@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from dpcli.cli.app import app
+from dpcli.cli.app import FAMILIES, app
 from dpcli.cli.batch import gather_items, naming, require_inputs, run_batch, subfolder_note
 from dpcli.cli.console import console_err
 from dpcli.cli.inputs import resolve_input
@@ -69,11 +69,12 @@ def run_command(
                               "(dpdeblur models)."),
     model_alias: Optional[str] = typer.Option(None, "--model", hidden=True),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Checkpoint: ours (.safetensors) or the "
-                                           "authors' DPDD .pth of BaMBNet (the deblurring net), DefocusGAN, "
-                                           "Restormer or LaKDNet; the family is read from the file. Or the name "
-                                           "of shipped weights (dpdeblur models), as --method NAME."),
+                                           f"authors' DPDD .pth of a network family ({FAMILIES}); the family "
+                                           "is read from the file. Or the name of shipped weights "
+                                           "(dpdeblur models), as --method NAME."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of --weights when the file cannot tell "
-                                       "(rarely needed: BaMBNet checkpoints given to run are the deblurring net)."),
+                                       "(rarely needed: a checkpoint that fits both a family's deblurring and "
+                                       "COC nets given to run is the deblurring net)."),
     single: bool = typer.Option(False, "--single", help="Treat DP pairs as single images (their combined view)."),
     defocus_map: bool = typer.Option(False, "--defocus-map", help="Also write NAME_defocus.tiff (signed blur "
                                      "radius, px) and NAME_defocus.png for DP pairs, from the method used "
@@ -116,8 +117,10 @@ def run_command(
         usable = [it for it in items if not isinstance(it, BadInput)]
         kinds = {is_pair(it) and not single for it in usable}
         if len(kinds) > 1:
+            from dpcli.models.registry import deblur_families
+
             raise DpError("--weights with both DP pairs and single images: say which network they are for with "
-                          "--method bambnet|defocusgan (or run pairs and single images separately)")
+                          f"--method {'|'.join(deblur_families())} (or run pairs and single images separately)")
     runtime = dict(device=dev.device, precision=dev.precision, tile=dev.tile, tile_overlap=dev.tile_overlap,
                    coc_weights=defocus_weights)
     runtime["tta"] = dev.tta  # --tta: test-time augmentation of networks (dpcli.methods.tta)

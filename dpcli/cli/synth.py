@@ -146,30 +146,15 @@ def synth_command(
         raise DpError(f"--synth-camera {synth_camera}: expected dslr, phone or mixed")
     # --format is the file format (png | jpeg | tiff) in the commands that write photos: here it was the encoding
     file_format = renamed(file_format, format_alias, "--encoding", "--format", "auto")
-    if file_format not in ("auto", "srgb8", "srgb16", "linear16"):
-        raise DpError(f"--encoding {file_format}: expected auto, srgb8, srgb16 or linear16")
-    if focus not in ("auto", "front", "middle", "back"):
-        raise DpError(f"--focus {focus}: expected auto, front, middle or back")
+    _check_choices(file_format, focus)
     height, width = _parse_size(size)
     if kernels is not None:
         from dpcli.optics import load_measured_kernels
 
         load_measured_kernels(kernels / "blur_kernels_left.npy", kernels / "blur_kernels_right.npy")
     fractions = _parse_splits(splits)
-    from dpcli.synth.photos import list_photos
-    from dpcli.synth.scene import scene_options
-
-    extra = parse_sets(set_ or [], "--synth-set")
-    if photos:
-        list_photos(tuple(photos))  # a missing folder fails here, before any scene
-        extra["photos"] = list(photos)
-    extra = scene_options(extra)
-    if out.exists() and not out.is_dir():
-        raise OutputError("exists and is not a folder", out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create the output folder ({exc.strerror})", out) from None
+    extra = _scene_options(photos, set_)
+    _make_folder(out)
     config = dict(height=height, width=width, camera=synth_camera, scale_radii=not native_blur,
                   max_radius=max_radius, focus_mode=None if focus == "auto" else focus, noise=noise,
                   vignetting=vignetting, edge_asymmetry=edge_asymmetry,
@@ -180,6 +165,43 @@ def synth_command(
     if check_folder_recipe(out, "synth", {"config": config, "splits": list(fractions)}, overwrite):
         _remove_scenes(out)  # --overwrite with other settings: no scene of the old ones stays mixed in
     results = _run(out, seed, count, config, fractions, overwrite, workers, quiet or json_summary)
+    _summarise(out, results, json_summary)
+
+
+def _check_choices(file_format: str, focus: str) -> None:
+    """Refuse an encoding or focus that is not one of the choices."""
+    if file_format not in ("auto", "srgb8", "srgb16", "linear16"):
+        raise DpError(f"--encoding {file_format}: expected auto, srgb8, srgb16 or linear16")
+    if focus not in ("auto", "front", "middle", "back"):
+        raise DpError(f"--focus {focus}: expected auto, front, middle or back")
+
+
+def _scene_options(photos: list[str] | None, synth_set: list[str] | None) -> dict:
+    """Scene options of ``--photos`` and ``--synth-set KEY=VALUE`` (checked: a missing photo folder
+    or an unknown option fails here, before any scene)."""
+    from dpcli.synth.photos import list_photos
+    from dpcli.synth.scene import scene_options
+
+    extra = parse_sets(synth_set or [], "--synth-set")
+    if photos:
+        list_photos(tuple(photos))  # a missing folder fails here, before any scene
+        extra["photos"] = list(photos)
+    return scene_options(extra)
+
+
+def _make_folder(out: Path) -> None:
+    """Create the output folder (OutputError when a file is in the way or it cannot be made)."""
+    if out.exists() and not out.is_dir():
+        raise OutputError("exists and is not a folder", out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder ({exc.strerror})", out) from None
+
+
+def _summarise(out: Path, results: list[dict], json_summary: bool) -> None:
+    """Counts per status and split (JSON on stdout, else one line on stderr), each failure in one
+    line; exit code 1 when a scene failed."""
     counts = {s: sum(r["status"] == s for r in results) for s in ("ok", "skipped", "failed")}
     by_split = {s: sum(r["message"] == s for r in results if r["status"] != "failed") for s in ("train", "val", "test")}
     made = [r for r in results if r["status"] == "ok"]

@@ -1,4 +1,4 @@
-"""`dpdeblur train`: train BaMBNet or DefocusGAN stages on DPDD-layout folders or synthetic scenes."""
+"""`dpdeblur train`: train the stages of a network family on DPDD-layout folders or synthetic scenes."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from dpcli.cli.app import app
+from dpcli.cli.app import STAGES, TRAINABLE, app
 from dpcli.cli.console import console_err
 from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, parse_sets, renamed, with_bundles
 from dpcli.errors import DpError
@@ -64,11 +64,10 @@ _EXAMPLES = """
 @with_bundles
 def train_command(
     ctx: typer.Context,
-    model: str = typer.Argument(..., help="bambnet | defocusgan"),
+    model: str = typer.Argument(..., help=f"Network family: {TRAINABLE}."),
     data: str = typer.Option("synth", "--data", help="DPDD-layout folder (real DPDD or `dpdeblur synth` "
                              "output, NAME_defocus.tiff maps used when present) or 'synth' (on-the-fly scenes)."),
-    stage: Optional[str] = typer.Option(None, "--stage", help="bambnet: coc | deblur (default); "
-                                        "defocusgan: defocus | generator (default)."),
+    stage: Optional[str] = typer.Option(None, "--stage", help=f"Training stage: {STAGES}."),
     config: str = typer.Option("small", "--config", help="test (seconds) | small (CPU) | paper (the papers' recipe)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimiser steps (default: the config's)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch per process."),
@@ -129,39 +128,24 @@ def train_command(
                                       "json": "Print the run's summary as JSON on stdout."}),
     dev: DeviceOptions = bundle(omit=("tile", "tile_overlap", "tta")),
 ) -> None:
-    """Train a network (one stage of BaMBNet or DefocusGAN) with checkpoints, resume and validation."""
+    """Train a network (one stage of a network family) with checkpoints, resume and validation."""
     from dpcli.train.run_folder import RunDone, resume_request
     from dpcli.train.runner import TrainRequest, run_training
 
     set_ = renamed(stage_set, set_alias, "--stage-set", "--set")
     dev.apply_threads()
-    if coc_source not in ("auto", "net", "gt"):
-        raise DpError(f"--coc-source {coc_source}: expected auto, net or gt")
-    if dev.precision == "fp16":  # fp16 gradients underflow without a GradScaler, which the stages do not use
-        raise DpError("--precision fp16 is not supported for training; use bf16 or fp32")
+    _check_options(coc_source, dev.precision)
     run_dir = out.folder or Path("runs/train")
-    synth_options: dict = {"camera": synth_camera, "grey": synth_grey}
-    if photos or synth_set:
-        from dpcli.synth.photos import list_photos
-        from dpcli.synth.scene import scene_options
-
-        extra = parse_sets(synth_set or [], "--synth-set")
-        if photos:
-            list_photos(tuple(photos))  # a missing folder fails here, before any training
-            extra["photos"] = list(photos)
-        synth_options.update(scene_options(extra))
-    from dpcli.train.stages import get_stage
-
+    synth_options = _synth_options(synth_camera, synth_grey, photos, synth_set)
     flags = dict(coc_weights=coc_weights, coc_source=coc_source, defocus_weights=defocus_weights, r_max=r_max)
-    options: dict = dict(get_stage(model, stage).flags(flags))  # the flags this stage takes
-    options.update(parse_sets(set_ or [], "--stage-set"))
     req = TrainRequest(model=model, data=data, stage=stage, config=config, out=run_dir, steps=steps,
                        batch_size=batch_size, crop=crop, lr=lr, warmup=warmup, seed=seed, resume=resume,
                        time_budget=time_budget,
                        precision=dev.precision, device=dev.device, val_every=val_every, ckpt_every=ckpt_every,
                        keep_every=keep_every, val_count=val_count, recipe=patch_recipe, synth_length=synth_length,
                        synth_options=synth_options, linear_data=source.srgb is False, srgb=source.srgb,
-                       stage_options=options, quiet=out.quiet or out.json, overwrite=out.overwrite)
+                       stage_options=_stage_options(model, stage, flags, set_), quiet=out.quiet or out.json,
+                       overwrite=out.overwrite)
     if resume:  # the options not typed again come from the run folder; a conflicting one is refused
         req = resume_request(req, _given_fields(ctx))
     try:
@@ -172,9 +156,46 @@ def train_command(
     except KeyboardInterrupt:
         console_err.print(f"interrupted: checkpoint saved in {run_dir}; continue with --resume", highlight=False)
         raise typer.Exit(130)
-    if not trainer.dist.is_main:
-        return
-    if out.json:
+    if trainer.dist.is_main:
+        _report(result, trainer, recipe, run_dir, out.json)
+
+
+def _check_options(coc_source: str, precision: str) -> None:
+    """Refuse option values no stage takes, before anything is built."""
+    if coc_source not in ("auto", "net", "gt"):
+        raise DpError(f"--coc-source {coc_source}: expected auto, net or gt")
+    if precision == "fp16":  # fp16 gradients underflow without a GradScaler, which the stages do not use
+        raise DpError("--precision fp16 is not supported for training; use bf16 or fp32")
+
+
+def _synth_options(camera: str, grey: bool, photos: list[str] | None, synth_set: list[str] | None) -> dict:
+    """Synthetic scene options of ``--synth-camera/--synth-grey/--photos/--synth-set`` (checked: a
+    missing photo folder or an unknown scene option fails here, before any training)."""
+    synth_options: dict = {"camera": camera, "grey": grey}
+    if photos or synth_set:
+        from dpcli.synth.photos import list_photos
+        from dpcli.synth.scene import scene_options
+
+        extra = parse_sets(synth_set or [], "--synth-set")
+        if photos:
+            list_photos(tuple(photos))  # a missing folder fails here, before any training
+            extra["photos"] = list(photos)
+        synth_options.update(scene_options(extra))
+    return synth_options
+
+
+def _stage_options(model: str, stage: str | None, flags: dict, stage_set: list[str] | None) -> dict:
+    """The training stage's options: the flags it takes (of ``flags``), then ``--stage-set KEY=VALUE``."""
+    from dpcli.train.stages import get_stage
+
+    options: dict = dict(get_stage(model, stage).flags(flags))  # the flags this stage takes
+    options.update(parse_sets(stage_set or [], "--stage-set"))
+    return options
+
+
+def _report(result, trainer, recipe: dict, run_dir: Path, as_json: bool) -> None:
+    """The run's summary: JSON on stdout, else one line (and the exported weights) on stderr."""
+    if as_json:
         import json
 
         print(json.dumps({"run": str(run_dir), "name": trainer.name, "stopped": result.stopped,

@@ -190,7 +190,7 @@ def _run(left: Path, right: Path, out_dir: Path, stem: str, cfg, calibration, re
          out: OutputOptions) -> ItemResult:
     import io
 
-    from dpcli.engine import encode as encode_array
+    from dpcli.arrays import encode as encode_array
     from dpcli.io.images import atomic_write_bytes, write_image
     from dpcli.io.pairs import PairInput
     from dpcli.io.preview import write_defocus_outputs

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dpcli.domains import DOMAINS, item_domain
-from dpcli.engine import encode
+from dpcli.arrays import encode
 from dpcli.errors import ModelError
 
 __all__ = ["Method", "MethodOutput", "UnknownMethod", "register_method", "registered_factories", "item_domain",

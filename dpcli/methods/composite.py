@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dpcli.errors import ModelError
+from dpcli.arrays import encode, to_numpy, to_tensor
 from dpcli.domains import DOMAINS
-from dpcli.engine import encode as _encode
+from dpcli.errors import ModelError
 from dpcli.methods.base import Method, register_method
 from dpcli.methods.builtin import measured_gains
 
@@ -81,10 +81,10 @@ class Composite(Method):
         caller's encoding (``srgb``), as :meth:`deblur` would return it."""
         convert = srgb != (self.space == "srgb")
         if convert:
-            left, right = _encode(left, not srgb), _encode(right, not srgb)
-            images = {n: _encode(im, not srgb) for n, im in images.items()}
+            left, right = encode(left, not srgb), encode(right, not srgb)
+            images = {n: encode(im, not srgb) for n, im in images.items()}
         image = self._combine(left, right, images, kernels)
-        return _encode(image, srgb) if convert else np.asarray(image, np.float32)
+        return encode(image, srgb) if convert else np.asarray(image, np.float32)
 
     def _combine(self, left, right, images: dict[str, np.ndarray], kernels) -> np.ndarray:
         raise NotImplementedError
@@ -107,9 +107,8 @@ class Blend(Composite):
         if self.guard is not None:
             from dpcli.zeroshot.fusion_features import _local_range
 
-            lo, hi = _local_range(torch.from_numpy(np.ascontiguousarray(images[self.guard], np.float32)),
-                                  self.guard_radius)
-            bounds = (lo.numpy() - self.guard_margin, hi.numpy() + self.guard_margin)
+            lo, hi = _local_range(to_tensor(images[self.guard]), self.guard_radius)
+            bounds = (to_numpy(lo) - self.guard_margin, to_numpy(hi) + self.guard_margin)
         out = np.zeros_like(images[self.parts[0]], dtype=np.float32)
         for name, w in zip(self.parts, self.weights):
             im = np.asarray(images[name], np.float32)
@@ -172,12 +171,11 @@ class ResidualFusion(Composite):
         c, h, w = left.shape
         measured = None if kernels is None else tuple(np.asarray(k, np.float32) for k in kernels)
         setup = prepare_kernels(zs.config, h, w, measured)
-        kern = layer_kernels(setup.uniform, torch.as_tensor(res.radii, dtype=torch.float32))
-        tl, tr = torch.from_numpy(np.ascontiguousarray(left, np.float32)), torch.from_numpy(np.ascontiguousarray(right, np.float32))
-        ims = [torch.from_numpy(np.ascontiguousarray(images[n], np.float32)).clamp(0, None) for n in self.parts]
-        weights = method_confidence(tl, tr, ims, torch.from_numpy(res.weights).float(), kern,
+        kern = layer_kernels(setup.uniform, to_tensor(res.radii))
+        ims = [to_tensor(images[n]).clamp(0, None) for n in self.parts]
+        weights = method_confidence(to_tensor(left), to_tensor(right), ims, to_tensor(res.weights), kern,
                                     temperature=self.temperature)
-        return blend_layers(weights, torch.stack(ims)).numpy()
+        return to_numpy(blend_layers(weights, torch.stack(ims)))
 
 
 @register_method("blend_bambnet_zeroshot")

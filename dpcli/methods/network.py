@@ -207,7 +207,7 @@ def network_method(name: str, *, weights: str | Path | None = None, arch: str | 
 def _by_family(name: str, entries, task: str | None, runtime: dict) -> NetworkMethod:
     """``--method bambnet`` (a family or architecture, no --weights): its shipped weights, if any."""
     from dpcli.models.loading import resolve_arch
-    from dpcli.models.registry import WEIGHTS_HINT
+    from dpcli.models.registry import weights_hint
 
     try:
         family, arch = resolve_arch(name, task or "deblur_pair")
@@ -218,7 +218,7 @@ def _by_family(name: str, entries, task: str | None, runtime: dict) -> NetworkMe
     shipped = [cfg.name for cfg, t in entries if (task is None or t == task)
                and (cfg.arch == name or model_info(cfg.arch).family == name)]
     if not shipped:
-        raise ModelError(f"no trained weights for {name} are installed: {WEIGHTS_HINT}")
+        raise ModelError(f"no trained weights for {name} are installed: {weights_hint()}")
     if len(shipped) > 1:
         raise ModelError(f"--method {name}: several weights are installed ({', '.join(shipped)}); name one")
     return network_method(shipped[0], **runtime)

@@ -3,10 +3,9 @@ stage-1 side balance (which side of the focal plane its both-sides layer choice 
 from __future__ import annotations
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 
-from dpcli.engine import to_tensor
+from dpcli.arrays import to_tensor
 from dpcli.optics.orientation import Orientation, detect_orientation
 
 # the balance is read at reduced resolution: its sign needs the layer choice, not the detail
@@ -31,7 +30,7 @@ def stage1_side_balance(left, right, *, srgb: bool = False, max_side: int = BALA
     cfg = make_config("fast", focus="both", output_stage="init", keep_layers=True, layers=10,
                       max_radius=max(17.0 / factor, 3.0))
     res = zeroshot_deblur(lt, rt, cfg)
-    w, radii = torch.from_numpy(res.weights), torch.from_numpy(res.radii)
+    w, radii = to_tensor(res.weights), to_tensor(res.radii)
     return float(w[radii > 0].sum(0).mean() - w[radii < 0].sum(0).mean())
 
 

@@ -46,8 +46,10 @@ def get_method(name: str, **options: Any) -> Method:
     try:
         return with_tta(network_method(name, **options), options.get("tta"))
     except UnknownMethod:
+        from dpcli.models.registry import deblur_families
+
         raise ModelError(f"--method {name}: unknown method; valid: auto, {', '.join(method_names())} "
-                         "(or bambnet | defocusgan with --weights FILE; see `dpdeblur models`)") from None
+                         f"(or {' | '.join(deblur_families())} with --weights FILE; see `dpdeblur models`)") from None
 
 
 def default_method(domain: str, needs_pair: bool, candidates: list[Method] | None = None) -> Method | None:

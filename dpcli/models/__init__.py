@@ -10,12 +10,12 @@ from dpcli.models.registry import (
     get_family,
     list_families,
     register_family,
-    create_model,
     list_models,
     list_pretrained,
     model_info,
     register_model,
 )
+from dpcli.models.loading import create_model
 
 __all__ = ["Family", "get_family", "list_families", "register_family", "PretrainedCfg", "create_model", "list_models",
            "list_pretrained", "model_info", "register_model"]

@@ -22,7 +22,6 @@ from torch import nn
 
 from dpcli.errors import ModelError
 from dpcli.models.registry import (
-    WEIGHTS_HINT,
     Family,
     ModelInfo,
     get_family,
@@ -208,6 +207,27 @@ def load_into(model: nn.Module, arch: str, path: str | Path) -> dict[str, str]:
         raise ModelError(f"these weights do not fit {arch}: {problems}", path)
     model.load_state_dict(native, strict=True)
     return meta
+
+
+def create_model(name: str, pretrained: bool | str = False, *, weights: str | Path | None = None,
+                 **kwargs: Any) -> nn.Module:
+    """Build an architecture; ``pretrained=True`` / ``"arch.tag"`` loads registered weights.
+
+    Args:
+        name: ``arch`` or ``arch.tag``.
+        pretrained: False (random init), True (the arch's first manifest entry), or a tag.
+        weights: a checkpoint file to load instead (authors' .pth or our safetensors).
+    Raises:
+        ModelError: unknown name, no weights, sha256 mismatch, wrong architecture.
+    """
+    info = model_info(name)
+    model = info.fn(**kwargs)
+    tag = name.split(".", 1)[1] if "." in name else (pretrained if isinstance(pretrained, str) else None)
+    if weights is not None or pretrained or tag:
+        if weights is None:
+            weights = pretrained_cfg(info.name, tag).path_checked()
+        load_into(model, info.name, weights)
+    return model
 
 
 @dataclass
@@ -407,6 +427,5 @@ def save_weights(model: nn.Module, arch: str, path: str | Path, *, colour_order:
     return Path(path)
 
 
-__all__ = ["LoadedModel", "load_model", "load_into", "read_checkpoint", "clean_state_dict", "to_native",
-           "detect", "Detected", "detect_architectures", "official_family", "save_weights", "is_official",
-           "WEIGHTS_HINT"]
+__all__ = ["LoadedModel", "create_model", "load_model", "load_into", "read_checkpoint", "clean_state_dict",
+           "to_native", "detect", "Detected", "detect_architectures", "official_family", "save_weights", "is_official"]

@@ -1,8 +1,8 @@
 """One registry, one front door (timm-style): architectures and their weights.
 
 * Architectures register an entrypoint with :func:`register_model` (``bambnet_deblur``,
-  ``defocusgan_generator_small``, ...). :func:`list_models` lists them, :func:`create_model`
-  builds one, optionally with weights.
+  ``defocusgan_generator_small``, ...). :func:`list_models` lists them,
+  :func:`dpcli.models.loading.create_model` builds one, optionally with weights.
 * Network families (``bambnet``, ``restormer``, ...) register a :class:`Family` with
   :func:`register_family` from their own module: the default architecture per task, how to
   recognise and rename the authors' checkpoints, how to read a configuration from a file's
@@ -27,14 +27,6 @@ from typing import Any, Callable, Mapping
 from torch import nn
 
 from dpcli.errors import ModelError
-
-# Where a model's weights come from, said whenever none are available.
-WEIGHTS_HINT = (
-    "train them with `dpdeblur train` (they are then listed by `dpdeblur models`), or pass the "
-    "authors' DPDD checkpoint with --weights PATH (BaMBNet: github.com/junjun-jiang/BaMBNet, "
-    "DefocusGAN: github.com/qylen/DefocusGAN)"
-)
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -163,6 +155,20 @@ def list_families() -> list[Family]:
     return [_FAMILIES[n] for n in sorted(_FAMILIES)]
 
 
+def weights_hint() -> str:
+    """Where a model's weights come from, said whenever none are available: training, or the
+    authors' files of the registered families that publish them."""
+    sources = ", ".join(f"{f.name}: {f.weights_source.split(' (')[0]}" for f in list_families()
+                        if f.weights_source and f.ships_weights)
+    return ("train them with `dpdeblur train` (they are then listed by `dpdeblur models`), or pass the "
+            f"authors' DPDD checkpoint with --weights PATH ({sources})")
+
+
+def deblur_families() -> list[str]:
+    """Names of the registered families with a network that deblurs (DP pairs or single images)."""
+    return [f.name for f in list_families() if {"deblur_pair", "deblur_single"} & set(f.defaults)]
+
+
 def get_family(name: str) -> Family:
     """A registered family; a bad name lists the valid ones."""
     _ensure_registered()
@@ -198,10 +204,9 @@ def _ensure_registered() -> None:
     import importlib
     import pkgutil
 
-    import dpcli.models as package
-
-    for mod in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{mod.name}")
+    package = __name__.rpartition(".")[0]  # dpcli.models, read from here: no import back into it
+    for mod in pkgutil.iter_modules([str(Path(__file__).resolve().parent)]):
+        importlib.import_module(f"{package}.{mod.name}")
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -233,29 +238,6 @@ def model_info(name: str) -> ModelInfo:
         raise ModelError(f"unknown model {name!r}; valid architectures: {', '.join(sorted(close))} "
                          "(see `dpdeblur models`)")
     return _MODELS[arch]
-
-
-def create_model(name: str, pretrained: bool | str = False, *, weights: str | Path | None = None,
-                 **kwargs: Any) -> nn.Module:
-    """Build an architecture; ``pretrained=True`` / ``"arch.tag"`` loads registered weights.
-
-    Args:
-        name: ``arch`` or ``arch.tag``.
-        pretrained: False (random init), True (the arch's first manifest entry), or a tag.
-        weights: a checkpoint file to load instead (authors' .pth or our safetensors).
-    Raises:
-        ModelError: unknown name, no weights, sha256 mismatch, wrong architecture.
-    """
-    info = model_info(name)
-    model = info.fn(**kwargs)
-    tag = name.split(".", 1)[1] if "." in name else (pretrained if isinstance(pretrained, str) else None)
-    if weights is not None or pretrained or tag:
-        from dpcli.models.loading import load_into
-
-        if weights is None:
-            weights = pretrained_cfg(info.name, tag).path_checked()
-        load_into(model, info.name, weights)
-    return model
 
 
 # --- the weights manifest -----------------------------------------------------------------------
@@ -343,7 +325,7 @@ def pretrained_cfg(arch: str, tag: str | None = None) -> _Resolved:
         have = [c.name for c in list_pretrained() if c.arch == arch]
         if tag is not None and have:
             raise ModelError(f"no weights {arch}.{tag}; available: {', '.join(have)}")
-        raise ModelError(f"no trained weights for {arch} are installed: {WEIGHTS_HINT}")
+        raise ModelError(f"no trained weights for {arch} are installed: {weights_hint()}")
     return _Resolved(entries[0])
 
 

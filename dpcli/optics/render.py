@@ -277,21 +277,10 @@ def render_layers(colors: torch.Tensor, alphas: torch.Tensor, radius: torch.Tens
     per_pixel = radius.ndim == 5
     if not per_pixel and tuple(radius.shape) != (b, nl):
         raise ValueError(f"radius must be (B, L) or (B, L, 1, H, W), got {tuple(radius.shape)}")
-    if callable(kernel):
-        kfn, kargs = kernel, {}
-    elif kernel in ("rdpd", "disk"):
-        kfn = dp_kernels if kernel == "rdpd" else translating_disk_kernels
-        kargs = dict(order=order, cutoff=cutoff, beta=beta) if kernel == "rdpd" else {}
-    else:
-        raise ValueError(f"kernel must be 'rdpd', 'disk' or a callable, got {kernel!r}")
+    kfn, kargs = _kernel_fn(kernel, order, cutoff, beta)
     patches = centres = None
     if edge_asymmetry > 0:
-        patches = patch_weights(patch_grid, h, w, colors.device, colors.dtype)
-        gy, gx = patch_grid
-        cy = (torch.arange(gy, dtype=colors.dtype) + 0.5) / gy * 2 - 1
-        cx = (torch.arange(gx, dtype=colors.dtype) + 0.5) / gx * 2 - 1
-        centres = torch.stack(torch.meshgrid(cx, cy, indexing="xy"), -1).reshape(-1, 2)
-        centres = (centres / math.sqrt(2)).to(colors.device)  # |u| = 1 at the corners
+        patches, centres = _edge_patches(patch_grid, h, w, colors)
 
     acc_l = torch.zeros(b, c + 1, h, w, dtype=colors.dtype, device=colors.device)
     acc_r = torch.zeros_like(acc_l)  # running "over" composites (colour + alpha channels)
@@ -307,34 +296,8 @@ def render_layers(colors: torch.Tensor, alphas: torch.Tensor, radius: torch.Tens
         else:
             rr = radius[:, i]  # (B,) one exact fractional kernel per image
             wts = torch.ones(b, 1, 1, 1, dtype=x.dtype, device=x.device)
-        kl, kr = kfn(rr, **kargs)  # (J|B, k, k), k from max |rr|
-        size = kl.shape[-1]
-        if per_pixel:
-            kl, kr = kl[None], kr[None]  # (1, J, k, k)
-        else:
-            kl, kr = kl[:, None], kr[:, None]  # (B, 1, k, k)
-        if patches is not None:
-            mask = edge_asymmetry_mask(rr, centres, size, edge_asymmetry)  # (J|B, P, k, k)
-            mask = mask[None] if per_pixel else mask[:, None]  # (1|B, J|1, P, k, k)
-            kl = kl[:, :, None] * mask
-            kr = kr[:, :, None] * mask
-            kl = kl / kl.sum((-2, -1), keepdim=True).clamp_min(1e-12)
-            kr = kr / kr.sum((-2, -1), keepdim=True).clamp_min(1e-12)
-            jn, pn = kl.shape[1], kl.shape[2]
-            kl = kl.reshape(kl.shape[0], jn * pn, size, size)
-            kr = kr.reshape(kr.shape[0], jn * pn, size, size)
-            wts = (wts[:, :, None] * patches[None, None]).reshape(wts.shape[0], jn * pn, h, w)
-        kern = torch.cat([kl, kr], dim=1)
-        k2 = kern.shape[1] // 2
-        # blur left and right (and all bins / patches) in one call: (B * 2K, C+1, H, W)
-        if wts.shape[1] == 1 and wts.shape[-1] == 1:  # constant weight 1: no copy per kernel
-            xw = x[:, None].expand(b, 2 * k2, c + 1, h, w)
-        else:
-            xw = x[:, None] * torch.cat([wts, wts], dim=1)[:, :, None]
-        kk = kern.expand(b, 2 * k2, size, size).reshape(-1, 1, size, size)
-        y, (y0, y1, x0, x1) = blur_support_box(xw.reshape(-1, c + 1, h, w), kk, method=method,
-                                               padding=padding, support=support)
-        y = y.reshape(b, 2, k2, c + 1, y1 - y0, x1 - x0).sum(2)
+        kern, wts = _layer_kernel_stack(kfn(rr, **kargs), rr, wts, per_pixel, patches, centres, edge_asymmetry)
+        y, (y0, y1, x0, x1) = _blur_layer(x, kern, wts, support, method, padding)
         if in_place:  # composite inside the layer's box only (no autograd: in-place is safe)
             for acc, yv in ((acc_l, y[:, 0]), (acc_r, y[:, 1])):
                 box = acc[..., y0:y1, x0:x1]
@@ -348,9 +311,83 @@ def render_layers(colors: torch.Tensor, alphas: torch.Tensor, radius: torch.Tens
             acc_l = yl + (1 - yl[:, c:].clamp(0, 1)) * acc_l
             acc_r = yr + (1 - yr[:, c:].clamp(0, 1)) * acc_r
             aif = x[:, :c] + (1 - alphas[:, i].clamp(0, 1)) * aif
+    left, right = acc_l[:, :c], acc_r[:, :c]
+    return RenderResult(left=left, right=right, combined=(left + right) / 2, aif=aif,
+                        defocus=_front_radius(alphas, radius, per_pixel, colors))
 
-    # defocus: radius of the layer with the largest visibility a_i * prod_{j > i} (1 - a_j)
-    trans = torch.ones(b, 1, h, w, dtype=colors.dtype, device=colors.device)
+
+def _kernel_fn(kernel: str | KernelFn, order: int, cutoff: float, beta: float) -> tuple[Callable, dict]:
+    """The kernel function ``fn(radius (J,), **kwargs) -> (left, right)`` of ``kernel`` and its kwargs."""
+    if callable(kernel):
+        return kernel, {}
+    if kernel in ("rdpd", "disk"):
+        kfn = dp_kernels if kernel == "rdpd" else translating_disk_kernels
+        return kfn, dict(order=order, cutoff=cutoff, beta=beta) if kernel == "rdpd" else {}
+    raise ValueError(f"kernel must be 'rdpd', 'disk' or a callable, got {kernel!r}")
+
+
+def _edge_patches(patch_grid: tuple[int, int], h: int, w: int, colors: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bilinear weights (P, H, W) of a ``patch_grid`` of kernels and the patch centres (P, 2) in
+    normalised frame coordinates (|u| = 1 at the corners)."""
+    patches = patch_weights(patch_grid, h, w, colors.device, colors.dtype)
+    gy, gx = patch_grid
+    cy = (torch.arange(gy, dtype=colors.dtype) + 0.5) / gy * 2 - 1
+    cx = (torch.arange(gx, dtype=colors.dtype) + 0.5) / gx * 2 - 1
+    centres = torch.stack(torch.meshgrid(cx, cy, indexing="xy"), -1).reshape(-1, 2)
+    return patches, (centres / math.sqrt(2)).to(colors.device)  # |u| = 1 at the corners
+
+
+def _layer_kernel_stack(kernels: tuple[torch.Tensor, torch.Tensor], rr: torch.Tensor, wts: torch.Tensor,
+                        per_pixel: bool, patches: torch.Tensor | None, centres: torch.Tensor | None,
+                        edge_asymmetry: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's left and right kernels (J|B, k, k) as one stack (1|B, 2K, k, k) (left first),
+    K = bins (radius maps) or 1, times the patches with edge asymmetry; with the (1|B, K, H|1, W|1)
+    weight of each kernel."""
+    kl, kr = kernels  # (J|B, k, k), k from max |rr|
+    size = kl.shape[-1]
+    if per_pixel:
+        kl, kr = kl[None], kr[None]  # (1, J, k, k)
+    else:
+        kl, kr = kl[:, None], kr[:, None]  # (B, 1, k, k)
+    if patches is not None:
+        h, w = patches.shape[-2:]
+        mask = edge_asymmetry_mask(rr, centres, size, edge_asymmetry)  # (J|B, P, k, k)
+        mask = mask[None] if per_pixel else mask[:, None]  # (1|B, J|1, P, k, k)
+        kl = kl[:, :, None] * mask
+        kr = kr[:, :, None] * mask
+        kl = kl / kl.sum((-2, -1), keepdim=True).clamp_min(1e-12)
+        kr = kr / kr.sum((-2, -1), keepdim=True).clamp_min(1e-12)
+        jn, pn = kl.shape[1], kl.shape[2]
+        kl = kl.reshape(kl.shape[0], jn * pn, size, size)
+        kr = kr.reshape(kr.shape[0], jn * pn, size, size)
+        wts = (wts[:, :, None] * patches[None, None]).reshape(wts.shape[0], jn * pn, h, w)
+    return torch.cat([kl, kr], dim=1), wts
+
+
+def _blur_layer(x: torch.Tensor, kern: torch.Tensor, wts: torch.Tensor, support: torch.Tensor, method: str,
+                padding: str) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Blur the premultiplied layer x (B, C+1, H, W) with every kernel of ``kern`` (1|B, 2K, k, k)
+    under its weight, left and right (and all bins / patches) in one call, inside the box the
+    blurred ``support`` reaches. Returns (B, 2, C+1, y1 - y0, x1 - x0) and the box (y0, y1, x0, x1)."""
+    b, c1, h, w = x.shape
+    size = kern.shape[-1]
+    k2 = kern.shape[1] // 2
+    if wts.shape[1] == 1 and wts.shape[-1] == 1:  # constant weight 1: no copy per kernel
+        xw = x[:, None].expand(b, 2 * k2, c1, h, w)
+    else:
+        xw = x[:, None] * torch.cat([wts, wts], dim=1)[:, :, None]
+    kk = kern.expand(b, 2 * k2, size, size).reshape(-1, 1, size, size)
+    y, (y0, y1, x0, x1) = blur_support_box(xw.reshape(-1, c1, h, w), kk, method=method,
+                                           padding=padding, support=support)
+    return y.reshape(b, 2, k2, c1, y1 - y0, x1 - x0).sum(2), (y0, y1, x0, x1)
+
+
+def _front_radius(alphas: torch.Tensor, radius: torch.Tensor, per_pixel: bool, like: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) defocus (dtype and device of ``like``): radius of the layer with the largest
+    visibility a_i * prod_{j > i} (1 - a_j)."""
+    b, nl, _, h, w = alphas.shape
+    trans = torch.ones(b, 1, h, w, dtype=like.dtype, device=like.device)
     best = torch.full_like(trans, -1.0)
     defocus = torch.zeros_like(trans)
     for i in reversed(range(nl)):
@@ -360,6 +397,4 @@ def render_layers(colors: torch.Tensor, alphas: torch.Tensor, radius: torch.Tens
         defocus = torch.where(better, r_i, defocus)
         best = torch.where(better, vis, best)
         trans = trans * (1 - alphas[:, i].clamp(0, 1))
-    left, right = acc_l[:, :c], acc_r[:, :c]
-    return RenderResult(left=left, right=right, combined=(left + right) / 2, aif=aif,
-                        defocus=defocus)
+    return defocus

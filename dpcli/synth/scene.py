@@ -251,9 +251,45 @@ def scene_options(options: dict) -> dict:
 
 
 def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayers:
-    """Draw a scene's layers (linear light) and camera from ``rng``."""
+    """Draw a scene's layers (linear light) and camera from ``rng``.
+
+    Stages, in the order they draw from ``rng``: the camera; the background (a texture, a stereo
+    photo with its depth, or a full-frame photo in depth layers); a ground plane; objects and the
+    subject; highlights; the focus; each layer's signed blur radius.
+    """
     h, w = config.height, config.width
-    cam = sample_camera(rng, config.camera, w, config.scale_radii, config.noise, config.vignetting,
+    cam = _draw_camera(rng, config)
+    # colour (3,H,W), alpha (1,H,W), q (H,W) or float, meta
+    layers, q_bg, q_near, fullframe = _background_layers(rng, config)
+    if not fullframe and rng.random() < config.ground_prob:  # slanted ground plane: far at the horizon, near below
+        layers.append(_ground_layer(rng, config, q_bg, q_near))
+    layers += _object_layers(rng, config, cam, q_bg, q_near, fullframe)
+    if config.highlight_prob > 0 and rng.random() < config.highlight_prob:
+        layers += _highlights(rng, layers, h, w, q_bg, q_near, config.lights)
+
+    # back to front by (mean) inverse depth; the background stays first
+    def depth_key(layer: dict) -> float:
+        q = layer["q"]
+        return float(np.min(q)) if isinstance(q, np.ndarray) else q
+
+    layers = [layers[0]] + sorted(layers[1:], key=depth_key)
+    q_s, extent = _focus(rng, layers, cam)
+    colors = torch.from_numpy(np.stack([l["color"] for l in layers]))
+    alphas = torch.from_numpy(np.stack([l["alpha"] for l in layers]))
+    gains = torch.tensor(cam.wb_gains, dtype=torch.float32).view(1, 3, 1, 1) * cam.exposure
+    radius, gamma = _layer_radii(rng, config, layers, alphas, cam, q_s, extent)
+    focus_d = 1 / q_s if q_s > 1e-6 else None  # None: focused at infinity (JSON has no inf)
+    meta = dict(version=SYNTH_VERSION, height=h, width=w, camera=cam.to_json(),
+                focus_inverse_depth=q_s, focus_distance_m=focus_d, depth_gamma=gamma,
+                f_number=cam.f_number(focus_d) if focus_d is not None else None,
+                layers=[l["meta"] for l in layers])
+    return SceneLayers(colors=colors * gains, alphas=alphas, radius=radius, camera=cam, meta=meta)
+
+
+def _draw_camera(rng: np.random.Generator, config: SceneConfig) -> CameraSample:
+    """The scene's camera (:func:`sample_camera`) with the config's blur scale, sharp share, focus
+    mode and output applied."""
+    cam = sample_camera(rng, config.camera, config.width, config.scale_radii, config.noise, config.vignetting,
                         config.edge_asymmetry)
     if config.max_radius is not None:
         cam.max_radius = float(config.max_radius)
@@ -267,8 +303,15 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         cam.focus_mode = config.focus_mode
     if config.output is not None:
         cam.output = config.output
-    layers: list[dict] = []  # colour (3,H,W), alpha (1,H,W), q (H,W) or float, meta
+    return cam
 
+
+def _background_layers(rng: np.random.Generator, config: SceneConfig) -> tuple[list[dict], float, float, bool]:
+    """The far layers: a full-frame photo in depth layers, the stereo photo with its disparity, or
+    a texture at one depth. Returns (layers, background inverse depth, nearest objects' inverse
+    depth, whether the scene is one full-frame photo)."""
+    h, w = config.height, config.width
+    layers: list[dict] = []
     # far background: inverse depth in [0, 0.1] 1/m (>= 10 m or infinity)
     q_bg = float(rng.uniform(0, 0.1))
     fullframe = config.fullframe_prob > 0 and rng.random() < config.fullframe_prob
@@ -284,41 +327,56 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         for layer in layers:
             layer["meta"]["texture"] = name
     elif config.allow_research and rng.random() < config.stereo_prob:
-        img, disp = stereo_motorcycle()
-        sh, sw = disp.shape
-        s = rng.uniform(max(h / sh, w / sw), max(h / sh, w / sw) * 1.6)
-        ch, cw = int(math.ceil(h / s)), int(math.ceil(w / s))
-        y0, x0 = rng.integers(0, sh - ch + 1), rng.integers(0, sw - cw + 1)
-        crop = torch.from_numpy(img[:, y0 : y0 + ch, x0 : x0 + cw])
-        dcrop = torch.from_numpy(disp[None, y0 : y0 + ch, x0 : x0 + cw])
-        col = F.interpolate(crop[None], size=(h, w), mode="bilinear", antialias=True)[0].numpy()
-        d = F.interpolate(dcrop[None], size=(h, w), mode="bilinear")[0, 0].numpy()
-        # disparity is proportional to inverse depth: map its range onto [q_bg, q_bg + span]
-        span = rng.uniform(0.3, 1.5)
-        q = q_bg + span * (d - d.min()) / max(float(d.max() - d.min()), 1e-6)
-        layers.append(dict(color=col, alpha=np.ones((1, h, w), np.float32), q=q.astype(np.float32),
-                           meta=dict(kind="stereo_background", texture="motorcycle",
-                                     q=[float(q.min()), float(q.max())])))
+        layers.append(_stereo_layer(rng, h, w, q_bg))
     else:
         tex, name = _texture(rng, h, w, config)
         layers.append(dict(color=tex, alpha=np.ones((1, h, w), np.float32), q=q_bg,
                            meta=dict(kind="background", texture=name, q=q_bg)))
-
     if not fullframe:
         q_near = float(rng.uniform(1.0, 2.5))  # nearest objects 0.4-1 m
-    if not fullframe and rng.random() < config.ground_prob:  # slanted ground plane: far at the horizon, near below
-        horizon = int(rng.uniform(0.2, 0.7) * h)
-        q_far_g = float(rng.uniform(q_bg, 0.3))
-        q_near_g = float(rng.uniform(0.4, 1.0) * q_near)
-        yy = np.arange(h, dtype=np.float32)[:, None]
-        t = np.clip((yy - horizon) / max(1, h - 1 - horizon), 0, 1)
-        q = np.broadcast_to(q_far_g + (q_near_g - q_far_g) * t, (h, w)).astype(np.float32)
-        alpha = np.clip(yy - horizon + 0.5, 0, 1).astype(np.float32)
-        alpha = np.broadcast_to(alpha, (h, w))[None].copy()
-        tex, name = _texture(rng, h, w, config)
-        layers.append(dict(color=tex, alpha=alpha, q=q, meta=dict(kind="ground", texture=name,
-                                                               q=[q_far_g, q_near_g])))
+    return layers, q_bg, q_near, fullframe
 
+
+def _stereo_layer(rng: np.random.Generator, h: int, w: int, q_bg: float) -> dict:
+    """A random crop of the stereo photo, its inverse depth from its disparity."""
+    img, disp = stereo_motorcycle()
+    sh, sw = disp.shape
+    s = rng.uniform(max(h / sh, w / sw), max(h / sh, w / sw) * 1.6)
+    ch, cw = int(math.ceil(h / s)), int(math.ceil(w / s))
+    y0, x0 = rng.integers(0, sh - ch + 1), rng.integers(0, sw - cw + 1)
+    crop = torch.from_numpy(img[:, y0 : y0 + ch, x0 : x0 + cw])
+    dcrop = torch.from_numpy(disp[None, y0 : y0 + ch, x0 : x0 + cw])
+    col = F.interpolate(crop[None], size=(h, w), mode="bilinear", antialias=True)[0].numpy()
+    d = F.interpolate(dcrop[None], size=(h, w), mode="bilinear")[0, 0].numpy()
+    # disparity is proportional to inverse depth: map its range onto [q_bg, q_bg + span]
+    span = rng.uniform(0.3, 1.5)
+    q = q_bg + span * (d - d.min()) / max(float(d.max() - d.min()), 1e-6)
+    return dict(color=col, alpha=np.ones((1, h, w), np.float32), q=q.astype(np.float32),
+                meta=dict(kind="stereo_background", texture="motorcycle", q=[float(q.min()), float(q.max())]))
+
+
+def _ground_layer(rng: np.random.Generator, config: SceneConfig, q_bg: float, q_near: float) -> dict:
+    """A textured ground plane from a random horizon down, far at the horizon and near below."""
+    h, w = config.height, config.width
+    horizon = int(rng.uniform(0.2, 0.7) * h)
+    q_far_g = float(rng.uniform(q_bg, 0.3))
+    q_near_g = float(rng.uniform(0.4, 1.0) * q_near)
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    t = np.clip((yy - horizon) / max(1, h - 1 - horizon), 0, 1)
+    q = np.broadcast_to(q_far_g + (q_near_g - q_far_g) * t, (h, w)).astype(np.float32)
+    alpha = np.clip(yy - horizon + 0.5, 0, 1).astype(np.float32)
+    alpha = np.broadcast_to(alpha, (h, w))[None].copy()
+    tex, name = _texture(rng, h, w, config)
+    return dict(color=tex, alpha=alpha, q=q, meta=dict(kind="ground", texture=name, q=[q_far_g, q_near_g]))
+
+
+def _object_layers(rng: np.random.Generator, config: SceneConfig, cam: CameraSample, q_bg: float, q_near: float,
+                   fullframe: bool) -> list[dict]:
+    """Textured shapes at random depths between the background and the nearest objects (some
+    slanted), and sometimes a subject near the frame centre (the nearest thing when focus is on
+    the front)."""
+    h, w = config.height, config.width
+    layers: list[dict] = []
     n_range = config.fullframe_objects if fullframe else config.objects
     n_obj = int(rng.integers(n_range[0], n_range[1] + 1))
     short = min(h, w)
@@ -355,17 +413,13 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
             q = (qo * (1 + rng.uniform(0.1, 0.4) * np.clip(ramp, -1, 1))).astype(np.float32)
             meta["slanted"] = True
         layers.append(dict(color=color, alpha=alpha, q=q, meta=meta))
+    return layers
 
-    if config.highlight_prob > 0 and rng.random() < config.highlight_prob:
-        layers += _highlights(rng, layers, h, w, q_bg, q_near, config.lights)
 
-    # back to front by (mean) inverse depth; the background stays first
-    def depth_key(layer: dict) -> float:
-        q = layer["q"]
-        return float(np.min(q)) if isinstance(q, np.ndarray) else q
-
-    layers = [layers[0]] + sorted(layers[1:], key=depth_key)
-
+def _focus(rng: np.random.Generator, layers: list[dict], cam: CameraSample) -> tuple[float, float]:
+    """The inverse depth in focus, by the camera's focus mode (front: the nearest thing, back: the
+    background, middle: the subject, else an object or anywhere), and the largest distance of any
+    layer's inverse depth from it."""
     q_vals = [(float(np.min(l["q"])), float(np.max(l["q"]))) if isinstance(l["q"], np.ndarray)
               else (l["q"], l["q"]) for l in layers]
     q_min = min(v[0] for v in q_vals)
@@ -381,11 +435,14 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         q_s = q_min
     else:
         q_s = float(rng.choice(obj_q)) if obj_q and rng.random() < 0.7 else float(rng.uniform(q_min, q_max))
-    extent = max(abs(q_s - q_min), abs(q_s - q_max), 1e-6)
+    return q_s, max(abs(q_s - q_min), abs(q_s - q_max), 1e-6)
 
-    colors = torch.from_numpy(np.stack([l["color"] for l in layers]))
-    alphas = torch.from_numpy(np.stack([l["alpha"] for l in layers]))
-    gains = torch.tensor(cam.wb_gains, dtype=torch.float32).view(1, 3, 1, 1) * cam.exposure
+
+def _layer_radii(rng: np.random.Generator, config: SceneConfig, layers: list[dict], alphas: torch.Tensor,
+                 cam: CameraSample, q_s: float, extent: float) -> tuple[torch.Tensor, float]:
+    """(L, 1, H, W) signed blur radius of every layer (thin lens: linear in inverse depth, bent by
+    a drawn depth gamma) and that gamma; each layer's meta gets its radius range."""
+    h, w = config.height, config.width
     radius = torch.empty(len(layers), 1, h, w)
     gamma = 1.0
     if config.depth_gamma[0] != config.depth_gamma[1]:
@@ -397,12 +454,7 @@ def generate_layers(rng: np.random.Generator, config: SceneConfig) -> SceneLayer
         radius[i] = r if r.ndim else r.expand(1, h, w)
         rr = radius[i][alphas[i] > 0]
         l["meta"]["radius"] = [round(float(rr.min()), 3), round(float(rr.max()), 3)] if rr.numel() else None
-    focus_d = 1 / q_s if q_s > 1e-6 else None  # None: focused at infinity (JSON has no inf)
-    meta = dict(version=SYNTH_VERSION, height=h, width=w, camera=cam.to_json(),
-                focus_inverse_depth=q_s, focus_distance_m=focus_d, depth_gamma=gamma,
-                f_number=cam.f_number(focus_d) if focus_d is not None else None,
-                layers=[l["meta"] for l in layers])
-    return SceneLayers(colors=colors * gains, alphas=alphas, radius=radius, camera=cam, meta=meta)
+    return radius, gamma
 
 
 @lru_cache(maxsize=4)

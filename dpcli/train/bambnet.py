@@ -26,7 +26,7 @@ from dpcli.train.stages import StageSpec, register_stage
 
 def build_bambnet(name: str) -> nn.Module:
     """A fresh (randomly initialised) BaMBNet of a registered configuration name."""
-    from dpcli.models.registry import create_model
+    from dpcli.models.loading import create_model
 
     return create_model(name, pretrained=False)
 
@@ -34,7 +34,7 @@ def build_bambnet(name: str) -> nn.Module:
 def load_frozen(name: str, weights: Path | None) -> nn.Module:
     """A network for guidance (COC / defocus map): from ``weights`` (a checkpoint.pt of our stage 1,
     or a safetensors file) or the registry's pretrained weights; eval mode, no gradients."""
-    from dpcli.models.registry import create_model
+    from dpcli.models.loading import create_model
 
     if weights is None:
         net = create_model(name, pretrained=True)

@@ -73,7 +73,7 @@ class BlurNetTrainer(StageTrainer):
 
     def __init__(self, cfg: BlurStageConfig, device: torch.device, precision: str = "fp32") -> None:
         super().__init__(device, precision)
-        from dpcli.models.registry import create_model
+        from dpcli.models.loading import create_model
 
         self.cfg = cfg
         self.nets["blur"] = create_model(cfg.model).to(device)

@@ -227,7 +227,8 @@ def sharp_scores(run: Runner, shared: Path, domain: str) -> dict[str, Any]:
 
 def load_candidate(path: Path, arch: str | None = None) -> tuple[nn.Module, str, str]:
     """(network, arch, task) from our checkpoint.pt (first network) or an exported safetensors."""
-    from dpcli.models.registry import create_model, model_info
+    from dpcli.models.loading import create_model
+    from dpcli.models.registry import model_info
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -296,7 +297,8 @@ def gate_scores(blur: Path, target: str, shared: Path, domain: str = "dslr", til
     scored in the fp16 form it would ship in."""
     import tempfile
 
-    from dpcli.models.registry import create_model, pretrained_cfg
+    from dpcli.models.loading import create_model
+    from dpcli.models.registry import pretrained_cfg
     from dpcli.train.export import save_fp16_safetensors
 
     net, arch, task = load_candidate(blur)

@@ -9,35 +9,26 @@ trained (time budget, device, threads, checkpoint and validation cadence, steps)
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dpcli.errors import DpError
-
-if TYPE_CHECKING:
-    from dpcli.train.runner import TrainRequest
+from dpcli.train.request import TrainRequest
 
 OPTIONS_FILE = "options.json"
 
 # TrainRequest field -> the flag(s) that set it: what defines a run and must not change on resume
-FIXED = {
-    "model": "MODEL", "data": "--data", "stage": "--stage", "config": "--config", "batch_size": "--batch-size",
-    "crop": "--crop", "lr": "--lr", "warmup": "--warmup", "seed": "--seed", "val_count": "--val-count",
-    "recipe": "--patch-recipe",
-    "synth_length": "--synth-length", "linear_data": "--linear", "srgb": "--srgb/--linear",
-    "synth_options": "--synth-camera/--synth-grey/--photos/--synth-set",
-    "stage_options": "--coc-weights/--coc-source/--defocus-weights/--r-max/--stage-set",
-}
+FIXED = {f.name: f.metadata["flag"] for f in fields(TrainRequest) if "flag" in f.metadata}
 # taken from the record when not given again, but free to change
-FREE = ("steps", "val_every", "ckpt_every", "keep_every", "precision")
+FREE = tuple(f.name for f in fields(TrainRequest) if f.metadata.get("resume") == "free")
 
 
 def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def save_options(req: "TrainRequest", out: Path) -> None:
+def save_options(req: TrainRequest, out: Path) -> None:
     """Record the run-defining options in ``out/options.json`` (at the start of a fresh run)."""
     from dpcli.io.images import atomic_write_bytes
 
@@ -62,7 +53,7 @@ def read_options(out: Path) -> dict[str, Any] | None:
     return {field: recipe[key] for field, key in keys.items() if key in recipe}
 
 
-def resume_request(req: "TrainRequest", given: set[str]) -> "TrainRequest":
+def resume_request(req: TrainRequest, given: set[str]) -> TrainRequest:
     """``req`` for ``--resume``: the fields the user did not give (``given``: TrainRequest field
     names set on the command line) come from the run's record; a given one that differs from the
     record is refused in one line. Without a record ``req`` is returned as it is."""

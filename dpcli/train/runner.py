@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,39 +12,7 @@ from dpcli.errors import DpError
 from dpcli.train.configs import epochs_to_steps, preset
 from dpcli.train.data import PatchRecipe, build_dataset, fixed_batches
 from dpcli.train.loop import LoopConfig, RunResult, StageTrainer, seed_everything, train
-
-
-@dataclass
-class TrainRequest:
-    """Everything ``dpdeblur train`` accepts (None = the preset's value)."""
-
-    model: str
-    data: str = "synth"
-    stage: str | None = None
-    config: str = "small"
-    out: Path = Path("runs/train")
-    steps: int | None = None
-    batch_size: int | None = None
-    crop: int | None = None
-    lr: float | None = None
-    seed: int = 0
-    resume: bool = False
-    time_budget: float | None = None
-    precision: str = "fp32"
-    device: str = "cpu"
-    val_every: int | None = None
-    ckpt_every: int | None = None
-    keep_every: int = 0  # compact snapshots for weight averaging (LoopConfig.keep_every)
-    warmup: int = 0  # learning-rate warm-up steps (LoopConfig.warmup)
-    val_count: int = 8
-    recipe: bool | None = None
-    synth_length: int = 512
-    synth_options: dict[str, Any] = field(default_factory=dict)
-    stage_options: dict[str, Any] = field(default_factory=dict)
-    linear_data: bool = False  # folder data holds linear values (Pixel-style raw), not sRGB
-    srgb: bool | None = None  # folder data encoding as given (--srgb/--linear); None: the folder says
-    quiet: bool = False
-    overwrite: bool = False  # start over in a folder that holds a run (its run files are removed)
+from dpcli.train.request import TrainRequest
 
 
 # What a training run writes into its folder (a folder holding any of them holds a run).

@@ -209,96 +209,122 @@ def fit_kernels(left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor,
     target = {s: start_kernels[s].expand(n_p, -1, -1, -1).contiguous() for s in sides}
     model = KernelModel(sides, n_p, ksize, cfg.gf_groups, cfg.seed).to(left.device)
     prefit = prefit_generators(model, target, cfg.gf_prefit_iters, cfg.gf_lr, deadline_vp)
-
-    yl_t, yr_t = extract_tiles(left, t), extract_tiles(right, t)  # (P, C, T, T)
-    fl, fr = torch.fft.rfft2(yl_t), torch.fft.rfft2(yr_t)
-    shape = (t.size, t.size)
-    g2 = gradient_power(shape, left.device, left.dtype)
-    d_cores = tile_cores(weights, t)  # P x (L, h_p, w_p)
-    yl_c, yr_c = tile_cores(left, t), tile_cores(right, t)
-    # active (patch, layer) pairs: see active_layers; dropped weight is merged into kept layers
-    pairs = []
-    for p in range(n_p):
-        pairs += [(p, i) for i in active_layers(d_cores[p], cfg.max_active, cfg.active_threshold)]
-    pa = torch.tensor([p for p, _ in pairs], device=left.device)
-    la = torch.tensor([i for _, i in pairs], device=left.device)
-    s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
-    m = t.margin
-    d_act = [merge_weights(d_cores[p], la[pa == p]) for p in range(n_p)]
-
-    def spectra(kmax: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        kers = layer_kernels(kmax, radii)  # (P, L, 2, K, K); radii stay on the CPU (a list)
-        ka = kers[pa, la]  # (A, 2, K, K)
-        otf = kernel_otf(ka, shape)
-        return otf[:, 0:1], otf[:, 1:2]  # (A, 1, T, T')
-
-    def blend(maps: torch.Tensor) -> list[torch.Tensor]:
-        """(A, C, T, T) per active pair -> per patch core blend sum_i D_i map_i."""
-        out = []
-        for p in range(n_p):
-            sel = (pa == p).nonzero().flatten()
-            ch, cw = t.ye[p] - t.ys[p], t.xe[p] - t.xs[p]
-            core = maps[sel][..., m : m + ch, m : m + cw]  # (l, C, ch, cw)
-            out.append((d_act[p].unsqueeze(1) * core).sum(0))
-        return out
-
-    def data_loss(bl: torch.Tensor, br: torch.Tensor) -> torch.Tensor:
-        pl, pr = blend(bl), blend(br)
-        tot = sum(((a - b).square().sum() for a, b in zip(pl, yl_c))) + \
-            sum(((a - b).square().sum() for a, b in zip(pr, yr_c)))
-        return tot / (2 * c * h * w * s2)
-
+    pairs = _ActivePairs(left, right, weights, radii, t, cfg)
     log = StageLog()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.gf_lr)
-    stop = Plateau(cfg.plateau_patience, cfg.plateau_tol)
-    fl_a, fr_a = fl[pa], fr[pa]  # observed spectra of each active pair's tile
-    del fl, fr
-    # -- variable projection: latent = exact LS solution for the current kernels
-    for it in range(cfg.gf_vp_iters):
-        kl, kr = spectra(model())
-        fx = wiener_joint(fl_a, fr_a, kl, kr, cfg.lam, g2)
-        bl = torch.fft.irfft2(fx * kl, s=shape)
-        br = torch.fft.irfft2(fx * kr, s=shape)
-        loss = data_loss(bl, br)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if log.record(loss.item(), stop, deadline_vp):
-            break
-    with torch.no_grad():
-        kl, kr = spectra(model())
-        latent = torch.fft.irfft2(wiener_joint(fl_a, fr_a, kl, kr, cfg.lam, g2), s=shape)
-    del fl_a, fr_a
-    # -- joint refinement: latent map free (margins included: no wrap-around in the cores),
-    #    G_F and Z trained with it, edge-aware smoothness on the latent image (Eq. 15)
+    latent = _variable_projection(pairs, model, left, right, cfg, log, deadline_vp)
     if cfg.gf_joint_iters > 0:
-        latent = latent.clone().requires_grad_(True)
-        level = float(((left + right) / 2).mean())
-        opt = torch.optim.Adam([{"params": model.parameters(), "lr": cfg.gf_lr},
-                                {"params": [latent], "lr": cfg.latent_lr * level}])
-        comb = [(a + b) / 2 for a, b in zip(yl_c, yr_c)]
-        edges = [edge_weights(cc / level, cfg.edge_sigma) for cc in comb]
-        stop = Plateau(cfg.plateau_patience, cfg.plateau_tol)
-        for it in range(cfg.gf_joint_iters):
-            kl, kr = spectra(model())
-            fx = torch.fft.rfft2(latent)
-            bl = torch.fft.irfft2(fx * kl, s=shape)
-            br = torch.fft.irfft2(fx * kr, s=shape)
-            loss = data_loss(bl, br)
-            xs = blend(latent)
-            prior = sum((edge_aware_smoothness(x / level, e) * x[0].numel() for x, e in zip(xs, edges)))
-            loss = loss + cfg.latent_weight * prior / (h * w)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if log.record(loss.item(), stop, deadline):
-                break
-        latent = latent.detach()
+        latent = _joint_refinement(pairs, model, latent, left, right, cfg, log, deadline)
     with torch.no_grad():
-        aif = stitch(blend(latent), t, h, w)
+        aif = stitch(pairs.blend(latent), t, h, w)
         kmax = {k: v.detach() for k, v in model().items()}
     log.seconds = time.perf_counter() - start
     return KernelStage(aif, kmax, log, prefit)
+
+
+class _ActivePairs:
+    """The (patch, layer) pairs stage 3 solves on the tiles ``t`` (see :func:`active_layers`; a
+    dropped layer's weight is merged into the kept ones) and the data term of Eq. 10 over them.
+
+    pa, la: (A,) patch and layer of each pair; d_act: per patch (l, h_p, w_p) merged weights;
+    yl_c, yr_c: per patch (C, h_p, w_p) cores of the views.
+    """
+
+    def __init__(self, left: torch.Tensor, right: torch.Tensor, weights: torch.Tensor, radii: torch.Tensor,
+                 t: Tiles, cfg: ZeroShotConfig):
+        c, h, w = left.shape
+        self.t, self.radii, self.shape = t, radii, (t.size, t.size)
+        d_cores = tile_cores(weights, t)  # P x (L, h_p, w_p)
+        self.yl_c, self.yr_c = tile_cores(left, t), tile_cores(right, t)
+        pairs = []
+        for p in range(t.count):
+            pairs += [(p, i) for i in active_layers(d_cores[p], cfg.max_active, cfg.active_threshold)]
+        self.pa = torch.tensor([p for p, _ in pairs], device=left.device)
+        self.la = torch.tensor([i for _, i in pairs], device=left.device)
+        s2 = float(((left + right) / 2).mean().clamp_min(1e-6)) ** 2
+        self.norm = 2 * c * h * w * s2
+        self.d_act = [merge_weights(d_cores[p], self.la[self.pa == p]) for p in range(t.count)]
+
+    def spectra(self, kmax: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left and right OTFs (A, 1, T, T') of each pair's layer kernels for G_F's largest kernels."""
+        kers = layer_kernels(kmax, self.radii)  # (P, L, 2, K, K); radii stay on the CPU (a list)
+        ka = kers[self.pa, self.la]  # (A, 2, K, K)
+        otf = kernel_otf(ka, self.shape)
+        return otf[:, 0:1], otf[:, 1:2]  # (A, 1, T, T')
+
+    def blend(self, maps: torch.Tensor) -> list[torch.Tensor]:
+        """(A, C, T, T) per active pair -> per patch core blend sum_i D_i map_i."""
+        t, m = self.t, self.t.margin
+        out = []
+        for p in range(t.count):
+            sel = (self.pa == p).nonzero().flatten()
+            ch, cw = t.ye[p] - t.ys[p], t.xe[p] - t.xs[p]
+            core = maps[sel][..., m : m + ch, m : m + cw]  # (l, C, ch, cw)
+            out.append((self.d_act[p].unsqueeze(1) * core).sum(0))
+        return out
+
+    def data_loss(self, bl: torch.Tensor, br: torch.Tensor) -> torch.Tensor:
+        """Eq. 10's data term of reblurred pairs (A, C, T, T) against the views, normalised."""
+        pl, pr = self.blend(bl), self.blend(br)
+        tot = sum(((a - b).square().sum() for a, b in zip(pl, self.yl_c))) + \
+            sum(((a - b).square().sum() for a, b in zip(pr, self.yr_c)))
+        return tot / self.norm
+
+
+def _variable_projection(pairs: _ActivePairs, model: KernelModel, left: torch.Tensor, right: torch.Tensor,
+                         cfg: ZeroShotConfig, log: StageLog, deadline: float | None) -> torch.Tensor:
+    """G_F fitted with the latent layers the exact regularised LS solution for its current kernels
+    (only G_F and Z are searched). Returns the pairs' (A, C, T, T) latent for the final kernels."""
+    t, shape = pairs.t, pairs.shape
+    fl, fr = torch.fft.rfft2(extract_tiles(left, t)), torch.fft.rfft2(extract_tiles(right, t))  # (P, C, T, T')
+    g2 = gradient_power(shape, left.device, left.dtype)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.gf_lr)
+    stop = Plateau(cfg.plateau_patience, cfg.plateau_tol)
+    fl_a, fr_a = fl[pairs.pa], fr[pairs.pa]  # observed spectra of each active pair's tile
+    del fl, fr
+    for it in range(cfg.gf_vp_iters):
+        kl, kr = pairs.spectra(model())
+        fx = wiener_joint(fl_a, fr_a, kl, kr, cfg.lam, g2)
+        bl = torch.fft.irfft2(fx * kl, s=shape)
+        br = torch.fft.irfft2(fx * kr, s=shape)
+        loss = pairs.data_loss(bl, br)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if log.record(loss.item(), stop, deadline):
+            break
+    with torch.no_grad():
+        kl, kr = pairs.spectra(model())
+        return torch.fft.irfft2(wiener_joint(fl_a, fr_a, kl, kr, cfg.lam, g2), s=shape)
+
+
+def _joint_refinement(pairs: _ActivePairs, model: KernelModel, latent: torch.Tensor, left: torch.Tensor,
+                      right: torch.Tensor, cfg: ZeroShotConfig, log: StageLog, deadline: float | None) -> torch.Tensor:
+    """The latent map free (margins included: no wrap-around in the cores), G_F and Z trained with
+    it, edge-aware smoothness on the latent image (Eq. 15). Returns the refined (A, C, T, T) latent."""
+    c, h, w = left.shape
+    shape = pairs.shape
+    latent = latent.clone().requires_grad_(True)
+    level = float(((left + right) / 2).mean())
+    opt = torch.optim.Adam([{"params": model.parameters(), "lr": cfg.gf_lr},
+                            {"params": [latent], "lr": cfg.latent_lr * level}])
+    comb = [(a + b) / 2 for a, b in zip(pairs.yl_c, pairs.yr_c)]
+    edges = [edge_weights(cc / level, cfg.edge_sigma) for cc in comb]
+    stop = Plateau(cfg.plateau_patience, cfg.plateau_tol)
+    for it in range(cfg.gf_joint_iters):
+        kl, kr = pairs.spectra(model())
+        fx = torch.fft.rfft2(latent)
+        bl = torch.fft.irfft2(fx * kl, s=shape)
+        br = torch.fft.irfft2(fx * kr, s=shape)
+        loss = pairs.data_loss(bl, br)
+        xs = pairs.blend(latent)
+        prior = sum((edge_aware_smoothness(x / level, e) * x[0].numel() for x, e in zip(xs, edges)))
+        loss = loss + cfg.latent_weight * prior / (h * w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if log.record(loss.item(), stop, deadline):
+            break
+    return latent.detach()
 
 
 def edge_weights(image: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from dpcli.engine import to_tensor
+from dpcli.arrays import to_tensor
 from dpcli.optics import dp_kernels, kernel_centroid, scale_kernels
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from dpcli.engine import to_tensor
+from dpcli.arrays import to_numpy, to_tensor
 from dpcli.errors import InputError
 from dpcli.optics.orientation import horizontal_disparity
 from dpcli.zeroshot.config import OUTPUT_STAGES, ZeroShotConfig
@@ -95,8 +95,8 @@ def _as_tensor(x, name: str) -> torch.Tensor:
 
 def _kernels_out(kernels: dict[str, torch.Tensor], sides: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """{"f"|"b": (P, 2, K, K)} -> left, right (S, P, K, K) numpy."""
-    kl = np.stack([kernels[s][:, 0].cpu().numpy() for s in sides])
-    kr = np.stack([kernels[s][:, 1].cpu().numpy() for s in sides])
+    kl = np.stack([to_numpy(kernels[s][:, 0]) for s in sides])
+    kr = np.stack([to_numpy(kernels[s][:, 1]) for s in sides])
     return kl, kr
 
 
@@ -128,6 +128,86 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     cfg = (config or ZeroShotConfig()).validate()
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
+    yl, yr = _checked_views(left, right, cfg, measured_kernels)
+    c, h, w = yl.shape
+    torch.manual_seed(cfg.seed)
+    from dpcli.device import resolve_device
+
+    device = resolve_device(cfg.device)
+    yl, yr = yl.to(device), yr.to(device)
+    budget = cfg.time_budget
+    deadline = (lambda share: t0 + BUDGET_SHARES[share] * budget) if budget else (lambda share: None)
+    last = OUTPUT_STAGES.index(cfg.output_stage)
+    disparity = _disparity_checked(yl, yr, cfg)
+    setup: KernelSetup = prepare_kernels(cfg, h, w, measured_kernels, kernel_roi, device)
+    radii = setup.radii
+    run = _StageLog(info={"disparity_px": disparity, "fusion": cfg.fusion, "sides": setup.sides, "stages_run": []})
+    info, stage_images = run.info, run.stage_images
+
+    say("stage 1: latent-map initialisation")
+    stack = solve_layers(yl, yr, setup, cfg, deadline("iterative_init"))
+    run.ran("init", stack.seconds)
+    reserve = readout_seconds(cfg, h, w, stack.seconds, setup.roi)
+    # stage-1 readout: per pixel, the fusion of the layers (default: the layer whose reblur best
+    # explains both views)
+    fusion = fuse_layers(yl, yr, stack, cfg)
+    info["fusion"] = fusion.method  # "auto" says which it ran
+    run.ran("fusion", fusion.seconds)
+    stage_images["init"] = to_numpy(fusion.image)
+    weights, aif = fusion.weights, stage_images["init"]
+    n_patch = cfg.grid[0] * cfg.grid[1]
+    kernels_out = {k: v.expand(n_patch, -1, -1, -1) for k, v in setup.start.items()}
+    info.update({"defocus_source": f"stage-1 {fusion.method}", "output_stage": "init"})
+    layers = to_numpy(stack.latent) if cfg.keep_layers else None
+
+    if last >= 1:
+        say("stage 2: defocus map (G_D)")
+        stage2 = fit_defocus_map(yl, yr, stack, fusion, cfg, deadline("defocus_last" if last == 1 else "defocus"))
+        run.ran("defocus", stage2.seconds)
+        run.losses["defocus"] = stage2.log.losses
+        stage_images["defocus"] = to_numpy(stage2.gd_image)
+        weights, aif = stage2.weights, to_numpy(stage2.image)
+        info.update({"gd_iters": stage2.log.iters, "gd_stopped": stage2.log.stopped,
+                     "gd_reblur_ratio": stage2.reblur_ratio, "defocus_source": stage2.source,
+                     "output_stage": "defocus"})
+        del fusion
+    del stack
+    if last >= 2:
+        dl_vp, dl3 = _stage3_deadlines(cfg, deadline, reserve if budget else None, info)
+        if past(dl_vp):  # no time left for G_F: keep the stage-2 image and the starting kernels
+            info["output_stage"] = "defocus (time budget exhausted before stage 3)"
+            info.update({"gf_iters": 0, "gf_stopped": "time budget"})
+        else:
+            say("stage 3: non-uniform kernels (G_F)")
+            kernels_out, weights, aif = _stage3_kernels(yl, yr, weights, aif, radii, setup, cfg, dl_vp, dl3, run)
+    if info["output_stage"] == cfg.output_stage and cfg.output_stage != "kernels":
+        info["output_stage"] = f"{cfg.output_stage} (requested)"
+    run.timings["total"] = time.perf_counter() - t0
+    kl, kr = _kernels_out(kernels_out, setup.sides)
+    return ZeroShotResult(
+        aif=aif, defocus=to_numpy(defocus_from_weights(weights, radii)), kernels_left=kl, kernels_right=kr,
+        layers=layers, losses=run.losses, stage_images=stage_images,
+        weights=to_numpy(weights) if cfg.keep_layers else None, radii=to_numpy(radii), timings=run.timings,
+        info=info)
+
+
+@dataclass
+class _StageLog:
+    """What a run records as its stages go: seconds per stage, facts, losses, stage images."""
+
+    info: dict
+    timings: dict[str, float] = field(default_factory=dict)
+    losses: dict[str, list[float]] = field(default_factory=lambda: {"defocus": [], "kernels": []})
+    stage_images: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def ran(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = seconds
+        self.info["stages_run"].append(stage)
+
+
+def _checked_views(left, right, cfg: ZeroShotConfig, measured_kernels) -> tuple[torch.Tensor, torch.Tensor]:
+    """(C, H, W) float32 views, refused (InputError) when they differ in size, are too small for the
+    method or for the kernel grid the run uses."""
     yl, yr = _as_tensor(left, "left"), _as_tensor(right, "right")
     if yl.shape != yr.shape:
         raise InputError(f"left {tuple(yl.shape)} and right {tuple(yr.shape)} views differ in size")
@@ -138,93 +218,50 @@ def zeroshot_deblur(left, right, config: ZeroShotConfig | None = None,
     if uses_grid and (h < 8 * cfg.grid[0] or w < 8 * cfg.grid[1]):
         raise InputError(f"--grid {cfg.grid[0]}x{cfg.grid[1]} needs an image of at least {8 * cfg.grid[0]}x"
                          f"{8 * cfg.grid[1]} px (8 px per patch), got {h}x{w}")
-    torch.manual_seed(cfg.seed)
-    from dpcli.device import resolve_device
+    return yl, yr
 
-    device = resolve_device(cfg.device)
-    yl, yr = yl.to(device), yr.to(device)
-    budget = cfg.time_budget
-    deadline = (lambda share: t0 + BUDGET_SHARES[share] * budget) if budget else (lambda share: None)
-    last = OUTPUT_STAGES.index(cfg.output_stage)
 
+def _disparity_checked(yl: torch.Tensor, yr: torch.Tensor, cfg: ZeroShotConfig) -> float:
+    """The views' horizontal disparity (px), with a warning when its sign contradicts ``cfg.focus``."""
     disparity = horizontal_disparity(yl, yr)
     if cfg.focus == "front" and disparity < -0.3 or cfg.focus == "back" and disparity > 0.3:
         warnings.warn(f"the left view is displaced by {disparity:+.2f} px relative to the right, "
                       f"which contradicts focus={cfg.focus!r}: the views are probably swapped "
-                      "(pass --swap-lr) or the scene needs --focus both", stacklevel=2)
-    setup: KernelSetup = prepare_kernels(cfg, h, w, measured_kernels, kernel_roi, device)
-    radii = setup.radii
-    timings: dict[str, float] = {}
-    info: dict = {"disparity_px": disparity, "fusion": cfg.fusion, "sides": setup.sides, "stages_run": []}
-    losses: dict[str, list[float]] = {"defocus": [], "kernels": []}
+                      "(pass --swap-lr) or the scene needs --focus both", stacklevel=3)
+    return disparity
 
-    def ran(stage: str, seconds: float) -> None:
-        timings[stage] = seconds
-        info["stages_run"].append(stage)
 
-    say("stage 1: latent-map initialisation")
-    stack = solve_layers(yl, yr, setup, cfg, deadline("iterative_init"))
-    ran("init", stack.seconds)
-    reserve = readout_seconds(cfg, h, w, stack.seconds, setup.roi)
-    # stage-1 readout: per pixel, the fusion of the layers (default: the layer whose reblur best
-    # explains both views)
-    fusion = fuse_layers(yl, yr, stack, cfg)
-    info["fusion"] = fusion.method  # "auto" says which it ran
-    ran("fusion", fusion.seconds)
-    stage_images = {"init": fusion.image.cpu().numpy()}
-    weights, aif = fusion.weights, stage_images["init"]
-    n_patch = cfg.grid[0] * cfg.grid[1]
-    kernels_out = {k: v.expand(n_patch, -1, -1, -1) for k, v in setup.start.items()}
-    info.update({"defocus_source": f"stage-1 {fusion.method}", "output_stage": "init"})
-    layers = stack.latent.float().cpu().numpy() if cfg.keep_layers else None
+def _stage3_deadlines(cfg: ZeroShotConfig, deadline, reserve: float | None, info: dict):
+    """Deadlines of G_F's variable-projection fit and of its whole stage (resolve readout: the
+    predicted readout time ``reserve`` is kept free)."""
+    resolve = cfg.kernel_readout == "resolve"
+    dl_vp, dl3 = deadline("kernels_vp"), deadline("kernels_resolve" if resolve else "kernels")
+    if resolve and reserve is not None:  # keep the predicted readout time free
+        dl3 = min(dl3, deadline("kernels") - reserve)
+        dl_vp = min(dl_vp, dl3)
+        info["readout_reserve_s"] = reserve
+    return dl_vp, dl3
 
-    if last >= 1:
-        say("stage 2: defocus map (G_D)")
-        stage2 = fit_defocus_map(yl, yr, stack, fusion, cfg, deadline("defocus_last" if last == 1 else "defocus"))
-        ran("defocus", stage2.seconds)
-        losses["defocus"] = stage2.log.losses
-        stage_images["defocus"] = stage2.gd_image.cpu().numpy()
-        weights, aif = stage2.weights, stage2.image.cpu().numpy()
-        info.update({"gd_iters": stage2.log.iters, "gd_stopped": stage2.log.stopped,
-                     "gd_reblur_ratio": stage2.reblur_ratio, "defocus_source": stage2.source,
-                     "output_stage": "defocus"})
-        del fusion
-    del stack
-    if last >= 2:
-        resolve = cfg.kernel_readout == "resolve"
-        dl_vp, dl3 = deadline("kernels_vp"), deadline("kernels_resolve" if resolve else "kernels")
-        if budget and resolve and reserve is not None:  # keep the predicted readout time free
-            dl3 = min(dl3, deadline("kernels") - reserve)
-            dl_vp = min(dl_vp, dl3)
-            info["readout_reserve_s"] = reserve
-        if past(dl_vp):  # no time left for G_F: keep the stage-2 image and the starting kernels
-            info["output_stage"] = "defocus (time budget exhausted before stage 3)"
-            info.update({"gf_iters": 0, "gf_stopped": "time budget"})
-        else:
-            say("stage 3: non-uniform kernels (G_F)")
-            ks = fit_kernels(yl, yr, weights, radii, setup.start, cfg, dl_vp, dl3)
-            ran("kernels", ks.log.seconds)
-            losses["kernels"], kernels_out = ks.log.losses, ks.kernels
-            stage_images["kernels"] = ks.aif.cpu().numpy()
-            info.update({"gf_iters": ks.log.iters, "gf_stopped": ks.log.stopped, "prefit_loss": ks.prefit_loss})
-            if ks.log.stopped == "time budget" and ks.log.iters < cfg.min_kernel_iters:
-                # G_F barely started: keep the stage-2 result
-                info["output_stage"] = "defocus (time budget hit before G_F made min_kernel_iters steps)"
-            else:
-                if resolve:
-                    rechoose = info["defocus_source"] != "G_D"  # the layer choice behind the output
-                    out = read_out(yl, yr, ks.kernels, radii, weights, cfg, rechoose)
-                    ran("readout", out.seconds)
-                    stage_images["kernels"] = out.image.cpu().numpy()
-                    weights = out.weights
-                aif = stage_images["kernels"]
-                info["output_stage"] = "kernels"
-    if info["output_stage"] == cfg.output_stage and cfg.output_stage != "kernels":
-        info["output_stage"] = f"{cfg.output_stage} (requested)"
-    timings["total"] = time.perf_counter() - t0
-    kl, kr = _kernels_out(kernels_out, setup.sides)
-    return ZeroShotResult(
-        aif=aif, defocus=defocus_from_weights(weights, radii).cpu().numpy(), kernels_left=kl, kernels_right=kr,
-        layers=layers, losses=losses, stage_images=stage_images,
-        weights=weights.cpu().numpy() if cfg.keep_layers else None, radii=radii.numpy(), timings=timings,
-        info=info)
+
+def _stage3_kernels(yl, yr, weights, aif, radii, setup: KernelSetup, cfg: ZeroShotConfig, dl_vp, dl3,
+                    run: _StageLog):
+    """Stage 3: fit the non-uniform kernels (G_F) and read the image out with them. Returns the
+    kernels, layer weights and image the result reports (those given, when G_F barely started)."""
+    ks = fit_kernels(yl, yr, weights, radii, setup.start, cfg, dl_vp, dl3)
+    run.ran("kernels", ks.log.seconds)
+    run.losses["kernels"], kernels_out = ks.log.losses, ks.kernels
+    run.stage_images["kernels"] = to_numpy(ks.aif)
+    info = run.info
+    info.update({"gf_iters": ks.log.iters, "gf_stopped": ks.log.stopped, "prefit_loss": ks.prefit_loss})
+    if ks.log.stopped == "time budget" and ks.log.iters < cfg.min_kernel_iters:
+        # G_F barely started: keep the stage-2 result
+        info["output_stage"] = "defocus (time budget hit before G_F made min_kernel_iters steps)"
+        return kernels_out, weights, aif
+    if cfg.kernel_readout == "resolve":
+        rechoose = info["defocus_source"] != "G_D"  # the layer choice behind the output
+        out = read_out(yl, yr, ks.kernels, radii, weights, cfg, rechoose)
+        run.ran("readout", out.seconds)
+        run.stage_images["kernels"] = to_numpy(out.image)
+        weights = out.weights
+    info["output_stage"] = "kernels"
+    return kernels_out, weights, run.stage_images["kernels"]

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from dpcli.models.blurnet import CONFIGS, infer_arch
-from dpcli.models.registry import create_model, model_info
+from dpcli.models import create_model, model_info
 
 
 @pytest.mark.parametrize("arch", sorted(CONFIGS))

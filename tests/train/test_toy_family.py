@@ -15,8 +15,9 @@ import pytest
 import torch
 from torch import nn
 
+from dpcli.errors import ModelError
 from dpcli.io.images import read_image, write_image
-from dpcli.models import registry
+from dpcli.models import create_model, registry
 from dpcli.tiling import TilingSpec
 from dpcli.train import stages
 from dpcli.train.loop import StageTrainer
@@ -60,7 +61,7 @@ class ToyTrainer(StageTrainer):
     def __init__(self, cfg: ToyStageConfig, device: torch.device, precision: str = "fp32") -> None:
         super().__init__(device, precision)
         self.cfg = cfg
-        self.nets["net"] = registry.create_model(cfg.model).to(device)
+        self.nets["net"] = create_model(cfg.model).to(device)
         self.optimizers["net"] = torch.optim.Adam(self.nets["net"].parameters(), lr=cfg.lr)
 
     def train_step(self, batch, step):
@@ -144,3 +145,27 @@ def test_toy_family_stage_is_listed_and_unknown_stage_names_it(toy_family, dpdeb
     assert r.code != 0 and "toynet has stages deblur, not 'coc'" in r.err
     r = dpdeblur("train", "restormer", "-o", toy_family / "r")
     assert r.code != 0 and "restormer has no training stages" in r.err and "toynet" in r.err
+
+
+def test_the_toy_family_shows_everywhere_with_nothing_else_edited(toy_family, dpdeblur, tmp_path) -> None:
+    """Registered in its one module, the family is in every list of families: the help of `run` and
+    `train`, `dpdeblur models`, the unknown-method error, the weights hint; and the contract over
+    every registered architecture (tests/models/test_family_contract.py) holds for it."""
+    from dpcli.methods import get_method
+    from dpcli.models.registry import weights_hint
+    from tests.models import test_family_contract as contract
+
+    for command in ("run", "train"):
+        r = dpdeblur(command, "--help")
+        assert r.code == 0 and "toynet" in r.out, (command, r.out)
+    r = dpdeblur("train", "--help")
+    assert "toynet: deblur (default)" in " ".join(r.out.replace("│", " ").split())
+    r = dpdeblur("models", "--json")
+    assert r.code == 0 and "toynet" in {f["name"] for f in json.loads(r.out)["families"]}
+    with pytest.raises(ModelError, match=r"\| toynet with --weights"):
+        get_method("nonesuch")
+    assert "toynet" not in weights_hint()  # it names no published weights (Family.weights_source)
+    contract.test_forward_keeps_the_size_at_two_sizes("toynet_pair")
+    contract.test_tiled_is_close_to_the_full_frame("toynet_pair")
+    contract.test_bf16_runs_where_supported("toynet_pair")
+    contract.test_weights_round_trip_and_the_architecture_is_recognised("toynet_pair", tmp_path)

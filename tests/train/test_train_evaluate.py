@@ -145,7 +145,7 @@ def test_rescoring_shipped_weights_updates_their_entry_and_keeps_the_file(tmp_pa
     entry takes the post stage and the new figures (dpcli.train.export.update_entry)."""
     import json
 
-    from dpcli.models.registry import create_model
+    from dpcli.models import create_model
     from dpcli.train.evaluate import ship_if_better
     from dpcli.train.export import export_weights, update_entry
 
@@ -176,7 +176,7 @@ def test_shipped_weights_under_a_new_tag_share_the_file_with_their_own_post_stag
     import json
 
     from dpcli.models.loading import load_model
-    from dpcli.models.registry import create_model
+    from dpcli.models import create_model
     from dpcli.train.evaluate import ship_if_better
     from dpcli.train.export import alias_entry, export_weights
 

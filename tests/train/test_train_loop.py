@@ -75,7 +75,7 @@ def test_cli_train_export_and_load(tiny_dpdd, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from dpcli.cli import app
-    from dpcli.models.registry import create_model
+    from dpcli.models import create_model
 
     weights = tmp_path / "weights"
     weights.mkdir()
