@@ -105,3 +105,18 @@ def test_method_returns_the_callers_pixels_where_it_measures_no_blur(sharp):
     assert out.info["blur_radius_px"] == 0.0
     blurred = get_method("deconv_single").deblur(_blurred(sharp, 3.0).numpy(), None, srgb=False)
     assert blurred.info["blur_radius_px"] == 3.0
+
+
+def test_tv_prior_does_not_ring_where_wiener_does():
+    from dpcli.classical.blind import tv_deconvolve
+
+    x = torch.full((1, 1, 96, 96), 0.2)
+    yy, xx = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    x[0, 0][(yy - 48) ** 2 + (xx - 48) ** 2 < 20**2] = 0.8  # a bright coin on a flat background
+    k = disk_kernel(torch.tensor([4.0]))[0]
+    y = blur(x, k[None, None])
+    flat = ((yy - 48) ** 2 + (xx - 48) ** 2 > 30**2) & (yy > 8) & (yy < 88) & (xx > 8) & (xx < 88)
+    ring = {name: float((out[0, 0][flat] - 0.2).abs().max())
+            for name, out in (("wiener", wiener_deconvolve(y, k, 0.005)), ("tv", tv_deconvolve(y, k, 0.0005)))}
+    assert ring["tv"] < 0.5 * ring["wiener"]
+    assert _psnr(tv_deconvolve(y, k, 0.0005).clamp(0, 1), x) > _psnr(y, x) + 3.0
