@@ -103,22 +103,29 @@ def test_defaults_come_from_measured_gains() -> None:
     assert default_method("phone", True, pool).name == "better"
 
 
-def test_shipped_defaults_are_the_best_measured_of_manifest_and_measured_json() -> None:
-    """The default per domain is read from the data that ships (dpcli/weights/manifest.json and
-    dpcli/methods/measured.json), never named here: the best gain among the methods that spare sharp
-    photos (where any does)."""
-    for domain in ("phone", "dslr"):
-        for pair in (True, False):
-            pool = [m for m in list_methods() if m.needs_pair == pair and domain in m.domains]
-            spared = [m for m in pool if m.spares_sharp and m.measured.get(domain, 0.0) > 0]
-            pool = spared or pool
-            gains = {m.name: m.measured.get(domain, 0.0) for m in pool}
-            best = max(gains, key=gains.get, default=None)
-            chosen = default_method(domain, pair)
-            if best is None or gains[best] <= 0:
-                assert chosen is None
-            else:
-                assert chosen.name == best and gains[best] > 0
+def test_broad_benchmark_figures_rank_the_defaults(monkeypatch) -> None:
+    """Trust on photos nobody tuned on comes first: a method that made broad photos worse is passed
+    over for one that did not; where every candidate did, the one that made the fewest worse wins."""
+    from dpcli.methods import registry
+    from dpcli.methods.base import Method
+
+    class Fake(Method):
+        def __init__(self, name, gain):
+            self.name, self.needs_pair, self.measured, self.domains = name, False, {"dslr": gain}, ("dslr",)
+
+        def _deblur(self, *a, **k):  # never called here
+            raise AssertionError
+
+    below = {"net": 63, "switch": 43, "clean": 0}
+    monkeypatch.setattr(registry, "broad_figure", lambda name, domain: {"below_input": below[name]})
+    monkeypatch.setattr(registry, "broad_trust", lambda name, domain: below[name] == 0)
+    pool = [Fake("net", 0.85), Fake("switch", 0.84), Fake("clean", 0.1)]
+    assert default_method("dslr", False, pool).name == "clean"  # the only one that made none worse
+    assert default_method("dslr", False, pool[:2]).name == "switch"  # fewer made worse beats +0.01 dB
+    below["clean"] = 5
+    assert default_method("dslr", False, pool).name == "clean"
+    monkeypatch.setattr(registry, "broad_trust", lambda name, domain: None)  # unmeasured: the dev gain decides
+    assert default_method("dslr", False, pool).name == "net"
     assert item_domain(1, False) == "phone" and item_domain(3, True) == "dslr" and item_domain(1, True) == "dslr"
 
 
