@@ -17,6 +17,15 @@ def _shared_dir() -> Path | None:
     return None
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """``DPDEBLUR_SHARED_ONLY=1``: only the tests that read the real data (CI's second pass, after the
+    README's test command has run every test without it)."""
+    if os.environ.get("DPDEBLUR_SHARED_ONLY"):
+        keep = [i for i in items if "shared_dir" in getattr(i, "fixturenames", ())]
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """../shared (papers, reference, data); skips the test where it is absent."""
