@@ -41,6 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="zeroshot,classical")
     ap.add_argument("--write", action="store_true", help="store the gains in dpcli/methods/measured.json")
+    ap.add_argument("--domains", default="phone,dslr", help="comma list: phone (Pixel 4), dslr (Canon)")
     args = ap.parse_args()
     shared = Path(os.environ.get("DPDEBLUR_SHARED", "../shared"))
     names = args.methods.split(",")
@@ -48,6 +49,8 @@ def main() -> None:
     print(f"{'method':12s} {'domain':6s} {'scene':9s} {'order':8s} {'L/R':28s} {'PSNR':>7s} {'input':>7s} "
           f"{'gain':>6s} {'SSIM':>6s} {'s':>6s}")
     for domain, sid, a, b, combined, srgb, score in _scenes(shared):
+        if domain not in args.domains.split(","):
+            continue
         base = score(np.asarray(combined, np.float32))  # the input: the combined capture, as every protocol scores it
         for name in names:
             method = get_method(name, device="cpu")

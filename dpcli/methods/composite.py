@@ -200,20 +200,30 @@ class FusionBambnetZeroshot(ResidualFusion):
 
 class Switch(Composite):
     """The first part's image where that part acted (:meth:`acted` reads its info), else the
-    second part's: the second runs only where the first returned the photo unchanged."""
+    second part's: the second runs only where the first returned the photo unchanged. A
+    single-image first part of a pair method reads the pair's combined view (the views' mean in
+    linear light, CONVENTIONS.md)."""
 
     def acted(self, info: dict) -> bool:
         raise NotImplementedError
 
     def _deblur(self, left, right, *, kernels, defocus, focus):
         srgb = self.space == "srgb"
-        first, second = self.parts
-        out = self.part(first).deblur(left, right, srgb=srgb, kernels=kernels, defocus=defocus, focus=focus)
-        chosen = first
-        if not self.acted(out.info):
-            chosen = second
-            out = self.part(second).deblur(left, right, srgb=srgb, kernels=kernels, defocus=defocus, focus=focus)
-        return out.image, out.defocus, {"chosen": chosen, "parts": {chosen: out.info}}
+        first, second = (self.part(n) for n in self.parts)
+        run = dict(srgb=srgb, kernels=kernels, focus=focus)
+        if right is not None and not first.needs_pair:  # a single-image part reads the pair's combined view
+            linear = (encode(left, False), encode(right, False)) if srgb else (left, right)
+            combined = (linear[0] + linear[1]) / 2
+            out = first.deblur(encode(combined, True) if srgb else combined, None, defocus=False, **run)
+        else:
+            out = first.deblur(left, right, defocus=defocus, **run)
+        if self.acted(out.info):
+            dmap = out.defocus
+            if defocus and right is not None and dmap is None:  # the map asked for: the second part's
+                dmap = second.deblur(left, right, defocus=True, **run).defocus
+            return out.image, dmap, {"chosen": self.parts[0], "parts": {self.parts[0]: out.info}}
+        out = second.deblur(left, right, defocus=defocus, **run)
+        return out.image, out.defocus, {"chosen": self.parts[1], "parts": {self.parts[1]: out.info}}
 
     def _combine(self, left, right, images, kernels):
         raise ModelError(f"{self.name} chooses one part per photo; it has no fixed combination")
@@ -234,3 +244,16 @@ class DeconvOrNetwork(Switch):
 
     def acted(self, info: dict) -> bool:
         return float(info.get("blur_radius_px", 0.0)) > 0.0
+
+
+@register_method("deconv_or_bambnet")
+class DeconvOrBambnet(DeconvOrNetwork):
+    """Colour DP pairs: the blind deconvolution of the combined view where it shows a uniform disc
+    blur (the whole frame equally out of focus), else the DSLR BaMBNet with its focus gate (blur
+    that varies across the frame, as in the Canon dev scenes)."""
+
+    name = "deconv_or_bambnet"
+    needs_pair = True
+    parts = ("deconv_single", DSLR_NET)
+    summary = ("colour DP pairs: blind disc deconvolution of the combined view where a uniform blur is "
+               f"measured, else {DSLR_NET} with its focus gate")

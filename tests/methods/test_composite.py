@@ -106,3 +106,20 @@ def test_composite_without_its_parts_installed_is_no_default(tmp_path, monkeypat
     blend = get_method("blend_bambnet_zeroshot")
     assert blend.domains == ()
     assert default_method("dslr", True).name == "zeroshot"
+
+
+def test_pair_switch_deconvolves_a_uniformly_blurred_pair_from_its_combined_view():
+    import torch
+
+    from dpcli.methods import get_method
+    from dpcli.metrics.image import psnr
+    from dpcli.synth import degrade
+    from dpcli.synth.deadleaves import dead_leaves
+
+    sharp = torch.from_numpy(dead_leaves(192, seed=2))[None]
+    left, right = degrade.dp_pair(sharp, degrade.radius_ramp(192, 192, 3.0, 3.0))
+    out = get_method("deconv_or_bambnet").deblur(left[0].numpy(), right[0].numpy(), srgb=False)
+    assert out.info["chosen"] == "deconv_single"
+    assert out.info["parts"]["deconv_single"]["blur_radius_px"] == 3.0
+    combined = ((left + right) / 2).numpy()
+    assert psnr(out.image[None], sharp.numpy()) > psnr(combined, sharp.numpy()) + 1.0
