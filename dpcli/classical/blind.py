@@ -184,6 +184,14 @@ def tile_uniformity(linear: torch.Tensor, radius: float, config: BlindConfig | N
     return worst, least
 
 
+def _spectra(linear: torch.Tensor, kernel: torch.Tensor):
+    """The image on a tapered FFT padding (no wrap-around at the borders), its grid, the kernel's
+    OTF and the image's spectrum."""
+    padded = taper_pad(linear, kernel.shape[-1] // 2 + 8)
+    size = tuple(padded.data.shape[-2:])
+    return padded, size, kernel_otf(kernel.to(linear.dtype), size), torch.fft.rfft2(padded.data)
+
+
 def wiener_deconvolve(linear: torch.Tensor, kernel: torch.Tensor, lam: float) -> torch.Tensor:
     """Regularised least-squares deconvolution with a gradient prior,
     X = conj(K) Y / (|K|^2 + lam |D|^2), on a tapered padding (no wrap-around at the borders).
@@ -193,10 +201,8 @@ def wiener_deconvolve(linear: torch.Tensor, kernel: torch.Tensor, lam: float) ->
     Returns:
         (N, C, H, W), not clamped.
     """
-    padded = taper_pad(linear, kernel.shape[-1] // 2 + 8)
-    size = tuple(padded.data.shape[-2:])
-    otf = kernel_otf(kernel.to(linear.dtype), size)
-    spec = torch.fft.rfft2(padded.data) * otf.conj() / (otf.abs() ** 2 + lam * gradient_power(size, dtype=linear.dtype))
+    padded, size, otf, spec_y = _spectra(linear, kernel)
+    spec = spec_y * otf.conj() / (otf.abs() ** 2 + lam * gradient_power(size, dtype=linear.dtype))
     return padded.crop(torch.fft.irfft2(spec, s=size))
 
 
@@ -212,14 +218,11 @@ def tv_deconvolve(linear: torch.Tensor, kernel: torch.Tensor, lam: float, iterat
     Returns:
         (N, C, H, W), not clamped.
     """
-    padded = taper_pad(linear, kernel.shape[-1] // 2 + 8)
-    size = tuple(padded.data.shape[-2:])
-    otf = kernel_otf(kernel.to(linear.dtype), size)
+    padded, size, otf, spec_y = _spectra(linear, kernel)
     diffs = torch.zeros(2, *size, dtype=linear.dtype)
     diffs[0, 0, 0] = diffs[1, 0, 0] = -1.0
     diffs[0, 0, 1] = diffs[1, 1, 0] = 1.0  # horizontal and vertical differences
     grad = torch.fft.rfft2(diffs)  # (2, nh, nw')
-    spec_y = torch.fft.rfft2(padded.data)
     data_term, blur_power = otf.conj() * spec_y, otf.abs() ** 2
     grad_power = (grad.abs() ** 2).sum(0)
     x = padded.data
