@@ -7,6 +7,7 @@ weights take over without code changes.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import dpcli.methods.builtin  # noqa: F401  (registers the built-in methods)
@@ -56,15 +57,24 @@ def default_method(domain: str, needs_pair: bool, candidates: list[Method] | Non
     """The best measured method for ``domain``, trust first: the largest measured gain > 0 among
     methods of that kind meant for the domain that give sharp photos back unchanged
     (``Method.spares_sharp``) and did not fail the broad benchmark's tuning half
-    (:func:`~dpcli.methods.builtin.broad_trust`: photos nobody tuned on, none below its input);
+    (:func:`~dpcli.methods.builtin.broad_trust`: photos nobody tuned on, none below its input; where
+    that benchmark measured some candidates, an unmeasured one counts as untried);
     only where none does, the one that made the fewest broad photos worse, then the largest gain
     (None when nothing measured beats the input there)."""
     pool = [m for m in (candidates if candidates is not None else list_methods())
             if m.needs_pair == needs_pair and domain in m.domains and m.measured.get(domain, 0.0) > 0.0]
     if not pool:
         return None
-    spared = [m for m in pool if m.spares_sharp and broad_trust(m.name, domain) is not False]
-    if spared:
-        return max(spared, key=lambda m: m.measured[domain])
+    # where the broad benchmark measured some candidates, one it did not measure has no evidence of trust
+    measured_broad = any(broad_figure(m.name, domain) is not None for m in pool)
+    trusted = [m for m in pool if m.spares_sharp and broad_trust(m.name, domain) is not False
+               and not (measured_broad and broad_figure(m.name, domain) is None)]
+    if trusted:
+        return max(trusted, key=lambda m: m.measured[domain])
+
+    def made_worse(m: Method) -> float:  # photos of the broad tuning half made worse (unmeasured: last)
+        fig = broad_figure(m.name, domain)
+        return float(fig.get("below_input", 0)) if fig is not None else (math.inf if measured_broad else 0.0)
+
     # none keeps every promise: the fewest broad photos made worse first, then the largest gain
-    return max(pool, key=lambda m: (-(broad_figure(m.name, domain) or {}).get("below_input", 0), m.measured[domain]))
+    return max(pool, key=lambda m: (-made_worse(m), m.measured[domain]))

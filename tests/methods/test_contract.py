@@ -118,14 +118,19 @@ def test_broad_benchmark_figures_rank_the_defaults(monkeypatch) -> None:
 
     below = {"net": 63, "switch": 43, "clean": 0}
     monkeypatch.setattr(registry, "broad_figure", lambda name, domain: {"below_input": below[name]})
-    monkeypatch.setattr(registry, "broad_trust", lambda name, domain: below[name] == 0)
+    monkeypatch.setattr(registry, "broad_trust", lambda name, domain: None if name not in below else below[name] == 0)
     pool = [Fake("net", 0.85), Fake("switch", 0.84), Fake("clean", 0.1)]
     assert default_method("dslr", False, pool).name == "clean"  # the only one that made none worse
     assert default_method("dslr", False, pool[:2]).name == "switch"  # fewer made worse beats +0.01 dB
     below["clean"] = 5
     assert default_method("dslr", False, pool).name == "clean"
-    monkeypatch.setattr(registry, "broad_trust", lambda name, domain: None)  # unmeasured: the dev gain decides
-    assert default_method("dslr", False, pool).name == "net"
+    pool.append(Fake("untried", 2.0))  # never run on the broad benchmark while the others were
+    monkeypatch.setattr(registry, "broad_figure", lambda name, domain: None if name == "untried"
+                        else {"below_input": below[name]})
+    assert default_method("dslr", False, pool).name == "clean"
+    monkeypatch.setattr(registry, "broad_figure", lambda name, domain: None)  # nothing measured there:
+    monkeypatch.setattr(registry, "broad_trust", lambda name, domain: None)  # the dev gain decides
+    assert default_method("dslr", False, pool).name == "untried"
     assert item_domain(1, False) == "phone" and item_domain(3, True) == "dslr" and item_domain(1, True) == "dslr"
 
 
