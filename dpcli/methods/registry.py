@@ -59,7 +59,8 @@ def default_method(domain: str, needs_pair: bool, candidates: list[Method] | Non
     (``Method.spares_sharp``) and did not fail the broad benchmark's tuning half
     (:func:`~dpcli.methods.builtin.broad_trust`: photos nobody tuned on, none below its input; where
     that benchmark measured some candidates, an unmeasured one counts as untried);
-    only where none does, the one that made the fewest broad photos worse, then the largest gain
+    only where none does, one that spares sharp photos, then the one that made the fewest broad photos
+    worse, then the largest gain
     (None when nothing measured beats the input there)."""
     pool = [m for m in (candidates if candidates is not None else list_methods())
             if m.needs_pair == needs_pair and domain in m.domains and m.measured.get(domain, 0.0) > 0.0]
@@ -76,5 +77,6 @@ def default_method(domain: str, needs_pair: bool, candidates: list[Method] | Non
         fig = broad_figure(m.name, domain)
         return float(fig.get("below_input", 0)) if fig is not None else (math.inf if measured_broad else 0.0)
 
-    # none keeps every promise: the fewest broad photos made worse first, then the largest gain
-    return max(pool, key=lambda m: (-made_worse(m), m.measured[domain]))
+    # none keeps every promise: sharp photos spared first, then the fewest broad photos made worse,
+    # then the largest gain
+    return max(pool, key=lambda m: (m.spares_sharp, -made_worse(m), m.measured[domain]))
