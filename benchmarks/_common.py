@@ -4,6 +4,7 @@ on ``sys.path``): the real dev scenes, the separate-process peak-memory measurem
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURED = ROOT / "dpcli" / "methods" / "measured.json"
@@ -68,6 +70,71 @@ def named_method(method: str):
 
     options = Options(method=method, runtime={"device": "cpu"})
     return options, MethodChooser.of(options)
+
+
+# ------------------------------------------------------------------------------------ running as `run`
+def deblur_as_run(name: str, left: np.ndarray, right: np.ndarray | None, *, srgb: bool, domain: str,
+                  cache: dict) -> tuple[np.ndarray, str]:
+    """What `dpdeblur run` does with one item: the per-item pipeline itself (:func:`dpcli.pipeline.process`:
+    ``auto`` -> the best measured method of the data's domain, pairs oriented, the method's post
+    stages, the image clipped to [0, 1] as written). ``domain`` is what the case expects; the
+    pipeline decides it from the data and a mismatch is an error here.
+
+    Returns: (image (C, H, W) float32, the method name that ran).
+    """
+    from dpcli.pipeline import MethodChooser, Options, Source, Views, process
+
+    key = ("pipeline", name)
+    if key not in cache:  # one chooser per method name: each method is built once per benchmark
+        options = Options(method=name, runtime={"device": "cpu"})
+        cache[key] = options, MethodChooser.of(options)
+    options, chooser = cache[key]
+    done = process(Views.from_arrays(left, right), Source(srgb=srgb), options, chooser)
+    if done.domain != domain:
+        raise LookupError(f"the pipeline calls this {done.domain} data, the case says {domain}")
+    return np.asarray(done.image, np.float32), done.method.name
+
+
+def psnr_db(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR (dB) of ``a`` against ``b`` over ``mask`` (inf where they are equal)."""
+    err = (np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2
+    mse = float(err[..., mask].mean() if mask is not None else err.mean())
+    return math.inf if mse == 0 else -10 * math.log10(mse)
+
+
+def shown_srgb(x: np.ndarray, srgb: bool) -> torch.Tensor:
+    """The image as it is shown: sRGB values (linear images encoded)."""
+    from dpcli.optics import linear_to_srgb
+
+    t = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    return t if srgb else linear_to_srgb(t.clamp(0, 1))
+
+
+def densest_crop(density: torch.Tensor, size: int) -> tuple[int, int]:
+    """Top-left corner of the size x size window with the largest mean of a (H, W) map."""
+    from dpcli.optics.windows import box_mean
+
+    h, w = density.shape
+    s = min(size, h, w)
+    m = box_mean(density[None, None].double(), s // 2)[0, 0]
+    y, x = divmod(int(m.argmax()), w)
+    return min(max(y - s // 2, 0), h - s), min(max(x - s // 2, 0), w - s)
+
+
+def write_crop(path: Path, panels: list[np.ndarray], srgb: bool, where: torch.Tensor, size: int = 160) -> None:
+    """Side by side crops (input | output | reference) at the densest part of ``where``, 2x."""
+    from PIL import Image
+
+    y, x = densest_crop(where, size)
+    tiles = []
+    for p in panels:
+        t = shown_srgb(p, srgb).numpy()[:, y:y + size, x:x + size]
+        t = np.repeat(t, 3, 0) if t.shape[0] == 1 else t
+        tiles.append(t.transpose(1, 2, 0))
+        tiles.append(np.ones((tiles[-1].shape[0], 4, 3), np.float32))
+    img = Image.fromarray((np.clip(np.concatenate(tiles[:-1], 1), 0, 1) * 255).round().astype(np.uint8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.resize((img.width * 2, img.height * 2), Image.NEAREST).save(path)
 
 
 # ------------------------------------------------------------------------------------ memory
