@@ -40,6 +40,7 @@ from _common import ROOT, deblur_as_run, dev_data, dev_scenes, psnr_db, shown_sr
 
 TRUST_DOC = __doc__
 
+
 @dataclass
 class Case:
     """One input for a method: a DP pair (right given) or a single image, with how to score it."""
@@ -217,6 +218,7 @@ crops where the change is densest (open them).
 
 Needs scikit-image (the test extra).
 """
+
 # the colour photos in the scikit-image wheel (skimage.data); motorcycle: the left view of its stereo pair
 PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "motorcycle", "rocket")
 CHANGED = 2 / 255  # a pixel counts as changed beyond this (max over channels)
