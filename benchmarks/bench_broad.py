@@ -238,7 +238,7 @@ def score(out: np.ndarray, item: Item, kind: str) -> dict:
 
 def run_method(name: str, photos: list[Photo], conditions: list[str], cache: dict, crops: Path | None
                ) -> dict[str, dict[str, dict]]:
-    from bench_trust import deblur_as_run, write_crop
+    from _common import deblur_as_run, write_crop
 
     results: dict[str, dict[str, dict]] = {}
     for ci, cond in enumerate(conditions):

@@ -35,12 +35,10 @@ import argparse
 import json
 import math
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from _common import peak_rss_gib
+from _common import in_own_process, peak_rss_gib, reset_peak_rss
 
 SHARED = Path(os.environ.get("DPDEBLUR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 ARCH = {"bambnet": ("bambnet_deblur", "deblur_pair"), "defocusgan": ("defocusgan_generator", "deblur_single")}
@@ -103,7 +101,7 @@ def child(args: argparse.Namespace) -> None:
     session = Deblurrer(loaded, device="cpu", precision=precision, tile=tile, channels_last=cfg != "ref")
     views = (left, right) if args.model == "bambnet" else (combined,)
     del left, right, combined, gt  # only `views` stay alive, as in a CLI run
-    _reset_peak_rss()  # what counts is the run, not building the test input
+    reset_peak_rss()  # what counts is the run, not building the test input
     run = session.deblur_pair if args.model == "bambnet" else session.deblur_image
     times = []
     out = None
@@ -131,17 +129,6 @@ def child(args: argparse.Namespace) -> None:
                       "peak_rss_gib": rss,
                       "tile": session.tile_for(height, width, 3 * len(views)),
                       "weights": weights, "content": content, "megapixels": width * height / 1e6}))
-
-
-def _reset_peak_rss() -> None:
-    """Reset the kernel's peak-RSS mark (Linux ``clear_refs`` 5); elsewhere the peak includes setup."""
-    import gc
-
-    gc.collect()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def _psnr(a, b) -> float:
@@ -180,14 +167,12 @@ def main() -> None:
         outputs = {}
         for cfg in args.configs.split(","):
             out = tmp / f"{model}_{cfg}.npy"
-            cmd = [sys.executable, __file__, "--child", "--model", model, "--config", cfg, "--size", args.size,
-                   "--threads", str(args.threads), "--tile", str(args.tile), "--repeat", str(args.repeat),
-                   "--max-tiles", str(args.max_tiles), "--out", str(out)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                rows.append({"model": model, "config": cfg, "error": proc.stderr.strip().splitlines()[-1:]})
+            row = in_own_process(__file__, ["--child", "--model", model, "--config", cfg, "--size", args.size,
+                                            "--threads", args.threads, "--tile", args.tile, "--repeat", args.repeat,
+                                            "--max-tiles", args.max_tiles, "--out", out])
+            if "error" in row:
+                rows.append({"model": model, "config": cfg, "error": row["error"]})
                 continue
-            row = json.loads(proc.stdout.strip().splitlines()[-1])
             row["mp_per_s"] = row["megapixels"] / (row["cpu_seconds"] / args.threads)
             # on a shared CPU, CPU seconds / threads estimates the wall time of an idle machine
             row["x_authors"] = row["cpu_seconds"] / args.threads / args.authors_seconds

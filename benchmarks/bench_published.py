@@ -29,12 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from _common import peak_rss_gib
+from _common import in_own_process, peak_rss_gib
 
 SHARED = Path(os.environ.get("DPDEBLUR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 SIZES = {"DPDD 1120x1680": (1120, 1680), "24 MP 4000x6000": (4000, 6000)}
@@ -98,13 +96,12 @@ def part_time(args) -> list[dict]:
         for precision in args.precisions.split(","):
             probe = probes.get(f"{arch}/{precision}")
             if probe is None:
-                cmd = [sys.executable, __file__, "--probe", arch, "--tile-probe", str(args.tile_probe),
-                       "--precisions", precision]
-                res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-                if res.returncode != 0:
-                    rows.append({"arch": arch, "precision": precision, "error": res.stderr.strip().splitlines()[-1]})
+                probe = in_own_process(__file__, ["--probe", arch, "--tile-probe", args.tile_probe,
+                                                  "--precisions", precision], env={**os.environ, "OMP_NUM_THREADS": "1"})
+                if "error" in probe:
+                    rows.append({"arch": arch, "precision": precision, "error": probe["error"]})
                     continue
-                probe = probes[f"{arch}/{precision}"] = json.loads(res.stdout.strip().splitlines()[-1])
+                probes[f"{arch}/{precision}"] = probe
             for label, (h, w) in SIZES.items():
                 rows.append({"arch": arch, "precision": precision, "size": label, "probe_tile": probe["side"],
                              "probe_cpu_s": probe["cpu_seconds"], "probe_peak_gib": probe["peak_gib"],

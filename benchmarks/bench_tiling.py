@@ -28,13 +28,11 @@ import contextlib
 import json
 import math
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
-from _common import peak_rss_gib
+from _common import in_own_process, peak_rss_gib
 from torch import nn
 
 from dpcli.tiling import (
@@ -120,12 +118,12 @@ def section_memory(args: argparse.Namespace) -> list[dict]:
     for net in args.nets:
         for mp in args.megapixels:
             h, w = SIZES[mp]
-            cmd = [sys.executable, __file__, "--child", "memory", "--net", net, "--h", str(h), "--w", str(w),
-                   "--tile", str(args.tile), "--overlap", str(args.overlap), "--threads", str(args.threads),
-                   "--max-tiles", str(args.max_tiles if net != "standin" else 0)]
+            cmd = ["--child", "memory", "--net", net, "--h", h, "--w", w, "--tile", args.tile, "--overlap", args.overlap,
+                   "--threads", args.threads, "--max-tiles", args.max_tiles if net != "standin" else 0]
             cmd += ["--channels-last"] if args.channels_last else []
-            res = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            row = json.loads(res.stdout.strip().splitlines()[-1])
+            row = in_own_process(__file__, cmd)
+            if "error" in row:
+                raise SystemExit(f"{net} {mp} MP: {row['error']}")
             row["mp"] = mp
             rows.append(row)
             print_memory([row], header=len(rows) == 1)

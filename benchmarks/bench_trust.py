@@ -16,16 +16,19 @@ Columns (each through the code path of `dpdeblur run`: :func:`deblur_as_run`):
 Before/after crops (input | output | GT) go to ``--crops`` (where the output's artefacts are
 densest, and where a sharp input changed most); open them.
 
-    DPDEBLUR_SHARED=/work/shared python benchmarks/bench_trust.py [--methods auto,classical,zeroshot]
+    DPDEBLUR_SHARED=/work/shared python benchmarks/bench_trust.py [trust] [--methods auto,classical,zeroshot]
         [--domains dslr,phone] [--quick] [--crops out/trust] [--json trust.json]
 
 --quick: 2 scenes per domain (canon_00, canon_01 / 002, 006) instead of 4.
+
+``unseen``: photos nobody tuned on (scikit-image's colour photos), how much `run` changes them:
+
+    python benchmarks/bench_trust.py unseen [--methods auto,defocusgan_generator_small.dslr-synth] [--crops out/unseen]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -33,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import ROOT, deblur_as_run, dev_data, dev_scenes, psnr_db, shown_srgb, subcommands, write_crop
 
-ROOT = Path(__file__).resolve().parents[1]
+TRUST_DOC = __doc__
 
 
 @dataclass
@@ -54,95 +58,26 @@ class Case:
     extra: dict = field(default_factory=dict)
 
 
-def deblur_as_run(name: str, left: np.ndarray, right: np.ndarray | None, *, srgb: bool, domain: str,
-                  cache: dict) -> tuple[np.ndarray, str]:
-    """What `dpdeblur run` does with one item: the per-item pipeline itself (:func:`dpcli.pipeline.process`:
-    ``auto`` -> the best measured method of the data's domain, pairs oriented, the method's post
-    stages, the image clipped to [0, 1] as written). ``domain`` is what the case expects; the
-    pipeline decides it from the data and a mismatch is an error here.
-
-    Returns: (image (C, H, W) float32, the method name that ran).
-    """
-    from dpcli.pipeline import MethodChooser, Options, Source, Views, process
-
-    key = ("pipeline", name)
-    if key not in cache:  # one chooser per method name: each method is built once per benchmark
-        options = Options(method=name, runtime={"device": "cpu"})
-        cache[key] = options, MethodChooser.of(options)
-    options, chooser = cache[key]
-    done = process(Views.from_arrays(left, right), Source(srgb=srgb), options, chooser)
-    if done.domain != domain:
-        raise LookupError(f"the pipeline calls this {done.domain} data, the case says {domain}")
-    return np.asarray(done.image, np.float32), done.method.name
-
-
-def _psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    err = (np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2
-    mse = float(err[..., mask].mean() if mask is not None else err.mean())
-    return math.inf if mse == 0 else -10 * math.log10(mse)
-
-
-def _shown(x: np.ndarray, srgb: bool) -> torch.Tensor:
-    from dpcli.optics import linear_to_srgb
-
-    t = torch.from_numpy(np.ascontiguousarray(x, np.float32))
-    return t if srgb else linear_to_srgb(t.clamp(0, 1))
-
-
 def load_cases(shared: Path, domains: list[str], quick: bool) -> list[Case]:
     from dpcli.io.images import read_image
-    from dpcli.metrics.protocols import (list_canon_scenes, load_canon_scene, load_pixel4_scene, score_canon,
-                                         score_pixel4)
 
     cases: list[Case] = []
     if "dslr" in domains:
-        canon = shared / "data" / "canon-dpdd-gif"
-        for sid in list_canon_scenes(canon)[: 2 if quick else None]:
-            sc = load_canon_scene(canon, sid)
-            name = f"canon_{sid}"
-            cases.append(Case("dslr", name, "blurred", sc.view_a, sc.view_b, True, sc.gt, sc.combined, sc.mask,
-                              lambda img, sc=sc: score_canon(img, sc)["psnr"]))
-            cases.append(Case("dslr", name, "sharp", sc.gt, sc.gt, True, sc.gt, None, sc.mask))
+        for dev in dev_scenes(shared, ("dslr",), limit=2 if quick else None):
+            sc = dev.scene
+            cases.append(Case("dslr", dev.name, "blurred", dev.a, dev.b, True, sc.gt, dev.combined, sc.mask,
+                              lambda img, score=dev.score: score(img)["psnr"]))
+            cases.append(Case("dslr", dev.name, "sharp", sc.gt, sc.gt, True, sc.gt, None, sc.mask))
         scene_c = np.asarray(read_image(ROOT / "examples" / "single" / "scene_c.png").data, np.float32)
         gt_c = np.asarray(read_image(ROOT / "examples" / "ground_truth" / "scene_c.png").data, np.float32)
         cases.append(Case("dslr", "scene_c", "scene_c", scene_c, None, True, gt_c))
     if "phone" in domains:
-        pixel = shared / "data" / "pixel4"
-        for sid in ["002", "006", "009", "013"][: 2 if quick else None]:
-            sc = load_pixel4_scene(pixel, sid, swap_lr=False)  # file order; run detects the L/R order
-            left, right = np.clip(sc.crop_view(sc.left), 0, 1), np.clip(sc.crop_view(sc.right), 0, 1)
-            cases.append(Case("phone", sid, "blurred", left, right, False, sc.gt, sc.crop_view(sc.combined), None,
-                              lambda img, sc=sc: score_pixel4(img, sc)["psnr"]))
-            gt = np.clip(sc.gt, 0, 1)
-            cases.append(Case("phone", sid, "sharp", gt, gt, False, gt))
+        for dev in dev_scenes(shared, ("phone",), limit=2 if quick else None):  # file order; run detects L/R
+            cases.append(Case("phone", dev.name, "blurred", dev.a, dev.b, False, dev.scene.gt, dev.combined, None,
+                              lambda img, score=dev.score: score(img)["psnr"]))
+            gt = np.clip(dev.scene.gt, 0, 1)
+            cases.append(Case("phone", dev.name, "sharp", gt, gt, False, gt))
     return cases
-
-
-def _crop_at(density: torch.Tensor, size: int) -> tuple[int, int]:
-    """Top-left corner of the size x size window with the largest mean of a (H, W) map."""
-    from dpcli.optics.windows import box_mean
-
-    h, w = density.shape
-    s = min(size, h, w)
-    m = box_mean(density[None, None].double(), s // 2)[0, 0]
-    y, x = divmod(int(m.argmax()), w)
-    return min(max(y - s // 2, 0), h - s), min(max(x - s // 2, 0), w - s)
-
-
-def write_crop(path: Path, panels: list[np.ndarray], srgb: bool, where: torch.Tensor, size: int = 160) -> None:
-    """Side by side crops (input | output | reference) at the densest part of ``where``, 2x."""
-    from PIL import Image
-
-    y, x = _crop_at(where, size)
-    tiles = []
-    for p in panels:
-        t = _shown(p, srgb).numpy()[:, y:y + size, x:x + size]
-        t = np.repeat(t, 3, 0) if t.shape[0] == 1 else t
-        tiles.append(t.transpose(1, 2, 0))
-        tiles.append(np.ones((tiles[-1].shape[0], 4, 3), np.float32))
-    img = Image.fromarray((np.clip(np.concatenate(tiles[:-1], 1), 0, 1) * 255).round().astype(np.uint8))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.resize((img.width * 2, img.height * 2), Image.NEAREST).save(path)
 
 
 def evaluate(name: str, cases: list[Case], crops: Path | None, cache: dict, done: dict) -> list[dict]:
@@ -182,8 +117,8 @@ def evaluate(name: str, cases: list[Case], crops: Path | None, cache: dict, done
             if case.kind == "blurred":
                 base, got = case.score(case.baseline), case.score(img)
                 row["gain"].append(got - base)
-                shown_img, shown_gt = _shown(img, case.srgb), _shown(case.reference, case.srgb)
-                shown_in = _shown(case.baseline, case.srgb)
+                shown_img, shown_gt = shown_srgb(img, case.srgb), shown_srgb(case.reference, case.srgb)
+                shown_in = shown_srgb(case.baseline, case.srgb)
                 row["art"].append(float(artefact_share(shown_img, shown_gt, case.mask)))
                 row["art_in"].append(float(artefact_share(shown_in, shown_gt, case.mask)))
                 row["scenes"][case.scene] = (round(got - base, 2), round(row["art"][-1], 4))
@@ -195,14 +130,14 @@ def evaluate(name: str, cases: list[Case], crops: Path | None, cache: dict, done
                         art = art * torch.from_numpy(case.mask).float()
                     write_crop(crops / f"{tag}.png", [case.baseline, img, case.reference], case.srgb, art)
             elif case.kind == "sharp":
-                row["sharp"].append(_psnr(img, case.reference, case.mask))
+                row["sharp"].append(psnr_db(img, case.reference, case.mask))
                 if crops is not None:
                     diff = torch.from_numpy(np.abs(img - case.reference).mean(0))
                     if case.mask is not None:
                         diff = diff * torch.from_numpy(case.mask).float()
                     write_crop(crops / f"{tag}.png", [case.reference, img], case.srgb, diff)
             else:  # scene_c
-                row["scene_c"] = _psnr(img, case.reference)
+                row["scene_c"] = psnr_db(img, case.reference)
                 if crops is not None:
                     diff = torch.from_numpy(np.abs(img - case.left).mean(0))
                     write_crop(crops / f"{tag}.png", [case.left, img, case.reference], case.srgb, diff)
@@ -232,8 +167,9 @@ def table(rows: list[dict], scene_c_input: float | None) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def trust(argv: list[str]) -> None:
+    """One benchmark of trust: per method and for the default (`auto`), per domain, on the real dev data."""
+    ap = argparse.ArgumentParser(prog="bench_trust.py [trust]", description=TRUST_DOC.splitlines()[0])
     ap.add_argument("--methods", default="all", help="comma list of method names and/or auto; "
                     "all = auto + every registered method (dpcli.methods.method_names)")
     ap.add_argument("--domains", default="dslr,phone")
@@ -241,13 +177,12 @@ def main() -> None:
     ap.add_argument("--crops", type=Path, default=None, help="folder for before/after crops (PNG)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from dpcli.methods import method_names
 
     names = ["auto", *method_names()] if args.methods == "all" else args.methods.split(",")
-    shared = Path(os.environ.get("DPDEBLUR_SHARED", "../shared"))
-    cases = load_cases(shared, args.domains.split(","), args.quick)
+    cases = load_cases(dev_data(), args.domains.split(","), args.quick)
     scene_c = next((c for c in cases if c.kind == "scene_c"), None)
     cache: dict = {}
     done: dict = {}
@@ -260,12 +195,88 @@ def main() -> None:
             print(f"{name} {r['domain']} {r['input']}: (gain dB, artefacts) {r['scenes']} sharp "
                   f"{[round(s, 1) for s in r['sharp']]} ({time.perf_counter() - t:.0f} s)", flush=True)
     print()
-    print(table(rows, None if scene_c is None else _psnr(scene_c.left, scene_c.reference)))
+    print(table(rows, None if scene_c is None else psnr_db(scene_c.left, scene_c.reference)))
     if args.json:
         for r in rows:
             r["ran"] = sorted(r["ran"])
         args.json.write_text(json.dumps(rows, indent=1, default=float) + "\n")
 
 
+UNSEEN_DOC = """Photos nobody tuned on: how much `dpdeblur run` changes scikit-image's bundled colour photos.
+
+No ground truth exists for these photos and none is sharp everywhere (chelsea's background is out of
+focus, astronaut's shuttle model stands behind the sitter), so this is not the harm figure of
+``trust``: it shows how much each method changes a photo and where. Each photo runs at full
+size and downscaled 2x (box filter: every soft detail becomes sharper, so a change that stays is
+one the method makes on detail that is sharp at pixel scale). Columns: PSNR of the output against
+the photo (dB), and the share of pixels changed by more than 2/255. Every photo goes through the
+per-item path of `run` (:func:`dpcli.pipeline.process`). ``--crops DIR`` writes photo | output
+crops where the change is densest (open them).
+
+    python benchmarks/bench_trust.py unseen [--methods auto,defocusgan_generator_small.dslr-synth]
+        [--crops out/unseen]
+
+Needs scikit-image (the test extra).
+"""
+
+# the colour photos in the scikit-image wheel (skimage.data); motorcycle: the left view of its stereo pair
+PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "motorcycle", "rocket")
+CHANGED = 2 / 255  # a pixel counts as changed beyond this (max over channels)
+
+
+def load_photo(name: str) -> np.ndarray:
+    """(3, H, W) float32 sRGB in [0, 1], as the file holds it."""
+    import skimage.data as data
+
+    img = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
+    return np.ascontiguousarray(np.asarray(img)[..., :3].transpose(2, 0, 1), np.float32) / 255.0
+
+
+def downscale(img: np.ndarray, factor: int) -> np.ndarray:
+    """Box-filter downscale by an integer factor (the photo cut to a multiple of it)."""
+    if factor == 1:
+        return img
+    t = torch.from_numpy(img)[None]
+    return torch.nn.functional.avg_pool2d(t, factor)[0].numpy()
+
+
+def quantise(img: np.ndarray) -> np.ndarray:
+    """As an 8-bit file would hold it: the input of `run` on a saved photo."""
+    return np.round(img * 255.0).astype(np.float32) / 255.0
+
+
+def unseen(argv: list[str]) -> None:
+    """Photos nobody tuned on: how much `dpdeblur run` changes scikit-image's bundled colour photos."""
+    ap = argparse.ArgumentParser(prog="bench_trust.py unseen", description=UNSEEN_DOC.splitlines()[0])
+    ap.add_argument("--methods", default="auto", help="comma-separated method names (`dpdeblur models`)")
+    ap.add_argument("--scales", default="1,2", help="downscale factors")
+    ap.add_argument("--crops", type=Path, default=None, help="folder for photo | output crops (PNG)")
+    args = ap.parse_args(argv)
+    cache: dict = {}
+    scales = [int(s) for s in args.scales.split(",")]
+    for name in args.methods.split(","):
+        print(f"\n{name}: PSNR against the photo (dB) / share of pixels changed by > 2/255")
+        print(f"{'photo':18s} " + " ".join(f"{'1/' + str(s) + ' size':>16s}" for s in scales))
+        by_scale: dict[int, list[float]] = {s: [] for s in scales}
+        ran = name
+        for photo in PHOTOS:
+            cells = []
+            for s in scales:
+                img = quantise(downscale(load_photo(photo), s))
+                out, ran = deblur_as_run(name, img, None, srgb=True, domain="dslr", cache=cache)
+                out = quantise(np.clip(out, 0, 1))
+                psnr = psnr_db(out, img)
+                diff = np.abs(out - img).max(0)
+                by_scale[s].append(psnr)
+                cells.append(f"{psnr:7.2f} / {float((diff > CHANGED).mean()):6.3f}")
+                if args.crops is not None:
+                    args.crops.mkdir(parents=True, exist_ok=True)
+                    write_crop(args.crops / f"{ran}_{photo}_1-{s}.png", [img, out], True,
+                               torch.from_numpy(diff))
+            print(f"{photo:18s} " + " ".join(f"{c:>16s}" for c in cells), flush=True)
+        print(f"{'mean / min':18s} " + " ".join(f"{np.mean(v):7.2f} / {min(v):6.2f}" for v in by_scale.values())
+              + f"   (ran: {ran})")
+
+
 if __name__ == "__main__":
-    main()
+    subcommands({"trust": trust, "unseen": unseen}, default="trust")

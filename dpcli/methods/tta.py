@@ -123,7 +123,7 @@ def tta_single(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
 
 def _measured_tta(name: str) -> dict[str, dict]:
     """domain -> {"passes": {"2"|"4"|"8": {"gain_db", "worst_db"}}, ...}: what TTA added to ``name``
-    on the domain's dev scenes (measured.json "tta", written by benchmarks/bench_tta.py)."""
+    on the domain's dev scenes (measured.json "tta", written by benchmarks/bench_dev.py tta)."""
     from dpcli.methods.builtin import _MEASURED
 
     try:

@@ -59,7 +59,7 @@ class LoopConfig:
     start_step: int = 0  # first step of a fresh run (a warm start from a compact state continues its count)
     num_workers: int | None = None  # loader processes; None = auto (:func:`auto_workers`)
     # NHWC activations: off by default; on this CPU it measured faster in one run and slower in
-    # another (dpcli/weights/README.md "Training throughput"), so no default gain is established
+    # another (docs/training.md "Training throughput"), so no default gain is established
     channels_last: bool = False
     compile: bool = False  # torch.compile the stage's networks
     quiet: bool = False

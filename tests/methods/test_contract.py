@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dpcli.domains import DOMAINS
 from dpcli.methods import default_method, get_method, item_domain, list_methods, method_names
+from dpcli.methods.builtin import broad_figure, broad_trust
 from dpcli.metrics.image import psnr
 from dpcli.optics import linear_to_srgb
 from tests.methods.conftest import render_disc_photo, render_pair
@@ -131,6 +133,28 @@ def test_broad_benchmark_figures_rank_the_defaults(monkeypatch) -> None:
     monkeypatch.setattr(registry, "broad_figure", lambda name, domain: None)  # nothing measured there:
     monkeypatch.setattr(registry, "broad_trust", lambda name, domain: None)  # the dev gain decides
     assert default_method("dslr", False, pool).name == "untried"
+
+
+def test_shipped_defaults_keep_their_promises() -> None:
+    """Whatever ships (dpcli/weights/manifest.json, dpcli/methods/measured.json), the default for each
+    domain and kind of input is meant for that domain, beats the input there, and spares sharp photos
+    wherever some candidate does; no default only where nothing measured beats the input."""
+    for domain in DOMAINS:
+        for pair in (True, False):
+            candidates = [m for m in list_methods()
+                          if m.needs_pair == pair and domain in m.domains and m.measured.get(domain, 0.0) > 0]
+            chosen = default_method(domain, pair)
+            if chosen is None:
+                assert not candidates, (domain, pair)
+                continue
+            assert chosen.needs_pair == pair and domain in chosen.domains and chosen.measured[domain] > 0
+            tried = any(broad_figure(m.name, domain) is not None for m in candidates)
+
+            def trusted(m) -> bool:  # spares sharp photos and kept the broad benchmark's promise (where it ran)
+                return m.spares_sharp and (broad_trust(m.name, domain) if tried else True) is True
+
+            if any(trusted(m) for m in candidates):
+                assert trusted(chosen), (domain, pair)
     assert item_domain(1, False) == "phone" and item_domain(3, True) == "dslr" and item_domain(1, True) == "dslr"
 
 
