@@ -320,19 +320,18 @@ def broad_figures(res: dict[str, dict], photos: int) -> dict[str, dict]:
 
 
 def write_measured(everything: dict, photos: int) -> None:
-    path = Path(__file__).resolve().parents[1] / "dpcli" / "methods" / "measured.json"
-    data = json.loads(path.read_text())
-    broad = data.setdefault("broad", {})
-    for name, res in everything.items():
-        ran = {r.get("ran") for per in res.values() for r in per.values() if isinstance(r, dict)} - {None}
-        if name == "auto" or len(ran) != 1:
-            continue  # figures belong to one method, not to whichever auto chose
-        for domain, fig in broad_figures(res, photos).items():
-            broad.setdefault(name, {})[domain] = fig
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-    print(f"wrote the tuning-half figures of {', '.join(everything)} to {path}")
+    from _common import update_measured
+
+    def add(data: dict) -> None:
+        broad = data.setdefault("broad", {})
+        for name, res in everything.items():
+            ran = {r.get("ran") for per in res.values() for r in per.values() if isinstance(r, dict)} - {None}
+            if name == "auto" or len(ran) != 1:
+                continue  # figures belong to one method, not to whichever auto chose
+            for domain, fig in broad_figures(res, photos).items():
+                broad.setdefault(name, {})[domain] = fig
+
+    print(f"wrote the tuning-half figures of {', '.join(everything)} to {update_measured(add)}")
 
 
 def main() -> None:
