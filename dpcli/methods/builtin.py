@@ -120,7 +120,7 @@ class BlindDeconvSingle(Method):
     space = "linear"
     blur_model = "uniform disc"
     summary = ("single-image blind deconvolution (training-free): a uniform disc blur measured from the "
-               "photo's spectrum, undone by a Wiener filter; photos without measured blur come back unchanged")
+               "photo's spectrum, undone with a total-variation prior; photos without measured blur come back unchanged")
 
     def __init__(self, config=None, **_: Any) -> None:
         self.config = config
