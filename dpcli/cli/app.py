@@ -86,6 +86,12 @@ class DpCommand(TyperCommand):
                 param.nargs = len(param.metavar.split())
         return params
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.help = registry_words(self.help)
+        for param in self.get_params(ctx):
+            param.help = registry_words(getattr(param, "help", None))
+        return super().format_help(ctx, formatter)
+
 
 class DpGroup(TyperGroup):
     """The root ``dpdeblur`` group: its own options (--version, --help) in words too, as flags."""
@@ -95,12 +101,6 @@ class DpGroup(TyperGroup):
         for param in params:
             user_metavar(param)
         return params
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        self.help = registry_words(self.help)
-        for param in self.get_params(ctx):
-            param.help = registry_words(getattr(param, "help", None))
-        return super().format_help(ctx, formatter)
 
 
 class DpTyper(typer.Typer):

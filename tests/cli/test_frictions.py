@@ -184,7 +184,7 @@ def test_models_is_short_and_lists_the_same_weights_once(dpdeblur):
     res = dpdeblur("models", columns=80)
     assert res.code == 0
     lines = res.out.splitlines()
-    assert len(lines) < 60
+    assert len(lines) < 66  # about a screenful at 80 columns
     titles = {"architectures", "weights"}
     assert not [line for line in lines if re.fullmatch(r"\s{20,}\S+\s*", line) and line.strip() not in titles]
     same = _same_weights(list_pretrained())
