@@ -13,15 +13,19 @@ Public API (used by ``dpdeblur defocus-map --method classical`` and ``dpdeblur r
   (``lam``, ``patch``, ``scales``, ``radii``, ``extend``, ``mode``="levels"|"patches",
   ``level_lam``, the ringing guard ``level_guard``/``guard_strong``/``level_floor``: 0 turns it
   off), ``roi``, ``grid``.
+- ``deblur_single_classical(linear, config=None) -> (image, estimate)``: ONE photo deconvolved by the
+  uniform disc blur its spectrum shows (:mod:`dpcli.classical.blind`), or returned as it is.
 - ``load_kernels_dir(path, swap_lr=False) -> (left, right)``: Pixel 4 calibration format
   (``blur_kernels_{left,right}.npy``), re-centred.
 
 Views must be in OUR orientation (Pixel 4 files: ``swap_lr=True``). With ``srgb=True`` the views
 are linearised first and the result re-encoded (blur is linear-light physics).
 """
+from dpcli.classical.blind import BlindConfig, deblur_single_classical, estimate_disc_radius
 from dpcli.classical.deconv import (DeconvConfig, deblur_pair_classical, joint_wiener, load_kernels_dir,
                                     lr_consistency, wiener_levels)
 from dpcli.classical.defocus import DefocusConfig, cost_volume, estimate_defocus_classical
 
-__all__ = ["estimate_defocus_classical", "deblur_pair_classical", "DefocusConfig", "DeconvConfig",
+__all__ = ["estimate_defocus_classical", "deblur_pair_classical", "deblur_single_classical", "estimate_disc_radius",
+           "BlindConfig", "DefocusConfig", "DeconvConfig",
            "joint_wiener", "wiener_levels", "lr_consistency", "cost_volume", "load_kernels_dir"]
