@@ -125,7 +125,7 @@ def main() -> None:
     import traceback
 
     from dpcli.cli.console import describe_exception
-    from dpcli.device import retain_freed_memory
+    from dpcli.heap import retain_freed_memory
 
     retain_freed_memory()  # large conv buffers are reused instead of re-faulted (see its docstring)
     _warnings_as_lines()
