@@ -209,11 +209,6 @@ def make_item(photo: Photo, condition: str, seed: int) -> Item:
 
 # --- scoring ---------------------------------------------------------------------------------------
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2).mean())
-    return math.inf if mse == 0 else -10 * math.log10(mse)
-
-
 def flat_unchanged(out: np.ndarray, item: Item) -> float:
     """Share of the flat pixels (the sharp photo's 7x7 std below 1/255) that the method changed by
     at most 2/255 (max over channels) from its noisy input."""
@@ -228,7 +223,9 @@ def flat_unchanged(out: np.ndarray, item: Item) -> float:
 
 
 def score(out: np.ndarray, item: Item, kind: str) -> dict:
-    row = {"psnr": psnr(out, item.reference), "input": psnr(item.baseline, item.reference)}
+    from _common import psnr_db
+
+    row = {"psnr": psnr_db(out, item.reference), "input": psnr_db(item.baseline, item.reference)}
     if kind == "sharp":
         row["changed"] = float((np.abs(out - item.left).max(0) > CHANGED + 1e-6).mean())
     if kind == "noise":

@@ -442,9 +442,8 @@ def process(item_or_views, source: Source | None = None, options: Options | None
         result = method.deblur(left, right, srgb=srgb, kernels=options.kernels, defocus=options.defocus,
                                focus=source.focus_side)
         if views.combined is not None and views.combined.shape == views.left.shape:
-            chosen = result.info.get("chosen")  # a composite that hands each item to one part: that part's gate
-            ran = method.part(chosen) if chosen and hasattr(method, "part") else method
-            gated = capture_fallback(result.image, left, right, views.combined, ran, srgb)
+            gated = capture_fallback(result.image, left, right, views.combined, method.handled_by(result.info),
+                                     srgb)
             if gated is not None:
                 result.image = gated
                 provenance["post"] = "focus gate falls back to the source's combined capture"

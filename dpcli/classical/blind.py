@@ -67,7 +67,6 @@ class BlurEstimate:
     confidence: float
     residuals: dict[float, float] = field(default_factory=dict)
     uniformity: float = 1.0  # the worst tile's residual at ``radius`` over its own best (1 = uniform)
-    least: float = 0.0  # the smallest radius a tile with detail prefers
 
 
 def radial_log_power(luma: torch.Tensor, bins: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,26 +151,25 @@ def _detail(luma: torch.Tensor) -> float:
     return float(lap.std())
 
 
-def tile_uniformity(linear: torch.Tensor, radius: float, config: BlindConfig | None = None
-                    ) -> tuple[float, float]:
+def tile_uniformity(linear: torch.Tensor, radius: float, config: BlindConfig | None = None) -> float:
     """How far the photo's parts disagree with one radius: the largest, over ``config.tile``-px
     tiles on a grid (at most 8 x 8, evenly spread), of the tile's fit residual at ``radius`` over its
     best residual among the candidates (1.0: every tile agrees). A tile counts where it finds a
     blur with ``config.confidence``, or finds none while its fine detail rises above the photo's
-    noise (Laplacian over 3x what its noise alone gives); sky or a bare wall says nothing. (C, H, W) linear -> (that ratio, the smallest radius
-    an informative tile prefers: the blur every part of the photo has at least)."""
+    noise (Laplacian over 3x what its noise alone gives); sky or a bare wall says nothing.
+    (C, H, W) linear -> float."""
     from dpcli.classical.defocus import estimate_noise
 
     cfg = config or BlindConfig()
     h, w = linear.shape[-2:]
     t = cfg.tile
     if min(h, w) < 2 * t:
-        return 1.0, radius
+        return 1.0
     luma = _luma(linear)
     floor = 3 * math.sqrt(20) * estimate_noise(luma[None, None].float())
     ys = torch.linspace(0, h - t, min(8, h // t)).round().long().tolist()
     xs = torch.linspace(0, w - t, min(8, w // t)).round().long().tolist()
-    worst, least = 1.0, radius
+    worst = 1.0
     for y in ys:
         for x in xs:
             res = estimate_disc_radius(linear[..., y:y + t, x:x + t], cfg).residuals
@@ -180,8 +178,8 @@ def tile_uniformity(linear: torch.Tensor, radius: float, config: BlindConfig | N
                 continue  # no blur found, nor the detail that would show there is none
             if best > 0 and res[0] < cfg.confidence * res[best]:
                 continue  # a blur, but not one it can be sure of
-            worst, least = max(worst, res[radius] / max(res[best], 1e-30)), min(least, best)
-    return worst, least
+            worst = max(worst, res[radius] / max(res[best], 1e-30))
+    return worst
 
 
 def _spectra(linear: torch.Tensor, kernel: torch.Tensor):
@@ -243,7 +241,7 @@ def deblur_single_classical(linear: torch.Tensor, config: BlindConfig | None = N
     cfg = config or BlindConfig()
     estimate = estimate_disc_radius(linear, cfg)
     if estimate.radius > 0:
-        estimate.uniformity, estimate.least = tile_uniformity(linear, estimate.radius, cfg)
+        estimate.uniformity = tile_uniformity(linear, estimate.radius, cfg)
     if estimate.radius <= 0 or estimate.uniformity > cfg.uniformity:
         return linear, estimate  # the very input: the caller gets its own pixels back
     x = linear[None].float()

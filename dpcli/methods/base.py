@@ -108,6 +108,11 @@ class Method(ABC):
         """(H, W) signed blur radius in px of a pair (this method's own estimate)."""
         return self.deblur(left, right, srgb=srgb, kernels=kernels, defocus=True, focus=focus).defocus
 
+    def handled_by(self, info: dict) -> "Method":
+        """The method that made an item's image, from its :class:`MethodOutput` ``info``: this one
+        (a composite that hands each item to one part names that part)."""
+        return self
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "needs_pair": self.needs_pair, "space": self.space, "blur_model": self.blur_model,
                 "domains": list(self.domains), "measured_gain_db": dict(self.measured), "summary": self.summary}

@@ -207,6 +207,9 @@ class Switch(Composite):
     def acted(self, info: dict) -> bool:
         raise NotImplementedError
 
+    def handled_by(self, info: dict) -> Method:
+        return self.part(info["chosen"]) if "chosen" in info else self
+
     def _deblur(self, left, right, *, kernels, defocus, focus):
         srgb = self.space == "srgb"
         first, second = (self.part(n) for n in self.parts)

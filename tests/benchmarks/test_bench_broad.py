@@ -27,7 +27,9 @@ def test_halves_are_fixed_by_hash():
 def test_items_degrade_the_photo_as_their_condition_says(photo):
     sharp = bench_broad.make_item(photo, "sharp", 0)
     assert np.array_equal(sharp.left, sharp.reference) and sharp.right is None
-    psnrs = [bench_broad.psnr(bench_broad.make_item(photo, c, 0).left, sharp.reference)
+    from _common import psnr_db
+
+    psnrs = [psnr_db(bench_broad.make_item(photo, c, 0).left, sharp.reference)
              for c in ("disc1", "disc3", "disc8")]
     assert psnrs[0] > psnrs[1] > psnrs[2]  # a larger disc, a blurrier input
     pair = bench_broad.make_item(photo, "pair2", 0)
