@@ -24,10 +24,22 @@ the run would take on an idle machine: this CPU is shared, wall times swing with
 full-frame fp32 pass (tiling + precision), bf16 against fp32 with the same tiles (precision
 alone), and the change of PSNR against the ground truth caused by bf16.
 
+Stages (``python benchmarks/bench_infer.py stages``): where ``dpdeblur run`` with no flags spends
+its time on a 12 and a 24 megapixel photo and DP pair: wall and CPU seconds and peak RSS per stage
+(start-up, read, orientation, blur estimate, each network pass, each post step, deconvolution,
+encode + write), timed inside the very command users run (:mod:`dpcli.timing`), one process per
+row, with the CPU's name and its AVX-512 BF16 / AMX flags. Inputs are made once and cached
+(``--inputs``): the photo is ``--source`` (default: the KDE wallpaper photo Volna when installed,
+else a dead-leaves image) resized to the frame; "blurred" is it under a uniform 3 px disc (the
+deconvolution path); the pair is rendered from it with half-disc kernels under a -2..5 px radius
+ramp (blur that varies across the frame: the network path).
+
 Usage:
   python benchmarks/bench_infer.py                       # both models, all configurations
   python benchmarks/bench_infer.py --model bambnet --configs ref,fp32,bf16 --threads 2 --json
   python benchmarks/bench_infer.py --configs fp32,bf16 --size 6000x4000 --max-tiles 4   # 24 MP peak RSS
+  python benchmarks/bench_infer.py stages                # run's defaults at 12 and 24 MP, per stage
+  python benchmarks/bench_infer.py stages --sizes 4000x3000 --inputs-kind single,pair --json
 """
 from __future__ import annotations
 
@@ -138,7 +150,8 @@ def _psnr(a, b) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
 
 
-def main() -> None:
+def networks(argv: list[str]) -> None:
+    """Speed, memory and bf16 quality of the paper-size networks (the default command)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="both", choices=["both", "bambnet", "defocusgan"])
     parser.add_argument("--configs", default="ref,fp32,bf16,fp32-t,bf16-t")
@@ -153,7 +166,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         child(args)
         return
@@ -222,5 +235,152 @@ def main() -> None:
         print(f"weights: {rows[0]['weights']}; content: {rows[0]['content']}")
 
 
+# --- stages: where `dpdeblur run` spends its time ------------------------------------------------
+
+KINDS = ("single", "blurred", "pair")
+VOLNA = Path("/usr/share/wallpapers/Volna/contents/images/5120x2880.jpg")
+
+
+def cpu_facts() -> dict:
+    """The CPU's name, and whether it has AVX-512 BF16 and AMX (Linux /proc/cpuinfo)."""
+    name, flags = "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and name == "unknown":
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return {"cpu": name, "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_bf16" in flags,
+            "avx512f": "avx512f" in flags, "cores": os.cpu_count()}
+
+
+def _inputs(folder: Path, size: tuple[int, int], source: Path | None) -> dict[str, list[Path]]:
+    """The test files of one frame size (made once, then reused): kind -> input paths."""
+    import numpy as np
+    import torch
+
+    from dpcli.io.images import read_image, write_image
+    from dpcli.optics import linear_to_srgb, srgb_to_linear
+    from dpcli.synth.degrade import dp_pair, radius_ramp, uniform_blur
+
+    w, h = size
+    folder = folder / f"{w}x{h}"
+    files = {"single": [folder / "photo.png"], "blurred": [folder / "blurred.png"],
+             "pair": [folder / "pair_L.png", folder / "pair_R.png"]}
+    if all(p.is_file() for ps in files.values() for p in ps):
+        return files
+    folder.mkdir(parents=True, exist_ok=True)
+    if source is None and VOLNA.is_file():
+        source = VOLNA
+    if source is not None:
+        photo = torch.from_numpy(read_image(source).data)[None]
+        sh, sw = photo.shape[-2:]
+        crop = min(sh, sw * h // w), min(sw, sh * w // h)  # the frame's aspect ratio, centred
+        y, x = (sh - crop[0]) // 2, (sw - crop[1]) // 2
+        photo = torch.nn.functional.interpolate(photo[..., y:y + crop[0], x:x + crop[1]], size=(h, w),
+                                                mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+    else:
+        from dpcli.synth.deadleaves import dead_leaves
+
+        photo = torch.from_numpy(dead_leaves(max(h, w), seed=0))[None, :, :h, :w].float()
+    linear = srgb_to_linear(photo)
+
+    def save(path: Path, lin: torch.Tensor) -> None:
+        write_image(path, np.ascontiguousarray(linear_to_srgb(lin.clamp(0, 1))[0].numpy()), bit_depth=8)
+
+    save(files["single"][0], linear)
+    save(files["blurred"][0], uniform_blur(linear, "disc", 3.0))
+    left, right = dp_pair(linear, radius_ramp(h, w, -2.0, 5.0))
+    save(files["pair"][0], left)
+    save(files["pair"][1], right)
+    return files
+
+
+def stages_child(args: argparse.Namespace) -> None:
+    """One `dpdeblur run` in this process, timed per stage: prints one JSON line."""
+    started_wall, started_cpu = time.perf_counter(), time.process_time()
+    import sys
+
+    from dpcli.timing import peak_rss_gib, recording, stage
+
+    sys.argv = ["dpdeblur", "run", *args.files, "-o", args.out, "--overwrite"]
+    with recording() as rec:
+        with stage("start-up (imports)"):
+            from dpcli.cli import main as cli_main
+
+        code = 0
+        try:
+            cli_main()
+        except SystemExit as exc:
+            code = exc.code or 0
+    total_wall, total_cpu = time.perf_counter() - started_wall, time.process_time() - started_cpu
+    rows = [vars(r) for r in rec.rows()]
+    print(json.dumps({"code": code, "wall_s": total_wall, "cpu_s": total_cpu, "peak_gib": peak_rss_gib(),
+                      "stages": rows}))
+
+
+def stages(argv: list[str]) -> None:
+    """Where `dpdeblur run` (no flags) spends its time, per stage, at 12 and 24 MP."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="4000x3000,6000x4000", help="WIDTHxHEIGHT frames, comma-separated")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="which inputs: single, blurred, pair")
+    parser.add_argument("--source", type=Path, help="the photo the inputs are made from")
+    parser.add_argument("--inputs", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "dpdeblur_stages",
+                        help="where the made inputs are cached")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--files", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        stages_child(args)
+        return
+    import shutil
+    import tempfile
+
+    facts = cpu_facts()
+    results = []
+    for size in args.sizes.split(","):
+        w, h = map(int, size.split("x"))
+        files = _inputs(args.inputs, (w, h), args.source)
+        for kind in args.kinds.split(","):
+            out = Path(tempfile.mkdtemp(prefix="stages_"))
+            row = in_own_process(__file__, ["stages", "--child", "--out", out, "--files", *files[kind]])
+            shutil.rmtree(out, ignore_errors=True)
+            row.update(kind=kind, size=size, megapixels=w * h / 1e6)
+            results.append(row)
+            if not args.json:
+                print(f"  done {kind} {size}: {row.get('wall_s', float('nan')):.1f} s", flush=True)
+    if args.json:
+        print(json.dumps({**facts, "rows": results}, indent=2))
+        return
+    print(f"CPU: {facts['cpu']}, {facts['cores']} cores; AVX-512: {'yes' if facts['avx512f'] else 'no'}, "
+          f"AVX-512 BF16: {'yes' if facts['avx512_bf16'] else 'no'}, AMX: {'yes' if facts['amx'] else 'no'}")
+    for row in results:
+        print(stage_table(row))
+
+
+def stage_table(row: dict) -> str:
+    """One run's stages as a text table (nested stages indented, their peak: since their outermost stage
+    opened; 'other' = the rest of the wall time)."""
+    if "error" in row:
+        return f"\n{row['kind']} {row['size']}: failed: {row['error']}"
+    lines = [f"\n{row['kind']} {row['size']} ({row['megapixels']:.0f} MP): {row['wall_s']:.1f} s wall, "
+             f"{row['cpu_s']:.1f} CPU-s, peak RSS {row['peak_gib']:.2f} GiB (exit {row['code']})",
+             f"  {'stage':<40}{'calls':>6}{'wall s':>9}{'CPU s':>9}{'peak GiB':>10}"]
+    top = 0.0
+    for st in row["stages"]:
+        name = "  " * st["depth"] + st["name"]
+        peak = f"{st['peak_gib']:>10.2f}"
+        lines.append(f"  {name:<40}{st['calls']:>6}{st['wall_s']:>9.2f}{st['cpu_s']:>9.2f}{peak}")
+        top += st["wall_s"] if st["depth"] == 0 else 0.0
+    lines.append(f"  {'other (start-up, planning, summary)':<40}{'':>6}{row['wall_s'] - top:>9.2f}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    main()
+    from _common import subcommands
+
+    subcommands({"networks": networks, "stages": stages}, default="networks")

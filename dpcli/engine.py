@@ -18,6 +18,7 @@ from dpcli.arrays import Layout, encode, to_nchw, to_numpy, to_tensor
 from dpcli.device import precision_dtype, release_freed_memory, resolve_device
 from dpcli.errors import DpError, InputError, ModelError
 from dpcli.tiling import plan_tiles, run_tiled, tile_budget_px
+from dpcli.timing import stage
 
 if TYPE_CHECKING:  # the models are imported where a session is made, so the engine stays light
     from dpcli.models.loading import LoadedModel
@@ -106,9 +107,10 @@ class Deblurrer:
         tile = self.tile_for(h, w, 3 * len(views) if not grey else len(views), out_channels)
         release_freed_memory()
         try:
-            return run_tiled(net, views, tile=tile, overlap=self.overlap, multiple_of=self.loaded.multiple_of,
-                             device=self.device, precision=self.precision, channels_last=self.channels_last,
-                             out_channels=out_channels, progress=progress)
+            with stage(f"network {self.loaded.info.name}"):
+                return run_tiled(net, views, tile=tile, overlap=self.overlap, multiple_of=self.loaded.multiple_of,
+                                 device=self.device, precision=self.precision,
+                                 channels_last=self.channels_last, out_channels=out_channels, progress=progress)
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise DpError(f"out of memory; use a smaller --tile (now {tile})") from exc
 
@@ -227,7 +229,8 @@ def load_session(model: str, task: str, *, weights: str | Path | None = None, ar
 
         if len(_SESSIONS) > 4:
             _SESSIONS.clear()
-        loaded = load_model(model, task=task, weights=weights, arch=arch)
+        with stage("load weights"):
+            loaded = load_model(model, task=task, weights=weights, arch=arch)
         _SESSIONS[key] = Deblurrer(loaded, device=device, precision=precision, tile=tile,
                                    tile_overlap=tile_overlap, channels_last=channels_last)
     return _SESSIONS[key]

@@ -41,6 +41,7 @@ from dpcli.errors import InputError
 from dpcli.io.pairs import BadInput, PairInput, RawDPInput, RawOptions, SingleInput, load_pair, mean_view
 from dpcli.methods import Method, default_method, get_method, list_methods, orient
 from dpcli.optics.orientation import Orientation, orient_kernels, orient_views
+from dpcli.timing import stage
 
 __all__ = ["Source", "Options", "Views", "Processed", "MethodChooser", "read_item", "decide_encoding",
            "decide_domain", "decide_orientation", "known_order", "load_calibration", "process", "prepare_pair",
@@ -410,7 +411,8 @@ def process(item_or_views, source: Source | None = None, options: Options | None
     options = options or Options()
     chooser = chooser or MethodChooser.of(options)
     single = options.single
-    views = item_or_views if isinstance(item_or_views, Views) else read_item(item_or_views, source, single=single)
+    with stage("read"):
+        views = item_or_views if isinstance(item_or_views, Views) else read_item(item_or_views, source, single=single)
     where = views.paths[0] if views.paths else None
     as_pair = views.is_pair and not single
     srgb, enc_by = decide_encoding(source, views)
@@ -436,14 +438,17 @@ def process(item_or_views, source: Source | None = None, options: Options | None
             notes.append("raw planes without vignetting correction (--white-sheet LEFT RIGHT)")
         if source.raw.black_level is None and raw_count_note(views.left, views.bit_depth):
             notes.append("the values look like raw counts above a black level: --camera pixel4 or --black-level")
-        orientation = decide_orientation(views, srgb, source)
-        left, right, _ = orient_views(views.left, views.right, orientation)
+        with stage("orientation"):
+            orientation = decide_orientation(views, srgb, source)
+            left, right, _ = orient_views(views.left, views.right, orientation)
         provenance["orientation"] = orientation.describe()
-        result = method.deblur(left, right, srgb=srgb, kernels=options.kernels, defocus=options.defocus,
-                               focus=source.focus_side)
+        with stage("deblur"):
+            result = method.deblur(left, right, srgb=srgb, kernels=options.kernels, defocus=options.defocus,
+                                   focus=source.focus_side)
         if views.combined is not None and views.combined.shape == views.left.shape:
-            gated = capture_fallback(result.image, left, right, views.combined, method.handled_by(result.info),
-                                     srgb)
+            with stage("capture fallback"):
+                gated = capture_fallback(result.image, left, right, views.combined,
+                                         method.handled_by(result.info), srgb)
             if gated is not None:
                 result.image = gated
                 provenance["post"] = "focus gate falls back to the source's combined capture"
@@ -451,7 +456,8 @@ def process(item_or_views, source: Source | None = None, options: Options | None
         if method.needs_pair:
             raise InputError(f"a single image; --method {method.name} needs dual-pixel pairs "
                              "(NAME_L/NAME_R, left/ + right/, DPDD or Dual Pixel RAW)", where)
-        result = method.deblur(views.left, None, srgb=srgb)
+        with stage("deblur"):
+            result = method.deblur(views.left, None, srgb=srgb)
     warnings = []
     if domain not in method.domains:
         warnings.append(f"{method.name} is meant for {' and '.join(DOMAIN_WORDS[d] for d in method.domains)}, "

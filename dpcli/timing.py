@@ -5,8 +5,9 @@ The stages of one item (read, orientation, each network pass, the gates, encode,
 takes is the path the benchmark times (``benchmarks/bench_infer.py stages``). No torch here.
 
 Peak memory: the process's peak resident set (Linux ``VmHWM``) is reset when an outermost stage
-opens and read when it closes, so each outermost stage reports the peak reached while it ran;
-nested stages report time only (their peak is part of their parent's).
+opens and read when each stage closes: an outermost stage reports the peak reached while it ran, a
+nested one the peak since its outermost stage opened (the first nested stage whose figure jumps is
+the one that raised it).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class Stage:
     calls: int = 0
     wall_s: float = 0.0
     cpu_s: float = 0.0
-    peak_gib: float = 0.0  # outermost stages only (0.0 for nested ones)
+    peak_gib: float = 0.0  # outermost: the peak while it ran; nested: the peak since its outermost opened
 
 
 @dataclass
@@ -100,5 +101,4 @@ def stage(name: str) -> Iterator[None]:
         row.cpu_s += time.process_time() - cpu
         row.calls += 1
         rec._depth -= 1
-        if outermost:
-            row.peak_gib = max(row.peak_gib, peak_rss_gib())
+        row.peak_gib = max(row.peak_gib, peak_rss_gib())

@@ -22,6 +22,7 @@ import torch
 from dpcli.classical.filters import local_range
 from dpcli.optics.fourier import gradient_power, kernel_otf, taper_pad
 from dpcli.optics.kernels import disk_kernel
+from dpcli.timing import stage
 
 __all__ = ["BlindConfig", "BlurEstimate", "radial_log_power", "disc_log_otf", "estimate_disc_radius",
            "tile_uniformity", "wiener_deconvolve", "tv_deconvolve", "deblur_single_classical", "LUMA"]
@@ -239,14 +240,16 @@ def deblur_single_classical(linear: torch.Tensor, config: BlindConfig | None = N
     tensor) where it measures none or the blur varies across the frame (:func:`tile_uniformity`).
     (C, H, W) linear in [0, 1] -> ((C, H, W) linear in [0, 1], the estimate)."""
     cfg = config or BlindConfig()
-    estimate = estimate_disc_radius(linear, cfg)
-    if estimate.radius > 0:
-        estimate.uniformity = tile_uniformity(linear, estimate.radius, cfg)
+    with stage("blur estimate"):
+        estimate = estimate_disc_radius(linear, cfg)
+        if estimate.radius > 0:
+            estimate.uniformity = tile_uniformity(linear, estimate.radius, cfg)
     if estimate.radius <= 0 or estimate.uniformity > cfg.uniformity:
         return linear, estimate  # the very input: the caller gets its own pixels back
-    x = linear[None].float()
-    out = tv_deconvolve(x, disk_kernel(torch.tensor([estimate.radius]))[0], cfg.lam, cfg.iterations)
-    if cfg.guard > 0:
-        lo, hi = local_range(x, int(math.ceil(estimate.radius)) + cfg.guard)
-        out = torch.minimum(torch.maximum(out, lo), hi)
+    with stage("deconvolution"):
+        x = linear[None].float()
+        out = tv_deconvolve(x, disk_kernel(torch.tensor([estimate.radius]))[0], cfg.lam, cfg.iterations)
+        if cfg.guard > 0:
+            lo, hi = local_range(x, int(math.ceil(estimate.radius)) + cfg.guard)
+            out = torch.minimum(torch.maximum(out, lo), hi)
     return out[0].clamp(0, 1), estimate

@@ -163,14 +163,16 @@ def _process(item, source, options, chooser, out: OutputOptions) -> ItemResult:
     from dpcli.io.pairs import is_pair, photo_source
     from dpcli.io.preview import write_defocus_outputs
     from dpcli.pipeline import process
+    from dpcli.timing import stage
 
     start = time.perf_counter()
     done = process(item, source, options, chooser)
     for warning in done.warnings:
         console_err.print(f"[yellow]warning:[/yellow] {item.name}: {warning}", highlight=False, soft_wrap=True)
     protected = {p.resolve() for p in item.paths}
-    written = [str(out.write_photo(item.name, np.clip(done.image, 0, 1), done.bit_depth, source=photo_source(item),
-                                   stored=is_pair(item), protected=protected))]
+    with stage("encode + write"):
+        written = [str(out.write_photo(item.name, np.clip(done.image, 0, 1), done.bit_depth,
+                                       source=photo_source(item), stored=is_pair(item), protected=protected))]
     if options.defocus and done.defocus is not None:
         written += write_defocus_outputs(out.folder, item.name, done.defocus, overwrite=True, protected=protected)
     details = {"encoding": done.provenance["encoding"], "domain": done.provenance["domain"]}

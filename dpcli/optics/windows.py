@@ -52,11 +52,12 @@ def _box_sum_1d(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:
     pads = [r + 1, r, 0, 0] if dim == -1 else [0, 0, r + 1, r]
     c = torch.cumsum(F.pad(x, pads), dim=dim)  # zero-padded: sums clip at the image edges
     total = c.narrow(dim, 2 * r + 1, n) - c.narrow(dim, 0, n)
+    del c  # a frame-sized float64 buffer: freed before the next one is made
     idx = torch.arange(n, device=x.device, dtype=x.dtype)
     count = (idx + r + 1).clamp(max=n) - (idx - r).clamp(min=0)
     shape = [1] * x.ndim
     shape[dim] = n
-    return total / count.view(shape)
+    return total.div_(count.view(shape)) if not total.requires_grad else total / count.view(shape)
 
 
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -65,12 +66,20 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
 
     Separable cumulative sums in float64: O(1) per pixel whatever the radius, and exact to ~1e-15
     relative to the row's total (float32 sums would lose small local means next to large ones).
-    Differentiable in ``x``."""
+    Without gradients the planes (H, W) are filtered one at a time into the output, so the float64
+    buffers are one plane's, not the batch's (a 12 MP RGB frame: 0.3 instead of 1.4 GiB; the
+    values are the same). Differentiable in ``x``."""
     r = int(radius)
     if r <= 0:
         return x
-    y = x.double() if x.dtype != torch.float64 else x
-    return _box_sum_1d(_box_sum_1d(y, r, -1), r, -2).to(x.dtype)
+    if x.requires_grad or x.ndim < 3:
+        y = x.double() if x.dtype != torch.float64 else x
+        return _box_sum_1d(_box_sum_1d(y, r, -1), r, -2).to(x.dtype)
+    planes = x.reshape(-1, *x.shape[-2:])
+    out = torch.empty_like(planes)
+    for i, plane in enumerate(planes):
+        out[i] = _box_sum_1d(_box_sum_1d(plane.double(), r, -1), r, -2)
+    return out.view(x.shape)
 
 
 def smooth_mean(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -99,7 +108,10 @@ def ramp_gate(measure: torch.Tensor, low: float, high: float, spread: int = 0) -
     smoothed over the same radius, so a correction reaches the whole extent of a blurred edge and
     the gate leaves no seams. (B, 1, H, W) -> (B, 1, H, W) in [0, 1], same dtype."""
     g = ((measure - low) / max(high - low, 1e-6)).clamp(0, 1)
-    if spread > 0:
-        g = box_mean(F.max_pool2d(g, 2 * spread + 1, stride=1, padding=spread), spread)
+    if spread > 0:  # the square dilation as two 1-D ones: the same maximum, O(spread) per pixel
+        k = 2 * spread + 1
+        g = F.max_pool2d(F.max_pool2d(g, (1, k), stride=1, padding=(0, spread)), (k, 1), stride=1,
+                         padding=(spread, 0))
+        g = box_mean(g, spread)
     return g.clamp(0, 1)
 
