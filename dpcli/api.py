@@ -54,7 +54,7 @@ def deblur_pair(left: Any, right: Any, model: str | None = None, *, weights: str
                            weights=weights, arch=arch,
                            device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
                            channels_last=channels_last)
-    return session.deblur_pair(left, right)
+    return session.deblur_pair(left, right, post=_post(session))
 
 
 def deblur_image(image: Any, model: str | None = None, *, weights: str | Path | None = None,
@@ -67,7 +67,14 @@ def deblur_image(image: Any, model: str | None = None, *, weights: str | Path | 
                            weights=weights,
                            arch=arch, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
                            channels_last=channels_last)
-    return session.deblur_image(image)
+    return session.deblur_image(image, post=_post(session))
+
+
+def _post(session: Deblurrer):
+    """The post steps of the session's weights entry (:mod:`dpcli.methods.post`), as ``run`` runs them."""
+    from dpcli.methods.post import post_for
+
+    return post_for(session)
 
 
 def _shipped_network(view: Any, pair: bool) -> str:
