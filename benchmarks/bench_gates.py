@@ -1,4 +1,4 @@
-"""The post-stage gates' settings on the real dev scenes: ``focus`` (DP pairs: the correction kept
+"""The post-step gates' settings on the real dev scenes: ``focus`` (DP pairs: the correction kept
 where the pair is out of focus) and ``correction`` (single photos: the correction kept where it
 restores missing detail). Each runs the method once per image without the gate it measures, then
 applies every setting of the gate to that output as the engine applies it, and prints the gain per

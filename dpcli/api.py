@@ -46,7 +46,8 @@ def deblur_pair(left: Any, right: Any, model: str | None = None, *, weights: str
             shipped weights; None = registered weights.
         arch: needed when a file fits several architectures (BaMBNet deblur vs COC).
         device, precision, tile, tile_overlap, channels_last: see :class:`Deblurrer`.
-    Returns: the AiF image, same type and layout as ``left``, values in [0, 1].
+    Returns: the AiF image, same type and layout as ``left``, values in [0, 1]; registered weights
+        also run the post steps their manifest entry lists (:mod:`dpcli.methods.post`), as ``run`` does.
     Raises:
         ModelError: no weights / wrong or ambiguous architecture; InputError: bad arrays.
     """

@@ -20,7 +20,9 @@ is a figure of the others:
 6. **kernels**: measured calibration kernels, put in our orientation from their own shape
    (:func:`load_calibration`), so they need no swap with the views.
 7. **deblur** (:meth:`dpcli.methods.Method.deblur`: one conversion into the method's space and back).
-8. **post**: the image clipped to [0, 1] (a network's post stage runs inside the engine).
+8. **post**: a network's post steps run inside its method (:mod:`dpcli.methods.post`); with a focus
+   gate and a source that ships its combined capture, the in-focus parts fall back to the capture
+   (:func:`capture_fallback`); the image clipped to [0, 1].
 9. **defocus map**: the method's own, with ``defocus=True``.
 
 Every decision is recorded with what decided it in :attr:`Processed.provenance`, which the

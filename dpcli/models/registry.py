@@ -261,7 +261,7 @@ def list_pretrained() -> list[PretrainedCfg]:
     return out
 
 
-# the five post-stage flags of manifests written before the post list, in the order the engine ran
+# the five post flags of manifests written before the post list, in the order the engine ran
 # them: flag -> the post step it names (a value of "" / False / 0 = off)
 LEGACY_POST_FLAGS = {"keep_mean_px": "keep_mean", "focus_gate": "focus_gate", "endorse": "endorse",
                      "correction_gate": "correction_gate", "blur_gate": "blur_gate"}
@@ -278,7 +278,7 @@ def post_from_flags(keep_mean_px: float = 0.0, focus_gate: bool = False, endorse
 
 
 def with_post_list(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A manifest entry with its post stage as a ``post`` list: the five flags of old manifests
+    """A manifest entry with its post steps as a ``post`` list: the five flags of old manifests
     (:data:`LEGACY_POST_FLAGS`) translated by :func:`post_from_flags`; ValueError when an entry
     gives both a ``post`` list and a flag that is on."""
     out = {k: v for k, v in entry.items() if k not in LEGACY_POST_FLAGS}

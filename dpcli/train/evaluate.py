@@ -363,19 +363,19 @@ def main() -> None:
                         help="a post step after the network, as a weights entry lists them (repeat, in order: "
                              "--post keep_mean:32 --post correction_gate; dpcli.methods.post); or the flags below")
     parser.add_argument("--keep-mean", type=float, default=0.0, metavar="PX",
-                        help="post stage: restore the input's local mean at this scale (px) after the network, "
-                             "as `dpdeblur run` does for weights exported with it (0 = off)")
+                        help="post step keep_mean:PX: restore the input's local mean at this scale (px) after "
+                             "the network, as `dpdeblur run` does for weights exported with it (0 = off)")
     parser.add_argument("--focus-gate", action="store_true",
-                        help="post stage for pairs: keep the correction only where the pair is out of focus "
+                        help="post step focus_gate, for pairs: keep the correction only where the pair is out of focus "
                              "(dpcli.optics.focus_gate), as `dpdeblur run` does for weights exported with it")
     parser.add_argument("--correction-gate", action="store_true",
-                        help="post stage for single images: keep the correction only where it restores detail the "
-                             "input lacks (dpcli.optics.correction_gate), as `dpdeblur run` does for weights exported "
-                             "with it")
+                        help="post step correction_gate, for single images: keep the correction only where it "
+                             "restores detail the input lacks (dpcli.optics.correction_gate), as `dpdeblur run` "
+                             "does for weights exported with it")
     parser.add_argument("--endorse", default="", metavar="ARCH.TAG",
-                        help="post stage for single images: keep the correction only where these second single-image "
-                             "weights make it too (dpcli.optics.endorsement_gate), as `dpdeblur run` does for weights "
-                             "exported with it")
+                        help="post step endorse:ARCH.TAG, for single images: keep the correction only where these "
+                             "second single-image weights make it too (dpcli.optics.endorsement_gate), as "
+                             "`dpdeblur run` does for weights exported with it")
     parser.add_argument("--gate-for", default=None, metavar="ARCH.TAG",
                         help="a BlurNet candidate: score it as the blur gate of these shipped single-image weights "
                              "(with --export: ship it as their gate if the gated weights pass the rule)")
@@ -404,8 +404,11 @@ def main() -> None:
         if args.export:
             print(ship_blur_gate(args.weights, scores, args.export, args.training_data, domain, args.notes))
         return
-    post = tuple(args.post) or post_from_flags(keep_mean_px=args.keep_mean, focus_gate=args.focus_gate,
-                                               endorse=args.endorse, correction_gate=args.correction_gate)
+    flags = post_from_flags(keep_mean_px=args.keep_mean, focus_gate=args.focus_gate, endorse=args.endorse,
+                            correction_gate=args.correction_gate)
+    if args.post and flags:
+        parser.error("give the post steps with --post or with the flags (--keep-mean ...), not both")
+    post = tuple(args.post) or flags
     scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera,
                       args.arch, args.device, (domain,) + tuple(d for d in DOMAIN_SCENES if d != domain), post)
     text = json.dumps(scores, indent=2)
@@ -481,12 +484,12 @@ def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: 
     net, arch, _ = load_candidate(path, arch)
     metrics = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
     name, owners = f"{arch}.{tag}", _shipped_entries(path)
-    if name in owners:  # the same weights with another post stage: the entry keeps its file and record
+    if name in owners:  # the same weights with other post steps: the entry keeps its file and record
         update_entry(name, metrics=metrics, post=post)
-        return f"updated {name}: same weights, post stage and figures as scored ({why})"
-    if owners:  # a shipped file under a new name (another post stage): one file, two entries
+        return f"updated {name}: same weights, post steps and figures as scored ({why})"
+    if owners:  # a shipped file under a new name (other post steps): one file, two entries
         alias_entry(owners[0], name, metrics=metrics, notes=notes, training_data=training_data, post=post)
-        return f"shipped {name}: the weights of {owners[0]}, post stage and figures as scored ({why})"
+        return f"shipped {name}: the weights of {owners[0]}, post steps and figures as scored ({why})"
     state = torch.load(path, map_location="cpu", weights_only=False) if path.suffix != ".safetensors" else {}
     recipe = {"checkpoint_step": state.get("step"), "config": state.get("config", {})}
     if state.get("averaged_steps"):

@@ -141,8 +141,8 @@ def test_sharp_scores_tell_identity_from_harm(shared_dir):
 
 
 def test_rescoring_shipped_weights_updates_their_entry_and_keeps_the_file(tmp_path, monkeypatch):
-    """A shipped file scored again with another post stage keeps its file, sha256 and record; the
-    entry takes the post stage and the new figures (dpcli.train.export.update_entry)."""
+    """A shipped file scored again with other post steps keeps its file, sha256 and record; the
+    entry takes the post list and the new figures (dpcli.train.export.update_entry)."""
     import json
 
     from dpcli.models import create_model
@@ -174,8 +174,8 @@ def test_rescoring_shipped_weights_updates_their_entry_and_keeps_the_file(tmp_pa
 
 
 def test_shipped_weights_under_a_new_tag_share_the_file_with_their_own_post_stage(tmp_path, monkeypatch):
-    """A shipped file scored with another post stage and exported under a NEW tag becomes a second
-    entry that points at the same file (no copy), with its own post stage, figures and notes."""
+    """A shipped file scored with other post steps and exported under a NEW tag becomes a second
+    entry that points at the same file (no copy), with its own post list, figures and notes."""
     import json
 
     from dpcli.models.loading import load_model
