@@ -1,4 +1,4 @@
-"""The post-stage gates' settings on the real dev scenes: ``focus`` (DP pairs: the correction kept
+"""The post-step gates' settings on the real dev scenes: ``focus`` (DP pairs: the correction kept
 where the pair is out of focus) and ``correction`` (single photos: the correction kept where it
 restores missing detail). Each runs the method once per image without the gate it measures, then
 applies every setting of the gate to that output as the engine applies it, and prints the gain per
@@ -21,9 +21,9 @@ from _common import ROOT, dev_scenes, named_method, subcommands
 
 FOCUS_DOC = """The focus gate's settings on the real dev scenes: how much of a DP method's gain each keeps.
 
-A DP method runs once per scene without its gate (the network's post stage otherwise as shipped),
+A DP method runs once per scene without its focus gate (its other post steps as shipped),
 then every setting of :func:`dpcli.optics.focus_gate` (low / high disparity in px, window radius)
-is applied to that one output as the engine applies it: ``mean + gate * (output - mean)``, ``mean``
+is applied to that one output as the post step applies it: ``mean + gate * (output - mean)``, ``mean``
 the pair's mean view. Prints per scene and mean PSNR gain over the input (the combined capture)
 and the gate's mean opening, so a setting can be chosen where the result is
 flat across settings and scenes (not at a knife edge of the 4 dev scenes).
@@ -34,10 +34,10 @@ flat across settings and scenes (not at a knife edge of the 4 dev scenes).
 
 CORRECTION_DOC = """The correction gate's settings on the real dev data: blurred gain kept, sharp photos spared.
 
-A single-image method runs once per image without its correction gate (its other post stages as
+A single-image method runs once per image without its correction gate (its other post steps as
 shipped), through the per-item pipeline ``run`` uses: on the 4 Canon dev captures (blurred) and on
 sharp photos (the Canon dev ground truths, ``examples/single/scene_c``). Every setting of
-:func:`dpcli.optics.correction_gate` is then applied to those outputs as the engine applies it:
+:func:`dpcli.optics.correction_gate` is then applied to those outputs as the post step applies it:
 ``input + gate * (output - input)``. Prints per image the PSNR gain over the input (blurred) and
 the PSNR against the sharp input itself, so a setting can be chosen where the result is flat across
 settings and images (not at a knife edge of the dev data).
@@ -54,6 +54,11 @@ CORRECTION_SETTINGS = [(0.3, 0.8, 4.0, 3, 1 / 255, 4), (0.2, 0.8, 4.0, 3, 1 / 25
             (0.3, 0.8, 4.0, 3, 1 / 255, 8), (0.3, 0.8, 4.0, 3, 0.5 / 255, 4), (0.3, 0.8, 4.0, 3, 2 / 255, 4),
             (0.3, 0.8, 2.0, 3, 1 / 255, 4), (0.3, 0.8, 8.0, 3, 1 / 255, 4), (0.3, 0.8, 4.0, 5, 1 / 255, 4),
             (0.5, 1.0, 4.0, 3, 1 / 255, 4)]
+
+
+def _without(post: tuple[str, ...], name: str) -> tuple[str, ...]:
+    """A weights entry's post list without the step ``name`` (the step this measures)."""
+    return tuple(step for step in post if step.partition(":")[0] != name)
 
 
 def focus(argv: list[str]) -> None:
@@ -75,14 +80,14 @@ def focus(argv: list[str]) -> None:
         method = chooser.for_item(domain, True)
         if hasattr(method, "session"):  # the network (a TTA wrapper hands on its own) without its gate:
             session = method.session()  # the gate is what this measures
-            session.loaded = dataclasses.replace(session.loaded, focus_gate=False)
+            session.loaded = dataclasses.replace(session.loaded, post=_without(session.loaded.post, "focus_gate"))
         done = process(Views.from_arrays(a, b), Source(srgb=srgb), options, chooser)
         base = score(combined)["psnr"]
         names.append(name)
         rows.setdefault(("ungated",), []).append(score(done.image)["psnr"] - base)
         # the gate and the mean view do not depend on which view is left
         lt, rt = torch.from_numpy(np.asarray(a, np.float32))[None], torch.from_numpy(np.asarray(b, np.float32))[None]
-        inp = (lt[0] + rt[0]) / 2  # what the engine's post stage falls back to: the pair's mean view
+        inp = (lt[0] + rt[0]) / 2  # what the focus-gate post step falls back to: the pair's mean view
         for setting in FOCUS_SETTINGS:
             low, high, window, scales = setting
             gate = focus_gate(lt, rt, srgb=srgb, low=low, high=high, window=window, scales=scales,
@@ -130,7 +135,7 @@ def correction(argv: list[str]) -> None:
     options, chooser = named_method(args.method)
     method = chooser.for_item("dslr", False)
     session = method.session()  # the network without its correction gate: the gate is what this measures
-    session.loaded = dataclasses.replace(session.loaded, correction_gate=False)
+    session.loaded = dataclasses.replace(session.loaded, post=_without(session.loaded.post, "correction_gate"))
     cols, rows = [], {}
     for kind, name, image, score in _correction_images():
         done = process(Views.from_arrays(image), Source(srgb=True), options, chooser)

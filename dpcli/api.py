@@ -46,7 +46,8 @@ def deblur_pair(left: Any, right: Any, model: str | None = None, *, weights: str
             shipped weights; None = registered weights.
         arch: needed when a file fits several architectures (BaMBNet deblur vs COC).
         device, precision, tile, tile_overlap, channels_last: see :class:`Deblurrer`.
-    Returns: the AiF image, same type and layout as ``left``, values in [0, 1].
+    Returns: the AiF image, same type and layout as ``left``, values in [0, 1]; registered weights
+        also run the post steps their manifest entry lists (:mod:`dpcli.methods.post`), as ``run`` does.
     Raises:
         ModelError: no weights / wrong or ambiguous architecture; InputError: bad arrays.
     """
@@ -54,7 +55,7 @@ def deblur_pair(left: Any, right: Any, model: str | None = None, *, weights: str
                            weights=weights, arch=arch,
                            device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
                            channels_last=channels_last)
-    return session.deblur_pair(left, right)
+    return session.deblur_pair(left, right, post=_post(session))
 
 
 def deblur_image(image: Any, model: str | None = None, *, weights: str | Path | None = None,
@@ -67,7 +68,14 @@ def deblur_image(image: Any, model: str | None = None, *, weights: str | Path | 
                            weights=weights,
                            arch=arch, device=device, precision=precision, tile=tile, tile_overlap=tile_overlap,
                            channels_last=channels_last)
-    return session.deblur_image(image)
+    return session.deblur_image(image, post=_post(session))
+
+
+def _post(session: Deblurrer):
+    """The post steps of the session's weights entry (:mod:`dpcli.methods.post`), as ``run`` runs them."""
+    from dpcli.methods.post import post_for
+
+    return post_for(session)
 
 
 def _shipped_network(view: Any, pair: bool) -> str:

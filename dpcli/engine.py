@@ -1,8 +1,11 @@
 """The inference engine: loaded networks run on arrays of any size (below :mod:`dpcli.methods`).
 
 One home for what every network call shares: the session (:class:`Deblurrer`: a loaded network
-with its device, precision, tiles, BGR swap, grey expansion and post stage) and the session cache
-(:func:`load_session`). The numpy <-> torch boundary (:func:`to_tensor`, :func:`to_numpy`,
+with its device, precision, tiles, BGR swap and grey expansion; a plain callable in the sense of
+spandrel's ``ImageModelDescriptor.__call__``: pad, forward, tile, clamp, crop) and the session cache
+(:func:`load_session`). What runs after the network (the post steps a weights entry names: local
+mean kept, focus gate, endorsement, ...) belongs to the methods (:mod:`dpcli.methods.post`); a
+caller hands it in as ``post``. The numpy <-> torch boundary (:func:`to_tensor`, :func:`to_numpy`,
 :func:`to_nchw`, :class:`Layout`, :func:`encode`) lives in :mod:`dpcli.arrays` and is re-exported
 here. The tile plan lives in :mod:`dpcli.tiling` (:func:`dpcli.tiling.plan_tiles`). The Python API
 (:mod:`dpcli.api`) and the methods (:mod:`dpcli.methods`) call this module; it imports neither.
@@ -23,14 +26,22 @@ from dpcli.timing import stage
 if TYPE_CHECKING:  # the models are imported where a session is made, so the engine stays light
     from dpcli.models.loading import LoadedModel
 
-__all__ = ["Deblurrer", "Layout", "blur_session", "endorse_session", "encode", "load_session", "run_official_input",
-           "to_nchw", "to_numpy", "to_tensor"]
+__all__ = ["Deblurrer", "Layout", "encode", "load_session", "named_session", "run_official_input", "to_nchw",
+           "to_numpy", "to_tensor"]
+
+# what runs after the network (dpcli.methods.post.Post): (raw output, the input views) -> output in [0, 1]
+PostFn = Callable[[torch.Tensor, list[torch.Tensor]], torch.Tensor]
 
 
 # --- the session --------------------------------------------------------------------------------
 
 class Deblurrer:
     """A loaded network plus how to run it (device, precision, tiles): one per CLI run.
+
+    ``session(views)`` is the network on (N, C, H, W) views of any size, clamped to [0, 1];
+    :meth:`run` the same unclamped (what post steps read); :meth:`deblur_pair`,
+    :meth:`deblur_image`, :meth:`estimate_coc`, :meth:`estimate_blur` take and give the caller's
+    arrays (docs/CONVENTIONS.md layouts).
 
     Args:
         loaded: from :func:`dpcli.models.loading.load_model`.
@@ -78,10 +89,15 @@ class Deblurrer:
             plan = floor
         return plan
 
-    def _run(self, views: list[torch.Tensor], progress: Callable[[int, int], None] | None,
-             out_channels: int | None = None) -> torch.Tensor:
+    def __call__(self, views: list[torch.Tensor], progress: Callable[[int, int], None] | None = None
+                 ) -> torch.Tensor:
+        """The network on ``views`` ((N, C, H, W) tensors of equal shape), clamped to [0, 1]."""
+        return self.run(views, progress).clamp_(0, 1)
+
+    def run(self, views: list[torch.Tensor], progress: Callable[[int, int], None] | None = None,
+            out_channels: int | None = None) -> torch.Tensor:
         """views: (N, C, H, W) RGB or grey tensors of equal shape -> (N, out_channels, H, W) float32
-        CPU; by default 3, or 1 for grey views.
+        CPU, as the network gives it (not clamped); by default 3 channels, or 1 for grey views.
 
         Channel order and grey -> RGB are handled tile by tile, so no full-frame copy is made.
         """
@@ -107,81 +123,18 @@ class Deblurrer:
         tile = self.tile_for(h, w, 3 * len(views) if not grey else len(views), out_channels)
         release_freed_memory()
         try:
-            with stage(f"network {self.loaded.info.name}"):
+            with stage(f"network {Path(self.loaded.source).name or self.loaded.arch}"):
                 return run_tiled(net, views, tile=tile, overlap=self.overlap, multiple_of=self.loaded.multiple_of,
-                                 device=self.device, precision=self.precision,
-                                 channels_last=self.channels_last, out_channels=out_channels, progress=progress)
+                                 device=self.device, precision=self.precision, channels_last=self.channels_last,
+                                 out_channels=out_channels, progress=progress)
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise DpError(f"out of memory; use a smaller --tile (now {tile})") from exc
-
-    def _post(self, out: torch.Tensor, reference: torch.Tensor, pair: tuple | None = None, gates: bool = True
-              ) -> torch.Tensor:
-        """The post stage of registered weights: the input's local mean restored (``keep_mean_px``);
-        for a DP pair with ``focus_gate``, the correction kept only where the pair is out of focus
-        (:func:`dpcli.optics.focus_gate`: an in-focus photo comes back unchanged); for a single image
-        with ``correction_gate``, only where it restores detail the input lacks
-        (:func:`dpcli.optics.correction_gate`), with ``endorse``, only where the named second network
-        makes it too (:meth:`endorsement_gate`), with ``blur_gate``, only where the named BlurNet sees
-        blur (:meth:`blur_gate`). ``gates`` False: the local mean alone (a second opinion's raw view)."""
-        reference = reference.float().expand_as(out)
-        if self.loaded.keep_mean_px > 0:
-            from dpcli.optics.windows import restore_local_mean
-
-            out = restore_local_mean(out, reference, self.loaded.keep_mean_px)
-        if not gates:
-            return out.clamp_(0, 1)
-        if self.loaded.focus_gate and pair is not None:
-            from dpcli.optics.disparity import focus_gate
-
-            gate = focus_gate(pair[0].float(), pair[1].float(), srgb=self.loaded.space != "linear")
-            out = reference + gate * (out - reference)
-        if self.loaded.endorse and pair is None:
-            out = reference + self.endorsement_gate(reference, out) * (out - reference)
-        if self.loaded.correction_gate and pair is None:
-            from dpcli.optics import correction_gate, linear_to_srgb
-
-            image, corrected = reference, out  # the gate reads sRGB values
-            if self.loaded.space == "linear":
-                image, corrected = linear_to_srgb(image.clamp(0, 1)), linear_to_srgb(corrected.clamp(0, 1))
-            out = reference + correction_gate(image, corrected) * (out - reference)
-        if self.loaded.blur_gate and pair is None:
-            gate = blur_session(self.loaded.blur_gate, device=str(self.device), precision=self.precision
-                                ).blur_gate(reference, srgb=self.loaded.space != "linear")
-            out = reference + gate * (out - reference)
-        return out.clamp_(0, 1)
-
-    def endorsement_gate(self, image: torch.Tensor, corrected: torch.Tensor) -> torch.Tensor:
-        """Where the second network named by ``endorse`` makes this network's correction too
-        (:func:`dpcli.optics.endorsement_gate` in sRGB values, on the second's output with its local
-        mean kept and no gate of its own; it is fed the image in its own space). (N, C, H, W) input
-        and output in this model's space -> (N, 1, H, W) in [0, 1]."""
-        from dpcli.optics import endorsement_gate, linear_to_srgb, srgb_to_linear
-
-        # loading for "deblur_single" refuses weights of another task (dpcli.models.loading._check_task)
-        second = endorse_session(self.loaded.endorse, device=str(self.device), precision=self.precision)
-        linear, second_linear = self.loaded.space == "linear", second.loaded.space == "linear"
-        fed = image if linear == second_linear else (srgb_to_linear(image) if second_linear
-                                                     else linear_to_srgb(image.clamp(0, 1)))
-        other = second._post(second._run([fed], None), fed, gates=False)
-        views = [linear_to_srgb(v.clamp(0, 1)) if linear else v for v in (image, corrected)]
-        views.append(linear_to_srgb(other.clamp(0, 1)) if second_linear else other)
-        return endorsement_gate(*views)
 
     def blur_map(self, image: torch.Tensor, progress=None) -> torch.Tensor:
         """(N, C, H, W) image in sRGB values -> (N, 1, H, W): a BlurNet's probability that each pixel
         is visibly out of focus."""
         self._need("blur")
-        return self._run([image], progress, out_channels=1)
-
-    def blur_gate(self, image: torch.Tensor, *, srgb: bool) -> torch.Tensor:
-        """Where an image is out of focus, as its BlurNet reads it: (N, C, H, W) -> (N, 1, H, W) in
-        [0, 1] (:func:`dpcli.optics.ramp_gate` with the network's ``gate_settings``)."""
-        from dpcli.optics import linear_to_srgb
-        from dpcli.optics.windows import ramp_gate
-
-        if not srgb:
-            image = linear_to_srgb(image.clamp(0, 1))
-        return ramp_gate(self.blur_map(image), **self.module.gate_settings)
+        return self.run([image], progress, out_channels=1)
 
     def estimate_blur(self, image: Any, progress=None) -> Any:
         """Where one image is visibly out of focus (a BlurNet's probability), one channel: (H, W) /
@@ -191,21 +144,29 @@ class Deblurrer:
             layout = Layout(layout.numpy, "HW", layout.dtype)
         return layout.restore(self.blur_map(t, progress))
 
-    def deblur_pair(self, left: Any, right: Any, progress=None) -> Any:
+    def deblur_pair(self, left: Any, right: Any, progress=None, post: PostFn | None = None) -> Any:
+        """All-in-focus image of a DP pair in the caller's type and layout. ``post``: what runs on the
+        network's raw output (with the input views) instead of the plain clamp to [0, 1]: the post
+        steps of registered weights (:func:`dpcli.methods.post.post_for`)."""
         self._need("deblur_pair")
         (lt, layout), (rt, _) = to_nchw(left, "left"), to_nchw(right, "right")
-        return layout.restore(self._post(self._run([lt, rt], progress), (lt.float() + rt.float()) / 2, (lt, rt)))
+        return layout.restore(self._finish(self.run([lt, rt], progress), [lt, rt], post))
 
-    def deblur_image(self, image: Any, progress=None) -> Any:
+    def deblur_image(self, image: Any, progress=None, post: PostFn | None = None) -> Any:
+        """All-in-focus image of one photo; as :meth:`deblur_pair`."""
         self._need("deblur_single")
         t, layout = to_nchw(image, "image")
-        return layout.restore(self._post(self._run([t], progress), t))
+        return layout.restore(self._finish(self.run([t], progress), [t], post))
+
+    @staticmethod
+    def _finish(out: torch.Tensor, views: list[torch.Tensor], post: PostFn | None) -> torch.Tensor:
+        return out.clamp_(0, 1) if post is None else post(out, views)
 
     def estimate_coc(self, left: Any, right: Any, progress=None) -> Any:
         """Signed COC radius in px, one channel (mean of the network's three): (H, W) / (1, H, W)."""
         self._need("coc")
         (lt, layout), (rt, _) = to_nchw(left, "left"), to_nchw(right, "right")
-        coc = self._run([lt, rt], progress).mean(dim=1, keepdim=True)
+        coc = self.run([lt, rt], progress).mean(dim=1, keepdim=True)
         if layout.layout == "HWC":
             layout = Layout(layout.numpy, "HW", layout.dtype)
         return layout.restore(coc)
@@ -236,21 +197,12 @@ def load_session(model: str, task: str, *, weights: str | Path | None = None, ar
     return _SESSIONS[key]
 
 
-def _named_session(name: str, task: str, **options: Any) -> Deblurrer:
-    """The session of registered weights (``arch.tag``) or a weights file, for ``task``."""
+def named_session(name: str, task: str, **options: Any) -> Deblurrer:
+    """The session of registered weights (``arch.tag``) or a weights file, for ``task`` (a post
+    step's second network: a BlurNet, a second opinion)."""
     if Path(name).suffix in (".safetensors", ".pt", ".pth"):
         return load_session("auto", task, weights=name, **options)
     return load_session(name, task, **options)
-
-
-def blur_session(blur: str, **options: Any) -> Deblurrer:
-    """The session of a blur gate: registered BlurNet weights (``arch.tag``) or a weights file."""
-    return _named_session(blur, "blur", **options)
-
-
-def endorse_session(name: str, **options: Any) -> Deblurrer:
-    """The session of a second opinion: registered single-image weights (``arch.tag``) or a file."""
-    return _named_session(name, "deblur_single", **options)
 
 
 def run_official_input(loaded: LoadedModel, official_input: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,9 @@ is a figure of the others:
 6. **kernels**: measured calibration kernels, put in our orientation from their own shape
    (:func:`load_calibration`), so they need no swap with the views.
 7. **deblur** (:meth:`dpcli.methods.Method.deblur`: one conversion into the method's space and back).
-8. **post**: the image clipped to [0, 1] (a network's post stage runs inside the engine).
+8. **post**: a network's post steps run inside its method (:mod:`dpcli.methods.post`); with a focus
+   gate and a source that ships its combined capture, the in-focus parts fall back to the capture
+   (:func:`capture_fallback`); the image clipped to [0, 1].
 9. **defocus map**: the method's own, with ``defocus=True``.
 
 Every decision is recorded with what decided it in :attr:`Processed.provenance`, which the
@@ -302,23 +304,24 @@ class MethodChooser:
 
 def capture_fallback(image: np.ndarray, left: np.ndarray, right: np.ndarray, combined: np.ndarray, method: Method,
                      srgb: bool) -> np.ndarray | None:
-    """A network with a focus gate (:func:`dpcli.optics.focus_gate`) keeps its correction where the
-    pair is out of focus and falls back to the pair's mean view elsewhere; where the source ships its
-    own combined capture (DPDD ``*_c``, a ``combined/`` folder), fall back to that instead: there the
-    photo is in focus and the capture is the photo. Computed in the network's space with the same
-    gate: ``image + (1 - gate) (capture - mean)``. None when ``method`` has no gate (nothing changes).
-    Views (C, H, W) in the input's encoding (``srgb``); returns the image in it."""
-    from dpcli.optics.disparity import focus_gate
+    """A network with a focus gate (the post step ``focus_gate``, :class:`dpcli.methods.post.FocusGate`)
+    keeps its correction where the pair is out of focus and falls back to the pair's mean view
+    elsewhere; where the source ships its own combined capture (DPDD ``*_c``, a ``combined/``
+    folder), fall back to that instead: there the photo is in focus and the capture is the photo.
+    Computed in the network's space with the same gate: ``image + (1 - gate) (capture - mean)``
+    (:meth:`~dpcli.methods.post.FocusGate.fall_back`). None when ``method`` has no focus gate
+    (nothing changes). Views (C, H, W) in the input's encoding (``srgb``); returns the image in it."""
+    from dpcli.methods.post import find_step
 
     session = getattr(method, "session", None)
     loaded = session().loaded if callable(session) else None
-    if loaded is None or not loaded.focus_gate:
+    gate = find_step(loaded.post, "focus_gate") if loaded is not None else None
+    if gate is None:
         return None
     net_srgb = loaded.space != "linear"
-    lt, rt, ct, out = (to_tensor(x if net_srgb == srgb else encode(x, to_srgb=net_srgb))
+    lt, rt, ct, out = (to_tensor(x if net_srgb == srgb else encode(x, to_srgb=net_srgb))[None]
                        for x in (left, right, combined, image))
-    gate = focus_gate(lt[None], rt[None], srgb=net_srgb)[0]
-    out = to_numpy((out + (1 - gate) * (ct - (lt + rt) / 2)).clamp(0, 1))
+    out = to_numpy(gate.fall_back(out, lt, rt, ct, srgb=net_srgb)[0].clamp(0, 1))
     return out if net_srgb == srgb else encode(out, to_srgb=srgb)
 
 

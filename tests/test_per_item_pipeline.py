@@ -158,7 +158,7 @@ def test_an_in_focus_pair_comes_back_as_its_own_combined_capture():
     # the default itself, or the network part a composite hands such a pair to
     parts = [method, *(method.part(n) for n in getattr(method, "parts", ()))]
     session = next((m.session for m in parts if getattr(m, "session", None) is not None), None)
-    if session is None or not session().loaded.focus_gate:
+    if session is None or "focus_gate" not in session().loaded.post:
         pytest.skip("the shipped colour-pair default has no focus gate")
     sharp = make_test_scene(64, seed=5).sharp.numpy()
     capture = np.clip(sharp * 0.97 + 0.01, 0, 1).astype(np.float32)  # another exposure of the same scene

@@ -1,5 +1,7 @@
 """Network methods: one per shipped weights tag (``arch.tag`` in dpcli/weights/manifest.json), and one
-for a checkpoint the user gives (``--method bambnet|defocusgan --weights FILE``)."""
+for a checkpoint the user gives (``--method bambnet|defocusgan --weights FILE``). A method runs the
+network (:class:`dpcli.engine.Deblurrer`) and then the post steps its weights entry lists
+(:mod:`dpcli.methods.post`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -97,16 +99,22 @@ class NetworkMethod(Method):
 
         return sha256_file(self.weights)
 
+    def post(self):
+        """The weights' post steps (:mod:`dpcli.methods.post`) as this method runs them."""
+        from dpcli.methods.post import post_for
+
+        return post_for(self.session())
+
     def _deblur(self, left, right, *, kernels, defocus, focus):
-        session = self.session()
+        session, post = self.session(), self.post()
         info: dict = {"weights": self.name if self.weights is None else str(self.weights)}
         if kernels is not None:
             info["note"] = "calibration kernels not used by networks"
         if self.needs_pair:
-            image = np.asarray(session.deblur_pair(left, right))
+            image = np.asarray(session.deblur_pair(left, right, post=post))
             reference = (left + right) / 2
         else:
-            image = np.asarray(session.deblur_image(left))
+            image = np.asarray(session.deblur_image(left, post=post))
             reference = left
         if self.check_output and session.loaded.official and _coc_shares_keys(session.loaded.info.family):
             check_resembles_input(image, reference, self.weights)  # the authors' deblur and COC files share keys

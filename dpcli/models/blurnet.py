@@ -7,8 +7,9 @@ free elsewhere: a flat region has nothing to undo, in focus or not. A single pho
 of the defocus and no reliable radius in flat regions; this needs neither.
 
 It is the single-image counterpart of the dual-pixel focus gate (:func:`dpcli.optics.focus_gate`):
-a deblurring entry whose manifest names it (``blur_gate``) keeps its correction only where BlurNet
-sees blur, so a sharp photo and the in-focus parts of a blurred one come back unchanged.
+a deblurring entry whose manifest names it (the post step ``blur_gate:ARCH.TAG``,
+:mod:`dpcli.methods.post`) keeps its correction only where BlurNet sees blur, so a sharp photo and
+the in-focus parts of a blurred one come back unchanged.
 
 Trained by ``dpdeblur train blurnet`` on the synthetic corpus; no paper, no authors' weights.
 """

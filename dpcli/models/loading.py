@@ -244,11 +244,7 @@ class LoadedModel:
     colour_order: str = "RGB"
     source: str = ""
     official: bool = False
-    keep_mean_px: float = 0.0  # post stage of registered weights (PretrainedCfg.keep_mean_px)
-    focus_gate: bool = False  # post stage of registered DP weights (PretrainedCfg.focus_gate)
-    blur_gate: str = ""  # post stage of registered single-image weights (PretrainedCfg.blur_gate)
-    correction_gate: bool = False  # post stage of registered single-image weights (PretrainedCfg.correction_gate)
-    endorse: str = ""  # post stage of registered single-image weights (PretrainedCfg.endorse)
+    post: tuple[str, ...] = ()  # the post list of registered weights (PretrainedCfg.post; dpcli.methods.post)
     space: str = ""  # the encoding the weights' input is in ("linear" | "srgb"; "" = sRGB)
 
     @property
@@ -317,10 +313,7 @@ def load_model(model: str | None = "bambnet", *, task: str = "deblur_pair", weig
         net = _build(chosen, {})
         load_into(net, chosen, path)
         return LoadedModel(net.eval(), chosen, model_info(chosen), entry.cfg.colour_order, entry.cfg.name,
-                           keep_mean_px=float(entry.cfg.keep_mean_px), focus_gate=bool(entry.cfg.focus_gate),
-                           blur_gate=entry.cfg.blur_gate, correction_gate=bool(entry.cfg.correction_gate),
-                           endorse=entry.cfg.endorse,
-                           space=entry.cfg.space)
+                           post=tuple(entry.cfg.post), space=entry.cfg.space)
 
     path = Path(weights)
     sd, meta = read_checkpoint(path)

@@ -69,22 +69,11 @@ class PretrainedCfg:
     # outside their domain by default and ranks them by the domain's metrics above.
     domain: str = ""
     space: str = ""
-    # post stage: restore the input's local mean at this scale (px, 0 = off) after the network
-    # (dpcli.optics.restore_local_mean): drops the brightness / colour drift a net learnt from its data
-    keep_mean_px: float = 0.0
-    # post stage for DP pairs: the correction gated by the pair's local disparity (dpcli.optics.focus_gate):
-    # what lies inside the depth of field comes back unchanged
-    focus_gate: bool = False
-    # post stage for single images: the correction gated by where a BlurNet ("arch.tag" of registered
-    # blur weights or a file, dpcli.models.blurnet) reads the image out of focus: what is sharp comes back unchanged
-    blur_gate: str = ""
-    # post stage for single images: the correction kept only where it restores detail the input lacks
-    # (dpcli.optics.correction_gate): a network's re-drawing of what is already sharp is dropped
-    correction_gate: bool = False
-    # post stage for single images: the correction kept only where a second single-image network
-    # ("arch.tag" of registered weights or a file) makes it too (dpcli.optics.endorsement_gate):
-    # what only this network redraws (soft fur, bark) is dropped
-    endorse: str = ""
+    # what runs after the network, in order: named post steps ("keep_mean:32", "focus_gate",
+    # "endorse:ARCH.TAG", "correction_gate", "blur_gate:ARCH.TAG"), built and applied by
+    # dpcli.methods.post; an entry written with the five flags of old manifests is read into this
+    # list (post_from_flags)
+    post: tuple[str, ...] = ()
 
     @property
     def arch(self) -> str:
@@ -266,9 +255,40 @@ def list_pretrained() -> list[PretrainedCfg]:
     out = []
     for e in entries:
         try:
-            out.append(PretrainedCfg(**e))
-        except TypeError as exc:
+            out.append(PretrainedCfg(**with_post_list(e)))
+        except (TypeError, ValueError) as exc:
             raise ModelError(f"bad manifest entry {e.get('name', '?')!r}: {exc}", path) from exc
+    return out
+
+
+# the five post flags of manifests written before the post list, in the order the engine ran
+# them: flag -> the post step it names (a value of "" / False / 0 = off)
+LEGACY_POST_FLAGS = {"keep_mean_px": "keep_mean", "focus_gate": "focus_gate", "endorse": "endorse",
+                     "correction_gate": "correction_gate", "blur_gate": "blur_gate"}
+
+
+def post_from_flags(keep_mean_px: float = 0.0, focus_gate: bool = False, endorse: str = "",
+                    correction_gate: bool = False, blur_gate: str = "") -> tuple[str, ...]:
+    """The post list that the five flags of an old manifest entry meant, in the order the engine ran
+    them: ``keep_mean_px=32, correction_gate=True`` -> ``("keep_mean:32", "correction_gate")``."""
+    steps = [f"keep_mean:{float(keep_mean_px):g}" if keep_mean_px and float(keep_mean_px) > 0 else "",
+             "focus_gate" if focus_gate else "", f"endorse:{endorse}" if endorse else "",
+             "correction_gate" if correction_gate else "", f"blur_gate:{blur_gate}" if blur_gate else ""]
+    return tuple(s for s in steps if s)
+
+
+def with_post_list(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A manifest entry with its post steps as a ``post`` list: the five flags of old manifests
+    (:data:`LEGACY_POST_FLAGS`) translated by :func:`post_from_flags`; ValueError when an entry
+    gives both a ``post`` list and a flag that is on."""
+    out = {k: v for k, v in entry.items() if k not in LEGACY_POST_FLAGS}
+    flags = post_from_flags(**{k: v for k, v in entry.items() if k in LEGACY_POST_FLAGS})
+    post = entry.get("post")
+    if isinstance(post, str) or not isinstance(post or [], (list, tuple)):
+        raise ValueError(f"post must be a list of step names, got {post!r}")
+    if post and flags:
+        raise ValueError(f"give the post list or the old flags ({', '.join(flags)}), not both")
+    out["post"] = tuple(post or flags)
     return out
 
 

@@ -29,34 +29,31 @@ Runner = Callable[..., Tensor]
 
 
 def pair_runner(net: nn.Module, task: str, tile: int | None = 256, overlap: int | None = 32,
-                device: str | torch.device = "cpu", keep_mean_px: float = 0.0, arch: str | None = None,
-                focus_gate: bool = False, space: str = "", blur_gate: str = "",
-                correction_gate: bool = False, endorse: str = "") -> Runner:
+                device: str | torch.device = "cpu", arch: str | None = None, space: str = "",
+                post: tuple[str, ...] = ()) -> Runner:
     """Inference of a DP-pair network (``deblur_pair``) or a single-image one (``deblur_single``, fed
     the combined capture where the data has one, else the views' mean) through the engine
-    ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`:
-    tiles on ``device``, grey expanded to RGB, the post stage ``keep_mean_px``: the input's local
-    mean restored; ``focus_gate`` for pairs, with views encoded in ``space``; ``blur_gate``, BlurNet
-    weights (``arch.tag`` or a file) gating a single-image net; ``correction_gate`` for single-image
-    nets; ``endorse``, a second single-image net's weights whose agreement gates it). ``tile`` None = the
-    memory plan of ``run``; ``arch``: the registry name (default: the network's ``arch`` attribute)."""
+    ``dpdeblur run`` uses (:class:`dpcli.engine.Deblurrer`: tiles on ``device``, grey expanded to
+    RGB), then the post steps ``post`` as a weights entry lists them (``["keep_mean:32",
+    "correction_gate"]``, :mod:`dpcli.methods.post`), with views encoded in ``space``. ``tile`` None =
+    the memory plan of ``run``; ``arch``: the registry name (default: the network's ``arch`` attribute)."""
     from dpcli.engine import Deblurrer
+    from dpcli.methods.post import post_for
     from dpcli.models.loading import LoadedModel
     from dpcli.models.registry import model_info
 
     arch = arch or getattr(net, "arch", None)
     if arch is None:
         raise ValueError("pair_runner needs the network's registry name (arch=...)")
-    loaded = LoadedModel(net.float().eval(), arch, model_info(arch), keep_mean_px=keep_mean_px,
-                         focus_gate=focus_gate, space=space, blur_gate=blur_gate, correction_gate=correction_gate,
-                         endorse=endorse)
+    loaded = LoadedModel(net.float().eval(), arch, model_info(arch), post=tuple(post), space=space)
     session = Deblurrer(loaded, device=str(device), tile=tile, tile_overlap=overlap)
+    steps = post_for(session)
 
     @torch.no_grad()
     def run(left: Tensor, right: Tensor, combined: Tensor | None = None) -> Tensor:
         if task == "deblur_pair":
-            return session.deblur_pair(left, right)
-        return session.deblur_image((left + right) / 2 if combined is None else combined)
+            return session.deblur_pair(left, right, post=steps)
+        return session.deblur_image((left + right) / 2 if combined is None else combined, post=steps)
 
     return run
 
@@ -261,12 +258,11 @@ def _arch_from_run(ckpt: Path) -> str:
 
 def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int = 256,
              grey: bool = True, camera: str = "phone", arch: str | None = None,
-             device: str | torch.device = "cpu", keep_mean_px: float = 0.0,
-             domains: tuple[str, ...] = ("phone", "dslr"), focus_gate: bool = False,
-             correction_gate: bool = False, endorse: str = "") -> dict[str, Any]:
-    """Scores of one candidate: the synthetic validation set, then the real dev scenes of ``domains``
-    (phone: Pixel 4, dslr: Canon) found under ``shared/data``, and the harm figure on sharp photos
-    of the first of ``domains`` (:func:`sharp_scores`)."""
+             device: str | torch.device = "cpu", domains: tuple[str, ...] = ("phone", "dslr"),
+             post: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Scores of one candidate with the post steps ``post`` (:func:`pair_runner`): the synthetic
+    validation set, then the real dev scenes of ``domains`` (phone: Pixel 4, dslr: Canon) found under
+    ``shared/data``, and the harm figure on sharp photos of the first of ``domains`` (:func:`sharp_scores`)."""
     net, arch, task = load_candidate(path, arch)
     if task == "coc":
         run = coc_runner(net, tile=tile, device=device)
@@ -274,9 +270,8 @@ def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int =
         if shared is not None and (shared / "data" / "pixel4").is_dir():
             scores |= pixel4_defocus_scores(run, shared / "data" / "pixel4")
         return scores
-    runners = {d: pair_runner(net, task, tile=tile, device=device, keep_mean_px=keep_mean_px, arch=arch,
-                              focus_gate=focus_gate, space="srgb" if d == "dslr" else "linear",
-                              correction_gate=correction_gate, endorse=endorse) for d in DOMAIN_SCENES}
+    runners = {d: pair_runner(net, task, tile=tile, device=device, arch=arch, post=post,
+                              space="srgb" if d == "dslr" else "linear") for d in DOMAIN_SCENES}
     synth_domain = "phone" if grey else "dslr"
     scores: dict[str, Any] = {"arch": arch, **synthetic_scores(runners[synth_domain], synth_count, camera=camera,
                                                               grey=grey)}
@@ -312,9 +307,9 @@ def gate_scores(blur: Path, target: str, shared: Path, domain: str = "dslr", til
     with tempfile.TemporaryDirectory() as tmp:
         path = save_fp16_safetensors(net, arch, Path(tmp) / f"{arch}.candidate.safetensors")
         for name, gate in (("ungated", ""), ("gated", str(path))):
-            run = pair_runner(gen, "deblur_single", tile=tile, device=device, keep_mean_px=entry.keep_mean_px,
-                              arch=entry.arch, space=entry.space, blur_gate=gate,
-                              correction_gate=bool(entry.correction_gate))  # its post stages as shipped
+            post = tuple(s for s in entry.post if not s.startswith("blur_gate:"))  # its post steps as shipped,
+            run = pair_runner(gen, "deblur_single", tile=tile, device=device, arch=entry.arch, space=entry.space,
+                              post=post + ((f"blur_gate:{gate}",) if gate else ()))  # the candidate's gate last
             scores = canon_scores(run, folder) if key == "canon" else pixel4_scores(run, folder)
             out[name] = scores | sharp_scores(run, shared, domain)
     return out
@@ -340,7 +335,10 @@ def ship_blur_gate(path: Path, scores: dict[str, Any], tag: str, training_data: 
                            recipe={"checkpoint_step": state.get("step"), "config": state.get("config", {})},
                            training_data=training_data, notes=f"blur gate of {scores['target']}. {notes}".strip(),
                            domain=domain, space="srgb")
-    update_entry(scores["target"], blur_gate=entry["name"], metrics=flat)
+    from dpcli.models.registry import pretrained_cfg
+
+    post = tuple(s for s in pretrained_cfg(*scores["target"].split(".", 1)).cfg.post if not s.startswith("blur_gate:"))
+    update_entry(scores["target"], post=post + (f"blur_gate:{entry['name']}",), metrics=flat)
     return f"shipped {entry['name']} as the blur gate of {scores['target']} ({why})"
 
 
@@ -361,20 +359,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu | cuda | cuda:N")
     parser.add_argument("--arch", default=None, help="registry name when the checkpoint does not record it")
+    parser.add_argument("--post", action="append", default=[], metavar="STEP",
+                        help="a post step after the network, as a weights entry lists them (repeat, in order: "
+                             "--post keep_mean:32 --post correction_gate; dpcli.methods.post); or the flags below")
     parser.add_argument("--keep-mean", type=float, default=0.0, metavar="PX",
-                        help="post stage: restore the input's local mean at this scale (px) after the network, "
-                             "as `dpdeblur run` does for weights exported with it (0 = off)")
+                        help="post step keep_mean:PX: restore the input's local mean at this scale (px) after "
+                             "the network, as `dpdeblur run` does for weights exported with it (0 = off)")
     parser.add_argument("--focus-gate", action="store_true",
-                        help="post stage for pairs: keep the correction only where the pair is out of focus "
+                        help="post step focus_gate, for pairs: keep the correction only where the pair is out of focus "
                              "(dpcli.optics.focus_gate), as `dpdeblur run` does for weights exported with it")
     parser.add_argument("--correction-gate", action="store_true",
-                        help="post stage for single images: keep the correction only where it restores detail the "
-                             "input lacks (dpcli.optics.correction_gate), as `dpdeblur run` does for weights exported "
-                             "with it")
+                        help="post step correction_gate, for single images: keep the correction only where it "
+                             "restores detail the input lacks (dpcli.optics.correction_gate), as `dpdeblur run` "
+                             "does for weights exported with it")
     parser.add_argument("--endorse", default="", metavar="ARCH.TAG",
-                        help="post stage for single images: keep the correction only where these second single-image "
-                             "weights make it too (dpcli.optics.endorsement_gate), as `dpdeblur run` does for weights "
-                             "exported with it")
+                        help="post step endorse:ARCH.TAG, for single images: keep the correction only where these "
+                             "second single-image weights make it too (dpcli.optics.endorsement_gate), as "
+                             "`dpdeblur run` does for weights exported with it")
     parser.add_argument("--gate-for", default=None, metavar="ARCH.TAG",
                         help="a BlurNet candidate: score it as the blur gate of these shipped single-image weights "
                              "(with --export: ship it as their gate if the gated weights pass the rule)")
@@ -388,6 +389,8 @@ def main() -> None:
     parser.add_argument("--training-data", default="synthetic (dpcli.synth)")
     parser.add_argument("--notes", default="", help="free text for the manifest entry (with --export)")
     args = parser.parse_args()
+    from dpcli.models.registry import post_from_flags
+
     torch.set_num_threads(args.threads)
     domain = args.domain or ("dslr" if args.synth_camera == "dslr" else "phone")
     if args.gate_for:
@@ -401,16 +404,20 @@ def main() -> None:
         if args.export:
             print(ship_blur_gate(args.weights, scores, args.export, args.training_data, domain, args.notes))
         return
+    flags = post_from_flags(keep_mean_px=args.keep_mean, focus_gate=args.focus_gate, endorse=args.endorse,
+                            correction_gate=args.correction_gate)
+    if args.post and flags:
+        parser.error("give the post steps with --post or with the flags (--keep-mean ...), not both")
+    post = tuple(args.post) or flags
     scores = evaluate(args.weights, args.shared, args.synth_count, args.tile, not args.colour, args.synth_camera,
-                      args.arch, args.device, args.keep_mean, (domain,) + tuple(d for d in DOMAIN_SCENES if d != domain),
-                      args.focus_gate, args.correction_gate, args.endorse)
+                      args.arch, args.device, (domain,) + tuple(d for d in DOMAIN_SCENES if d != domain), post)
     text = json.dumps(scores, indent=2)
     if args.json:
         args.json.write_text(text)
     print(text)
     if args.export:
         print(ship_if_better(args.weights, scores, args.export, args.training_data, args.arch, args.notes, domain,
-                             args.keep_mean, args.focus_gate, args.correction_gate, args.endorse))
+                             post))
 
 
 # the largest loss a single dev scene may show in a shipped candidate (dB): none ("never worse")
@@ -465,10 +472,10 @@ def _shipped_entries(path: Path) -> list[str]:
 
 
 def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: str, arch: str | None = None,
-                   notes: str = "", domain: str = "phone", keep_mean_px: float = 0.0, focus_gate: bool = False,
-                   correction_gate: bool = False, endorse: str = "") -> str:
+                   notes: str = "", domain: str = "phone", post: tuple[str, ...] = ()) -> str:
     """Export the candidate with every figure in its manifest entry, only if it passes the shipping
-    rule of ``domain``; the entry records the domain and the input space it was trained for."""
+    rule of ``domain``; the entry records the domain, the input space it was trained for and the
+    post steps it was scored with (``post``)."""
     ok, why = shipping_verdict(scores, domain)
     if not ok:
         return f"not shipped: {why}"
@@ -476,23 +483,20 @@ def ship_if_better(path: Path, scores: dict[str, Any], tag: str, training_data: 
 
     net, arch, _ = load_candidate(path, arch)
     metrics = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
-    post = dict(keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate), correction_gate=bool(correction_gate),
-                endorse=endorse)
     name, owners = f"{arch}.{tag}", _shipped_entries(path)
-    if name in owners:  # the same weights with another post stage: the entry keeps its file and record
-        update_entry(name, metrics=metrics, **post)
-        return f"updated {name}: same weights, post stage and figures as scored ({why})"
-    if owners:  # a shipped file under a new name (another post stage): one file, two entries
-        alias_entry(owners[0], name, metrics=metrics, notes=notes, training_data=training_data, **post)
-        return f"shipped {name}: the weights of {owners[0]}, post stage and figures as scored ({why})"
+    if name in owners:  # the same weights with other post steps: the entry keeps its file and record
+        update_entry(name, metrics=metrics, post=post)
+        return f"updated {name}: same weights, post steps and figures as scored ({why})"
+    if owners:  # a shipped file under a new name (other post steps): one file, two entries
+        alias_entry(owners[0], name, metrics=metrics, notes=notes, training_data=training_data, post=post)
+        return f"shipped {name}: the weights of {owners[0]}, post steps and figures as scored ({why})"
     state = torch.load(path, map_location="cpu", weights_only=False) if path.suffix != ".safetensors" else {}
     recipe = {"checkpoint_step": state.get("step"), "config": state.get("config", {})}
     if state.get("averaged_steps"):
         recipe["averaged_steps"] = state["averaged_steps"]
     space = "srgb" if domain == "dslr" else "linear"
     entry = export_weights(net, arch, tag, metrics=metrics, recipe=recipe, training_data=training_data, notes=notes,
-                           domain=domain, space=space, keep_mean_px=keep_mean_px, focus_gate=focus_gate,
-                           correction_gate=correction_gate, endorse=endorse)
+                           domain=domain, space=space, post=post)
     return f"shipped {entry['name']} sha256 {entry['sha256']} ({why})"
 
 

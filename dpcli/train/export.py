@@ -57,10 +57,11 @@ def save_fp16_safetensors(net: nn.Module, arch: str, path: Path, extra_meta: dic
 def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, float], recipe: dict[str, Any],
                    training_data: str, notes: str = "", license: str = "MIT (weights trained by dpdeblur)",
                    weights_dir: Path | None = None, domain: str = "", space: str = "",
-                   keep_mean_px: float = 0.0, focus_gate: bool = False, blur_gate: str = "",
-                   correction_gate: bool = False, endorse: str = "") -> dict[str, Any]:
+                   post: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
     """Write ``<weights>/<arch>.<tag>.safetensors`` (fp16) and upsert its manifest entry.
 
+    ``post``: the steps run after the network, in order (``["keep_mean:32", "correction_gate"]``,
+    :mod:`dpcli.methods.post`); checked before anything is written.
     Returns the manifest entry (a :class:`dpcli.models.registry.PretrainedCfg` as a dict).
     """
     from dpcli.models.registry import PretrainedCfg, model_info, sha256_file
@@ -70,13 +71,13 @@ def export_weights(net: nn.Module, arch: str, tag: str, *, metrics: dict[str, fl
     name = f"{arch}.{tag}"
     if not tag or "." in tag or "/" in tag:
         raise DpError(f"--export {tag!r}: give a plain tag such as 'synth-pixel-v1'")
+    post = _checked_post(post)
     path = save_fp16_safetensors(net, arch, folder / f"{name}.safetensors")
     entry = PretrainedCfg(name=name, file=path.name, sha256=sha256_file(path), colour_order="RGB",
                           input_recipe=model_info(arch).recipe, multiple_of=int(getattr(net, "multiple_of", 16)),
                           training_data=training_data, recipe=json.dumps(recipe, sort_keys=True, default=str),
                           metrics={k: float(v) for k, v in metrics.items()}, license=license, notes=notes,
-                          domain=domain, space=space, keep_mean_px=float(keep_mean_px), focus_gate=bool(focus_gate),
-                          blur_gate=blur_gate, correction_gate=bool(correction_gate), endorse=endorse)
+                          domain=domain, space=space, post=post)
     data = _read_manifest(folder)
     entries = [e for e in data.get("weights", []) if e.get("name") != name]
     entries.append(dataclasses.asdict(entry))
@@ -97,26 +98,51 @@ def _write_manifest(folder: Path, data: dict[str, Any]) -> None:
     atomic_write_bytes(folder / "manifest.json", (json.dumps(data, indent=2) + "\n").encode(), overwrite=True)
 
 
-def _manifest_for_post(weights_dir: Path | None, post: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    """The weights folder and its manifest, once ``post`` names only manifest fields."""
+def _checked_post(post: Any) -> tuple[str, ...]:
+    """A post list, each step checked (:func:`dpcli.methods.post.parse_post`: a clear error for an
+    unknown step) and written in its one form."""
+    from dpcli.methods.post import parse_post
+
+    if isinstance(post, str):
+        raise DpError(f"post is a list of steps, e.g. ['keep_mean:32', 'correction_gate'], not {post!r}")
+    return tuple(step.spec for step in parse_post(post))
+
+
+def _manifest_for_post(weights_dir: Path | None, fields: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """The weights folder and its manifest, once ``fields`` names only manifest fields (a ``post``
+    list checked and in its one form)."""
     from dpcli.models.registry import PretrainedCfg
     from dpcli.models.registry import weights_dir as default_dir
 
-    unknown = set(post) - {f.name for f in dataclasses.fields(PretrainedCfg)}
+    unknown = set(fields) - {f.name for f in dataclasses.fields(PretrainedCfg)}
     if unknown:
         raise DpError(f"no manifest field {', '.join(sorted(unknown))}")
+    if "post" in fields:
+        fields["post"] = list(_checked_post(fields["post"]))
     folder = Path(weights_dir) if weights_dir is not None else default_dir()
     return folder, _read_manifest(folder)
 
 
+def _with_fields(entry: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` with ``fields`` set; a new ``post`` list replaces the five flags of an old entry."""
+    from dpcli.models.registry import LEGACY_POST_FLAGS, with_post_list
+
+    out = with_post_list(entry) if "post" not in fields else {k: v for k, v in entry.items()
+                                                              if k not in LEGACY_POST_FLAGS}
+    out = {**out, **fields}
+    out["post"] = list(out.get("post", ()))
+    return out
+
+
 def update_entry(name: str, *, metrics: dict[str, float] | None = None, notes: str | None = None,
-                 weights_dir: Path | None = None, **post: Any) -> dict[str, Any]:
-    """Change the post stage (``blur_gate``, ``focus_gate``, ``keep_mean_px``) of a shipped entry
-    and merge new figures into its metrics; the weights file stays as it is."""
-    folder, data = _manifest_for_post(weights_dir, post)
-    for entry in data.get("weights", []):
+                 weights_dir: Path | None = None, **fields: Any) -> dict[str, Any]:
+    """Change manifest fields of a shipped entry (its ``post`` list, e.g. ``post=["keep_mean:32",
+    "correction_gate"]``) and merge new figures into its metrics; the weights file stays as it is."""
+    folder, data = _manifest_for_post(weights_dir, fields)
+    entries = data.get("weights", [])
+    for i, entry in enumerate(entries):
         if entry.get("name") == name:
-            entry.update(post)
+            entry = entries[i] = _with_fields(entry, fields)
             entry["metrics"] = {**entry.get("metrics", {}), **{k: float(v) for k, v in (metrics or {}).items()}}
             if notes is not None:
                 entry["notes"] = notes
@@ -126,15 +152,15 @@ def update_entry(name: str, *, metrics: dict[str, float] | None = None, notes: s
 
 
 def alias_entry(source: str, name: str, *, metrics: dict[str, float], notes: str = "", training_data: str = "",
-                weights_dir: Path | None = None, **post: Any) -> dict[str, Any]:
-    """Ship the weights of entry ``source`` once more as ``name`` with another post stage: a new
-    manifest entry that points at the same file (same sha256), its own figures and notes."""
-    folder, data = _manifest_for_post(weights_dir, post)
+                weights_dir: Path | None = None, **fields: Any) -> dict[str, Any]:
+    """Ship the weights of entry ``source`` once more as ``name`` with other fields (another ``post``
+    list): a new manifest entry that points at the same file (same sha256), its own figures and notes."""
+    folder, data = _manifest_for_post(weights_dir, fields)
     base = next((e for e in data.get("weights", []) if e.get("name") == source), None)
     if base is None:
         raise DpError(f"no shipped weights named {source}")
-    entry = {**base, **post, "name": name, "metrics": {k: float(v) for k, v in metrics.items()}, "notes": notes,
-             "training_data": training_data or base.get("training_data", "")}
+    entry = {**_with_fields(base, fields), "name": name, "metrics": {k: float(v) for k, v in metrics.items()},
+             "notes": notes, "training_data": training_data or base.get("training_data", "")}
     data["weights"] = [e for e in data["weights"] if e.get("name") != name] + [entry]
     _write_manifest(folder, data)
     return entry

@@ -47,18 +47,20 @@ def test_shipped_weights_carry_domain_space_and_gain_of_their_manifest_entry() -
 
 
 def test_every_second_opinion_a_shipped_entry_names_is_shipped_single_image_weights_of_its_domain() -> None:
-    """A manifest ``endorse`` post stage points at registered single-image weights for the same
-    domain and input space, so `run` can load it (read from the manifest: any entry that has one)."""
+    """A manifest ``endorse:ARCH.TAG`` post step points at registered single-image weights for the
+    same domain and input space, so `run` can load it (read from the manifest: any entry that has one)."""
+    from dpcli.methods.post import find_step
     from dpcli.models.registry import list_pretrained, model_info
 
     entries = {cfg.name: cfg for cfg in list_pretrained()}
     for cfg in entries.values():
-        if not getattr(cfg, "endorse", ""):
+        step = find_step(cfg.post, "endorse")
+        if step is None:
             continue
-        second = entries[cfg.endorse]
+        second = entries[step.weights]
         assert model_info(cfg.arch).task == model_info(second.arch).task == "deblur_single"
         assert second.domain == cfg.domain and (second.space or "srgb") == (cfg.space or "srgb")
-        assert not second.endorse  # a second opinion is one network, not a chain
+        assert find_step(second.post, "endorse") is None  # a second opinion is one network, not a chain
 
 
 def test_shipped_weights_say_whether_they_spare_sharp_photos_from_their_harm_figure() -> None:

@@ -341,8 +341,11 @@ class TestApi:
         loaded = load_model("bambnet", task="deblur_pair", weights=tiny_weights["bambnet_deblur_test"])
         x, y = torch.rand(1, 3, 64, 80), torch.rand(1, 3, 64, 80)
         combined = (x + y) / 2
+        from dpcli.methods.post import post_for
+
         plain = Deblurrer(loaded, device="cpu", tile=0).deblur_pair(x, y)
-        kept = Deblurrer(dataclasses.replace(loaded, keep_mean_px=6.0), device="cpu", tile=0).deblur_pair(x, y)
+        session = Deblurrer(dataclasses.replace(loaded, post=("keep_mean:6",)), device="cpu", tile=0)
+        kept = session.deblur_pair(x, y, post=post_for(session))
         drift = lambda out: float(smooth_mean(out - combined, 6.0).abs().mean())  # noqa: E731
         assert drift(plain) > 0.05  # an untrained net: far from the input's local mean
         assert drift(kept) < 0.2 * drift(plain)  # (detail kept: tests/optics/test_windows.py)

@@ -141,8 +141,8 @@ def test_sharp_scores_tell_identity_from_harm(shared_dir):
 
 
 def test_rescoring_shipped_weights_updates_their_entry_and_keeps_the_file(tmp_path, monkeypatch):
-    """A shipped file scored again with another post stage keeps its file, sha256 and record; the
-    entry takes the post stage and the new figures (dpcli.train.export.update_entry)."""
+    """A shipped file scored again with other post steps keeps its file, sha256 and record; the
+    entry takes the post list and the new figures (dpcli.train.export.update_entry)."""
     import json
 
     from dpcli.models import create_model
@@ -152,27 +152,30 @@ def test_rescoring_shipped_weights_updates_their_entry_and_keeps_the_file(tmp_pa
     monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
     net = create_model("defocusgan_generator_test")
     entry = export_weights(net, "defocusgan_generator_test", "t1", metrics={"canon_psnr": 25.0}, recipe={"step": 7},
-                           training_data="synthetic", domain="dslr", space="srgb", keep_mean_px=32)
+                           training_data="synthetic", domain="dslr", space="srgb", post=["keep_mean:32"])
     before = (tmp_path / entry["file"]).read_bytes()
     scene = {"pred": {"psnr": 25.5}, "input": {"psnr": 24.8}}
     scores = {"canon_psnr": 25.5, "canon_psnr_input": 24.8, "canon_ssim": 0.73, "canon_ssim_input": 0.68,
               "canon_scenes": {"00": scene}, "sharp_psnr": 41.0, "sharp_psnr_min": 38.0}
-    said = ship_if_better(tmp_path / entry["file"], scores, "t1", "ignored", domain="dslr", keep_mean_px=32,
-                          correction_gate=True)
+    said = ship_if_better(tmp_path / entry["file"], scores, "t1", "ignored", domain="dslr",
+                          post=("keep_mean:32", "correction_gate"))
     assert said.startswith("updated defocusgan_generator_test.t1")
     assert (tmp_path / entry["file"]).read_bytes() == before
     (got,) = json.loads((tmp_path / "manifest.json").read_text())["weights"]
-    assert got["correction_gate"] is True and got["sha256"] == entry["sha256"] and got["recipe"] == entry["recipe"]
+    assert got["post"] == ["keep_mean:32", "correction_gate"]
+    assert got["sha256"] == entry["sha256"] and got["recipe"] == entry["recipe"]
     assert got["metrics"]["canon_psnr"] == 25.5 and got["metrics"]["sharp_psnr_min"] == 38.0
     with pytest.raises(Exception, match="no manifest field"):
         update_entry("defocusgan_generator_test.t1", gate=True)
     with pytest.raises(Exception, match="no shipped weights named"):
-        update_entry("nothing.here", correction_gate=True)
+        update_entry("nothing.here", post=["correction_gate"])
+    with pytest.raises(Exception, match="unknown post step 'gate'"):
+        update_entry("defocusgan_generator_test.t1", post=["gate"])
 
 
 def test_shipped_weights_under_a_new_tag_share_the_file_with_their_own_post_stage(tmp_path, monkeypatch):
-    """A shipped file scored with another post stage and exported under a NEW tag becomes a second
-    entry that points at the same file (no copy), with its own post stage, figures and notes."""
+    """A shipped file scored with other post steps and exported under a NEW tag becomes a second
+    entry that points at the same file (no copy), with its own post list, figures and notes."""
     import json
 
     from dpcli.models.loading import load_model
@@ -183,22 +186,22 @@ def test_shipped_weights_under_a_new_tag_share_the_file_with_their_own_post_stag
     monkeypatch.setenv("DPDEBLUR_WEIGHTS", str(tmp_path))
     net = create_model("defocusgan_generator_test")
     entry = export_weights(net, "defocusgan_generator_test", "t1", metrics={"canon_psnr": 25.0}, recipe={"step": 7},
-                           training_data="synthetic", domain="dslr", space="srgb", keep_mean_px=32)
+                           training_data="synthetic", domain="dslr", space="srgb", post=["keep_mean:32"])
     scene = {"pred": {"psnr": 25.4}, "input": {"psnr": 24.8}}
     scores = {"canon_psnr": 25.4, "canon_psnr_input": 24.8, "canon_ssim": 0.72, "canon_ssim_input": 0.68,
               "canon_scenes": {"00": scene}, "sharp_psnr": 41.0, "sharp_psnr_min": 38.0}
     said = ship_if_better(tmp_path / entry["file"], scores, "t2", "same weights", notes="gated", domain="dslr",
-                          keep_mean_px=32, correction_gate=True, endorse="defocusgan_generator_test.t1")
+                          post=("keep_mean:32", "endorse:defocusgan_generator_test.t1", "correction_gate"))
     assert said.startswith("shipped defocusgan_generator_test.t2: the weights of defocusgan_generator_test.t1")
     assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == [entry["file"]]
     got = {e["name"]: e for e in json.loads((tmp_path / "manifest.json").read_text())["weights"]}
     new = got["defocusgan_generator_test.t2"]
     assert new["file"] == entry["file"] and new["sha256"] == entry["sha256"] and new["notes"] == "gated"
-    assert new["endorse"] == "defocusgan_generator_test.t1" and new["correction_gate"] is True
+    assert new["post"] == ["keep_mean:32", "endorse:defocusgan_generator_test.t1", "correction_gate"]
     assert new["metrics"] == {k: v for k, v in scores.items() if isinstance(v, float)}
-    assert got["defocusgan_generator_test.t1"]["endorse"] == "" and got["defocusgan_generator_test.t1"]["metrics"] == {
-        "canon_psnr": 25.0}
+    first = got["defocusgan_generator_test.t1"]
+    assert first["post"] == ["keep_mean:32"] and first["metrics"] == {"canon_psnr": 25.0}
     loaded = load_model("defocusgan_generator_test.t2", task="deblur_single")
-    assert loaded.endorse == "defocusgan_generator_test.t1" and loaded.correction_gate
+    assert loaded.post == ("keep_mean:32", "endorse:defocusgan_generator_test.t1", "correction_gate")
     with pytest.raises(Exception, match="no shipped weights named"):
         alias_entry("nothing.here", "x.y", metrics={})
