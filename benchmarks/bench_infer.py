@@ -39,7 +39,14 @@ Usage:
   python benchmarks/bench_infer.py --model bambnet --configs ref,fp32,bf16 --threads 2 --json
   python benchmarks/bench_infer.py --configs fp32,bf16 --size 6000x4000 --max-tiles 4   # 24 MP peak RSS
   python benchmarks/bench_infer.py stages                # run's defaults at 12 and 24 MP, per stage
-  python benchmarks/bench_infer.py stages --sizes 4000x3000 --inputs-kind single,pair --json
+  python benchmarks/bench_infer.py stages --sizes 4000x3000 --kinds single,pair --json
+  python benchmarks/bench_infer.py shards --photos 24 --procs 1,2,4   # torchrun throughput
+
+Shards (``shards``): one folder of small photos (the bundled examples' ground truths, cut and
+mirrored into ``--photos`` 384x256 crops) run by ``torchrun --standalone --nproc_per_node P -m dpcli
+run`` for each P in ``--procs``, each process with cores / P torch threads: wall seconds, photos per
+minute, the largest process's peak RSS (``ru_maxrss`` of the children) and P x that as the bound
+of the total.
 """
 from __future__ import annotations
 
@@ -380,7 +387,90 @@ def stage_table(row: dict) -> str:
     return "\n".join(lines)
 
 
+# --- shards: a folder over torchrun processes ----------------------------------------------------
+
+def _photos(folder: Path, n: int) -> Path:
+    """``n`` 384x256 photos cut and mirrored from the bundled examples' ground truths (made once)."""
+    import numpy as np
+
+    from dpcli.io.images import read_image, write_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if len(list(folder.glob("*.png"))) == n:
+        return folder
+    sources = sorted((Path(__file__).resolve().parents[1] / "examples" / "ground_truth").glob("*.png"))
+    for i in range(n):
+        img = read_image(sources[i % len(sources)]).data
+        y, x = (i // len(sources)) % 2 * 64, (i // (2 * len(sources))) % 2 * 64
+        crop = img[:, y:y + 256, x:x + 384] if img.shape[1] >= y + 256 and img.shape[2] >= x + 384 else img[:, :256, :384]
+        crop = crop[:, :, ::-1] if (i // len(sources)) % 3 == 2 else crop
+        write_image(folder / f"photo_{i:03d}.png", np.ascontiguousarray(crop), bit_depth=8, overwrite=True)
+    return folder
+
+
+def _shard_run(folder: Path, procs: int) -> dict:
+    """``dpdeblur run FOLDER`` over ``procs`` torchrun processes of cores / procs threads each."""
+    import resource
+    import shutil
+    import subprocess
+    import tempfile
+
+    cores = os.cpu_count() or 1
+    out = Path(tempfile.mkdtemp(prefix="shards_"))
+    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, cores // procs)))
+    start = time.perf_counter()
+    res = subprocess.run(["torchrun", "--standalone", "--nproc_per_node", str(procs), "-m", "dpcli", "run",
+                          str(folder), "-o", str(out)], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    written = len(list(out.glob("*.png")))
+    shutil.rmtree(out, ignore_errors=True)
+    peak = use.ru_maxrss / 2**20  # the largest process (GiB; Linux reports KiB)
+    return {"threads": max(1, cores // procs), "code": res.returncode, "written": written, "wall_s": wall,
+            "cpu_s": use.ru_utime + use.ru_stime, "photos_per_min": 60 * written / wall,
+            "peak_gib_per_process": peak, "peak_gib_bound": procs * peak}
+
+
+def shards(argv: list[str]) -> None:
+    """Throughput of a folder run split over 1, 2, 4 torchrun processes."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=24)
+    parser.add_argument("--procs", default="1,2,4")
+    parser.add_argument("--inputs", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "dpdeblur_shards")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    import shutil
+
+    if args.child:  # one torchrun in this process: its children's peak is this run's alone
+        print(json.dumps(_shard_run(args.folder, args.child)))
+        return
+    if shutil.which("torchrun") is None:
+        raise SystemExit("torchrun not found (it comes with torch)")
+    folder = _photos(args.inputs / f"n{args.photos}", args.photos)
+    rows = []
+    for procs in map(int, args.procs.split(",")):
+        row = in_own_process(__file__, ["shards", "--child", procs, "--folder", folder])
+        rows.append({"procs": procs, **row})
+        if not args.json:
+            print(f"  done {procs} process(es): {row.get('wall_s', float('nan')):.1f} s", flush=True)
+    if args.json:
+        print(json.dumps({**cpu_facts(), "photos": args.photos, "rows": rows}, indent=2))
+        return
+    facts, cores = cpu_facts(), os.cpu_count() or 1
+    print(f"{args.photos} photos of 384x256 px, `dpdeblur run` defaults; CPU: {facts['cpu']}, {cores} cores")
+    print(f"{'procs':>6}{'threads':>8}{'wall s':>9}{'CPU s':>9}{'photos/min':>11}{'peak GiB/proc':>14}{'<= total GiB':>13}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['procs']:>6}  failed: {r['error']}")
+            continue
+        print(f"{r['procs']:>6}{r['threads']:>8}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['photos_per_min']:>11.1f}"
+              f"{r['peak_gib_per_process']:>14.2f}{r['peak_gib_bound']:>13.2f}"
+              + ("" if r["code"] == 0 and r["written"] == args.photos else f"  (exit {r['code']}, {r['written']} written)"))
+
+
 if __name__ == "__main__":
     from _common import subcommands
 
-    subcommands({"networks": networks, "stages": stages}, default="networks")
+    subcommands({"networks": networks, "stages": stages, "shards": shards}, default="networks")

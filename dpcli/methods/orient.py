@@ -3,6 +3,7 @@ stage-1 side balance (which side of the focal plane its both-sides layer choice 
 from __future__ import annotations
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 
 from dpcli.arrays import to_tensor
@@ -22,11 +23,14 @@ def stage1_side_balance(left, right, *, srgb: bool = False, max_side: int = BALA
     lt, rt = to_tensor(left), to_tensor(right)
     if lt.ndim == 2:
         lt, rt = lt[None], rt[None]
-    if srgb:
-        lt, rt = srgb_to_linear(lt.clamp(0, 1)), srgb_to_linear(rt.clamp(0, 1))
     factor = max(1, int(np.ceil(max(lt.shape[-2:]) / max_side)))
-    if factor > 1:
-        lt, rt = F.avg_pool2d(lt[None], factor)[0], F.avg_pool2d(rt[None], factor)[0]
+
+    def reduced(view):  # linearised plane by plane: the conversion's temporaries are one plane's
+        if srgb:
+            view = torch.cat([srgb_to_linear(p.clamp(0, 1)) for p in view.split(1)])
+        return F.avg_pool2d(view[None], factor)[0] if factor > 1 else view
+
+    lt, rt = reduced(lt), reduced(rt)
     cfg = make_config("fast", focus="both", output_stage="init", keep_layers=True, layers=10,
                       max_radius=max(17.0 / factor, 3.0))
     res = zeroshot_deblur(lt, rt, cfg)

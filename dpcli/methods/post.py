@@ -108,9 +108,10 @@ class KeepMean(PostStep):
         return f"{self.px:g}"
 
     def __call__(self, out: torch.Tensor, x: PostInput) -> torch.Tensor:
-        from dpcli.optics.windows import restore_local_mean
+        from dpcli.optics.windows import by_rows, restore_local_mean, smooth_radius
 
-        return restore_local_mean(out, x.reference, self.px)
+        return by_rows(lambda o, ref: restore_local_mean(o, ref, self.px), [out, x.reference],
+                       3 * smooth_radius(self.px) + 4)
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,10 @@ class FocusGate(PostStep):
     def gate_map(left: torch.Tensor, right: torch.Tensor, *, srgb: bool) -> torch.Tensor:
         """(N, C, H, W) views -> (N, 1, H, W) in [0, 1]: 0 inside the depth of field."""
         from dpcli.optics.disparity import focus_gate
+        from dpcli.optics.windows import by_rows
 
-        return focus_gate(left.float(), right.float(), srgb=srgb)
+        # strips: the gate reads 48 px around a pixel (window 7 at scale 4, the dilation over 8 + 8)
+        return by_rows(lambda a, b: focus_gate(a.float(), b.float(), srgb=srgb), [left, right], 64, align=4)
 
     def __call__(self, out: torch.Tensor, x: PostInput) -> torch.Tensor:
         return _blend(out, x.reference, self.gate_map(x.pair[0], x.pair[1], srgb=x.srgb))
@@ -160,6 +163,7 @@ class Endorse(PostStep):
         (:func:`dpcli.optics.endorsement_gate` in sRGB values)."""
         from dpcli.engine import named_session
         from dpcli.optics import endorsement_gate, linear_to_srgb, srgb_to_linear
+        from dpcli.optics.windows import by_rows
 
         # loading for "deblur_single" refuses weights of another task (dpcli.models.loading._check_task)
         second = named_session(self.weights, "deblur_single", device=x.device, precision=x.precision)
@@ -167,9 +171,14 @@ class Endorse(PostStep):
         fed = image if linear == second_linear else (srgb_to_linear(image) if second_linear
                                                      else linear_to_srgb(image.clamp(0, 1)))
         other = post_for(second)(second.run([fed]), [fed], gates=False)
-        views = [linear_to_srgb(v.clamp(0, 1)) if linear else v for v in (image, corrected)]
-        views.append(linear_to_srgb(other.clamp(0, 1)) if second_linear else other)
-        return endorsement_gate(*views)
+
+        def gate(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:  # one strip, in sRGB
+            views = [linear_to_srgb(v.clamp(0, 1)) if linear else v for v in (a, b)]
+            views.append(linear_to_srgb(c.clamp(0, 1)) if second_linear else c)
+            return endorsement_gate(*views)
+
+        # strips: the gate reads 37 px around a pixel (band 1 x 3 passes, window 10, dilation 12 + 12)
+        return by_rows(gate, [image, corrected, other], 48)
 
 
 @dataclass(frozen=True)
@@ -180,11 +189,15 @@ class CorrectionGate(PostStep):
 
     def __call__(self, out: torch.Tensor, x: PostInput) -> torch.Tensor:
         from dpcli.optics import correction_gate, linear_to_srgb
+        from dpcli.optics.windows import by_rows
 
-        image, corrected = x.reference, out  # the gate reads sRGB values
-        if not x.srgb:
-            image, corrected = linear_to_srgb(image.clamp(0, 1)), linear_to_srgb(corrected.clamp(0, 1))
-        return _blend(out, x.reference, correction_gate(image, corrected))
+        def gate(image: torch.Tensor, corrected: torch.Tensor) -> torch.Tensor:  # one strip; the gate reads sRGB
+            if not x.srgb:
+                image, corrected = linear_to_srgb(image.clamp(0, 1)), linear_to_srgb(corrected.clamp(0, 1))
+            return correction_gate(image, corrected)
+
+        # strips: the gate reads 23 px around a pixel (band 4 x 3 passes, window 3, dilation 4 + 4)
+        return _blend(out, x.reference, by_rows(gate, [x.reference, out], 32))
 
 
 @dataclass(frozen=True)

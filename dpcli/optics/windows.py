@@ -10,7 +10,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["cosine_ramp", "taper_window", "tent_weights", "box_mean", "smooth_mean", "restore_local_mean"]
+__all__ = ["cosine_ramp", "taper_window", "tent_weights", "box_mean", "smooth_mean", "restore_local_mean", "by_rows",
+           "smooth_radius", "STRIP_ROWS"]
+
+# rows per strip of :func:`by_rows`: a 12 MP frame in 6 strips (a strip's temporaries ~1/6 of a frame's)
+STRIP_ROWS = 512
 
 
 def cosine_ramp(n: int, offset: float = 0.0, length: float | None = None, dtype=torch.float32,
@@ -88,8 +92,14 @@ def smooth_mean(x: torch.Tensor, sigma: float) -> torch.Tensor:
     the same way). (..., H, W) -> same shape and dtype. Differentiable in ``x``."""
     if sigma <= 0:
         return x
-    r = max(1, round(math.sqrt(sigma * sigma + 0.25) - 0.5))
+    r = smooth_radius(sigma)
     return box_mean(box_mean(box_mean(x, r), r), r)
+
+
+def smooth_radius(sigma: float) -> int:
+    """The box radius r of each of :func:`smooth_mean`'s three passes (r (r + 1) / 3 per pass sums to
+    ~sigma^2); its result at a pixel reads the input within 3 r px."""
+    return max(1, round(math.sqrt(sigma * sigma + 0.25) - 0.5))
 
 
 def restore_local_mean(pred: torch.Tensor, reference: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -115,3 +125,28 @@ def ramp_gate(measure: torch.Tensor, low: float, high: float, spread: int = 0) -
         g = box_mean(g, spread)
     return g.clamp(0, 1)
 
+
+
+def by_rows(fn, tensors: Sequence[torch.Tensor], halo: int, *, align: int = 1, rows: int = STRIP_ROWS) -> torch.Tensor:
+    """A local operator run on horizontal strips: ``fn(*tensors)`` computed ``rows`` rows at a time,
+    each strip read with ``halo`` rows of context above and below, which are cut from its result.
+
+    For an ``fn`` whose output at a pixel reads its inputs within ``halo`` rows (window means,
+    gates), the result is the full-frame one up to float rounding (the window sums of a strip start
+    from its own first row), while its temporaries are a strip's, not a frame's. ``align``: strips
+    start on multiples of it (an ``fn`` that pools s x s px needs ``align`` = s).
+    (..., H, W) tensors of one height -> ``fn``'s (..., H, W') result, concatenated along H.
+    """
+    h = tensors[0].shape[-2]
+    halo = -(-halo // align) * align
+    rows = max(align, -(-rows // align) * align)
+    if h <= rows + 2 * halo:
+        return fn(*tensors)
+    parts = []
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        a, b = max(0, y0 - halo), min(h, y1 + halo)
+        out = fn(*(t[..., a:b, :] for t in tensors))
+        parts.append(out[..., y0 - a:y1 - a, :])
+        del out
+    return torch.cat(parts, dim=-2)

@@ -98,3 +98,30 @@ def test_restore_local_mean_fixes_a_brightness_drift_and_keeps_the_detail():
     detail[..., 40:44, 60:64] = 0.5  # a small feature the reference lacks survives almost whole
     kept = restore_local_mean(ref + detail, ref, 8.0) - ref
     assert float(kept[..., 41, 61].min()) > 0.45
+
+
+def test_by_rows_matches_the_full_frame_when_the_halo_covers_the_operator():
+    from dpcli.optics.windows import by_rows, smooth_mean, smooth_radius
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 1300, 90)
+    full = smooth_mean(x, 6.0)
+    halo = 3 * smooth_radius(6.0)
+    strips = by_rows(lambda t: smooth_mean(t, 6.0), [x], halo, rows=256)
+    assert strips.shape == full.shape
+    assert float((strips - full).abs().max()) < 1e-6
+    short = by_rows(lambda t: smooth_mean(t, 6.0), [x], halo // 3, rows=256)  # too little context shows
+    assert float((short - full).abs().max()) > 1e-4
+
+
+def test_by_rows_keeps_pooling_phases_with_align():
+    import torch.nn.functional as F
+
+    from dpcli.optics.windows import by_rows
+
+    x = torch.rand(1, 1, 1200, 40)
+
+    def pooled(t):  # average 4 x 4 and back: reads a 4-row block
+        return F.interpolate(F.avg_pool2d(t, 4), scale_factor=4, mode="nearest")
+
+    assert torch.equal(by_rows(pooled, [x], 4, align=4, rows=250), pooled(x))
