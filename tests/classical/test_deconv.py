@@ -8,7 +8,7 @@ import torch
 from dpcli.classical import deblur_pair_classical, joint_wiener, lr_consistency
 from dpcli.metrics import psnr
 from dpcli.optics import blur, dp_kernels
-from dp_scenes import dp_render, texture  # noqa: E402  (tests/classical/dp_scenes.py)
+from tests.classical.dp_scenes import dp_render, texture
 
 
 class TestDeblur:

@@ -7,7 +7,7 @@ import torch
 
 from dpcli.classical import estimate_defocus_classical
 from dpcli.metrics import defocus_metrics
-from dp_scenes import dp_render, texture  # noqa: E402  (tests/classical/dp_scenes.py)
+from tests.classical.dp_scenes import dp_render, texture
 
 
 class TestDefocusEstimate:

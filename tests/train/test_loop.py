@@ -152,16 +152,6 @@ def test_sigterm_also_checkpoints(tiny_dpdd, tmp_path, monkeypatch):
     assert signal.getsignal(signal.SIGTERM) == before  # handlers restored
 
 
-def test_compact_state_from_a_run_checkpoint(tiny_dpdd, tmp_path):
-    from dpcli.train.export import compact_from_checkpoint, load_compact_state
-
-    _, trainer, _ = run_training(_req(tiny_dpdd, tmp_path / "r", steps=4))
-    path = compact_from_checkpoint(tmp_path / "r" / "checkpoint.pt", tmp_path / "compact.pt")
-    assert path.stat().st_size < 0.6 * (tmp_path / "r" / "checkpoint.pt").stat().st_size  # fp16, no Adam moments
-    assert load_compact_state(trainer, path) == 4
-    assert trainer.search.thresholds == torch.load(path, weights_only=False)["extra"]["search"]["thresholds"]
-
-
 def test_stage_two_uses_the_stage_one_checkpoint(tiny_dpdd, tmp_path):
     """Paper pipelines: BaMBNet deblur masks from the trained COC net; DefocusGAN guided by its map net."""
     run_training(TrainRequest(model="bambnet", stage="coc", data=str(tiny_dpdd), config="test", steps=2,
