@@ -12,9 +12,8 @@ import dpcli
 from dpcli.api import Deblurrer, deblur_image, deblur_pair, estimate_coc
 from dpcli.errors import InputError, ModelError
 from dpcli.models.loading import load_model
-from tests.methods.conftest import render_pair
+from tests.methods.conftest import render_pair, shipped_pair_network
 
-SHIPPED_PAIR = "bambnet_deblur_small.dslr-synth"
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +50,16 @@ def test_deblur_says_how_it_read_an_ambiguous_shape() -> None:
 
 def test_weights_by_name_is_the_method_of_that_name(colour_pair) -> None:
     left, right = colour_pair
-    by_weights = dpcli.deblur(left, right, weights=SHIPPED_PAIR, device="cpu", tile=0)
-    by_method = dpcli.deblur(left, right, method=SHIPPED_PAIR, device="cpu", tile=0)
-    assert by_weights.info["method"] == SHIPPED_PAIR
+    shipped = shipped_pair_network("dslr")
+    arch = shipped.split(".")[0]
+    by_weights = dpcli.deblur(left, right, weights=shipped, device="cpu", tile=0)
+    by_method = dpcli.deblur(left, right, method=shipped, device="cpu", tile=0)
+    assert by_weights.info["method"] == shipped
     assert np.array_equal(by_weights.image, by_method.image)
-    net = dpcli.deblur_pair(left, right, weights=SHIPPED_PAIR, device="cpu", tile=0)
-    assert np.array_equal(net, dpcli.deblur_pair(left, right, model=SHIPPED_PAIR, device="cpu", tile=0))
-    with pytest.raises(ModelError, match=f"--weights {SHIPPED_PAIR} are bambnet_deblur_small weights, "
-                                                      "not classical"):
-        dpcli.deblur(left, right, method="classical", weights=SHIPPED_PAIR)
+    net = dpcli.deblur_pair(left, right, weights=shipped, device="cpu", tile=0)
+    assert np.array_equal(net, dpcli.deblur_pair(left, right, model=shipped, device="cpu", tile=0))
+    with pytest.raises(ModelError, match=f"--weights {shipped} are {arch} weights, not classical"):
+        dpcli.deblur(left, right, method="classical", weights=shipped)
 
 
 def test_networks_default_to_the_shipped_weights_for_the_data(colour_pair) -> None:
