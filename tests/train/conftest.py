@@ -97,3 +97,12 @@ def run_steps(trainer, batch, steps: int, key: str = "loss") -> list[float]:
 def improves(values: list[float], factor: float) -> bool:
     """The mean of the last three values is under ``factor`` times that of the first three."""
     return float(np.mean(values[-3:])) < factor * float(np.mean(values[:3]))
+
+
+def tiny_request(data: Path, out: Path, **kw):
+    """A TrainRequest of the BaMBNet deblur stage on ``data`` (test configuration, GT CoC, quiet)."""
+    from dpcli.train.request import TrainRequest
+
+    base = dict(model="bambnet", stage="deblur", data=str(data), config="test", out=out, val_count=2, quiet=True,
+                stage_options={"coc_source": "gt"})
+    return TrainRequest(**(base | kw))

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.train.conftest import tiny_request
+
 
 def test_checkpoint_average_is_the_mean_of_the_snapshots(tmp_path):
     from dpcli.errors import DpError
@@ -27,8 +29,9 @@ def test_checkpoint_average_is_the_mean_of_the_snapshots(tmp_path):
 
 def test_compact_state_from_a_run_checkpoint(tiny_dpdd, tmp_path):
     from dpcli.train.export import compact_from_checkpoint, load_compact_state
+    from dpcli.train.runner import run_training
 
-    _, trainer, _ = run_training(_req(tiny_dpdd, tmp_path / "r", steps=4))
+    _, trainer, _ = run_training(tiny_request(tiny_dpdd, tmp_path / "r", steps=4))
     path = compact_from_checkpoint(tmp_path / "r" / "checkpoint.pt", tmp_path / "compact.pt")
     assert path.stat().st_size < 0.6 * (tmp_path / "r" / "checkpoint.pt").stat().st_size  # fp16, no Adam moments
     assert load_compact_state(trainer, path) == 4

@@ -9,13 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from dpcli.train.runner import TrainRequest, run_training
+from dpcli.train.runner import run_training
+from tests.train.conftest import tiny_request
 
 
-def _req(data: Path, out: Path, **kw) -> TrainRequest:
-    base = dict(model="bambnet", stage="deblur", data=str(data), config="test", out=out, val_count=2, quiet=True,
-                stage_options={"coc_source": "gt"})
-    return TrainRequest(**(base | kw))
+_req = tiny_request
 
 
 def test_resume_continues_exactly(tiny_dpdd, tmp_path):
