@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dpcli.train.runner import run_training
+from dpcli.train.runner import TrainRequest, run_training
 from tests.train.conftest import tiny_request
 
 
