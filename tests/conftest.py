@@ -49,3 +49,18 @@ def reference_dir(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} not present")
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> dict[str, Path]:
+    """Random weights of the tiny ``*_test`` BaMBNet and DefocusGAN networks, saved as safetensors."""
+    from dpcli.models import create_model
+    from dpcli.models.loading import save_weights
+
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("weights")
+    out = {}
+    for arch in ("bambnet_deblur_test", "bambnet_coc_test", "defocusgan_generator_test",
+                 "defocusgan_defocusnet_test"):
+        out[arch] = save_weights(create_model(arch), arch, d / f"{arch}.safetensors")
+    return out

@@ -209,7 +209,9 @@ def test_a_folder_run_without_recursive_says_what_subfolders_hold(tmp_path, monk
 def test_weights_name_is_the_method_of_that_name(tmp_path, monkeypatch, capsys) -> None:
     """`dpdeblur models` lists names "as --method and --weights take them": --weights NAME runs the
     shipped weights NAME, as --method NAME does."""
-    name = "bambnet_deblur_small.dslr-synth"
+    from tests.methods.conftest import shipped_pair_network
+
+    name = shipped_pair_network("dslr")
     _, left, right = render_pair(3.0, colour=True, size=(40, 56))
     write_image(tmp_path / "in" / "s_L.png", left, 16)
     write_image(tmp_path / "in" / "s_R.png", right, 16)

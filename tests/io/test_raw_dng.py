@@ -14,7 +14,7 @@ import torch
 pytest.importorskip("pidng")
 rawpy = pytest.importorskip("rawpy")
 
-from dng_writer import mosaic_rggb, write_dng  # noqa: E402
+from tests.io.dng_writer import mosaic_rggb, write_dng  # noqa: E402
 
 from dpcli.errors import InputError  # noqa: E402
 from dpcli.io.pairs import RawDPInput, RawOptions, discover_inputs, load_pair, load_single  # noqa: E402

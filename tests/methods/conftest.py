@@ -48,3 +48,16 @@ def phone_pair():
 @pytest.fixture(scope="session")
 def dslr_pair():
     return render_pair(4.0, colour=True, seed=1)
+
+
+def shipped_pair_network(domain: str = "dslr") -> str:
+    """The name of some shipped DP-pair network meant for ``domain`` (whichever ships: the tests that
+    need a real network do not pin which); skips the test where none does."""
+    from dpcli.methods import get_method
+    from dpcli.methods.network import shipped_network_names
+
+    for name in shipped_network_names():
+        method = get_method(name, tta=False)
+        if method.needs_pair and domain in method.domains:
+            return name
+    pytest.skip(f"no DP-pair network for {domain} ships")

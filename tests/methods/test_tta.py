@@ -11,6 +11,7 @@ from dpcli.methods.network import NetworkMethod
 import dpcli.methods.tta as tta_mod
 from dpcli.methods.tta import (DIHEDRAL, DP_TRANSFORMS, SIGN_KEEPING, TTA, dihedral, tta_passes, tta_single,
                                tta_worth, undo_dihedral)
+from tests.methods.conftest import shipped_pair_network
 
 
 class Identity(Method):
@@ -66,7 +67,7 @@ def test_dp_tta_output_is_independent_of_the_file_order(dslr_pair) -> None:
     from dpcli.optics import linear_to_srgb
 
     sharp, left, right = (linear_to_srgb(torch.from_numpy(a)).numpy() for a in dslr_pair)
-    name = "bambnet_deblur_small.dslr-synth"
+    name = shipped_pair_network("dslr")
     plain = get_method(name, device="cpu", tile=0, tta=False)
     a = plain.deblur(left, right, srgb=True).image
     b = plain.deblur(right, left, srgb=True).image
@@ -84,9 +85,10 @@ def test_dp_tta_output_is_independent_of_the_file_order(dslr_pair) -> None:
 
 def test_tta_option_wraps_networks_only_and_auto_follows_the_measurements() -> None:
     assert not isinstance(get_method("zeroshot", tta=True), TTA)
-    assert not isinstance(get_method("bambnet_deblur_small.dslr-synth", tta=False), TTA)
-    on = get_method("bambnet_deblur_small.dslr-synth", tta=True)
-    assert on.name == "bambnet_deblur_small.dslr-synth" and on.task == "deblur_pair" and on.measured
+    net = shipped_pair_network("dslr")
+    assert not isinstance(get_method(net, tta=False), TTA)
+    on = get_method(net, tta=True)
+    assert isinstance(on, TTA) and on.name == net and on.task == "deblur_pair" and on.measured
     for name in method_names():  # tta None: on exactly where the measurements say it is worth it
         auto = get_method(name)
         if isinstance(auto, TTA):
@@ -107,14 +109,16 @@ def test_default_passes_follow_the_gain_per_pass_rule(monkeypatch) -> None:
     assert tta_passes("x", "dslr") == 4  # both worth it: the larger gain
 
 
-def test_measured_default_runs_its_passes_in_its_domain_only() -> None:
-    """The shipped measurements (docs/benchmarks.md): 2 passes for the DSLR BaMBNet on colour pairs."""
+def test_measured_default_runs_its_passes_in_its_domain_only(monkeypatch) -> None:
+    """2 passes measured worth it on colour (dslr) pairs: auto TTA runs 2 there, and 1 on a grey pair."""
+    monkeypatch.setattr(tta_mod, "_measured_tta", lambda name: {"dslr": {"passes": {
+        "2": {"gain_db": 0.1, "worst_db": 0.0}}}} if name == "net" else {})
     inner = Identity()
-    inner.needs_pair, inner.name = True, "bambnet_deblur_small.dslr-synth"
+    inner.needs_pair, inner.name = True, "net"
     x = np.random.default_rng(3).random((3, 32, 48), dtype=np.float32)
     auto = TTA(inner, mode=None)
     out = auto.deblur(x, x, srgb=True)
-    assert inner.calls == tta_passes(inner.name, "dslr") and np.array_equal(out.image, x)
+    assert inner.calls == 2 and np.array_equal(out.image, x)
     inner.calls = 0
     auto.deblur(x[:1], x[:1], srgb=False)  # a grey raw (phone) pair: not measured there, no TTA
     assert inner.calls == 1

@@ -76,3 +76,33 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def batch(tiny_dpdd):
+    """Two fixed 32 px training samples of the tiny DPDD folder (no flips): the stage tests' batch."""
+    from dpcli.train.data import AugmentConfig, FolderDataset, collate
+
+    ds = FolderDataset(tiny_dpdd, "train", AugmentConfig(crop=32, hflip=False, vflip=False))
+    return collate([ds[(0, 1)], ds[(1, 2)]])
+
+
+def run_steps(trainer, batch, steps: int, key: str = "loss") -> list[float]:
+    """``steps`` training steps of ``trainer`` on one batch: the value of ``key`` after each."""
+    trainer.distribute(trainer.dist)
+    trainer.train_mode(True)
+    return [trainer.train_step(batch, i)[key] for i in range(steps)]
+
+
+def improves(values: list[float], factor: float) -> bool:
+    """The mean of the last three values is under ``factor`` times that of the first three."""
+    return float(np.mean(values[-3:])) < factor * float(np.mean(values[:3]))
+
+
+def tiny_request(data: Path, out: Path, **kw):
+    """A TrainRequest of the BaMBNet deblur stage on ``data`` (test configuration, GT CoC, quiet)."""
+    from dpcli.train.request import TrainRequest
+
+    base = dict(model="bambnet", stage="deblur", data=str(data), config="test", out=out, val_count=2, quiet=True,
+                stage_options={"coc_source": "gt"})
+    return TrainRequest(**(base | kw))

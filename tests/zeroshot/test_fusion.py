@@ -10,7 +10,7 @@ from dpcli.optics import blur
 from dpcli.zeroshot import (Fusion, blend_layers, defocus_from_weights, fuse_layers, fusion_methods, make_config,
                             prepare_kernels, register_fusion, solve_layers, zeroshot_deblur)
 from dpcli.zeroshot.kernels import layer_kernels
-from zs_helpers import texture
+from tests.zeroshot.zs_helpers import texture
 
 
 def _stack(true_layer: int = 2):

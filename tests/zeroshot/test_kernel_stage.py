@@ -9,7 +9,7 @@ from dpcli.optics import blur
 from dpcli.zeroshot import fit_kernels, make_config
 from dpcli.zeroshot.kernel_stage import active_layers, merge_weights
 from dpcli.zeroshot.kernels import layer_kernels, layer_radii, parametric_max_kernels
-from zs_helpers import texture
+from tests.zeroshot.zs_helpers import texture
 
 
 def test_stage3_keeps_the_layers_pixels_pick_and_moves_dropped_weight_to_neighbours():

@@ -11,7 +11,7 @@ from dpcli.zeroshot import make_config, prepare_kernels, solve_layers
 from dpcli.zeroshot.init import (closed_form_cost, closed_form_layers, closed_form_layers_patched, iterative_layers,
                                  taper_pad)
 from dpcli.zeroshot.kernels import layer_kernels, parametric_max_kernels
-from zs_helpers import texture
+from tests.zeroshot.zs_helpers import texture
 
 
 class TestStage1:

@@ -14,7 +14,7 @@ from dpcli.errors import InputError
 from dpcli.metrics import psnr, spearman
 from dpcli.optics import blur, dp_kernels
 from dpcli.zeroshot import horizontal_disparity, make_config, zeroshot_deblur
-from zs_helpers import texture
+from tests.zeroshot.zs_helpers import texture
 
 
 def _pair(size: int = 64, radius: float = 3.0, seed: int = 5):

@@ -8,7 +8,7 @@ from dpcli.optics import blur
 from dpcli.zeroshot import make_config
 from dpcli.zeroshot.kernels import layer_kernels, parametric_max_kernels
 from dpcli.zeroshot.readout import readout_seconds
-from zs_helpers import texture
+from tests.zeroshot.zs_helpers import texture
 
 
 def test_stage3_resolve_readout_picks_the_true_layer_and_deblurs():

@@ -10,12 +10,10 @@ import pytest
 import torch
 
 from dpcli.train.runner import TrainRequest, run_training
+from tests.train.conftest import tiny_request
 
 
-def _req(data: Path, out: Path, **kw) -> TrainRequest:
-    base = dict(model="bambnet", stage="deblur", data=str(data), config="test", out=out, val_count=2, quiet=True,
-                stage_options={"coc_source": "gt"})
-    return TrainRequest(**(base | kw))
+_req = tiny_request
 
 
 def test_resume_continues_exactly(tiny_dpdd, tmp_path):
@@ -150,16 +148,6 @@ def test_sigterm_also_checkpoints(tiny_dpdd, tmp_path, monkeypatch):
         run_training(_req(tiny_dpdd, tmp_path / "s", steps=8))
     assert torch.load(tmp_path / "s" / "checkpoint.pt", weights_only=False)["step"] in (2, 3)
     assert signal.getsignal(signal.SIGTERM) == before  # handlers restored
-
-
-def test_compact_state_from_a_run_checkpoint(tiny_dpdd, tmp_path):
-    from dpcli.train.export import compact_from_checkpoint, load_compact_state
-
-    _, trainer, _ = run_training(_req(tiny_dpdd, tmp_path / "r", steps=4))
-    path = compact_from_checkpoint(tmp_path / "r" / "checkpoint.pt", tmp_path / "compact.pt")
-    assert path.stat().st_size < 0.6 * (tmp_path / "r" / "checkpoint.pt").stat().st_size  # fp16, no Adam moments
-    assert load_compact_state(trainer, path) == 4
-    assert trainer.search.thresholds == torch.load(path, weights_only=False)["extra"]["search"]["thresholds"]
 
 
 def test_stage_two_uses_the_stage_one_checkpoint(tiny_dpdd, tmp_path):

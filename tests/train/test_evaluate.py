@@ -89,26 +89,6 @@ def test_defocus_map_scores_tell_a_real_estimator_from_a_constant():
     assert beats_input(real | {"pixel4_defocus_spearman": 0.7})
 
 
-def test_checkpoint_average_is_the_mean_of_the_snapshots(tmp_path):
-    from dpcli.errors import DpError
-    from dpcli.train.export import average_checkpoints, main
-
-    paths = []
-    for i, value in enumerate((1.0, 2.0, 6.0)):
-        state = {"step": 100 * (i + 1), "stage": "s", "arch": "a", "extra": {"t": i},
-                 "nets": {"net": {"w": torch.full((2, 2), value), "n": torch.tensor(i)}}}
-        paths.append(tmp_path / f"c{i}.pt")
-        torch.save(state, paths[-1])
-    main([str(p) for p in paths] + ["-o", str(tmp_path / "avg.pt")])
-    avg = torch.load(tmp_path / "avg.pt", weights_only=False)
-    assert torch.equal(avg["nets"]["net"]["w"], torch.full((2, 2), 3.0))
-    assert int(avg["nets"]["net"]["n"]) == 2 and avg["step"] == 300 and avg["extra"] == {"t": 2}  # the last's
-    assert avg["averaged_steps"] == [100, 200, 300]
-    torch.save({"step": 1, "stage": "other", "arch": "a", "nets": {}}, tmp_path / "x.pt")
-    with pytest.raises(DpError, match="different stages"):
-        average_checkpoints([paths[0], tmp_path / "x.pt"], tmp_path / "bad.pt")
-
-
 def test_candidates_are_scored_through_the_engine_run_uses(tmp_path):
     """pair_runner gives exactly what the Python API / `run` engine gives for the same weights."""
     import dpcli

@@ -8,7 +8,7 @@ import torch
 
 from dpcli.zeroshot import fit_defocus_map, fuse_layers, make_config, prepare_kernels, solve_layers, zeroshot_deblur
 from dpcli.zeroshot.defocus import train_defocus_net
-from zs_helpers import texture
+from tests.zeroshot.zs_helpers import texture
 
 
 def _stage1(cfg, seed=0):

@@ -1,7 +1,4 @@
-"""dpcli.pipeline: one path from file (or array) to pixels; each decision once, with what decided it.
-
-(Named test_per_item_pipeline: tests/zeroshot/test_pipeline.py holds the zero-shot method's.)
-"""
+"""dpcli.pipeline: one path from file (or array) to pixels; each decision once, with what decided it."""
 from __future__ import annotations
 
 import json

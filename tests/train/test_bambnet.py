@@ -1,8 +1,8 @@
-"""Every training stage learns: a few steps on a fixed tiny batch lower its loss measurably."""
+"""BaMBNet training (dpcli/train/bambnet.py): each stage learns (a few steps on a fixed tiny batch lower
+its loss measurably); Algorithm 1's thresholds."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from dpcli.train.bambnet import (
@@ -14,39 +14,17 @@ from dpcli.train.bambnet import (
     branch_costs,
     optimal_thresholds,
 )
-from dpcli.train.data import AugmentConfig, FolderDataset, collate
-from dpcli.train.defocusgan import (
-    DefocusGANGeneratorTrainer,
-    DefocusMapStageConfig,
-    DefocusMapTrainer,
-    GeneratorStageConfig,
-)
 from dpcli.train.loop import seed_everything
+from tests.train.conftest import improves, run_steps
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def batch(tiny_dpdd):
-    ds = FolderDataset(tiny_dpdd, "train", AugmentConfig(crop=32, hflip=False, vflip=False))
-    return collate([ds[(0, 1)], ds[(1, 2)]])
-
-
-def _run(trainer, batch, steps: int, key: str = "loss") -> list[float]:
-    trainer.distribute(trainer.dist)
-    trainer.train_mode(True)
-    return [trainer.train_step(batch, i)[key] for i in range(steps)]
-
-
-def _improves(values: list[float], factor: float) -> bool:
-    return float(np.mean(values[-3:])) < factor * float(np.mean(values[:3]))
 
 
 def test_bambnet_coc_stage_learns(batch):
     seed_everything(0)
     trainer = BaMBNetCocTrainer(CocStageConfig(model="bambnet_coc_test", lr=3e-3, r_max=8, lam=0.001), CPU)
-    losses = _run(trainer, batch, 20)
-    assert _improves(losses, 0.9), losses  # unsupervised reblur losses fall slowly but steadily
+    losses = run_steps(trainer, batch, 20)
+    assert improves(losses, 0.9), losses  # unsupervised reblur losses fall slowly but steadily
 
 
 def test_bambnet_deblur_stage_learns(batch):
@@ -54,47 +32,9 @@ def test_bambnet_deblur_stage_learns(batch):
     cfg = DeblurStageConfig(model="bambnet_deblur_test", lr=2e-3, r_max=8, coc_source="gt", search=False,
                             anneal_steps=10)
     trainer = BaMBNetDeblurTrainer(cfg, CPU)
-    losses = _run(trainer, batch, 20)
-    assert _improves(losses, 0.6), losses
+    losses = run_steps(trainer, batch, 20)
+    assert improves(losses, 0.6), losses
     assert trainer.guide_weight(0) == 1.0 and trainer.guide_weight(10) == 0.0  # annealed away
-
-
-def test_defocus_map_stage_learns_and_alternates(batch):
-    seed_everything(0)
-    cfg = DefocusMapStageConfig(model="defocusgan_defocusnet_test", lr=3e-3, map_first_steps=20, alternate_every=2)
-    trainer = DefocusMapTrainer(cfg, CPU)
-    assert [trainer.phase(s) for s in (0, 19, 20, 21, 22, 23, 24)] == ["map"] * 2 + ["kernels"] * 2 + ["map"] * 2 + ["kernels"]
-    losses = _run(trainer, batch, 20)
-    assert _improves(losses, 0.9), losses  # unsupervised reblur losses fall slowly but steadily
-    net = trainer.nets["defocus"]
-    bank_before = net.kernel_bank.weight.detach().clone()
-    body_before = net.stem.conv.weight.detach().clone()
-    trainer.train_step(batch, 20)  # a kernel step: the bank moves, the map net does not
-    assert not torch.equal(bank_before, net.kernel_bank.weight)
-    assert torch.equal(body_before, net.stem.conv.weight)
-
-
-def test_defocus_map_supervised_term_pulls_the_map_to_ground_truth(batch):
-    assert "defocus" in batch
-    errors = {}
-    for weight in (0.0, 1.0):
-        seed_everything(0)
-        cfg = DefocusMapStageConfig(model="defocusgan_defocusnet_test", lr=3e-3, supervised_weight=weight)
-        trainer = DefocusMapTrainer(cfg, CPU)
-        _run(trainer, batch, 25)
-        with torch.no_grad():
-            pred = trainer.nets["defocus"](torch.cat([batch["left"], batch["right"]], 1)).mean(1, keepdim=True)
-        errors[weight] = float((pred - batch["defocus"]).abs().mean())
-    assert errors[1.0] < 0.9 * errors[0.0], errors  # a tiny net: mostly the offset, hardly structure
-
-
-def test_defocusgan_generator_stage_learns(batch):
-    seed_everything(0)
-    cfg = GeneratorStageConfig(model="defocusgan_generator_test", defocus_source="gt", lr=2e-3, anneal_steps=10,
-                               disc_width=8, perceptual=False)
-    trainer = DefocusGANGeneratorTrainer(cfg, CPU)
-    content = _run(trainer, batch, 20, key="content")
-    assert _improves(content, 0.6), content
 
 
 # ------------------------------------------------------------------ Algorithm 1
