@@ -65,8 +65,9 @@ class PostInput:
 
 
 def _blend(out: torch.Tensor, reference: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
-    """The correction ``out - reference`` kept where ``gate`` is open."""
-    return reference + gate * (out - reference)
+    """The correction ``out - reference`` kept where ``gate`` is open: reference + gate (out -
+    reference), computed in ``out``'s own memory (a step's output is its own, so no frame is copied)."""
+    return out.sub_(reference).mul_(gate).add_(reference)
 
 
 class PostStep:
@@ -292,7 +293,7 @@ class Post:
 
     def __call__(self, out: torch.Tensor, views: list[torch.Tensor], gates: bool = True) -> torch.Tensor:
         pair = (views[0], views[1]) if len(views) == 2 else None
-        reference = (views[0].float() + views[1].float()) / 2 if pair is not None else views[0]
+        reference = torch.add(views[0].float(), views[1].float()).div_(2) if pair is not None else views[0]
         x = PostInput(reference.float().expand_as(out), pair, self.srgb, self.device, self.precision)
         for step in self.steps:
             if (gates or not step.gate) and step.runs_on(x):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -98,27 +98,32 @@ def undo_dihedral(y: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(y, -(k % 4), axes=(-2, -1)))
 
 
-def _mean(images: list[np.ndarray]) -> np.ndarray:
+def _mean(images: Iterable[np.ndarray]) -> np.ndarray:
+    """The mean of the images as they come (one output held at a time beside the sum)."""
     # float64 accumulation: equal inputs average to themselves exactly, in any order
-    total = np.zeros(images[0].shape, np.float64)
+    total, n = None, 0
     for im in images:
+        if total is None:
+            total = np.zeros(im.shape, np.float64)
         total += im
-    return (total / len(images)).astype(np.float32)
+        n += 1
+    total /= n
+    return total.astype(np.float32)
 
 
 def tta_pair(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], left: np.ndarray, right: np.ndarray,
              transforms: tuple[PairTransform, ...] = SIGN_KEEPING, identity: np.ndarray | None = None) -> np.ndarray:
     """Mean over ``transforms`` of ``t.undo(fn(*t.apply(left, right)))``: (C, H, W) views -> (C, H, W);
     ``identity``: fn's output on the untransformed pair when the caller has it already."""
-    return _mean([np.asarray(identity, np.float32) if identity is not None and t == PairTransform()
-                  else t.undo(np.asarray(fn(*t.apply(left, right)), np.float32)) for t in transforms])
+    return _mean(np.asarray(identity, np.float32) if identity is not None and t == PairTransform()
+                 else t.undo(np.asarray(fn(*t.apply(left, right)), np.float32)) for t in transforms)
 
 
 def tta_single(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
                transforms: tuple[int, ...] = DIHEDRAL, identity: np.ndarray | None = None) -> np.ndarray:
     """Mean over the dihedral ``transforms`` of ``undo(fn(dihedral(image)))``: (C, H, W) -> (C, H, W)."""
-    return _mean([np.asarray(identity, np.float32) if identity is not None and k == 0
-                  else undo_dihedral(np.asarray(fn(dihedral(image, k)), np.float32), k) for k in transforms])
+    return _mean(np.asarray(identity, np.float32) if identity is not None and k == 0
+                 else undo_dihedral(np.asarray(fn(dihedral(image, k)), np.float32), k) for k in transforms)
 
 
 def _measured_tta(name: str) -> dict[str, dict]:
