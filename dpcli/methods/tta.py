@@ -99,14 +99,23 @@ def undo_dihedral(y: np.ndarray, k: int) -> np.ndarray:
 
 
 def _mean(images: Iterable[np.ndarray]) -> np.ndarray:
-    """The mean of the images as they come (one output held at a time beside the sum)."""
+    """The mean of the images as they come: the first held as it is while the second pass runs,
+    then a float64 sum (so a pass's network never shares memory with the sum)."""
     # float64 accumulation: equal inputs average to themselves exactly, in any order
-    total, n = None, 0
+    first, total, n = None, None, 0
     for im in images:
+        n += 1
+        if n == 1:
+            first = im
+            continue
         if total is None:
             total = np.zeros(im.shape, np.float64)
+            total += first
+            first = None
         total += im
-        n += 1
+        del im
+    if total is None:
+        return np.asarray(first, np.float32)
     total /= n
     return total.astype(np.float32)
 
