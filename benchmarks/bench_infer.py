@@ -324,8 +324,9 @@ def stages_child(args: argparse.Namespace) -> None:
             code = exc.code or 0
     total_wall, total_cpu = time.perf_counter() - started_wall, time.process_time() - started_cpu
     rows = [vars(r) for r in rec.rows()]
-    print(json.dumps({"code": code, "wall_s": total_wall, "cpu_s": total_cpu, "peak_gib": peak_rss_gib(),
-                      "stages": rows}))
+    # each outermost stage reset the peak mark: the run's peak is the largest of theirs (and the rest's)
+    peak = max([peak_rss_gib()] + [r["peak_gib"] for r in rows if r["depth"] == 0])
+    print(json.dumps({"code": code, "wall_s": total_wall, "cpu_s": total_cpu, "peak_gib": peak, "stages": rows}))
 
 
 def stages(argv: list[str]) -> None:

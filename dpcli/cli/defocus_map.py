@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 
 from dpcli.cli.app import app
@@ -97,6 +96,8 @@ def defocus_map_command(
             return _one(item)
 
     def _one(item) -> ItemResult:
+        import numpy as np
+
         from dpcli.io.images import write_image
         from dpcli.io.preview import write_defocus_outputs
         from dpcli.methods import coc_map

@@ -9,12 +9,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from dpcli.cameras import CameraProfile, load_profile
 from dpcli.cli.options import InputOptions
 from dpcli.errors import InputError
+
+if TYPE_CHECKING:  # numpy is imported where an image is read: `--help` stays light
+    import numpy as np
+
 
 @dataclass(frozen=True)
 class ResolvedInput:

@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import numpy as np
 import typer
 
 from dpcli.cli.app import app
@@ -17,6 +16,10 @@ from dpcli.cli.output_plan import OutputPlan
 from dpcli.cli.result import ItemResult
 from dpcli.cli.options import DeviceOptions, InputOptions, OutputOptions, bundle, renamed, with_bundles
 from dpcli.errors import DpError, InputError
+
+if TYPE_CHECKING:  # numpy is imported where the command runs: `--help` stays light
+    import numpy as np
+
 
 _EPILOG = """
 Examples:
@@ -46,6 +49,8 @@ Examples:
 
 
 def _kernel_grid(kernels: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    import numpy as np
+
     """(2, S, P, K, K) -> grey mosaic (1, rows, cols): per side, left row block then right."""
     two, s, p, k, _ = kernels.shape
     gy, gx = grid
@@ -60,6 +65,8 @@ def _kernel_grid(kernels: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 
 
 def _loss_curve_png(losses: dict[str, list[float]], height: int = 240, width: int = 640) -> np.ndarray:
+    import numpy as np
+
     """Loss curves (log scale) drawn with numpy only: (3, H, W) float, one colour per stage."""
     img = np.ones((3, height, width), np.float32)
     colours = [(0.8, 0.1, 0.1), (0.1, 0.3, 0.8), (0.1, 0.6, 0.1)]
@@ -189,6 +196,8 @@ def zeroshot_command(
 def _run(left: Path, right: Path, out_dir: Path, stem: str, cfg, calibration, resolved, debug: bool,
          out: OutputOptions) -> ItemResult:
     import io
+
+    import numpy as np
 
     from dpcli.arrays import encode as encode_array
     from dpcli.io.images import atomic_write_bytes, write_image

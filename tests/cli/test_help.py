@@ -128,12 +128,12 @@ def test_help_paragraphs_wrap_cleanly_at_80_columns():
 
 
 def test_top_level_help_imports_no_torch():
-    """`dpdeblur --help` answers without importing torch (start-up: issue 36)."""
+    """`dpdeblur --help` answers without importing torch or numpy (start-up: issue 36)."""
     import subprocess
     import sys
 
     code = ("import sys\nfrom dpcli.cli import main\nsys.argv = ['dpdeblur', '--help']\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)")
+            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules, 'numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert out.stdout.strip().splitlines()[-1] == "False False"
