@@ -141,8 +141,10 @@ def estimate_disc_radius(linear: torch.Tensor, config: BlindConfig | None = None
 
 def _luma(linear: torch.Tensor) -> torch.Tensor:
     """(C, H, W) or (1, C, H, W) linear -> (H, W) float64 luma."""
-    x = linear.reshape(-1, *linear.shape[-2:]).double()
-    return x[0] if x.shape[0] == 1 else sum(w * x[i] for i, w in enumerate(LUMA))
+    x = linear.reshape(-1, *linear.shape[-2:])
+    if x.shape[0] == 1:
+        return x[0].double()
+    return sum(w * x[i].double() for i, w in enumerate(LUMA))  # plane by plane: no float64 copy of all three
 
 
 def _detail(luma: torch.Tensor) -> float:
