@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,9 @@ from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import torch
+
+from dpcli.timing import peak_rss_gib  # noqa: F401  (re-exported: the scripts' peak memory)
+from dpcli.timing import reset_peak_rss as _reset_peak_mark
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURED = ROOT / "dpcli" / "methods" / "measured.json"
@@ -138,25 +140,12 @@ def write_crop(path: Path, panels: list[np.ndarray], srgb: bool, where: torch.Te
 
 
 # ------------------------------------------------------------------------------------ memory
-def peak_rss_gib() -> float:
-    """Peak resident memory of this process (Linux VmHWM, which ``clear_refs`` can reset; else ru_maxrss)."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**20  # KiB -> GiB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
 def reset_peak_rss() -> None:
-    """Reset the kernel's peak-RSS mark (Linux ``clear_refs`` 5); elsewhere the peak includes setup."""
+    """Reset the kernel's peak-RSS mark after a garbage collection (:func:`dpcli.timing.reset_peak_rss`)."""
     import gc
 
     gc.collect()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+    _reset_peak_mark()
 
 
 def in_own_process(script: str, args: list, env: dict | None = None) -> dict:
