@@ -148,6 +148,22 @@ def reset_peak_rss() -> None:
     _reset_peak_mark()
 
 
+def cpu_facts() -> dict:
+    """The machine a timing ran on: the CPU's name, its core count, and whether it has AVX-512,
+    AVX-512 BF16 and AMX (Linux /proc/cpuinfo; "unknown" / False elsewhere)."""
+    name, flags = "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and name == "unknown":
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return {"cpu": name, "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_bf16" in flags,
+            "avx512f": "avx512f" in flags, "cores": os.cpu_count()}
+
+
 def in_own_process(script: str, args: list, env: dict | None = None) -> dict:
     """Run ``python SCRIPT ARGS`` in a process of its own, so the peak memory it reports is its run's
     alone, and return the JSON object its last stdout line prints; ``{"error": last stderr line}`` if

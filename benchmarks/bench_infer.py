@@ -57,7 +57,7 @@ import os
 import time
 from pathlib import Path
 
-from _common import in_own_process, peak_rss_gib, reset_peak_rss
+from _common import cpu_facts, in_own_process, peak_rss_gib, reset_peak_rss
 
 SHARED = Path(os.environ.get("DPDEBLUR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 ARCH = {"bambnet": ("bambnet_deblur", "deblur_pair"), "defocusgan": ("defocusgan_generator", "deblur_single")}
@@ -246,21 +246,6 @@ def networks(argv: list[str]) -> None:
 
 KINDS = ("single", "blurred", "pair")
 VOLNA = Path("/usr/share/wallpapers/Volna/contents/images/5120x2880.jpg")
-
-
-def cpu_facts() -> dict:
-    """The CPU's name, and whether it has AVX-512 BF16 and AMX (Linux /proc/cpuinfo)."""
-    name, flags = "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and name == "unknown":
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"cpu": name, "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_bf16" in flags,
-            "avx512f": "avx512f" in flags, "cores": os.cpu_count()}
 
 
 def _inputs(folder: Path, size: tuple[int, int], source: Path | None) -> dict[str, list[Path]]:

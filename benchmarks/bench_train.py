@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _common import cpu_facts
 
 CONFIGS = {
     "bambnet deblur small": dict(model="bambnet", stage="deblur"),
@@ -165,7 +165,7 @@ def main() -> None:
             row[f"synth e2e, {w} worker{'s' if w != 1 else ''}"] = end_to_end(name, w, args)
         rows.append(row)
     render = render_only(args)
-    info = dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
+    info = dict(cpu=cpu_facts()["cpu"], cores=os.cpu_count(),
                 threads=args.threads, torch=torch.__version__, steps=args.steps,
                 crop=args.crop or 128, batch=args.batch or 2, photos=args.photos,
                 render_scenes_per_s=render)
