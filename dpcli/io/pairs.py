@@ -682,11 +682,27 @@ def load_single(item: InputItem, raw: RawOptions | None = None, *, with_target: 
 
 def mean_view(left: np.ndarray, right: np.ndarray, srgb: bool = True) -> np.ndarray:
     """Combined image = (left + right) / 2 in linear light (docs/CONVENTIONS.md); sRGB in -> sRGB out."""
+    mean = linear_mean_view(left, right, srgb)
+    if not srgb:
+        return mean
+    import torch
+
+    from dpcli.optics.color import linear_to_srgb
+
+    return linear_to_srgb(torch.from_numpy(mean)).numpy().astype(np.float32)
+
+
+def linear_mean_view(left: np.ndarray, right: np.ndarray, srgb: bool = True) -> np.ndarray:
+    """The combined image in linear light, whatever the views' encoding: (C, H, W) x 2 -> (C, H, W)
+    float32. sRGB views are linearised a channel at a time (the conversion's temporaries are one
+    plane's, not a frame's)."""
     if not srgb:
         return ((left + right) / 2).astype(np.float32)
     import torch
 
-    from dpcli.optics.color import linear_to_srgb, srgb_to_linear
+    from dpcli.optics.color import srgb_to_linear
 
-    mean = (srgb_to_linear(torch.from_numpy(left)) + srgb_to_linear(torch.from_numpy(right))) / 2
-    return linear_to_srgb(mean).numpy().astype(np.float32)
+    out = np.empty(np.shape(left), np.float32)
+    for c in range(out.shape[0]):
+        out[c] = ((srgb_to_linear(torch.from_numpy(left[c])) + srgb_to_linear(torch.from_numpy(right[c]))) / 2).numpy()
+    return out

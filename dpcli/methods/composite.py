@@ -22,6 +22,7 @@ import torch
 from dpcli.arrays import encode, to_numpy, to_tensor
 from dpcli.domains import DOMAINS
 from dpcli.errors import ModelError
+from dpcli.io.pairs import linear_mean_view
 from dpcli.methods.base import Method, register_method
 from dpcli.methods.builtin import measured_gains
 
@@ -215,7 +216,7 @@ class Switch(Composite):
         first, second = (self.part(n) for n in self.parts)
         run = dict(srgb=srgb, kernels=kernels, focus=focus)
         if right is not None and not first.needs_pair:  # a single-image part reads the pair's combined view
-            out = first.deblur(combined_linear(left, right, srgb), None, defocus=False, **dict(run, srgb=False))
+            out = first.deblur(linear_mean_view(left, right, srgb), None, defocus=False, **dict(run, srgb=False))
             if srgb and self.acted(out.info):
                 out.image = encode(out.image, True)
         else:
@@ -230,18 +231,6 @@ class Switch(Composite):
 
     def _combine(self, left, right, images, kernels):
         raise ModelError(f"{self.name} chooses one part per photo; it has no fixed combination")
-
-
-def combined_linear(left: np.ndarray, right: np.ndarray, srgb: bool) -> np.ndarray:
-    """A pair's combined view in linear light: (left + right) / 2 of the linear views (CONVENTIONS.md);
-    sRGB views are linearised a channel at a time (the conversion's temporaries are one plane's).
-    (C, H, W) x 2 -> (C, H, W) float32."""
-    if not srgb:
-        return ((left + right) / 2).astype(np.float32)
-    out = np.empty(left.shape, np.float32)
-    for c in range(left.shape[0]):
-        out[c] = (encode(left[c:c + 1], False) + encode(right[c:c + 1], False))[0] / 2
-    return out
 
 
 @register_method("deconv_or_network")
