@@ -255,3 +255,28 @@ def test_a_method_runs_its_weights_post_list(tmp_path) -> None:
     assert method.post().steps == (FocusGate(),)
     out = method.deblur(sharp, sharp, srgb=True).image
     assert np.allclose(out, np.clip(sharp, 0, 1), atol=1e-6)  # sRGB in and out: the gate shut
+
+
+def _tall(seed: int, h: int = 1400, w: int = 48) -> torch.Tensor:
+    """A tall textured frame: the steps run it in several row strips."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.avg_pool2d(torch.rand(1, 3, h, w, generator=g), 5, 1, 2)
+
+
+def test_steps_run_on_row_strips_give_the_full_frame_result():
+    """The steps compute their gates and local means strip by strip (dpcli.optics.windows.by_rows); the
+    context each strip reads must cover what the operator reaches, or rows near strip edges change."""
+    from dpcli.optics import correction_gate
+    from dpcli.optics.disparity import focus_gate
+    from dpcli.optics.windows import restore_local_mean
+
+    ref = _tall(0)
+    out = ref + torch.linspace(0, 1, ref.shape[-2])[:, None] * (_tall(1) - ref)  # the gates open part-way
+    left, right = ref, 0.5 * ref + 0.5 * _tall(2)
+    single = PostInput(ref, None, True)
+    keep = KeepMean(32.0)(out.clone(), single)
+    assert float((keep - restore_local_mean(out, ref, 32.0)).abs().max()) < 1e-6
+    corrected = CorrectionGate()(out.clone(), single)
+    assert float((corrected - (ref + correction_gate(ref, out) * (out - ref))).abs().max()) < 1e-6
+    gate = FocusGate.gate_map(left, right, srgb=True)
+    assert float((gate - focus_gate(left, right, srgb=True)).abs().max()) < 1e-6
