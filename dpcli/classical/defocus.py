@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from dpcli.arrays import as_float, to_numpy
-from dpcli.classical.filters import weighted_guided_coefficients
+from dpcli.classical.filters import upsample, weighted_guided_coefficients
 from dpcli.optics import dp_kernels, srgb_to_linear, translating_disk_kernels
 from dpcli.optics.conv import fast_len
 from dpcli.optics.fourier import kernel_otf
@@ -165,8 +165,8 @@ def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = No
         conf = (texture * distinct ** cfg.distinct_power).clamp(0, 1)
         combined = (gl + gr) / 2
         radius = regularise(raw, conf, combined, scale, cfg)
-        raw_full = _upsample(raw[None, None], (h, w), scale)[0, 0]
-        conf = _upsample(conf[None, None], (h, w), scale)[0, 0]
+        raw_full = upsample(raw[None, None], (h, w), scale)[0, 0]
+        conf = upsample(conf[None, None], (h, w), scale)[0, 0]
         raw = raw_full
     out = (radius, conf)
     if as_numpy:
@@ -175,16 +175,6 @@ def estimate_defocus_classical(left, right, *, config: DefocusConfig | None = No
         extra = {"raw": raw.numpy() if as_numpy else raw, "radii": radii * scale, "scale": scale}
         return (*out, extra)
     return out
-
-
-def _upsample(x: torch.Tensor, size: tuple[int, int], scale: int) -> torch.Tensor:
-    """(1, C, h, w) working-resolution map -> (1, C, H, W) (bilinear; edge rows replicated)."""
-    if scale == 1:
-        return x
-    h, w = size
-    inner = (x.shape[-2] * scale, x.shape[-1] * scale)
-    up = F.interpolate(x, size=inner, mode="bilinear", align_corners=False)
-    return F.pad(up, (0, w - inner[1], 0, h - inner[0]), mode="replicate")
 
 
 def regularise(raw: torch.Tensor, conf: torch.Tensor, combined: torch.Tensor, scale: int,
@@ -214,4 +204,4 @@ def regularise(raw: torch.Tensor, conf: torch.Tensor, combined: torch.Tensor, sc
     guide = F.avg_pool2d(guide_full, scale) if scale > 1 else guide_full
     a, b = weighted_guided_coefficients(guide, mixed, 0.02 + w, max(1, cfg.guide_radius // scale), cfg.guide_eps)
     size = tuple(guide_full.shape[-2:])
-    return (_upsample(a, size, scale) * guide_full + _upsample(b, size, scale))[0, 0].float()
+    return (upsample(a, size, scale) * guide_full + upsample(b, size, scale))[0, 0].float()

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from dpcli.optics.windows import box_mean
 
-__all__ = ["box_mean", "local_range", "range_excess", "guide_statistics", "guided_filter",
-           "weighted_guided_coefficients", "weighted_guided_filter"]
+__all__ = ["box_mean", "local_range", "range_excess", "guide_statistics", "guided_coefficients", "guided_filter",
+           "weighted_guided_coefficients", "weighted_guided_filter", "upsample"]
 
 
 def guide_statistics(guide: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,10 +22,12 @@ def guide_statistics(guide: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.T
     return mean_i, box_mean(guide * guide, r) - mean_i * mean_i
 
 
-def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float,
-                  stats: tuple[torch.Tensor, torch.Tensor] | None = None,
-                  mean_src: torch.Tensor | None = None) -> torch.Tensor:
-    """He et al. guided filter (grey guide).
+def guided_coefficients(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float,
+                        stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+                        mean_src: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Box-averaged linear coefficients (a, b) of He et al.'s guided filter (grey guide): its output
+    is ``a * guide + b``. Computed on a downsampled guide and signal, then :func:`upsample`-d and
+    applied to the full-resolution guide, they are the fast guided filter (He & Sun, 2015).
 
     Args:
         guide: (N, 1, H, W) guidance image (edges to keep).
@@ -33,13 +35,36 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float,
         r: window radius in px; eps: regularisation in guide units squared (larger = smoother).
         stats: :func:`guide_statistics` of ``guide`` at ``r``, when already computed.
         mean_src: ``box_mean(src, r)``, when already computed.
+    Returns:
+        two (N, C, H, W).
     """
     mean_i, var_i = stats if stats is not None else guide_statistics(guide, r)
     mean_p = box_mean(src, r) if mean_src is None else mean_src
     cov_ip = box_mean(guide * src, r) - mean_i * mean_p
     a = cov_ip / (var_i + eps)
     b = mean_p - a * mean_i
-    return box_mean(a, r) * guide + box_mean(b, r)
+    return box_mean(a, r), box_mean(b, r)
+
+
+def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float,
+                  stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+                  mean_src: torch.Tensor | None = None) -> torch.Tensor:
+    """He et al. guided filter (grey guide) at full resolution: :func:`guided_coefficients` applied
+    to ``guide``. (N, 1, H, W) guide, (N, C, H, W) src -> (N, C, H, W)."""
+    a, b = guided_coefficients(guide, src, r, eps, stats, mean_src)
+    return a * guide + b
+
+
+def upsample(x: torch.Tensor, size: tuple[int, int], scale: int) -> torch.Tensor:
+    """(N, C, h, w) map computed on ``F.avg_pool2d(full, scale)`` -> (N, C, H, W) = ``size``:
+    bilinear by ``scale``, the rows and columns past h * scale, w * scale (the ones the pooling
+    dropped) replicated from the last."""
+    if scale == 1:
+        return x
+    h, w = size
+    inner = (x.shape[-2] * scale, x.shape[-1] * scale)
+    up = F.interpolate(x, size=inner, mode="bilinear", align_corners=False)
+    return F.pad(up, (0, w - inner[1], 0, h - inner[0]), mode="replicate")
 
 
 def weighted_guided_coefficients(guide: torch.Tensor, src: torch.Tensor, weight: torch.Tensor, r: int,

@@ -35,7 +35,8 @@ class ZeroShotConfig:
             mean level); also the weight of that prior in stage 3's closed form.
         choice_windows, choice_temperature, choice_guide_eps: the per-pixel layer choice read from
             stage 1 (softmin of the L/R reblur residual averaged over these windows, edge-aware with
-            a guided filter where ``choice_guide_eps`` > 0); it also warm-starts G_D.
+            a guided filter where ``choice_guide_eps`` > 0, its coefficients found on
+            ``choice_scale``-px blocks); it also warm-starts G_D.
     Stage 2 (G_D, Eq. 5-10, 13-14): iterations, learning rate, crop size/batch (in G_D input
         pixels), TV weight; ``gd_downsample`` feeds G_D a 2x area-downsampled pair (fast only);
         the first ``gd_warm_iters`` steps imitate the stage-1 residual choice (cross-entropy; a
@@ -74,6 +75,10 @@ class ZeroShotConfig:
     # +1.307 / 0.0210, +1.310 / 0.0211, every scene at or above box, in-focus pairs unchanged
     # (docs/benchmarks.md, "Zero-shot blotches")
     choice_guide_eps: float = 1e-3
+    # ... its coefficients found on 2 x 2 blocks and upsampled (the fast guided filter; 1 = full
+    # resolution). Pixel 4 dev, stage 1 (bench_zeroshot.py --output-stage init): every scene within
+    # 0.005 dB of full resolution, fusion 4.2 -> 1.7 s; blocks of 4: within 0.013 dB, 1.4 s
+    choice_scale: int = 2
     # ... and a layer whose latent overshoots the views' local range loses by excess / this (sRGB
     # units; 0 = off): ringing layers no longer win at depth edges (blotches, colour streaks)
     choice_overshoot: float = 0.0
@@ -199,6 +204,7 @@ _CHECKS = [
      "one or more positive window sizes in px"),
     ("choice_temperature", "choice_temperature", _positive, "> 0"),
     ("choice_guide_eps", "choice_guide_eps", lambda v: _num(v) and v >= 0, ">= 0"),
+    ("choice_scale", "choice_scale", lambda v: _int(v) and v >= 1, "an integer >= 1"),
     ("choice_overshoot", "choice_overshoot", lambda v: _num(v) and v >= 0, ">= 0"),
     ("measured_support", "measured_support", lambda v: _num(v) and v >= 1, ">= 1"),
     ("init", "--init", lambda v: v in ("closed", "iterative"), "closed or iterative"),

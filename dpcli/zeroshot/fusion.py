@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from dpcli.optics.windows import box_mean
 from dpcli.zeroshot.config import ZeroShotConfig
@@ -70,7 +71,7 @@ GUIDED_FLOOR = 0.25
 
 def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.Tensor,
                      blur_right: torch.Tensor, windows: tuple[int, ...] = (15, 31, 61),
-                     temperature: float = 0.6, guide_eps: float = 0.0) -> torch.Tensor:
+                     temperature: float = 0.6, guide_eps: float = 0.0, scale: int = 1) -> torch.Tensor:
     """Soft per-pixel choice of the stage-1 layer that best re-blurs into both views: softmin
     over layers of the local mean squared L/R residual, averaged over several windows (small
     windows follow depth edges, large ones steady flat regions; a window of w px averages
@@ -84,31 +85,52 @@ def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.T
     keeps its own layer instead of the one that fits the other side's larger residual (each mean kept
     at or above :data:`GUIDED_FLOOR` of the box mean). 0: box means.
 
-    (C, H, W) views, (L, C, H, W) reblurred layers -> (L, H, W) weights summing to 1."""
-    guide = None
-    if guide_eps > 0:
-        from dpcli.classical.filters import guide_statistics, guided_filter
-        from dpcli.optics import linear_to_srgb
+    ``scale`` > 1 (edge-aware means only): the fast guided filter. The residual and the guide are
+    averaged over ``scale`` x ``scale`` blocks, the filter's coefficients and the box mean are found
+    there with each window's radius divided by ``scale`` (rounded), and upsampled to be applied to
+    the full-resolution guide: ``scale``^2 times fewer pixels for the box means that dominate the
+    fusion's time.
 
-        guide = linear_to_srgb(((left + right) / 2).float().clamp(0, 1)).mean(0, keepdim=True)[None]
-        stats = {w: guide_statistics(guide, w // 2) for w in windows}  # the same for every layer
+    (C, H, W) views, (L, C, H, W) reblurred layers -> (L, H, W) weights summing to 1."""
     res = []
+    local_mean = _window_mean(left, right, windows, guide_eps, scale)
     for i in range(blur_left.shape[0]):
-        r = ((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)
-        total = 0
-        for w in windows:
-            mean = box_mean(r, w // 2)
-            if guide is not None:
-                edge_aware = guided_filter(guide, r[None, None], w // 2, guide_eps, stats[w], mean[None, None])
-                mean = torch.maximum(edge_aware[0, 0], GUIDED_FLOOR * mean)
-            total = total + mean
-        res.append(total / len(windows))
+        res.append(local_mean(((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)))
     res_t = torch.stack(res)
     # floor: a residual below 1e-6 of the signal's power counts as "fits exactly" (noise-free flat
     # regions would otherwise divide by ~0 and turn rounding noise into an arbitrary layer choice)
     floor = 1e-6 * float(((left + right) / 2).mean()) ** 2
     rel = res_t / res_t.min(0, keepdim=True).values.clamp_min(max(floor, 1e-12))
     return torch.softmax(-rel / temperature, 0)
+
+
+def _window_mean(left: torch.Tensor, right: torch.Tensor, windows: tuple[int, ...], guide_eps: float,
+                 scale: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The local mean of :func:`residual_weights`, (H, W) -> (H, W): the mean over ``windows`` of each
+    window's (edge-aware) mean, the guide's part computed once for every layer."""
+    if guide_eps <= 0:
+        return lambda r: sum(box_mean(r, w // 2) for w in windows) / len(windows)
+    from dpcli.classical.filters import guide_statistics, guided_coefficients, upsample
+    from dpcli.optics import linear_to_srgb
+
+    guide = linear_to_srgb(((left + right) / 2).float().clamp(0, 1)).mean(0, keepdim=True)[None]
+    scale = max(1, min(int(scale), *guide.shape[-2:]))
+    small = F.avg_pool2d(guide, scale) if scale > 1 else guide
+    size = tuple(guide.shape[-2:])
+    radii = [max(1, int((w // 2) / scale + 0.5)) if scale > 1 else w // 2 for w in windows]
+    stats = {k: guide_statistics(small, k) for k in set(radii)}  # the same for every layer
+
+    def local_mean(r: torch.Tensor) -> torch.Tensor:
+        p = F.avg_pool2d(r[None, None], scale) if scale > 1 else r[None, None]
+        total = 0
+        for k in radii:
+            box = box_mean(p, k)
+            a, b = guided_coefficients(small, p, k, guide_eps, stats[k], box)
+            a, b, box = upsample(torch.cat([a, b, box], 1), size, scale)[0]
+            total = total + torch.maximum(a * guide[0, 0] + b, GUIDED_FLOOR * box)
+        return total / len(windows)
+
+    return local_mean
 
 
 def penalise_overshoot(weights: torch.Tensor, left: torch.Tensor, right: torch.Tensor, stack: LayerStack,
@@ -155,7 +177,7 @@ def overshoot_excess(left: torch.Tensor, right: torch.Tensor, latent: torch.Tens
 @register_fusion("residual")
 def _residual(left: torch.Tensor, right: torch.Tensor, stack: LayerStack, cfg: ZeroShotConfig) -> torch.Tensor:
     return residual_weights(left, right, stack.blur_left, stack.blur_right, cfg.choice_windows,
-                            cfg.choice_temperature, cfg.choice_guide_eps)
+                            cfg.choice_temperature, cfg.choice_guide_eps, cfg.choice_scale)
 
 
 def fuse_layers(left: torch.Tensor, right: torch.Tensor, stack: LayerStack, cfg: ZeroShotConfig | None = None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dpcli.classical.filters import box_mean, guided_filter, local_range, range_excess, weighted_guided_filter
+from dpcli.classical.filters import (box_mean, guided_coefficients, guided_filter, local_range, range_excess,
+                                    upsample, weighted_guided_filter)
 
 
 class TestFilters:
@@ -24,6 +25,33 @@ class TestFilters:
         out = guided_filter(guide, noisy, 4, 1e-3)
         assert (out - guide).abs().mean() < 0.5 * (noisy - guide).abs().mean()
         assert out[..., :, 17].mean() < 0.1 and out[..., :, 22].mean() > 0.9  # edge stays sharp
+
+    def test_fast_guided_filter_is_the_full_one_on_a_smooth_signal_and_keeps_the_edge(self):
+        """Coefficients on 2 x 2 blocks, upsampled and applied to the full guide (He & Sun): close
+        to the full-resolution filter, the guide's edge kept at full resolution."""
+        gen = torch.Generator().manual_seed(3)
+        guide = torch.zeros(1, 1, 48, 61)
+        guide[..., 31:] = 1.0
+        ramp = torch.linspace(0, 1, 61).expand(1, 1, 48, 61)
+        src = 0.5 * guide + 0.2 * ramp + 0.05 * torch.randn(1, 1, 48, 61, generator=gen)
+        a, b = guided_coefficients(guide, src, 4, 1e-3)
+        torch.testing.assert_close(a * guide + b, guided_filter(guide, src, 4, 1e-3))
+        small = torch.nn.functional.avg_pool2d(guide, 2)
+        a2, b2 = guided_coefficients(small, torch.nn.functional.avg_pool2d(src, 2), 2, 1e-3)
+        a2, b2 = upsample(a2, (48, 61), 2), upsample(b2, (48, 61), 2)
+        assert a2.shape == (1, 1, 48, 61)
+        fast, full = a2 * guide + b2, guided_filter(guide, src, 4, 1e-3)
+        assert float((fast - full).abs().mean()) < 0.01
+        assert float(fast[..., 29].mean()) < 0.3 < 0.55 < float(fast[..., 32].mean())  # the step stays a step
+
+    def test_upsample_is_bilinear_and_replicates_the_dropped_edge(self):
+        x = torch.arange(12.0).view(1, 1, 3, 4)
+        up = upsample(x, (7, 9), 2)
+        assert up.shape == (1, 1, 7, 9)
+        torch.testing.assert_close(up[..., :6, :8], torch.nn.functional.interpolate(x, size=(6, 8), mode="bilinear"))
+        torch.testing.assert_close(up[..., 6, :], up[..., 5, :])
+        torch.testing.assert_close(up[..., :, 8], up[..., :, 7])
+        assert upsample(x, (3, 4), 1) is x
 
 
 def test_local_range_bounds_every_pixel_and_is_the_clipped_window_min_max():
