@@ -26,15 +26,16 @@ time, see :func:`tta_worth`).
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from dpcli.methods.base import Method
 
 __all__ = ["PairTransform", "DP_TRANSFORMS", "SIGN_KEEPING", "DIHEDRAL", "PAIR_SETS", "SINGLE_SETS", "TTA_ON",
-           "dihedral", "undo_dihedral", "tta_pair", "tta_single", "TTA", "with_tta", "tta_passes", "tta_worth",
+           "dihedral", "undo_dihedral", "flip_inplace", "tta_pair", "tta_single", "TTA", "with_tta", "tta_passes", "tta_worth",
            "TTA_MIN_GAIN_PER_PASS"]
 
 # the rule for "default only where it is worth its time": a set of n passes is worth it for a
@@ -62,13 +63,47 @@ class PairTransform:
             left, right = right, left
         return self._flip(left), self._flip(right)
 
+    @contextmanager
+    def applied(self, left: np.ndarray, right: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The transformed pair while the block runs, flipped in the views' own memory and flipped
+        back after it (also on an error): no frame-sized copies, the same values as :meth:`apply`.
+        Views that cannot be flipped in place (read-only, or sharing memory) are copied instead."""
+        axes = self._axes()
+        if not axes or not (left.flags.writeable and right.flags.writeable) or np.may_share_memory(left, right):
+            yield self.apply(left, right)
+            return
+        for x in (left, right):
+            flip_inplace(x, axes)
+        try:
+            yield (right, left) if self.swap else (left, right)
+        finally:
+            for x in (left, right):
+                flip_inplace(x, axes)
+
     def undo(self, image: np.ndarray) -> np.ndarray:
         """(C, H, W) output of the transformed pair -> the original frame (flips are their own inverse)."""
         return self._flip(image)
 
+    def _axes(self) -> tuple[int, ...]:
+        return tuple(a for a, on in ((-2, self.vflip), (-1, self.hflip)) if on)
+
     def _flip(self, x: np.ndarray) -> np.ndarray:
-        axes = tuple(a for a, on in ((-2, self.vflip), (-1, self.hflip)) if on)
+        axes = self._axes()
         return np.ascontiguousarray(np.flip(x, axes) if axes else x)
+
+
+def flip_inplace(x: np.ndarray, axes: tuple[int, ...], block: int = 64) -> np.ndarray:
+    """Reverse ``x`` along each of ``axes`` in its own memory, ``block`` slices at a time (buffers
+    of that size, never a copy of the whole array); returns ``x``."""
+    for axis in axes:
+        v = np.moveaxis(x, axis, 0)
+        n = v.shape[0]
+        for i in range(0, n // 2, block):
+            j = min(i + block, n // 2)
+            head = v[i:j].copy()
+            v[i:j] = v[n - j:n - i][::-1]
+            v[n - j:n - i] = head[::-1]
+    return x
 
 
 DP_TRANSFORMS: tuple[PairTransform, ...] = tuple(PairTransform(v, h, s) for v in (False, True)
@@ -123,9 +158,19 @@ def _mean(images: Iterable[np.ndarray]) -> np.ndarray:
 def tta_pair(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], left: np.ndarray, right: np.ndarray,
              transforms: tuple[PairTransform, ...] = SIGN_KEEPING, identity: np.ndarray | None = None) -> np.ndarray:
     """Mean over ``transforms`` of ``t.undo(fn(*t.apply(left, right)))``: (C, H, W) views -> (C, H, W);
-    ``identity``: fn's output on the untransformed pair when the caller has it already."""
-    return _mean(np.asarray(identity, np.float32) if identity is not None and t == PairTransform()
-                 else t.undo(np.asarray(fn(*t.apply(left, right)), np.float32)) for t in transforms)
+    ``identity``: fn's output on the untransformed pair when the caller has it already. The views
+    are transformed in their own memory while ``fn`` runs (:meth:`PairTransform.applied`) and are
+    as they came when it returns."""
+    def one(t: PairTransform) -> np.ndarray:
+        if identity is not None and t == PairTransform():
+            return np.asarray(identity, np.float32)
+        with t.applied(left, right) as views:
+            out = np.asarray(fn(*views), np.float32)
+            if any(np.may_share_memory(out, v) for v in views):
+                out = out.copy()  # an output that is a view of the input must not flip back with it
+        return flip_inplace(out, t._axes()) if out.flags.writeable else t.undo(out)
+
+    return _mean(one(t) for t in transforms)
 
 
 def tta_single(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray,

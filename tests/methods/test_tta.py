@@ -9,8 +9,8 @@ from dpcli.methods import get_method, method_names
 from dpcli.methods.base import Method
 from dpcli.methods.network import NetworkMethod
 import dpcli.methods.tta as tta_mod
-from dpcli.methods.tta import (DIHEDRAL, DP_TRANSFORMS, SIGN_KEEPING, TTA, dihedral, tta_passes, tta_single,
-                               tta_worth, undo_dihedral)
+from dpcli.methods.tta import (DIHEDRAL, DP_TRANSFORMS, SIGN_KEEPING, TTA, dihedral, flip_inplace, tta_pair,
+                               tta_passes, tta_single, tta_worth, undo_dihedral)
 from tests.methods.conftest import shipped_pair_network
 
 
@@ -54,6 +54,53 @@ def test_dp_transforms_round_trip_and_sign() -> None:
         tl, tr = t.apply(left, right)
         first, second = (right, left) if t.swap else (left, right)
         assert np.array_equal(t.undo(tl), first) and np.array_equal(t.undo(tr), second)
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 5), (1, 130, 131), (3, 1, 4)])
+def test_flip_inplace_is_numpy_flip_in_the_arrays_own_memory(shape) -> None:
+    x = np.random.default_rng(3).random(shape, dtype=np.float32)
+    for axes in ((-2,), (-1,), (-2, -1)):
+        y = x.copy()
+        address = y.__array_interface__["data"][0]
+        assert flip_inplace(y, axes, block=3) is y and y.__array_interface__["data"][0] == address
+        assert np.array_equal(y, np.flip(x, axes))
+
+
+def test_pair_transforms_applied_in_place_see_what_apply_gives_and_restore_the_views() -> None:
+    rng = np.random.default_rng(4)
+    left, right = rng.random((3, 9, 12), dtype=np.float32), rng.random((3, 9, 12), dtype=np.float32)
+    keep = left.copy(), right.copy()
+    for t in DP_TRANSFORMS:
+        with t.applied(left, right) as (tl, tr):
+            want = t.apply(*keep)
+            assert np.array_equal(tl, want[0]) and np.array_equal(tr, want[1])
+        assert np.array_equal(left, keep[0]) and np.array_equal(right, keep[1])
+    with pytest.raises(RuntimeError):  # an error in the pass: the views still come back as they were
+        with DP_TRANSFORMS[-1].applied(left, right):
+            raise RuntimeError("network failed")
+    assert np.array_equal(left, keep[0]) and np.array_equal(right, keep[1])
+
+
+def test_pair_tta_in_place_gives_the_copying_definition_and_leaves_the_inputs() -> None:
+    """tta_pair flips the views in place; its mean is the definition's (copies of every transform),
+    also for a network that hands back a view of its input, and read-only views are copied."""
+    rng = np.random.default_rng(5)
+    left, right = rng.random((3, 10, 14), dtype=np.float32), rng.random((3, 10, 14), dtype=np.float32)
+    keep = left.copy(), right.copy()
+
+    def net(a, b):  # not symmetric in the views, not flip-equivariant: every transform counts
+        return a * 0.75 + np.cumsum(b, axis=-1) * 0.01
+
+    want = np.mean([t.undo(net(*t.apply(*keep))) for t in DP_TRANSFORMS], axis=0, dtype=np.float64)
+    got = tta_pair(net, left, right, DP_TRANSFORMS)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    assert np.array_equal(left, keep[0]) and np.array_equal(right, keep[1])
+    same = tta_pair(lambda a, b: a, left, right, DP_TRANSFORMS)  # the output is the flipped input itself
+    np.testing.assert_allclose(same, (keep[0] + keep[1]) / 2, rtol=0, atol=1e-6)
+    assert np.array_equal(left, keep[0]) and np.array_equal(right, keep[1])
+    ro_left, ro_right = keep[0].copy(), keep[1].copy()
+    ro_left.flags.writeable = ro_right.flags.writeable = False
+    np.testing.assert_allclose(tta_pair(net, ro_left, ro_right, DP_TRANSFORMS), want, rtol=0, atol=1e-6)
 
 
 @pytest.mark.slow
