@@ -28,6 +28,8 @@ through a real encoder), pairs as 8-bit sRGB (dslr) or 16-bit linear (phone).
 
     python benchmarks/bench_broad.py --half report [--methods auto,classical_single]
         [--conditions sharp,disc1,disc2] [--limit 4] [--crops out/broad] [--json broad.json]
+    DPDEBLUR_SHARED=../shared python benchmarks/bench_broad.py --half tune --limit 10 --conditions pair2,pair-3 \
+        --dp-consistency      # a study: outputs made consistent with the pair's measured blur (docs/broad.md)
 """
 from __future__ import annotations
 
@@ -331,6 +333,73 @@ def write_measured(everything: dict, photos: int) -> None:
     print(f"wrote the tuning-half figures of {', '.join(everything)} to {update_measured(add)}")
 
 
+# --- a study: the DP pair's measured blur as a data-consistency check (docs/broad.md) ---------------
+CONSISTENCY_MUS = (0.01, 0.03, 0.1)
+DC_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0)
+
+
+def consistent(out: np.ndarray, combined: np.ndarray, radius: np.ndarray, mu: float) -> np.ndarray:
+    """argmin_x ||k_r * x - y||^2 + mu ||x - out||^2 in linear light (y: the pair's combined view, k_r:
+    a disc of the pair's measured |radius| per pixel): solved on :data:`DC_LEVELS` by FFT and blended
+    between the two levels around each pixel's radius. (3, H, W) sRGB out, combined; (H, W) radius."""
+    from dpcli.optics import disk_kernel, linear_to_srgb, srgb_to_linear
+    from dpcli.optics.fourier import kernel_otf, taper_pad, wiener_joint
+
+    lin = lambda a: srgb_to_linear(torch.from_numpy(np.ascontiguousarray(a)).float().clamp(0, 1))  # noqa: E731
+    r = torch.as_tensor(np.abs(radius)).float().clamp(0, DC_LEVELS[-1])
+    margin = 4 * int(DC_LEVELS[-1]) + 2
+    po, py = taper_pad(lin(out), margin), taper_pad(lin(combined), margin)
+    shape = tuple(po.data.shape[-2:])
+    fo, fy = torch.fft.rfft2(po.data), torch.fft.rfft2(py.data)
+    levels = torch.tensor(DC_LEVELS)
+    pos = torch.bucketize(r, levels).clamp(1, len(DC_LEVELS) - 1)  # r lies in [levels[pos - 1], levels[pos]]
+    frac = (r - levels[pos - 1]) / (levels[pos] - levels[pos - 1])
+    acc = torch.zeros_like(po.crop(po.data))
+    for j, rj in enumerate(DC_LEVELS):
+        w = torch.where(pos == j, frac, 0.0) + torch.where(pos == j + 1, 1 - frac, 0.0)
+        if float(w.max()) == 0.0:
+            continue
+        k = disk_kernel(torch.tensor([rj]))[0] if rj > 0 else torch.ones(1, 1)
+        otf = kernel_otf(k, shape)
+        acc += w * po.crop(torch.fft.irfft2(wiener_joint(fy, fy, otf, otf, 2 * mu, torch.ones(()), fo), s=shape))
+    return linear_to_srgb(acc.clamp(0, 1)).numpy()
+
+
+def dp_consistency(method: str, photos: list[Photo], conditions: list[str]) -> None:
+    """Gain of ``method`` on rendered colour pairs and on the Canon dev scenes, and of its output made
+    consistent with the blur the pair's disparity measures (:func:`consistent`, the classical map)."""
+    from _common import deblur_as_run, dev_data, dev_scenes, psnr_db
+
+    from dpcli.classical import estimate_defocus_classical
+
+    cache: dict = {}
+    head = "gain of the method, then made consistent at mu " + " / ".join(map(str, CONSISTENCY_MUS))
+    for cond in (c for c in conditions if CONDITIONS[c][0] == "pair" and CONDITIONS[c][1]["domain"] == "dslr"):
+        gains = []
+        print(f"{cond}: {head}; median |r| measured")
+        for pi, photo in enumerate(photos):
+            item = make_item(photo, cond, seed=pi)
+            out = np.clip(deblur_as_run(method, item.left, item.right, srgb=True, domain="dslr", cache=cache)[0], 0, 1)
+            radius = np.asarray(estimate_defocus_classical(item.left, item.right, srgb=True)[0])
+            base = psnr_db(item.baseline, item.reference)
+            row = [psnr_db(out, item.reference) - base] + [
+                psnr_db(consistent(out, item.baseline, radius, mu), item.reference) - base for mu in CONSISTENCY_MUS]
+            gains.append(row)
+            print(f"  {photo.name:20s} " + " ".join(f"{g:+6.2f}" for g in row) + f"   {np.median(np.abs(radius)):.1f}")
+        g = np.array(gains)
+        print(f"  mean {' '.join(f'{v:+6.2f}' for v in g.mean(0))}; below input {(g < 0).sum(0).tolist()}")
+    if not (dev_data() / "data" / "canon-dpdd-gif").is_dir():
+        return
+    print(f"Canon dev scenes: {head}")
+    for sc in dev_scenes(domains=("dslr",)):
+        out = np.clip(deblur_as_run(method, sc.a, sc.b, srgb=True, domain="dslr", cache=cache)[0], 0, 1)
+        radius = np.asarray(estimate_defocus_classical(sc.a, sc.b, srgb=True)[0])
+        base = sc.score(sc.combined)["psnr"]
+        row = [sc.score(out)["psnr"] - base] + [sc.score(consistent(out, sc.combined, radius, mu))["psnr"] - base
+                                                for mu in CONSISTENCY_MUS]
+        print(f"  {sc.name:20s} " + " ".join(f"{g:+6.2f}" for g in row))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="auto", help="comma list of method names (`dpdeblur models`) and auto")
@@ -343,12 +412,18 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="record each method's tuning-half figures in "
                     "dpcli/methods/measured.json (\"broad\"), which the defaults of `run` read (needs --half tune)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    ap.add_argument("--dp-consistency", action="store_true", help="the study of docs/broad.md instead: each "
+                    "method's colour-pair outputs made consistent with the blur the pair's disparity measures")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     photos = load_photos(args.sources.split(","), args.half, args.limit)
     by_source = {s: sum(p.source == s for p in photos) for s in args.sources.split(",")}
     print(f"{len(photos)} photos ({args.half} half: {by_source})", flush=True)
     conditions = args.conditions.split(",")
+    if args.dp_consistency:
+        for name in args.methods.split(","):
+            dp_consistency(name, photos, conditions)
+        return
     cache: dict = {}
     everything = {}
     for name in args.methods.split(","):

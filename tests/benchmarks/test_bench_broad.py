@@ -51,3 +51,18 @@ def test_figures_count_photos_made_worse_and_sharp_harm():
     from dpcli.metrics.image import spares_sharp
 
     assert not spares_sharp(fig["sharp_mean_db"], fig["sharp_min_db"])
+
+
+def test_consistency_study_restores_a_rendered_pair_and_keeps_a_consistent_image(photo):
+    """The study's projection (docs/broad.md): the pair's own blurred mean, made consistent with the
+    blur the pair measures, comes back sharper; the sharp photo, already consistent with a radius of
+    0, comes back as it is."""
+    from _common import psnr_db
+
+    item = bench_broad.make_item(photo, "pair2", 0)
+    radius = np.full(item.reference.shape[1:], 2.0, np.float32)
+    base = psnr_db(item.baseline, item.reference)
+    fixed = bench_broad.consistent(item.baseline, item.baseline, radius, 0.03)
+    assert psnr_db(fixed, item.reference) > base + 2.0
+    same = bench_broad.consistent(item.reference, item.reference, np.zeros_like(radius), 0.03)
+    assert psnr_db(same, item.reference) > 50
