@@ -35,8 +35,8 @@ import numpy as np
 from dpcli.methods.base import Method
 
 __all__ = ["PairTransform", "DP_TRANSFORMS", "SIGN_KEEPING", "DIHEDRAL", "PAIR_SETS", "SINGLE_SETS", "TTA_ON",
-           "dihedral", "undo_dihedral", "flip_inplace", "tta_pair", "tta_single", "TTA", "with_tta", "tta_passes", "tta_worth",
-           "TTA_MIN_GAIN_PER_PASS"]
+           "dihedral", "undo_dihedral", "flip_inplace", "tta_pair", "tta_single", "TTA", "with_tta", "tta_passes",
+           "tta_worth", "TTA_MIN_GAIN_PER_PASS"]
 
 # the rule for "default only where it is worth its time": a set of n passes is worth it for a
 # (method, domain) when its measured mean gain on that domain's dev scenes is at least this many dB

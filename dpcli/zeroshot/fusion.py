@@ -95,7 +95,8 @@ def residual_weights(left: torch.Tensor, right: torch.Tensor, blur_left: torch.T
     res = []
     local_mean = _window_mean(left, right, windows, guide_eps, scale)
     for i in range(blur_left.shape[0]):
-        res.append(local_mean(((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)))
+        r = ((blur_left[i].float() - left).square() + (blur_right[i].float() - right).square()).mean(0)
+        res.append(local_mean(r))
     res_t = torch.stack(res)
     # floor: a residual below 1e-6 of the signal's power counts as "fits exactly" (noise-free flat
     # regions would otherwise divide by ~0 and turn rounding noise into an arbitrary layer choice)
