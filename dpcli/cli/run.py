@@ -158,8 +158,6 @@ def run_command(
 
 def _process(item, source, options, chooser, out: OutputOptions) -> ItemResult:
     """One item through :func:`dpcli.pipeline.process`, its outputs written."""
-    import numpy as np
-
     from dpcli.io.pairs import is_pair, photo_source
     from dpcli.io.preview import write_defocus_outputs
     from dpcli.pipeline import process
@@ -171,7 +169,7 @@ def _process(item, source, options, chooser, out: OutputOptions) -> ItemResult:
         console_err.print(f"[yellow]warning:[/yellow] {item.name}: {warning}", highlight=False, soft_wrap=True)
     protected = {p.resolve() for p in item.paths}
     with stage("encode + write"):
-        written = [str(out.write_photo(item.name, np.clip(done.image, 0, 1), done.bit_depth,
+        written = [str(out.write_photo(item.name, done.image, done.bit_depth,  # clipped by process
                                        source=photo_source(item), stored=is_pair(item), protected=protected))]
     if options.defocus and done.defocus is not None:
         written += write_defocus_outputs(out.folder, item.name, done.defocus, overwrite=True, protected=protected)

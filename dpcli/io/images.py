@@ -277,7 +277,9 @@ def quantize(data: np.ndarray, bit_depth: BitDepth) -> np.ndarray:
         return np.ascontiguousarray(hwc, dtype=np.float32)
     peak = 255.0 if bit_depth == 8 else 65535.0
     dtype = np.uint8 if bit_depth == 8 else np.uint16
-    return np.ascontiguousarray(np.rint(np.clip(hwc, 0.0, 1.0) * peak).astype(dtype))
+    scaled = np.clip(hwc, 0.0, 1.0)  # one float32 frame, scaled and rounded in place
+    scaled *= np.float32(peak)
+    return np.ascontiguousarray(np.rint(scaled, out=scaled).astype(dtype))
 
 
 def image_format(path: str | Path | None) -> str | None:

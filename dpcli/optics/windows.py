@@ -142,11 +142,13 @@ def by_rows(fn, tensors: Sequence[torch.Tensor], halo: int, *, align: int = 1, r
     rows = max(align, -(-rows // align) * align)
     if h <= rows + 2 * halo:
         return fn(*tensors)
-    parts = []
+    result = None  # written strip by strip: no list of strips and no concatenated copy of them
     for y0 in range(0, h, rows):
         y1 = min(h, y0 + rows)
         a, b = max(0, y0 - halo), min(h, y1 + halo)
         out = fn(*(t[..., a:b, :] for t in tensors))
-        parts.append(out[..., y0 - a:y1 - a, :])
+        if result is None:
+            result = out.new_empty((*out.shape[:-2], h, out.shape[-1]))
+        result[..., y0:y1, :] = out[..., y0 - a:y1 - a, :]
         del out
-    return torch.cat(parts, dim=-2)
+    return result
