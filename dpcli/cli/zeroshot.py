@@ -49,9 +49,9 @@ Examples:
 
 
 def _kernel_grid(kernels: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """(2, S, P, K, K) -> grey mosaic (1, rows, cols): per side, left row block then right."""
     import numpy as np
 
-    """(2, S, P, K, K) -> grey mosaic (1, rows, cols): per side, left row block then right."""
     two, s, p, k, _ = kernels.shape
     gy, gx = grid
     blocks = []
@@ -65,9 +65,9 @@ def _kernel_grid(kernels: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 
 
 def _loss_curve_png(losses: dict[str, list[float]], height: int = 240, width: int = 640) -> np.ndarray:
+    """Loss curves (log scale) drawn with numpy only: (3, H, W) float, one colour per stage."""
     import numpy as np
 
-    """Loss curves (log scale) drawn with numpy only: (3, H, W) float, one colour per stage."""
     img = np.ones((3, height, width), np.float32)
     colours = [(0.8, 0.1, 0.1), (0.1, 0.3, 0.8), (0.1, 0.6, 0.1)]
     curves = [np.asarray(v, np.float64) for v in losses.values() if len(v)]

@@ -126,7 +126,6 @@ def ramp_gate(measure: torch.Tensor, low: float, high: float, spread: int = 0) -
     return g.clamp(0, 1)
 
 
-
 def by_rows(fn, tensors: Sequence[torch.Tensor], halo: int, *, align: int = 1, rows: int = STRIP_ROWS) -> torch.Tensor:
     """A local operator run on horizontal strips: ``fn(*tensors)`` computed ``rows`` rows at a time,
     each strip read with ``halo`` rows of context above and below, which are cut from its result.
@@ -135,7 +134,7 @@ def by_rows(fn, tensors: Sequence[torch.Tensor], halo: int, *, align: int = 1, r
     gates), the result is the full-frame one up to float rounding (the window sums of a strip start
     from its own first row), while its temporaries are a strip's, not a frame's. ``align``: strips
     start on multiples of it (an ``fn`` that pools s x s px needs ``align`` = s).
-    (..., H, W) tensors of one height -> ``fn``'s (..., H, W') result, concatenated along H.
+    (..., H, W) tensors of one height -> ``fn``'s (..., H, W') result, its strips written in turn.
     """
     h = tensors[0].shape[-2]
     halo = -(-halo // align) * align
