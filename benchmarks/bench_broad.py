@@ -30,6 +30,8 @@ through a real encoder), pairs as 8-bit sRGB (dslr) or 16-bit linear (phone).
         [--conditions sharp,disc1,disc2] [--limit 4] [--crops out/broad] [--json broad.json]
     DPDEBLUR_SHARED=../shared python benchmarks/bench_broad.py --half tune --limit 10 --conditions pair2,pair-3 \
         --dp-consistency      # a study: outputs made consistent with the pair's measured blur (docs/broad.md)
+    python benchmarks/bench_broad.py --half tune --conditions pair2,pair-3,pair-2..4 \
+        --blur-check          # a study: what the blur check measures on outputs made without it (docs/broad.md)
 """
 from __future__ import annotations
 
@@ -342,6 +344,7 @@ def consistent(out: np.ndarray, combined: np.ndarray, radius: np.ndarray, mu: fl
     """argmin_x ||k_r * x - y||^2 + mu ||x - out||^2 in linear light (y: the pair's combined view, k_r:
     a disc of the pair's measured |radius| per pixel): solved on :data:`DC_LEVELS` by FFT and blended
     between the two levels around each pixel's radius. (3, H, W) sRGB out, combined; (H, W) radius."""
+    from dpcli.classical.consistency import level_index
     from dpcli.optics import disk_kernel, linear_to_srgb, srgb_to_linear
     from dpcli.optics.fourier import kernel_otf, taper_pad, wiener_joint
 
@@ -351,9 +354,7 @@ def consistent(out: np.ndarray, combined: np.ndarray, radius: np.ndarray, mu: fl
     po, py = taper_pad(lin(out), margin), taper_pad(lin(combined), margin)
     shape = tuple(po.data.shape[-2:])
     fo, fy = torch.fft.rfft2(po.data), torch.fft.rfft2(py.data)
-    levels = torch.tensor(DC_LEVELS)
-    pos = torch.bucketize(r, levels).clamp(1, len(DC_LEVELS) - 1)  # r lies in [levels[pos - 1], levels[pos]]
-    frac = (r - levels[pos - 1]) / (levels[pos] - levels[pos - 1])
+    pos, frac = level_index(r, DC_LEVELS)  # r lies in [levels[pos - 1], levels[pos]]
     acc = torch.zeros_like(po.crop(po.data))
     for j, rj in enumerate(DC_LEVELS):
         w = torch.where(pos == j, frac, 0.0) + torch.where(pos == j + 1, 1 - frac, 0.0)
@@ -400,6 +401,45 @@ def dp_consistency(method: str, photos: list[Photo], conditions: list[str]) -> N
         print(f"  {sc.name:20s} " + " ".join(f"{g:+6.2f}" for g in row))
 
 
+def blur_check_study(method: str, photos: list[Photo], conditions: list[str]) -> None:
+    """Each colour pair through ``method`` with the blur check switched off, what the check measures
+    on that output (:func:`dpcli.classical.consistency.check_pair`: the scale s, the share a) and the
+    gain of what it would keep: the figures its settings were chosen from (docs/broad.md, "The blur
+    check"). Offline, on the final output (the check itself runs inside each test-time pass), and on
+    every pair, also those the blind deconvolution took (the check is a post step of the network)."""
+    from unittest import mock
+
+    from _common import deblur_as_run, psnr_db
+
+    from dpcli.classical.consistency import ConsistencyConfig, check_pair
+    from dpcli.methods.post import BlurCheck
+
+    cfg, cache = ConsistencyConfig(), {}
+    tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float()  # noqa: E731
+    rules = {"no check": lambda c: False, f"s >= {cfg.limit}": lambda c: c.scale >= cfg.limit,
+             f"s >= {cfg.limit} or a < {cfg.least_share}": lambda c: c.inconsistent(cfg)}
+    below = {rule: 0 for rule in rules}
+    with mock.patch.object(BlurCheck, "__call__", lambda self, out, x: out):  # the raw output
+        for ci, cond in enumerate(conditions):
+            if CONDITIONS[cond][0] != "pair" or CONDITIONS[cond][1]["domain"] != "dslr":
+                continue
+            print(f"{cond}: gain unchecked, s, a, gain of the share a kept", flush=True)
+            for pi, photo in enumerate(photos):
+                item = make_item(photo, cond, seed=1000 * ci + pi)  # the seeds run_method uses
+                out = deblur_as_run(method, item.left, item.right, srgb=True, domain="dslr", cache=cache)[0]
+                out = np.clip(out, 0, 1)
+                check = check_pair(tensor(out), tensor(item.left), tensor(item.right), srgb=True, config=cfg)
+                base = psnr_db(item.baseline, item.reference)
+                raw = psnr_db(out, item.reference) - base
+                shrunk = np.clip(item.baseline + check.share * (out - item.baseline), 0, 1)
+                kept = psnr_db(shrunk, item.reference) - base
+                for rule, acts in rules.items():
+                    below[rule] += (kept if acts(check) else raw) < 0
+                print(f"  {photo.name:20s} {raw:+6.2f}  s {check.scale:4.2f}  a {check.share:4.2f}  {kept:+6.2f}",
+                      flush=True)
+    print("pairs below their input: " + "; ".join(f"{rule}: {n}" for rule, n in below.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="auto", help="comma list of method names (`dpdeblur models`) and auto")
@@ -414,15 +454,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     ap.add_argument("--dp-consistency", action="store_true", help="the study of docs/broad.md instead: each "
                     "method's colour-pair outputs made consistent with the blur the pair's disparity measures")
+    ap.add_argument("--blur-check", action="store_true", help="the study of docs/broad.md instead: what the "
+                    "blur check measures on each colour-pair output made without it, and what it would keep")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     photos = load_photos(args.sources.split(","), args.half, args.limit)
     by_source = {s: sum(p.source == s for p in photos) for s in args.sources.split(",")}
     print(f"{len(photos)} photos ({args.half} half: {by_source})", flush=True)
     conditions = args.conditions.split(",")
-    if args.dp_consistency:
+    if args.dp_consistency or args.blur_check:
         for name in args.methods.split(","):
-            dp_consistency(name, photos, conditions)
+            (dp_consistency if args.dp_consistency else blur_check_study)(name, photos, conditions)
         return
     cache: dict = {}
     everything = {}

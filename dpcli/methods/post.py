@@ -21,6 +21,11 @@ step                   runs on   what it does
                                  (:func:`dpcli.optics.correction_gate`)
 ``blur_gate:ARCH.TAG`` singles   the correction kept only where a BlurNet (registered weights or a
                                  file, :mod:`dpcli.models.blurnet`) reads the image out of focus
+``blur_check``         pairs     an output that needs a much larger blur than the pair's disparity
+                                 measures to give the pair back (over-deblurred), or whose
+                                 correction that blur does not explain, keeps only the share of its
+                                 correction the measured blur explains
+                                 (:func:`dpcli.classical.consistency.check_pair`)
 =====================  ========  =====================================================================
 
 A gate blends: ``reference + gate * (out - reference)``, the reference being the input (a pair's
@@ -43,8 +48,8 @@ from dpcli.timing import stage
 if TYPE_CHECKING:
     from dpcli.engine import Deblurrer
 
-__all__ = ["PostInput", "PostStep", "KeepMean", "FocusGate", "Endorse", "CorrectionGate", "BlurGate", "STEPS",
-           "post_step", "parse_post", "find_step", "Post", "post_for"]
+__all__ = ["PostInput", "PostStep", "KeepMean", "FocusGate", "Endorse", "CorrectionGate", "BlurGate", "BlurCheck",
+           "STEPS", "post_step", "parse_post", "find_step", "Post", "post_for"]
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,29 @@ class BlurGate(PostStep):
         return ramp_gate(session.blur_map(image), **session.module.gate_settings)
 
 
+@dataclass(frozen=True)
+class BlurCheck(PostStep):
+    """A DP pair's output checked against the blur the pair itself measures: where re-blurring it
+    gives the pair's combined view back only with a disc well over the measured radius (a soft
+    texture sharpened into edges that were never there), or where the measured blur explains almost
+    none of the correction, only the share that it explains is kept
+    (:func:`dpcli.classical.consistency.check_pair`)."""
+
+    name: ClassVar[str] = "blur_check"
+    pairs: ClassVar[bool] = True
+    singles: ClassVar[bool] = False
+
+    def __call__(self, out: torch.Tensor, x: PostInput) -> torch.Tensor:
+        from dpcli.classical.consistency import ConsistencyConfig, check_pair
+
+        cfg = ConsistencyConfig()
+        for n in range(out.shape[0]):
+            check = check_pair(out[n], x.pair[0][n], x.pair[1][n], srgb=x.srgb, config=cfg)
+            if check.inconsistent(cfg):
+                _blend(out[n:n + 1], x.reference[n:n + 1], torch.tensor(check.share, dtype=out.dtype))
+        return out
+
+
 def _positive_px(arg: str) -> KeepMean:
     try:
         px = float(arg)
@@ -245,6 +273,7 @@ STEPS: dict[str, tuple] = {
     "endorse": (Endorse, "ARCH.TAG"),
     "correction_gate": (lambda _: CorrectionGate(), None),
     "blur_gate": (BlurGate, "ARCH.TAG"),
+    "blur_check": (lambda _: BlurCheck(), None),
 }
 
 

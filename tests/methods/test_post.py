@@ -9,8 +9,8 @@ import torch
 
 from dpcli.engine import Deblurrer
 from dpcli.errors import ModelError
-from dpcli.methods.post import (BlurGate, CorrectionGate, Endorse, FocusGate, KeepMean, Post, PostInput, STEPS,
-                                find_step, parse_post, post_for, post_step)
+from dpcli.methods.post import (STEPS, BlurCheck, BlurGate, CorrectionGate, Endorse, FocusGate, KeepMean, Post,
+                                PostInput, find_step, parse_post, post_for, post_step)
 from dpcli.models import create_model
 from dpcli.models.loading import LoadedModel
 from dpcli.models.registry import list_pretrained, manifest_path, model_info, post_from_flags, with_post_list
@@ -42,10 +42,10 @@ def _run(session: Deblurrer, *views):
 
 class TestParse:
     def test_each_step_reads_back_as_written(self) -> None:
-        text = ["keep_mean:32", "focus_gate", "endorse:a.b", "correction_gate", "blur_gate:c.d"]
+        text = ["keep_mean:32", "focus_gate", "endorse:a.b", "correction_gate", "blur_gate:c.d", "blur_check"]
         steps = parse_post(text)
         assert [s.spec for s in steps] == text
-        assert steps == (KeepMean(32.0), FocusGate(), Endorse("a.b"), CorrectionGate(), BlurGate("c.d"))
+        assert steps == (KeepMean(32.0), FocusGate(), Endorse("a.b"), CorrectionGate(), BlurGate("c.d"), BlurCheck())
         assert [s.name for s in steps] == list(STEPS)
         assert post_step("keep_mean:2.5").px == 2.5 and post_step("endorse:C:/w/x.safetensors").weights == \
             "C:/w/x.safetensors"
@@ -152,11 +152,31 @@ def test_focus_gate_falls_back_to_the_capture_where_the_pair_is_in_focus() -> No
     torch.testing.assert_close(back, capture, atol=1e-6, rtol=0)
 
 
+def test_blur_check_keeps_a_faithful_deblur_and_shrinks_an_over_deblurred_one() -> None:
+    """A pair rendered with hard half discs (the check's blur model): its sharp image comes back bit
+    for bit; an image deblurred by twice the pair's blur keeps only the share its blur explains."""
+    from dpcli.classical.blind import wiener_deconvolve
+    from dpcli.classical.consistency import check_pair
+    from dpcli.optics import disk_kernel
+    from dpcli.synth.degrade import dp_pair
+
+    sharp = make_test_scene(128, seed=5).sharp[None]
+    left, right = dp_pair(sharp, torch.full((1, 1, 128, 128), 3.0))
+    x = PostInput(((left + right) / 2), (left, right), srgb=False)
+    assert torch.equal(BlurCheck()(sharp.clone(), x), sharp)
+    over = wiener_deconvolve(x.reference, disk_kernel(torch.tensor([6.0]))[0], 1e-3).clamp(0, 1)
+    share = check_pair(over[0], left[0], right[0], srgb=False).share
+    checked = BlurCheck()(over.clone(), x)
+    torch.testing.assert_close(checked, x.reference + share * (over - x.reference), atol=1e-6, rtol=0)
+    assert float(((checked - sharp) ** 2).mean()) < float(((over - sharp) ** 2).mean()) / 2
+
+
 def test_single_image_steps_skip_pairs_and_the_focus_gate_skips_single_images() -> None:
     sharp = make_test_scene(48, seed=4).sharp.numpy()
     for post in (("correction_gate",), ("endorse:nothing.loaded",), ("blur_gate:nothing.loaded",)):
         assert np.array_equal(_run(_pair(post), sharp, sharp), _run(_pair(), sharp, sharp))
     assert np.array_equal(_run(_single(("focus_gate",)), sharp), _run(_single(), sharp))
+    assert np.array_equal(_run(_single(("blur_check",)), sharp), _run(_single(), sharp))
 
 
 def _blurnet_file(tmp_path, value: float) -> str:
