@@ -25,7 +25,7 @@ from dpcli.optics.kernels import disk_kernel
 from dpcli.timing import stage
 
 __all__ = ["BlindConfig", "BlurEstimate", "radial_log_power", "disc_log_otf", "estimate_disc_radius",
-           "tile_uniformity", "wiener_deconvolve", "tv_deconvolve", "deblur_single_classical", "LUMA"]
+           "tile_uniformity", "wiener_deconvolve", "tv_deconvolve", "deblur_single_classical", "LUMA", "luma"]
 
 LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 weights of linear R, G, B
 
@@ -126,7 +126,7 @@ def estimate_disc_radius(linear: torch.Tensor, config: BlindConfig | None = None
         ``config.confidence``.
     """
     cfg = config or BlindConfig()
-    freq, logp = radial_log_power(_luma(linear), cfg.bins)
+    freq, logp = radial_log_power(luma(linear), cfg.bins)
     sel = (freq > cfg.band[0]) & (freq < cfg.band[1])
     design = torch.stack([torch.ones(int(sel.sum()), dtype=torch.float64), torch.log(freq[sel])], 1)
     residuals = {}
@@ -139,12 +139,12 @@ def estimate_disc_radius(linear: torch.Tensor, config: BlindConfig | None = None
     return BlurEstimate(best if confidence >= cfg.confidence else 0.0, confidence, residuals)
 
 
-def _luma(linear: torch.Tensor) -> torch.Tensor:
-    """(C, H, W) or (1, C, H, W) linear -> (H, W) float64 luma."""
+def luma(linear: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """(C, H, W) or (1, C, H, W) linear -> (H, W) luma in ``dtype`` (Rec. 709 weights; C = 1 as it is)."""
     x = linear.reshape(-1, *linear.shape[-2:])
     if x.shape[0] == 1:
-        return x[0].double()
-    return sum(w * x[i].double() for i, w in enumerate(LUMA))  # plane by plane: no float64 copy of all three
+        return x[0].to(dtype)
+    return sum(w * x[i].to(dtype) for i, w in enumerate(LUMA))  # plane by plane: no converted copy of all three
 
 
 def _detail(luma: torch.Tensor) -> float:
@@ -168,8 +168,8 @@ def tile_uniformity(linear: torch.Tensor, radius: float, config: BlindConfig | N
     t = cfg.tile
     if min(h, w) < 2 * t:
         return 1.0
-    luma = _luma(linear)
-    floor = 3 * math.sqrt(20) * estimate_noise(luma[None, None].float())
+    lum = luma(linear)
+    floor = 3 * math.sqrt(20) * estimate_noise(lum[None, None].float())
     ys = torch.linspace(0, h - t, min(8, h // t)).round().long().tolist()
     xs = torch.linspace(0, w - t, min(8, w // t)).round().long().tolist()
     worst = 1.0
@@ -177,7 +177,7 @@ def tile_uniformity(linear: torch.Tensor, radius: float, config: BlindConfig | N
         for x in xs:
             res = estimate_disc_radius(linear[..., y:y + t, x:x + t], cfg).residuals
             best = min(res, key=res.get)
-            if best == 0 and _detail(luma[y:y + t, x:x + t]) <= floor:
+            if best == 0 and _detail(lum[y:y + t, x:x + t]) <= floor:
                 continue  # no blur found, nor the detail that would show there is none
             if best > 0 and res[0] < cfg.confidence * res[best]:
                 continue  # a blur, but not one it can be sure of

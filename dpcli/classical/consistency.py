@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dpcli.classical.blind import LUMA
+from dpcli.classical.blind import luma
 from dpcli.optics import srgb_to_linear
 from dpcli.optics.fourier import kernel_otf, taper_pad
 from dpcli.optics.kernels import disk_kernel
@@ -89,13 +89,6 @@ def reblur(image: torch.Tensor, radius: torch.Tensor, levels: tuple[float, ...] 
     return _blend_levels(_level_blurs(image, levels, int(pos.max())), pos, frac)
 
 
-def _luma(image: torch.Tensor) -> torch.Tensor:
-    """(C, H, W) linear -> (1, H, W) luma (C = 1 kept)."""
-    if image.shape[0] == 1:
-        return image
-    return sum(wt * image[i] for i, wt in enumerate(LUMA))[None]
-
-
 def _windows(h: int, w: int, cfg: ConsistencyConfig) -> list[tuple[slice, slice]]:
     """At most cfg.tiles x cfg.tiles windows of cfg.tile px evenly spread over an (h, w) frame."""
     def starts(n: int) -> list[int]:
@@ -165,7 +158,10 @@ def check_pair(image: torch.Tensor, left: torch.Tensor, right: torch.Tensor, *, 
         :class:`PairCheck`.
     """
     cfg = config or ConsistencyConfig()
-    lin = (lambda t: _luma(srgb_to_linear(t.float().clamp(0, 1)))) if srgb else (lambda t: _luma(t.float()))
+    def lin(view: torch.Tensor) -> torch.Tensor:  # (C, h, w) -> (1, h, w) linear luma
+        x = srgb_to_linear(view.float().clamp(0, 1)) if srgb else view.float()
+        return luma(x, torch.float32)[None]
+
     h, w = image.shape[-2:]
     radius = measured_radius(left, right, srgb=srgb, config=cfg)
     m = 2 * int(DISC_LEVELS[-1]) + 2  # the context a disc of the largest level reads
@@ -177,12 +173,15 @@ def check_pair(image: torch.Tensor, left: torch.Tensor, right: torch.Tensor, *, 
         part = (slice(None), slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0))
         r = radius[win[1:]].float()
         img, obs = lin(image[win]), (lin(left[win]) + lin(right[win])) / 2
+        measured = level_index(r)  # the measured radius itself (scale 1)
         index = [level_index(s * r) for s in cfg.scales]
-        blurs = _level_blurs(img, DISC_LEVELS, max(int(p.max()) for p, _ in index))  # shared by every scale
+        upto = max(int(p.max()) for p, _ in [measured, *index])
+        blurs = _level_blurs(img, DISC_LEVELS, upto)  # shared by every scale
         for i, (pos, frac) in enumerate(index):
             res[i] += float(((_blend_levels(blurs, pos, frac) - obs)[part].double() ** 2).sum())
-        rd = reblur(img - obs, r)[part]
-        num += float((rd * (obs - reblur(obs, r))[part]).double().sum())
+        reblurred = _blend_levels(_level_blurs(obs, DISC_LEVELS, int(measured[0].max())), *measured)
+        rd = (_blend_levels(blurs, *measured) - reblurred)[part]  # blur is linear: k * (img - obs)
+        num += float((rd * (obs - reblurred)[part]).double().sum())
         den += float((rd.double() ** 2).sum())
     share = min(max(num / den, 0.0), 1.0) if den > 0 else 1.0
     return PairCheck(_refined(cfg.scales, res), share, res.tolist())
