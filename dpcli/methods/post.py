@@ -4,29 +4,34 @@ composes them (the engine, :class:`dpcli.engine.Deblurrer`, only runs the networ
 A weights entry (``dpcli/weights/manifest.json``) says ``"post": [...]``, steps applied in list
 order, each ``NAME`` or ``NAME:ARGUMENT``:
 
-=====================  ========  =====================================================================
-step                   runs on   what it does
-=====================  ========  =====================================================================
-``keep_mean:PX``       both      the input's local mean at PX px restored (:func:`dpcli.optics.windows.
-                                 restore_local_mean`): drops the brightness / colour drift a network
-                                 learnt from its data
-``focus_gate``         pairs     the correction kept only where the pair is out of focus
-                                 (:func:`dpcli.optics.focus_gate`): an in-focus photo comes back
-                                 unchanged; also the capture fallback of :func:`dpcli.pipeline.
-                                 capture_fallback`
-``endorse:ARCH.TAG``   singles   the correction kept only where a second single-image network
-                                 (registered weights or a file) makes it too
-                                 (:func:`dpcli.optics.endorsement_gate`)
-``correction_gate``    singles   the correction kept only where it restores detail the input lacks
-                                 (:func:`dpcli.optics.correction_gate`)
-``blur_gate:ARCH.TAG`` singles   the correction kept only where a BlurNet (registered weights or a
-                                 file, :mod:`dpcli.models.blurnet`) reads the image out of focus
-``blur_check``         pairs     an output that needs a much larger blur than the pair's disparity
-                                 measures to give the pair back (over-deblurred), or whose
-                                 correction that blur does not explain, keeps only the share of its
-                                 correction the measured blur explains
-                                 (:func:`dpcli.classical.consistency.check_pair`)
-=====================  ========  =====================================================================
+=======================  ========  =====================================================================
+step                     runs on   what it does
+=======================  ========  =====================================================================
+``keep_mean:PX``         both      the input's local mean at PX px restored (:func:`dpcli.optics.windows.
+                                   restore_local_mean`): drops the brightness / colour drift a network
+                                   learnt from its data
+``focus_gate``           pairs     the correction kept only where the pair is out of focus
+                                   (:func:`dpcli.optics.focus_gate`): an in-focus photo comes back
+                                   unchanged; also the capture fallback of :func:`dpcli.pipeline.
+                                   capture_fallback`
+``endorse:ARCH.TAG``     singles   the correction kept only where a second single-image network
+                                   (registered weights or a file) makes it too
+                                   (:func:`dpcli.optics.endorsement_gate`)
+``correction_gate``      singles   the correction kept only where it restores detail the input lacks
+                                   (:func:`dpcli.optics.correction_gate`)
+``blur_gate:ARCH.TAG``   singles   the correction kept only where a BlurNet (registered weights or a
+                                   file, :mod:`dpcli.models.blurnet`) reads the image out of focus
+``focus_part:ARCH.TAG``  singles   the correction kept only for a photo that a BlurNet (registered
+                                   weights or a file) reads partly in focus (:func:`dpcli.optics.
+                                   in_focus_share`): with nothing in focus a single photo cannot tell
+                                   a scene soft in itself (bokeh, grain) from defocus, and comes back
+                                   unchanged
+``blur_check``           pairs     an output that needs a much larger blur than the pair's disparity
+                                   measures to give the pair back (over-deblurred), or whose
+                                   correction that blur does not explain, keeps only the share of its
+                                   correction the measured blur explains
+                                   (:func:`dpcli.classical.consistency.check_pair`)
+=======================  ========  =====================================================================
 
 A gate blends: ``reference + gate * (out - reference)``, the reference being the input (a pair's
 mean view). After the steps the image is clamped to [0, 1]. Each step is timed as the stage
@@ -48,8 +53,8 @@ from dpcli.timing import stage
 if TYPE_CHECKING:
     from dpcli.engine import Deblurrer
 
-__all__ = ["PostInput", "PostStep", "KeepMean", "FocusGate", "Endorse", "CorrectionGate", "BlurGate", "BlurCheck",
-           "STEPS", "post_step", "parse_post", "find_step", "Post", "post_for"]
+__all__ = ["PostInput", "PostStep", "KeepMean", "FocusGate", "Endorse", "CorrectionGate", "BlurGate", "FocusPart",
+           "BlurCheck", "STEPS", "post_step", "parse_post", "find_step", "Post", "post_for"]
 
 
 @dataclass(frozen=True)
@@ -234,6 +239,42 @@ class BlurGate(PostStep):
 
 
 @dataclass(frozen=True)
+class FocusPart(PostStep):
+    """A single photo's correction kept only where the BlurNet ``weights`` (``arch.tag`` or a file)
+    reads a part of the photo in focus: at least ``least`` of its pixels with detail
+    (:func:`dpcli.optics.in_focus_share`). A photo out of focus in parts keeps its subject sharp; one
+    soft everywhere (bokeh, film grain, a soft surface, or blur the same over the whole frame, which
+    the blind deconvolution takes where it measures it) comes back unchanged: a single photo cannot
+    tell its softness from defocus, and a network that sharpens it invents edges."""
+
+    weights: str
+    least: float = 0.05
+    name: ClassVar[str] = "focus_part"
+
+    def argument(self) -> str:
+        return self.weights
+
+    def share(self, image: torch.Tensor, x: PostInput) -> torch.Tensor:
+        """(N, C, H, W) in the network's space -> (N,) the share of its detailed pixels read in focus."""
+        from dpcli.engine import named_session
+        from dpcli.optics import IN_FOCUS_DEFAULTS, in_focus_pixels, in_focus_share, linear_to_srgb
+        from dpcli.optics.windows import by_rows
+
+        session = named_session(self.weights, "blur", device=x.device, precision=x.precision)
+        srgb = image if x.srgb else linear_to_srgb(image.clamp(0, 1))
+        # strips: the detail reads 9 px around a pixel (band 2: 3 passes of radius 2, window 3)
+        return in_focus_share(by_rows(lambda p, im: in_focus_pixels(p, im, **IN_FOCUS_DEFAULTS),
+                                      [session.blur_map(srgb), srgb], 16))
+
+    def __call__(self, out: torch.Tensor, x: PostInput) -> torch.Tensor:
+        share = self.share(x.reference, x)
+        for n in range(out.shape[0]):
+            if float(share[n]) < self.least:
+                out[n] = x.reference[n]
+        return out
+
+
+@dataclass(frozen=True)
 class BlurCheck(PostStep):
     """A DP pair's output checked against the blur the pair itself measures: where re-blurring it
     gives the pair's combined view back only with a disc well over the measured radius (a soft
@@ -273,6 +314,7 @@ STEPS: dict[str, tuple] = {
     "endorse": (Endorse, "ARCH.TAG"),
     "correction_gate": (lambda _: CorrectionGate(), None),
     "blur_gate": (BlurGate, "ARCH.TAG"),
+    "focus_part": (FocusPart, "ARCH.TAG"),
     "blur_check": (lambda _: BlurCheck(), None),
 }
 

@@ -6,8 +6,8 @@ Sign and unit conventions: docs/CONVENTIONS.md ("Defocus maps").
 """
 from dpcli.optics.coc import coc_radius, coc_scale, depth_for_radius
 from dpcli.optics.color import linear_to_srgb, srgb_to_linear
-from dpcli.optics.detail import (CORRECTION_GATE_DEFAULTS, ENDORSEMENT_GATE_DEFAULTS, band_detail, correction_gate,
-                                 endorsement, endorsement_gate)
+from dpcli.optics.detail import (CORRECTION_GATE_DEFAULTS, ENDORSEMENT_GATE_DEFAULTS, IN_FOCUS_DEFAULTS, band_detail,
+                                 correction_gate, endorsement, endorsement_gate, in_focus_pixels, in_focus_share)
 from dpcli.optics.disparity import FOCUS_GATE_DEFAULTS, focus_gate, local_disparity
 from dpcli.optics.conv import PADDING_MODES, blur, blur_direct, blur_fft, choose_method, fast_len, pad_image
 from dpcli.optics.fourier import Padded, gradient_power, kernel_otf, taper_pad, wiener_joint
@@ -60,6 +60,6 @@ __all__ = [
     "kernel_otf", "gradient_power", "wiener_joint", "taper_pad", "Padded",
     "local_disparity", "focus_gate", "FOCUS_GATE_DEFAULTS",
     "band_detail", "correction_gate", "CORRECTION_GATE_DEFAULTS", "endorsement", "endorsement_gate",
-    "ENDORSEMENT_GATE_DEFAULTS",
+    "ENDORSEMENT_GATE_DEFAULTS", "in_focus_pixels", "in_focus_share", "IN_FOCUS_DEFAULTS",
     "box_mean", "cosine_ramp", "ramp_gate", "restore_local_mean", "smooth_mean", "taper_window", "tent_weights",
 ]

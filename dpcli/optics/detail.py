@@ -13,6 +13,11 @@ deblurrer, trained to leave textures that are soft in themselves alone, makes to
 agree (a blurred edge) the correction stays; where only the first network redraws (soft fur, bark)
 it is dropped. A single photo cannot say which soft texture is blurred; two networks trained on
 different answers to that question can at least say where the answer matters.
+
+:func:`in_focus_share` asks it of the whole photo: the share of its detailed pixels that a blur map
+(a BlurNet's probability) reads in focus. A photo out of focus in parts has a part in focus (the
+subject); a photo with none is soft everywhere, and a single photo cannot tell a scene soft in itself
+(bokeh, film grain, a soft surface) from one taken out of focus.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import torch
 from dpcli.optics.windows import box_mean, ramp_gate, smooth_mean
 
 __all__ = ["band_detail", "correction_gate", "CORRECTION_GATE_DEFAULTS", "endorsement", "endorsement_gate",
-           "ENDORSEMENT_GATE_DEFAULTS"]
+           "ENDORSEMENT_GATE_DEFAULTS", "in_focus_pixels", "in_focus_share", "IN_FOCUS_DEFAULTS"]
 
 # Settings (sRGB values, px). Chosen from what the ratio means (a change under 0.3 of the detail
 # present is a re-drawing, one above 0.8 restores what was missing; eps 1/255: below what an 8-bit
@@ -37,6 +42,10 @@ CORRECTION_GATE_DEFAULTS = dict(low=0.3, high=0.8, band=4.0, window=3, eps=1 / 2
 # scene_c >= 37 dB, then checked on held-out synthetic scenes and Debian photos (docs/benchmarks.md,
 # "Endorsement gate"): fitted to five images, so read its margins there.
 ENDORSEMENT_GATE_DEFAULTS = dict(low=0.4, high=0.8, band=1.0, window=10, eps=1 / 255, spread=12)
+# Settings of the in-focus share (sRGB values, px): a pixel has detail where its band-passed RMS below
+# 2 px over 7 x 7 px reaches 4/255 (what an 8-bit photo shows over its noise), and is in focus where
+# the blur map reads under 0.3 (the BlurNet gate's closed end, dpcli.models.blurnet.GATE_SETTINGS).
+IN_FOCUS_DEFAULTS = dict(below=0.3, detail=4 / 255, band=2.0, window=3)
 
 
 def band_detail(x: torch.Tensor, band: float, window: int, fine: float = 0.0) -> torch.Tensor:
@@ -90,3 +99,24 @@ def endorsement_gate(image: torch.Tensor, first: torch.Tensor, second: torch.Ten
     below ``low``, 1 from ``high`` on, the open gate dilated and smoothed over ``spread`` px.
     (B, C, H, W) x 3 (sRGB values) -> (B, 1, H, W) in [0, 1]."""
     return ramp_gate(endorsement(image, first, second, band=band, window=window, eps=eps), low, high, spread)
+
+
+def in_focus_pixels(blur_prob: torch.Tensor, image: torch.Tensor, *, below: float = 0.3, detail: float = 4 / 255,
+                    band: float = 2.0, window: int = 3) -> torch.Tensor:
+    """Which pixels have detail (:func:`band_detail` of ``image`` at ``band`` px over a
+    (2 ``window`` + 1)^2 px box, at least ``detail``), and which of those ``blur_prob`` reads in
+    focus (under ``below``). A local operator (it reads 3 ``smooth_radius(band)`` + ``window`` px
+    around a pixel), so it runs in strips (:func:`dpcli.optics.windows.by_rows`).
+
+    (B, 1, H, W) probability that a pixel is out of focus, (B, C, H, W) image (sRGB values) ->
+    (B, 2, H, W) of 0 / 1: channel 0 has detail, channel 1 has detail and is in focus.
+    """
+    has = band_detail(image, band, window) >= detail
+    return torch.cat([has, has & (blur_prob < below)], 1).to(blur_prob.dtype)
+
+
+def in_focus_share(pixels: torch.Tensor) -> torch.Tensor:
+    """The share of a photo's pixels with detail that are in focus, from :func:`in_focus_pixels`;
+    0 for a photo with no detail (nothing to deblur). (B, 2, H, W) -> (B,)."""
+    counts = pixels.double().flatten(2).sum(2)
+    return (counts[:, 1] / counts[:, 0].clamp_min(1)).float()

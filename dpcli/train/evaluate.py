@@ -284,12 +284,20 @@ def evaluate(path: Path, shared: Path | None, synth_count: int = 16, tile: int =
     return scores
 
 
+GATE_STEPS = ("blur_gate", "focus_part")  # the post steps a BlurNet drives (dpcli.methods.post)
+
+
+def _without_gates(post: tuple[str, ...]) -> tuple[str, ...]:
+    """A post list without the steps a BlurNet drives."""
+    return tuple(s for s in post if s.partition(":")[0] not in GATE_STEPS)
+
+
 def gate_scores(blur: Path, target: str, shared: Path, domain: str = "dslr", tile: int = 256,
-                device: str | torch.device = "cpu") -> dict[str, Any]:
-    """A BlurNet candidate judged by what it does as the blur gate of the shipped single-image
-    weights ``target`` (``arch.tag``): their dev-scene and sharp-photo scores with the gate
-    (``gated``) and without (``ungated``), through the engine ``run`` uses. The candidate is
-    scored in the fp16 form it would ship in."""
+                device: str | torch.device = "cpu", step: str = "blur_gate") -> dict[str, Any]:
+    """A BlurNet candidate judged by what it does as the ``step`` (``blur_gate``: per pixel;
+    ``focus_part``: per photo) of the shipped single-image weights ``target`` (``arch.tag``): their
+    dev-scene and sharp-photo scores with it (``gated``) and without (``ungated``), through the
+    engine ``run`` uses. The candidate is scored in the fp16 form it would ship in."""
     import tempfile
 
     from dpcli.models.loading import create_model
@@ -303,13 +311,12 @@ def gate_scores(blur: Path, target: str, shared: Path, domain: str = "dslr", til
     gen = create_model(target)
     key = DOMAIN_SCENES[domain]
     folder = shared / "data" / ("canon-dpdd-gif" if domain == "dslr" else "pixel4")
-    out: dict[str, Any] = {"arch": arch, "target": target}
+    out: dict[str, Any] = {"arch": arch, "target": target, "step": step}
     with tempfile.TemporaryDirectory() as tmp:
         path = save_fp16_safetensors(net, arch, Path(tmp) / f"{arch}.candidate.safetensors")
         for name, gate in (("ungated", ""), ("gated", str(path))):
-            post = tuple(s for s in entry.post if not s.startswith("blur_gate:"))  # its post steps as shipped,
             run = pair_runner(gen, "deblur_single", tile=tile, device=device, arch=entry.arch, space=entry.space,
-                              post=post + ((f"blur_gate:{gate}",) if gate else ()))  # the candidate's gate last
+                              post=_without_gates(entry.post) + ((f"{step}:{gate}",) if gate else ()))  # the gate last
             scores = canon_scores(run, folder) if key == "canon" else pixel4_scores(run, folder)
             out[name] = scores | sharp_scores(run, shared, domain)
     return out
@@ -317,7 +324,7 @@ def gate_scores(blur: Path, target: str, shared: Path, domain: str = "dslr", til
 
 def ship_blur_gate(path: Path, scores: dict[str, Any], tag: str, training_data: str, domain: str = "dslr",
                    notes: str = "") -> str:
-    """Ship a BlurNet candidate as ARCH.TAG and make it the blur gate of ``scores["target"]``, only
+    """Ship a BlurNet candidate as ARCH.TAG and make it the ``scores["step"]`` of ``scores["target"]``, only
     if the gated weights pass the shipping rule of ``domain`` (harm criterion included) and the gate
     costs no blurred gain (the gated mean PSNR is not below the ungated one)."""
     key = DOMAIN_SCENES[domain]
@@ -333,13 +340,14 @@ def ship_blur_gate(path: Path, scores: dict[str, Any], tag: str, training_data: 
     flat = {k: float(v) for k, v in scores["gated"].items() if isinstance(v, (int, float))}
     entry = export_weights(net, arch, tag, metrics={f"gated_{k}": v for k, v in flat.items()},
                            recipe={"checkpoint_step": state.get("step"), "config": state.get("config", {})},
-                           training_data=training_data, notes=f"blur gate of {scores['target']}. {notes}".strip(),
+                           training_data=training_data,
+                           notes=f"{scores['step']} of {scores['target']}. {notes}".strip(),
                            domain=domain, space="srgb")
     from dpcli.models.registry import pretrained_cfg
 
-    post = tuple(s for s in pretrained_cfg(*scores["target"].split(".", 1)).cfg.post if not s.startswith("blur_gate:"))
-    update_entry(scores["target"], post=post + (f"blur_gate:{entry['name']}",), metrics=flat)
-    return f"shipped {entry['name']} as the blur gate of {scores['target']} ({why})"
+    post = _without_gates(pretrained_cfg(*scores["target"].split(".", 1)).cfg.post)
+    update_entry(scores["target"], post=post + (f"{scores['step']}:{entry['name']}",), metrics=flat)
+    return f"shipped {entry['name']} as the {scores['step']} of {scores['target']} ({why})"
 
 
 def main() -> None:
@@ -379,6 +387,9 @@ def main() -> None:
     parser.add_argument("--gate-for", default=None, metavar="ARCH.TAG",
                         help="a BlurNet candidate: score it as the blur gate of these shipped single-image weights "
                              "(with --export: ship it as their gate if the gated weights pass the rule)")
+    parser.add_argument("--gate-step", choices=("blur_gate", "focus_part"), default="blur_gate",
+                        help="with --gate-for: the BlurNet as a per-pixel gate (blur_gate) or as the check that a "
+                             "photo has a part in focus (focus_part; dpcli.methods.post)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--export", default=None, metavar="TAG",
                         help="ship as ARCH.TAG (fp16 + manifest) IF it passes the shipping rule on the real dev "
@@ -396,7 +407,8 @@ def main() -> None:
     if args.gate_for:
         if args.shared is None:
             parser.error("--gate-for needs --shared (the dev scenes decide)")
-        scores = gate_scores(args.weights, args.gate_for, args.shared, domain, args.tile, args.device)
+        scores = gate_scores(args.weights, args.gate_for, args.shared, domain, args.tile, args.device,
+                             args.gate_step)
         text = json.dumps(scores, indent=2)
         if args.json:
             args.json.write_text(text)

@@ -6,9 +6,12 @@ import pytest
 import torch
 
 
-def render_pair(radius: float, colour: bool = False, size: tuple[int, int] = (96, 128), seed: int = 0):
+def render_pair(radius: float, colour: bool = False, size: tuple[int, int] = (96, 128), seed: int = 0,
+                in_focus_part: bool = False):
     """(sharp, left, right) linear float32 (C, H, W): a natural texture blurred with the RDPD DP
-    kernels of one signed radius (docs/CONVENTIONS.md orientation: r > 0 puts the left view's mass to +x)."""
+    kernels of one signed radius (docs/CONVENTIONS.md orientation: r > 0 puts the left view's mass to +x);
+    ``in_focus_part``: the left third of the frame in focus (a subject in focus beside a blurred
+    background, as a single-image network is for)."""
     from skimage import data
 
     from dpcli.optics.conv import blur
@@ -25,6 +28,8 @@ def render_pair(radius: float, colour: bool = False, size: tuple[int, int] = (96
     t = torch.from_numpy(np.ascontiguousarray(sharp))[None]
     left = blur(t, kl[:, None]).numpy()[0]
     right = blur(t, kr[:, None]).numpy()[0]
+    if in_focus_part:
+        left[..., :w // 3], right[..., :w // 3] = sharp[..., :w // 3], sharp[..., :w // 3]
     return sharp, left, right
 
 

@@ -9,8 +9,8 @@ import torch
 
 from dpcli.engine import Deblurrer
 from dpcli.errors import ModelError
-from dpcli.methods.post import (STEPS, BlurCheck, BlurGate, CorrectionGate, Endorse, FocusGate, KeepMean, Post,
-                                PostInput, find_step, parse_post, post_for, post_step)
+from dpcli.methods.post import (STEPS, BlurCheck, BlurGate, CorrectionGate, Endorse, FocusGate, FocusPart, KeepMean,
+                                Post, PostInput, find_step, parse_post, post_for, post_step)
 from dpcli.models import create_model
 from dpcli.models.loading import LoadedModel
 from dpcli.models.registry import list_pretrained, manifest_path, model_info, post_from_flags, with_post_list
@@ -42,10 +42,12 @@ def _run(session: Deblurrer, *views):
 
 class TestParse:
     def test_each_step_reads_back_as_written(self) -> None:
-        text = ["keep_mean:32", "focus_gate", "endorse:a.b", "correction_gate", "blur_gate:c.d", "blur_check"]
+        text = ["keep_mean:32", "focus_gate", "endorse:a.b", "correction_gate", "blur_gate:c.d", "focus_part:e.f",
+                "blur_check"]
         steps = parse_post(text)
         assert [s.spec for s in steps] == text
-        assert steps == (KeepMean(32.0), FocusGate(), Endorse("a.b"), CorrectionGate(), BlurGate("c.d"), BlurCheck())
+        assert steps == (KeepMean(32.0), FocusGate(), Endorse("a.b"), CorrectionGate(), BlurGate("c.d"),
+                         FocusPart("e.f"), BlurCheck())
         assert [s.name for s in steps] == list(STEPS)
         assert post_step("keep_mean:2.5").px == 2.5 and post_step("endorse:C:/w/x.safetensors").weights == \
             "C:/w/x.safetensors"
@@ -173,7 +175,8 @@ def test_blur_check_keeps_a_faithful_deblur_and_shrinks_an_over_deblurred_one() 
 
 def test_single_image_steps_skip_pairs_and_the_focus_gate_skips_single_images() -> None:
     sharp = make_test_scene(48, seed=4).sharp.numpy()
-    for post in (("correction_gate",), ("endorse:nothing.loaded",), ("blur_gate:nothing.loaded",)):
+    for post in (("correction_gate",), ("endorse:nothing.loaded",), ("blur_gate:nothing.loaded",),
+                 ("focus_part:nothing.loaded",)):
         assert np.array_equal(_run(_pair(post), sharp, sharp), _run(_pair(), sharp, sharp))
     assert np.array_equal(_run(_single(("focus_gate",)), sharp), _run(_single(), sharp))
     assert np.array_equal(_run(_single(("blur_check",)), sharp), _run(_single(), sharp))
@@ -199,6 +202,30 @@ def test_blur_gate_returns_what_it_reads_as_sharp_unchanged_and_corrects_the_blu
     assert np.array_equal(sharp, np.clip(image, 0, 1))  # reads "in focus" everywhere
     blurred = _run(_single((f"blur_gate:{_blurnet_file(tmp_path, (GATE_SETTINGS['high'] + 1) / 2)}",)), image)
     np.testing.assert_allclose(blurred, plain, atol=1e-6)
+
+
+def test_focus_part_returns_a_photo_with_nothing_in_focus_unchanged_and_keeps_one_partly_in_focus(tmp_path) -> None:
+    from dpcli.optics import IN_FOCUS_DEFAULTS
+
+    image = make_test_scene(64, seed=3).sharp.numpy()
+    plain = _run(_single(), image)
+    assert np.abs(plain - image).max() > 1e-3  # the untrained net alone does change it
+    soft = _run(_single((f"focus_part:{_blurnet_file(tmp_path, 0.9)}",)), image)  # nothing read in focus
+    assert np.array_equal(soft, np.clip(image, 0, 1))
+    sharp = _run(_single((f"focus_part:{_blurnet_file(tmp_path, IN_FOCUS_DEFAULTS['below'] / 2)}",)), image)
+    np.testing.assert_allclose(sharp, plain, atol=1e-6)
+
+
+def test_focus_part_decides_per_photo_of_a_batch(tmp_path) -> None:
+    """A batch of a textured photo and a flat one (no detail: share 0): only the first keeps its
+    correction."""
+    textured = torch.from_numpy(make_test_scene(64, seed=3).sharp.numpy())[None]
+    flat = torch.full_like(textured, 0.4)
+    ref = torch.cat([textured, flat])
+    out = ref + 0.05 * torch.randn_like(ref)
+    x = PostInput(ref, None, True)
+    got = FocusPart(_blurnet_file(tmp_path, 0.1))(out.clone(), x)
+    assert torch.equal(got[0], out[0]) and torch.equal(got[1], ref[1])
 
 
 def test_correction_gate_returns_a_sharp_photo_closer_to_itself() -> None:

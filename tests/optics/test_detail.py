@@ -1,10 +1,11 @@
-"""dpcli.optics.detail: local detail, the correction gate and the endorsement gate of single-image networks."""
+"""dpcli.optics.detail: local detail, the correction gate and the endorsement gate of single-image networks, and
+the share of a photo in focus."""
 import inspect
 
 import torch
 
-from dpcli.optics import (ENDORSEMENT_GATE_DEFAULTS, band_detail, blur, correction_gate, disk_kernel, endorsement,
-                          endorsement_gate)
+from dpcli.optics import (ENDORSEMENT_GATE_DEFAULTS, IN_FOCUS_DEFAULTS, band_detail, blur, correction_gate, disk_kernel,
+                          endorsement, endorsement_gate, in_focus_pixels, in_focus_share)
 from dpcli.synth.scene import make_test_scene
 
 
@@ -66,3 +67,29 @@ def test_endorsement_gate_drops_what_only_the_first_network_redraws():
 def test_endorsement_gate_defaults_are_the_documented_settings():
     params = inspect.signature(endorsement_gate).parameters
     assert {k: params[k].default for k in ENDORSEMENT_GATE_DEFAULTS} == ENDORSEMENT_GATE_DEFAULTS
+
+
+def test_in_focus_share_counts_only_pixels_with_detail():
+    """Left half textured, right half flat; the blur map reads the top half in focus: of the pixels
+    with detail (the left half) half are in focus, whatever the map says of the flat half."""
+    torch.manual_seed(0)
+    image = torch.full((1, 3, 64, 64), 0.5)
+    image[..., :32] += 0.2 * torch.rand(1, 1, 64, 32)
+    prob = torch.ones(1, 1, 64, 64)
+    prob[..., :32, :] = 0.0
+    pixels = in_focus_pixels(prob, image)
+    has = pixels[0, 0]
+    assert has[:, :28].all() and not has[:, 36:].any()
+    assert abs(float(in_focus_share(pixels)[0]) - 0.5) < 0.02
+    assert float(in_focus_share(in_focus_pixels(torch.ones_like(prob), image))[0]) == 0.0
+    assert float(in_focus_share(in_focus_pixels(prob, torch.full_like(image, 0.5)))[0]) == 0.0  # no detail
+
+
+def test_in_focus_pixels_are_local_so_strips_give_the_full_frame_result():
+    from dpcli.optics.windows import by_rows
+
+    torch.manual_seed(1)
+    image, prob = torch.rand(1, 3, 300, 40), torch.rand(1, 1, 300, 40)
+    whole = in_focus_pixels(prob, image, **IN_FOCUS_DEFAULTS)
+    strips = by_rows(lambda p, im: in_focus_pixels(p, im, **IN_FOCUS_DEFAULTS), [prob, image], 16, rows=64)
+    assert torch.equal(whole, strips)

@@ -185,3 +185,12 @@ def test_shipped_weights_under_a_new_tag_share_the_file_with_their_own_post_stag
     assert loaded.post == ("keep_mean:32", "endorse:defocusgan_generator_test.t1", "correction_gate")
     with pytest.raises(Exception, match="no shipped weights named"):
         alias_entry("nothing.here", "x.y", metrics={})
+
+
+def test_a_new_blurnet_step_replaces_the_old_ones_and_keeps_the_rest() -> None:
+    from dpcli.methods.post import STEPS
+    from dpcli.train.evaluate import GATE_STEPS, _without_gates
+
+    post = ("keep_mean:32", "blur_gate:a.b", "endorse:x.y", "correction_gate", "focus_part:c.d")
+    assert _without_gates(post) == ("keep_mean:32", "endorse:x.y", "correction_gate")
+    assert set(GATE_STEPS) <= set(STEPS)
