@@ -468,7 +468,7 @@ def process(item_or_views, source: Source | None = None, options: Options | None
         notes.append(warnings[-1])
     for key in (("defocus_source", "note") if options.defocus and as_pair else ("note",)):
         if result.info.get(key):
-            notes.append(f"{key.replace('_', ' ')}: {result.info[key]}")
+            notes.append(result.info[key] if key == "note" else f"{key.replace('_', ' ')}: {result.info[key]}")
     info = dict(result.info, method=method.name)
     if orientation is not None:
         info["orientation"] = orientation.describe()

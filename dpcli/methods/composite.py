@@ -227,7 +227,8 @@ class Switch(Composite):
                 dmap = second.deblur(left, right, defocus=True, **run).defocus
             return out.image, dmap, {"chosen": self.parts[0], "parts": {self.parts[0]: out.info}}
         out = second.deblur(left, right, defocus=defocus, **run)
-        return out.image, out.defocus, {"chosen": self.parts[1], "parts": {self.parts[1]: out.info}}
+        said = {"note": out.info["note"]} if out.info.get("note") else {}  # e.g. why it came back unchanged
+        return out.image, out.defocus, {"chosen": self.parts[1], "parts": {self.parts[1]: out.info}, **said}
 
     def _combine(self, left, right, images, kernels):
         raise ModelError(f"{self.name} chooses one part per photo; it has no fixed combination")

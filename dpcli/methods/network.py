@@ -110,7 +110,15 @@ class NetworkMethod(Method):
         info: dict = {"weights": self.name if self.weights is None else str(self.weights)}
         if kernels is not None:
             info["note"] = "calibration kernels not used by networks"
-        if self.needs_pair:
+        import torch
+
+        views = [left] if right is None else [left, right]
+        declined, post = post.precheck([torch.from_numpy(np.ascontiguousarray(v))[None] for v in views])
+        if declined:  # a post step that reads the input alone gives it back: the network need not run
+            info["note"] = f"returned unchanged: {declined}"
+            image = np.clip(left if right is None else (left + right) / 2, 0, 1).astype(np.float32)
+            reference = image
+        elif self.needs_pair:
             image = np.asarray(session.deblur_pair(left, right, post=post))
             reference = (left + right) / 2
         else:

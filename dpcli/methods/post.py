@@ -42,6 +42,7 @@ mean view). After the steps the image is clamped to [0, 1]. Each step is timed a
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Iterable
 
@@ -101,6 +102,15 @@ class PostStep:
 
     def runs_on(self, x: PostInput) -> bool:
         return self.pairs if x.pair is not None else self.singles
+
+    why_declined: ClassVar[str] = ""
+
+    def declines(self, x: PostInput) -> list[bool] | None:
+        """Per item, whether this step gives the input back whatever the network makes
+        (``why_declined`` says why in user terms); None for a step that must see the output to say
+        (every step but one that reads the input alone). A method asks before the network runs
+        (:meth:`Post.precheck`) and skips the network where every item is declined."""
+        return None
 
     def __call__(self, out: torch.Tensor, x: PostInput) -> torch.Tensor:
         raise NotImplementedError
@@ -250,6 +260,7 @@ class FocusPart(PostStep):
     weights: str
     least: float = 0.05
     name: ClassVar[str] = "focus_part"
+    why_declined: ClassVar[str] = "no part of the photo reads in focus, so its softness may be the scene's own"
 
     def argument(self) -> str:
         return self.weights
@@ -266,10 +277,13 @@ class FocusPart(PostStep):
         return in_focus_share(by_rows(lambda p, im: in_focus_pixels(p, im, **IN_FOCUS_DEFAULTS),
                                       [session.blur_map(srgb), srgb], 16))
 
+    def declines(self, x: PostInput) -> list[bool]:
+        """Per item: no part in focus (it reads the input alone)."""
+        return [float(v) < self.least for v in self.share(x.reference, x)]
+
     def __call__(self, out: torch.Tensor, x: PostInput) -> torch.Tensor:
-        share = self.share(x.reference, x)
-        for n in range(out.shape[0]):
-            if float(share[n]) < self.least:
+        for n, declined in enumerate(self.declines(x)):
+            if declined:
                 out[n] = x.reference[n]
         return out
 
@@ -362,10 +376,32 @@ class Post:
     device: str = "cpu"
     precision: str = "fp32"
 
-    def __call__(self, out: torch.Tensor, views: list[torch.Tensor], gates: bool = True) -> torch.Tensor:
+    def _input(self, views: list[torch.Tensor], shape: torch.Size | None = None) -> PostInput:
         pair = (views[0], views[1]) if len(views) == 2 else None
         reference = torch.add(views[0].float(), views[1].float()).div_(2) if pair is not None else views[0]
-        x = PostInput(reference.float().expand_as(out), pair, self.srgb, self.device, self.precision)
+        reference = reference.float() if shape is None else reference.float().expand(shape)
+        return PostInput(reference, pair, self.srgb, self.device, self.precision)
+
+    def precheck(self, views: list[torch.Tensor]) -> tuple[str, Post]:
+        """Before the network: whether steps that read the input alone decline every item of
+        ``views`` (:meth:`PostStep.declines`: the input is then the result, and the network need not
+        run), said as why ("" where they do not), and the post list left to run after the network
+        (without the steps already asked, unless they declined only part of a batch)."""
+        x = self._input(views)
+        asked, declined, why = [], [False] * views[0].shape[0], []
+        for step in self.steps:
+            if step.gate and step.runs_on(x) and type(step).declines is not PostStep.declines:
+                with stage("post " + step.name):
+                    said = step.declines(x)
+                declined = [a or b for a, b in zip(declined, said)]
+                why += [f"{step.why_declined} ({step.name})"] if any(said) else []
+                asked.append(step)
+        if any(declined) and not all(declined):
+            return "", self
+        return "; ".join(why), dataclasses.replace(self, steps=tuple(s for s in self.steps if s not in asked))
+
+    def __call__(self, out: torch.Tensor, views: list[torch.Tensor], gates: bool = True) -> torch.Tensor:
+        x = self._input(views, out.shape)
         for step in self.steps:
             if (gates or not step.gate) and step.runs_on(x):
                 with stage("post " + step.name):

@@ -304,6 +304,24 @@ def test_a_method_runs_its_weights_post_list(tmp_path) -> None:
     assert np.allclose(out, np.clip(sharp, 0, 1), atol=1e-6)  # sRGB in and out: the gate shut
 
 
+def test_a_method_skips_its_network_for_a_photo_a_step_declines_before_it_runs(tmp_path) -> None:
+    """focus_part reads the input alone: with nothing in focus the network is not run at all and the
+    note says why; with a part in focus the result is the full path's (network, then every step)."""
+    from dpcli.methods.network import NetworkMethod
+
+    image = make_test_scene(64, seed=3).sharp.numpy()
+    soft = _single((f"focus_part:{_blurnet_file(tmp_path, 0.9)}",))
+    method = NetworkMethod("defocusgan_generator_test.x", "deblur_single")
+    method.session = lambda: soft
+    soft.run = lambda *a, **k: (_ for _ in ()).throw(AssertionError("the network ran"))
+    out = method.deblur(image, None, srgb=True)
+    assert np.array_equal(out.image, np.clip(image, 0, 1)) and "no part of the photo reads in focus" in out.info["note"]
+    sharp = _single((f"focus_part:{_blurnet_file(tmp_path, 0.1)}", "correction_gate"))
+    method.session = lambda: sharp
+    np.testing.assert_allclose(method.deblur(image, None, srgb=True).image, _run(sharp, image), atol=1e-6)
+    assert "note" not in method.deblur(image, None, srgb=True).info
+
+
 def _tall(seed: int, h: int = 1400, w: int = 48) -> torch.Tensor:
     """A tall textured frame: the steps run it in several row strips."""
     g = torch.Generator().manual_seed(seed)
