@@ -115,7 +115,7 @@ class NetworkMethod(Method):
         views = [left] if right is None else [left, right]
         declined, post = post.precheck([torch.from_numpy(np.ascontiguousarray(v))[None] for v in views])
         if declined:  # a post step that reads the input alone gives it back: the network need not run
-            info["note"] = f"returned unchanged: {declined}"
+            info["note"] = "; ".join(filter(None, [info.get("note"), f"returned unchanged: {declined}"]))
             image = np.clip(left if right is None else (left + right) / 2, 0, 1).astype(np.float32)
             reference = image
         elif self.needs_pair:

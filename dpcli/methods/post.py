@@ -84,12 +84,13 @@ def _blend(out: torch.Tensor, reference: torch.Tensor, gate: torch.Tensor) -> to
 class PostStep:
     """One named step: ``step(out, x)`` -> the output after it. Class facts: ``name``; ``gate`` (a
     gate, skipped for a second opinion's raw view); ``pairs`` / ``singles`` (which inputs it runs on;
-    on the others it is skipped)."""
+    on the others it is skipped); ``why_declined``."""
 
     name: ClassVar[str] = ""
     gate: ClassVar[bool] = True
     pairs: ClassVar[bool] = False
     singles: ClassVar[bool] = True
+    why_declined: ClassVar[str] = ""  # what a step that declines an item says (declines())
 
     @property
     def spec(self) -> str:
@@ -102,8 +103,6 @@ class PostStep:
 
     def runs_on(self, x: PostInput) -> bool:
         return self.pairs if x.pair is not None else self.singles
-
-    why_declined: ClassVar[str] = ""
 
     def declines(self, x: PostInput) -> list[bool] | None:
         """Per item, whether this step gives the input back whatever the network makes
