@@ -387,7 +387,7 @@ def main() -> None:
     parser.add_argument("--gate-for", default=None, metavar="ARCH.TAG",
                         help="a BlurNet candidate: score it as the blur gate of these shipped single-image weights "
                              "(with --export: ship it as their gate if the gated weights pass the rule)")
-    parser.add_argument("--gate-step", choices=("blur_gate", "focus_part"), default="blur_gate",
+    parser.add_argument("--gate-step", choices=GATE_STEPS, default="blur_gate",
                         help="with --gate-for: the BlurNet as a per-pixel gate (blur_gate) or as the check that a "
                              "photo has a part in focus (focus_part; dpcli.methods.post)")
     parser.add_argument("--json", type=Path, default=None)
