@@ -32,6 +32,9 @@ through a real encoder), pairs as 8-bit sRGB (dslr) or 16-bit linear (phone).
         --dp-consistency      # a study: outputs made consistent with the pair's measured blur (docs/broad.md)
     python benchmarks/bench_broad.py --half tune --conditions pair2,pair-3,pair-2..4 \
         --blur-check          # a study: what the blur check measures on outputs made without it (docs/broad.md)
+    python benchmarks/bench_broad.py --half tune --methods deconv_or_network \
+        --conditions sharp,disc1,disc2,disc3,disc5 \
+        --focus-part          # a study: the share the in-focus check reads, what each setting leaves (docs/broad.md)
 """
 from __future__ import annotations
 
@@ -440,6 +443,58 @@ def blur_check_study(method: str, photos: list[Photo], conditions: list[str]) ->
     print("pairs below their input: " + "; ".join(f"{rule}: {n}" for rule, n in below.items()))
 
 
+def focus_part_study(method: str, photos: list[Photo], conditions: list[str]) -> None:
+    """Each single photo through ``method`` with the in-focus check switched off, the share of it
+    that the check reads in focus (:class:`dpcli.methods.post.FocusPart`), and what each least share
+    would leave: the figures its setting was chosen from (docs/broad.md, "The in-focus check"). A photo
+    the blind deconvolution takes (``deconv_single`` changes it) keeps the method's output at any
+    setting; any other keeps it only at a share of at least the least share, else comes back as it is."""
+    from unittest import mock
+
+    from _common import deblur_as_run, psnr_db
+
+    from dpcli.methods import get_method
+    from dpcli.methods.post import FocusPart, PostInput
+
+    m = get_method(method)
+    parts = [m] + [m.part(n) for n in getattr(m, "parts", ())]
+    steps = [s for p in parts if callable(getattr(p, "post", None)) for s in p.post().steps if isinstance(s, FocusPart)]
+    if not steps:
+        raise SystemExit(f"{method} runs no focus_part step")
+    step, cache, leasts = steps[0], {}, (0.0, 0.02, 0.05, 0.1)
+    below = {least: 0 for least in leasts}
+    sharp_worst = {least: math.inf for least in leasts}
+    with mock.patch.object(FocusPart, "declines", lambda self, x: [False] * x.reference.shape[0]):  # check off
+        for ci, cond in enumerate(conditions):
+            kind = CONDITIONS[cond][0]
+            if kind not in ("sharp", "blur"):
+                continue
+            print(f"{cond}: gain (sharp: PSNR) with the check off, share in focus, deconvolution took it", flush=True)
+            for pi, photo in enumerate(photos):
+                item = make_item(photo, cond, seed=1000 * ci + pi)  # the seeds run_method uses
+                out = np.clip(deblur_as_run(method, item.left, None, srgb=True, domain="dslr", cache=cache)[0], 0, 1)
+                took = not np.array_equal(
+                    np.clip(deblur_as_run("deconv_single", item.left, None, srgb=True, domain="dslr", cache=cache)[0],
+                            0, 1), np.clip(item.left, 0, 1))
+                x = PostInput(torch.from_numpy(np.ascontiguousarray(item.left))[None].float(), None, True)
+                share = float(step.share(x.reference, x)[0])
+                raw = psnr_db(out, item.reference) - (0.0 if kind == "sharp" else psnr_db(item.baseline,
+                                                                                          item.reference))
+                for least in leasts:
+                    kept = took or share >= least
+                    if kind == "sharp":
+                        sharp_worst[least] = min(sharp_worst[least], raw if kept else math.inf)
+                    elif cond in DISCS:
+                        below[least] += kept and raw < 0
+                print(f"  {photo.name:20s} {raw:+7.2f}  share {share:5.3f}  {'deconvolution' if took else ''}",
+                      flush=True)
+    print("least share: photos below their input over " + "/".join(c for c in DISCS if c in conditions)
+          + "; sharp photos' worst PSNR")
+    for least in leasts:
+        print(f"  {least:4.2f}{' (no check)' if least == 0 else ''}: {below[least]} below; "
+              f"sharp worst {sharp_worst[least]:.1f} dB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="auto", help="comma list of method names (`dpdeblur models`) and auto")
@@ -456,15 +511,19 @@ def main() -> None:
                     "method's colour-pair outputs made consistent with the blur the pair's disparity measures")
     ap.add_argument("--blur-check", action="store_true", help="the study of docs/broad.md instead: what the "
                     "blur check measures on each colour-pair output made without it, and what it would keep")
+    ap.add_argument("--focus-part", action="store_true", help="the study of docs/broad.md instead: the share of "
+                    "each single photo the in-focus check reads in focus, and what each least share would leave")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     photos = load_photos(args.sources.split(","), args.half, args.limit)
     by_source = {s: sum(p.source == s for p in photos) for s in args.sources.split(",")}
     print(f"{len(photos)} photos ({args.half} half: {by_source})", flush=True)
     conditions = args.conditions.split(",")
-    if args.dp_consistency or args.blur_check:
+    study = (dp_consistency if args.dp_consistency else blur_check_study if args.blur_check
+             else focus_part_study if args.focus_part else None)
+    if study is not None:
         for name in args.methods.split(","):
-            (dp_consistency if args.dp_consistency else blur_check_study)(name, photos, conditions)
+            study(name, photos, conditions)
         return
     cache: dict = {}
     everything = {}

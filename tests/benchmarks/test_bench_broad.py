@@ -66,3 +66,14 @@ def test_consistency_study_restores_a_rendered_pair_and_keeps_a_consistent_image
     assert psnr_db(fixed, item.reference) > base + 2.0
     same = bench_broad.consistent(item.reference, item.reference, np.zeros_like(radius), 0.03)
     assert psnr_db(same, item.reference) > 50
+
+
+def test_focus_part_study_reads_the_sharp_photo_in_focus_and_the_blurred_one_not(photo, capsys):
+    """The study behind the in-focus check's setting (docs/broad.md): the share it prints per photo is
+    high for the sharp dead leaves and nil under a 3 px disc, and it sums up every least share."""
+    bench_broad.focus_part_study("deconv_or_network", [photo], ["sharp", "disc3"])
+    text = capsys.readouterr().out
+    shares = [float(line.split("share")[1].split()[0]) for line in text.splitlines() if "share " in line
+              and line.startswith("  leaves99")]
+    assert len(shares) == 2 and shares[0] > 0.5 and shares[1] < 0.05
+    assert "0.00 (no check)" in text and "0.05:" in text and "sharp worst" in text
