@@ -386,6 +386,8 @@ class Post:
         ``views`` (:meth:`PostStep.declines`: the input is then the result, and the network need not
         run), said as why ("" where they do not), and the post list left to run after the network
         (without the steps already asked, unless they declined only part of a batch)."""
+        if all(type(step).declines is PostStep.declines for step in self.steps):
+            return "", self  # nothing to ask (a pair's steps all read the output)
         x = self._input(views)
         asked, declined, why = [], [False] * views[0].shape[0], []
         for step in self.steps:
