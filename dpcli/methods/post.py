@@ -386,17 +386,17 @@ class Post:
         ``views`` (:meth:`PostStep.declines`: the input is then the result, and the network need not
         run), said as why ("" where they do not), and the post list left to run after the network
         (without the steps already asked, unless they declined only part of a batch)."""
-        if all(type(step).declines is PostStep.declines for step in self.steps):
+        askable = [s for s in self.steps if s.gate and type(s).declines is not PostStep.declines]
+        if not askable:
             return "", self  # nothing to ask (a pair's steps all read the output)
         x = self._input(views)
         asked, declined, why = [], [False] * views[0].shape[0], []
-        for step in self.steps:
-            if step.gate and step.runs_on(x) and type(step).declines is not PostStep.declines:
-                with stage("post " + step.name):
-                    said = step.declines(x)
-                declined = [a or b for a, b in zip(declined, said)]
-                why += [f"{step.why_declined} ({step.name})"] if any(said) else []
-                asked.append(step)
+        for step in (s for s in askable if s.runs_on(x)):
+            with stage("post " + step.name):
+                said = step.declines(x)
+            declined = [a or b for a, b in zip(declined, said)]
+            why += [f"{step.why_declined} ({step.name})"] if any(said) else []
+            asked.append(step)
         if any(declined) and not all(declined):
             return "", self
         return "; ".join(why), dataclasses.replace(self, steps=tuple(s for s in self.steps if s not in asked))
