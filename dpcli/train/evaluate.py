@@ -357,7 +357,9 @@ def main() -> None:
                "a single-image net gated by a second one, as shipped for colour photos: python -m "
                "dpcli.train.evaluate dpcli/weights/defocusgan_generator_small.dslr-synth.safetensors --shared "
                "../shared --synth-camera dslr --colour --keep-mean 32 --correction-gate --endorse "
-               "defocusgan_generator_small.dslr-soft --domain dslr")
+               "defocusgan_generator_small.dslr-soft --domain dslr  |  a BlurNet as the in-focus check of the "
+               "single-photo default: python -m dpcli.train.evaluate runs/blur/checkpoint.pt --gate-for "
+               "defocusgan_generator_small.dslr-consensus --gate-step focus_part --shared ../shared --domain dslr")
     parser.add_argument("weights", type=Path, help="checkpoint.pt of a run, or exported .safetensors")
     parser.add_argument("--shared", type=Path, default=None, help="../shared (real data)")
     parser.add_argument("--synth-count", type=int, default=16)
