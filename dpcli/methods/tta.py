@@ -133,26 +133,37 @@ def undo_dihedral(y: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(y, -(k % 4), axes=(-2, -1)))
 
 
-def _mean(images: Iterable[np.ndarray]) -> np.ndarray:
-    """The mean of the images as they come: the first held as it is while the second pass runs,
-    then a float64 sum (so a pass's network never shares memory with the sum)."""
-    # float64 accumulation: equal inputs average to themselves exactly, in any order
-    first, total, n = None, None, 0
+def _mean(images: Iterable[np.ndarray], inputs: tuple[np.ndarray, ...] = ()) -> np.ndarray:
+    """The mean of the images as they come, holding at most two of them (or their float64 sum) while
+    the next pass runs. Two are averaged in the first one's memory where it is writeable and not one
+    of ``inputs``: a float32 sum of two is one rounding of the exact sum, so this is bit for bit the
+    float64 mean without its frame-sized float64 buffer. Three or more are summed in float64, so the
+    mean does not depend on the order of the passes."""
+    held: list[np.ndarray] = []
+    total, n = None, 0
     for im in images:
         n += 1
-        if n == 1:
-            first = im
+        if total is None and len(held) < 2:
+            held.append(im)
             continue
         if total is None:
             total = np.zeros(im.shape, np.float64)
-            total += first
-            first = None
+            for h in held:
+                total += h
+            held = []
         total += im
         del im
-    if total is None:
-        return np.asarray(first, np.float32)
-    total /= n
-    return total.astype(np.float32)
+    if total is not None:
+        total /= n
+        return total.astype(np.float32)
+    if len(held) == 1:
+        return np.asarray(held[0], np.float32)
+    first, second = held
+    if first.dtype != np.float32 or not first.flags.writeable or any(np.may_share_memory(first, x) for x in inputs):
+        first = np.array(first, np.float32)
+    first += second
+    first *= 0.5
+    return first
 
 
 def tta_pair(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], left: np.ndarray, right: np.ndarray,
@@ -170,14 +181,15 @@ def tta_pair(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], left: np.ndarra
                 out = out.copy()  # an output that is a view of the input must not flip back with it
         return flip_inplace(out, t._axes()) if out.flags.writeable else t.undo(out)
 
-    return _mean(one(t) for t in transforms)
+    return _mean((one(t) for t in transforms), inputs=(left, right))
 
 
 def tta_single(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
                transforms: tuple[int, ...] = DIHEDRAL, identity: np.ndarray | None = None) -> np.ndarray:
     """Mean over the dihedral ``transforms`` of ``undo(fn(dihedral(image)))``: (C, H, W) -> (C, H, W)."""
-    return _mean(np.asarray(identity, np.float32) if identity is not None and k == 0
-                 else undo_dihedral(np.asarray(fn(dihedral(image, k)), np.float32), k) for k in transforms)
+    return _mean((np.asarray(identity, np.float32) if identity is not None and k == 0
+                  else undo_dihedral(np.asarray(fn(dihedral(image, k)), np.float32), k) for k in transforms),
+                 inputs=(image,))
 
 
 def _measured_tta(name: str) -> dict[str, dict]:

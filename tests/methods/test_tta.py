@@ -104,6 +104,23 @@ def test_pair_tta_in_place_gives_the_copying_definition_and_leaves_the_inputs() 
 
 
 @pytest.mark.slow
+def test_two_pass_mean_is_the_float64_mean_bit_for_bit_and_never_written_into_an_input() -> None:
+    rng = np.random.default_rng(3)
+    for scale in (1.0, 1e-3, 1e-6):
+        a = (rng.random((3, 17, 19)) * scale).astype(np.float32)
+        b = rng.random((3, 17, 19), dtype=np.float32)
+        want = ((a.astype(np.float64) + b) / 2).astype(np.float32)
+        assert np.array_equal(tta_mod._mean(iter([a.copy(), b])), want)
+        assert np.array_equal(tta_mod._mean(iter([b.copy(), a])), want)  # either order
+        given = a.copy()
+        got = tta_mod._mean(iter([given, b]), inputs=(given,))
+        assert np.array_equal(given, a) and np.array_equal(got, want)
+    c = rng.random((3, 17, 19), dtype=np.float32)
+    three = ((a.astype(np.float64) + b + c) / 3).astype(np.float32)
+    assert np.array_equal(tta_mod._mean(iter([a, b, c])), three)
+    assert np.array_equal(tta_mod._mean(iter([c, a, b])), three)
+
+
 def test_dp_tta_output_is_independent_of_the_file_order(dslr_pair) -> None:
     """(L, R) at radius r is (R, L) at -r with the same AiF: the TTA over all 8 transforms sees the
     same 8 pairs for either order. Without TTA the network's two outputs differ; the default TTA
