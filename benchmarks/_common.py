@@ -76,19 +76,20 @@ def named_method(method: str):
 
 # ------------------------------------------------------------------------------------ running as `run`
 def deblur_as_run(name: str, left: np.ndarray, right: np.ndarray | None, *, srgb: bool, domain: str,
-                  cache: dict) -> tuple[np.ndarray, str]:
+                  cache: dict, precision: str = "auto") -> tuple[np.ndarray, str]:
     """What `dpdeblur run` does with one item: the per-item pipeline itself (:func:`dpcli.pipeline.process`:
     ``auto`` -> the best measured method of the data's domain, pairs oriented, the method's post
     stages, the image clipped to [0, 1] as written). ``domain`` is what the case expects; the
-    pipeline decides it from the data and a mismatch is an error here.
+    pipeline decides it from the data and a mismatch is an error here. ``precision``: as `run
+    --precision` (the networks' arithmetic; auto, as run: bf16 where measured harmless and native).
 
     Returns: (image (C, H, W) float32, the method name that ran).
     """
     from dpcli.pipeline import MethodChooser, Options, Source, Views, process
 
-    key = ("pipeline", name)
+    key = ("pipeline", name, precision)
     if key not in cache:  # one chooser per method name: each method is built once per benchmark
-        options = Options(method=name, runtime={"device": "cpu"})
+        options = Options(method=name, runtime={"device": "cpu", "precision": precision})
         cache[key] = options, MethodChooser.of(options)
     options, chooser = cache[key]
     done = process(Views.from_arrays(left, right), Source(srgb=srgb), options, chooser)

@@ -240,8 +240,8 @@ def score(out: np.ndarray, item: Item, kind: str) -> dict:
     return row
 
 
-def run_method(name: str, photos: list[Photo], conditions: list[str], cache: dict, crops: Path | None
-               ) -> dict[str, dict[str, dict]]:
+def run_method(name: str, photos: list[Photo], conditions: list[str], cache: dict, crops: Path | None,
+               precision: str = "auto") -> dict[str, dict[str, dict]]:
     from _common import deblur_as_run, write_crop
 
     results: dict[str, dict[str, dict]] = {}
@@ -252,7 +252,8 @@ def run_method(name: str, photos: list[Photo], conditions: list[str], cache: dic
             item = make_item(photo, cond, seed=1000 * ci + pi)
             t = time.perf_counter()
             try:
-                out, ran = deblur_as_run(name, item.left, item.right, srgb=item.srgb, domain=item.domain, cache=cache)
+                out, ran = deblur_as_run(name, item.left, item.right, srgb=item.srgb, domain=item.domain, cache=cache,
+                                         precision=precision)
             except Exception as exc:  # a method that does not take this input (a pair method on a photo)
                 per = {"skipped": str(exc).splitlines()[0]}
                 break
@@ -507,6 +508,9 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="record each method's tuning-half figures in "
                     "dpcli/methods/measured.json (\"broad\"), which the defaults of `run` read (needs --half tune)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"), help="the networks' "
+                    "arithmetic, as `run --precision` (bf16 runs natively on AVX-512 BF16 / AMX CPUs, emulated and "
+                    "slow elsewhere)")
     ap.add_argument("--dp-consistency", action="store_true", help="the study of docs/broad.md instead: each "
                     "method's colour-pair outputs made consistent with the blur the pair's disparity measures")
     ap.add_argument("--blur-check", action="store_true", help="the study of docs/broad.md instead: what the "
@@ -530,7 +534,7 @@ def main() -> None:
     for name in args.methods.split(","):
         t = time.perf_counter()
         print(f"\n{name}", flush=True)
-        everything[name] = run_method(name, photos, conditions, cache, args.crops)
+        everything[name] = run_method(name, photos, conditions, cache, args.crops, args.precision)
         print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
     print(f"\n| method | condition | {len(photos)} photos, {args.half} half |\n|---|---|---|")
     for name, res in everything.items():

@@ -5,6 +5,7 @@ its tables; ``--write`` stores what `run` ranks its defaults by in dpcli/methods
     DPDEBLUR_SHARED=../shared python benchmarks/bench_dev.py methods [--methods zeroshot,classical] [--write]
     DPDEBLUR_SHARED=../shared python benchmarks/bench_dev.py composite [--domains dslr,phone] [--temperatures 0.6,2,8] [--write]
     DPDEBLUR_SHARED=../shared python benchmarks/bench_dev.py tta [--pair NAME] [--single NAME] [--skip pair|single] [--write]
+    DPDEBLUR_SHARED=../shared python benchmarks/bench_dev.py bf16 [--write]
 
 The dev scenes (``_common.dev_scenes``): phone = the 4 Pixel 4 scenes, preprocessed, the GT crop
 alone; dslr = the 4 Canon DPDD GIF scenes (8-bit sRGB), label corner masked.
@@ -171,6 +172,66 @@ def composite(argv: list[str]) -> None:
 
         print(f"wrote {update_measured(add)}")
 
+BF16_DOC = """The colour defaults in bf16 against fp32, through `run`'s per-item path, on the 4 Canon dev scenes.
+
+Each default (colour DP pairs, colour photos) runs every scene with its networks in fp32 and in
+bf16 (``--precision``; on a CPU without AVX-512 BF16 / AMX, bf16 is emulated: the same rounding,
+about 9x the time): the blurred scene (the pair; the combined capture as a photo) and its sharp
+ground truth (as an in-focus pair, left = right; as a photo). Prints each PSNR in both and the
+change; ``--write`` stores per network weights the mean change on the blurred scenes and the worst
+change of all in dpcli/methods/measured.json ("bf16"), from which ``--precision auto`` runs a
+network in bf16 on CPUs that have it only where no scene lost more than 0.02 dB
+(dpcli.methods.network.bf16_harmless).
+
+    DPDEBLUR_SHARED=/work/shared python benchmarks/bench_dev.py bf16 [--write]
+"""
+
+
+def bf16(argv: list[str]) -> None:
+    """The colour defaults in bf16 against fp32 on the Canon dev scenes (module docstring)."""
+    import torch
+    from _common import deblur_as_run
+
+    from dpcli.methods import default_method
+
+    ap = argparse.ArgumentParser(prog="bench_dev.py bf16", description=BF16_DOC.splitlines()[0])
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    cache: dict = {}
+    changes: dict[str, dict[str, list[float]]] = {}
+    print(f"{'scene':8s} {'input':14s} {'fp32':>8s} {'bf16':>8s} {'change':>8s}  network")
+    for dev in dev_scenes(domains=("dslr",)):
+        gt = dev.scene.gt
+        for label, left, right, blurred in (("pair", dev.a, dev.b, True), ("photo", dev.combined, None, True),
+                                            ("sharp pair", gt, gt.copy(), False), ("sharp photo", gt, None, False)):
+            method = default_method("dslr", right is not None)
+            psnr = {}
+            for precision in ("fp32", "bf16"):
+                out, _ = deblur_as_run("auto", left, right, srgb=True, domain="dslr", cache=cache, precision=precision)
+                psnr[precision] = dev.score(np.clip(out, 0, 1))["psnr"]  # against the ground truth, label masked
+            change = 0.0 if psnr["fp32"] == psnr["bf16"] else psnr["bf16"] - psnr["fp32"]
+            network = _network_of(method)
+            changes.setdefault(network, {"blurred": [], "all": []})
+            changes[network]["all"].append(change)
+            if blurred:
+                changes[network]["blurred"].append(change)
+            print(f"{dev.name:8s} {label:14s} {psnr['fp32']:8.3f} {psnr['bf16']:8.3f} {change:+8.3f}  {network}", flush=True)
+    record = {name: {"dslr": {"mean_db": round(float(np.mean(c["blurred"])), 4), "worst_db": round(float(min(c["all"])), 4),
+                              "scenes": len(c["blurred"])}} for name, c in changes.items()}
+    for name, r in record.items():
+        print(f"{name}: mean change {r['dslr']['mean_db']:+.4f} dB on the blurred scenes, worst {r['dslr']['worst_db']:+.4f} dB")
+    if args.write:
+        print(f"wrote {update_measured(lambda data: data.setdefault('bf16', {}).update(record))}")
+
+
+def _network_of(method) -> str:
+    """The shipped network weights a default runs (a composite's network part)."""
+    from dpcli.methods.network import shipped_network_names
+
+    names = set(shipped_network_names())
+    return method.name if method.name in names else next(n for n in getattr(method, "parts", ()) if n in names)
+
 
 def _mean(images):
     return np.mean(np.stack(images), 0)
@@ -273,4 +334,4 @@ def tta(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    subcommands({"methods": methods, "composite": composite, "tta": tta})
+    subcommands({"methods": methods, "composite": composite, "tta": tta, "bf16": bf16})

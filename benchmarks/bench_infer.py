@@ -41,6 +41,12 @@ Usage:
   python benchmarks/bench_infer.py stages                # run's defaults at 12 and 24 MP, per stage
   python benchmarks/bench_infer.py stages --sizes 4000x3000 --kinds single,pair --json
   python benchmarks/bench_infer.py shards --photos 24 --procs 1,2,4   # torchrun throughput
+  python benchmarks/bench_infer.py startup --runs 9     # `dpdeblur --help` and small runs, end to end
+
+Start-up (``startup``): wall seconds of whole commands as a user types them, each run ``--runs``
+times in a fresh process (median, min, max): ``dpdeblur --help``, ``dpdeblur run`` on the bundled
+``examples/single/scene_d.png`` (512x384) and on the pair ``examples/pairs/scene_a``, and the same
+single run again into the folder it wrote (nothing to do: "done earlier").
 
 Shards (``shards``): one folder of small photos (the bundled examples' ground truths, cut and
 mirrored into ``--photos`` 384x256 crops) run by ``torchrun --standalone --nproc_per_node P -m dpcli
@@ -456,7 +462,47 @@ def shards(argv: list[str]) -> None:
               + ("" if r["code"] == 0 and r["written"] == args.photos else f"  (exit {r['code']}, {r['written']} written)"))
 
 
+# --- start-up: whole commands, end to end -----------------------------------------------------------
+
+def startup(argv: list[str]) -> None:
+    """Wall seconds of `dpdeblur --help` and of small `run`s, each in a fresh process."""
+    import shutil
+    import statistics
+    import subprocess
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args(argv)
+    exe = shutil.which("dpdeblur")
+    if exe is None:
+        raise SystemExit("dpdeblur is not installed here: pip install -e .")
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    out = Path(tempfile.mkdtemp(prefix="startup_"))
+    single, pair = examples / "single" / "scene_d.png", [examples / "pairs" / f"scene_a_{v}.png" for v in "LR"]
+    cases = [("dpdeblur --help", ["--help"], None),
+             ("run, one 512x384 photo", ["run", single, "-o", out / "s"], out / "s"),
+             ("run, one 512x384 DP pair", ["run", "--pair", *pair, "-o", out / "p"], out / "p"),
+             ("run again: done earlier", ["run", single, "-o", out / "k"], None)]
+    subprocess.run([exe, "run", str(single), "-o", str(out / "k")], capture_output=True, check=True)
+    facts = cpu_facts()
+    print(f"CPU: {facts['cpu']}, {os.cpu_count()} cores; {args.runs} runs each, fresh process each")
+    print(f"  {'command':<28}{'median s':>10}{'min s':>8}{'max s':>8}")
+    for label, cmd, clean in cases:
+        times = []
+        for _ in range(args.runs):
+            if clean is not None:
+                shutil.rmtree(clean, ignore_errors=True)
+            start = time.perf_counter()
+            res = subprocess.run([exe, *map(str, cmd)], capture_output=True, text=True)
+            times.append(time.perf_counter() - start)
+            if res.returncode != 0:
+                raise SystemExit(f"{label}: exit {res.returncode}: {res.stderr.strip()[-300:]}")
+        print(f"  {label:<28}{statistics.median(times):>10.2f}{min(times):>8.2f}{max(times):>8.2f}", flush=True)
+    shutil.rmtree(out, ignore_errors=True)
+
+
 if __name__ == "__main__":
     from _common import subcommands
 
-    subcommands({"networks": networks, "stages": stages, "shards": shards}, default="networks")
+    subcommands({"networks": networks, "stages": stages, "shards": shards, "startup": startup}, default="networks")

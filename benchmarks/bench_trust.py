@@ -80,8 +80,10 @@ def load_cases(shared: Path, domains: list[str], quick: bool) -> list[Case]:
     return cases
 
 
-def evaluate(name: str, cases: list[Case], crops: Path | None, cache: dict, done: dict) -> list[dict]:
-    """Rows (one per domain and kind of input the method takes) for method ``name`` (or auto)."""
+def evaluate(name: str, cases: list[Case], crops: Path | None, cache: dict, done: dict,
+             precision: str = "auto") -> list[dict]:
+    """Rows (one per domain and kind of input the method takes) for method ``name`` (or auto), its
+    networks in ``precision``."""
     from dpcli.methods import get_method
     from dpcli.metrics.artefacts import artefact_map, artefact_share
 
@@ -103,7 +105,8 @@ def evaluate(name: str, cases: list[Case], crops: Path | None, cache: dict, done
                     img, ran, sec = done[key]
                 else:
                     t = time.perf_counter()
-                    img, ran = deblur_as_run(name, left, right, srgb=case.srgb, domain=case.domain, cache=cache)
+                    img, ran = deblur_as_run(name, left, right, srgb=case.srgb, domain=case.domain, cache=cache,
+                                             precision=precision)
                     sec = time.perf_counter() - t
                     done[key] = done[(ran, case.domain, case.scene, case.kind, pair)] = (img, ran, sec)
             except LookupError:
@@ -177,6 +180,9 @@ def trust(argv: list[str]) -> None:
     ap.add_argument("--crops", type=Path, default=None, help="folder for before/after crops (PNG)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"), help="the networks' "
+                    "arithmetic, as `run --precision` (bf16 runs natively on AVX-512 BF16 / AMX CPUs, emulated and "
+                    "slow elsewhere)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from dpcli.methods import method_names
@@ -189,7 +195,7 @@ def trust(argv: list[str]) -> None:
     rows: list[dict] = []
     for name in names:
         t = time.perf_counter()
-        new = evaluate(name, cases, args.crops, cache, done)
+        new = evaluate(name, cases, args.crops, cache, done, args.precision)
         rows += new
         for r in new:
             print(f"{name} {r['domain']} {r['input']}: (gain dB, artefacts) {r['scenes']} sharp "

@@ -10,8 +10,9 @@ from dpcli.errors import DpError
 from dpcli.heap import release_freed_memory, retain_freed_memory  # noqa: F401  (re-exported)
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs that multiply bf16 in hardware
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -35,6 +36,33 @@ def set_threads(threads: int | None) -> None:
     """Limit intra-op threads (``--threads``); None or 0 keeps torch's default."""
     if threads:
         torch.set_num_threads(int(threads))
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX: a flag of
+    :data:`BF16_FLAGS` in ``/proc/cpuinfo``; False where that file is absent). ``DPDEBLUR_BF16=1``
+    or ``0`` says so instead (tests, or a CPU whose flags are hidden)."""
+    import os
+
+    said = os.environ.get("DPDEBLUR_BF16")
+    if said in ("0", "1"):
+        return said == "1"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return any(flag in flags for flag in BF16_FLAGS)
+
+
+def resolve_precision(precision: str, device: torch.device | str, harmless: bool = False) -> str:
+    """``--precision auto`` made concrete: bf16 on a CPU with :func:`native_bf16` for a network
+    whose bf16 loss was measured negligible (``harmless``; dpcli.methods.network.bf16_harmless),
+    else fp32 (GPUs included: no bf16 loss has been measured there). Other precisions unchanged."""
+    if precision != "auto":
+        return precision
+    kind = (resolve_device(device) if isinstance(device, str) else device).type
+    return "bf16" if harmless and kind == "cpu" and native_bf16() else "fp32"
 
 
 def precision_dtype(precision: str) -> torch.dtype:

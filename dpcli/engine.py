@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 
 from dpcli.arrays import Layout, encode, to_nchw, to_numpy, to_tensor
-from dpcli.device import precision_dtype, release_freed_memory, resolve_device
+from dpcli.device import precision_dtype, release_freed_memory, resolve_device, resolve_precision
 from dpcli.errors import DpError, InputError, ModelError
 from dpcli.tiling import plan_tiles, run_tiled, tile_budget_px
 from dpcli.timing import stage
@@ -46,7 +46,8 @@ class Deblurrer:
     Args:
         loaded: from :func:`dpcli.models.loading.load_model`.
         device: ``auto`` | ``cpu`` | ``cuda`` | ...
-        precision: ``fp32`` | ``bf16`` (CPU AVX-512/AMX, CUDA) | ``fp16`` (CUDA).
+        precision: ``fp32`` | ``bf16`` (CPU AVX-512/AMX, CUDA) | ``fp16`` (CUDA) | ``auto`` (fp32 here;
+            a method resolves it per network, :func:`dpcli.methods.network.bf16_harmless`).
         tile: tile side in px; 0 = one full-frame pass; None = automatic: one full-frame pass when
             it fits the memory budget (2 GiB peak RSS, ``DPDEBLUR_MEMORY_GIB``), else the
             fewest rectangular tiles that do (see :func:`plan_tiles`).
@@ -59,6 +60,7 @@ class Deblurrer:
                  channels_last: bool | None = None) -> None:
         self.loaded = loaded
         self.device = resolve_device(device)
+        precision = resolve_precision(precision, self.device)  # auto: fp32 here (methods resolve it per network)
         precision_dtype(precision)
         if precision != "fp32" and not loaded.supports_bf16:
             raise DpError(f"--precision {precision}: {loaded.arch} runs in fp32 only")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dpcli.device import autocast, precision_dtype, resolve_device, set_threads
+from dpcli.device import autocast, native_bf16, precision_dtype, resolve_device, resolve_precision, set_threads
 from dpcli.errors import DpError
 
 
@@ -58,3 +58,33 @@ def test_set_threads_sets_a_count_and_zero_or_none_keeps_it():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_native_bf16_reads_the_cpu_flags_and_the_environment_overrides_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("DPDEBLUR_BF16", "1")
+    assert native_bf16() is True
+    monkeypatch.setenv("DPDEBLUR_BF16", "0")
+    assert native_bf16() is False
+    monkeypatch.delenv("DPDEBLUR_BF16")
+    import builtins
+
+    real_open = builtins.open
+    for flags, want in (("fpu sse2 avx2 avx512f", False), ("fpu avx512f avx512_bf16", True), ("fpu amx_bf16 amx_tile", True)):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda f, *a, info=info, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
+        assert native_bf16() is want
+
+
+def test_auto_precision_is_bf16_only_for_a_harmless_network_on_a_cpu_with_native_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setenv("DPDEBLUR_BF16", "1")
+    assert resolve_precision("auto", "cpu", harmless=True) == "bf16"
+    assert resolve_precision("auto", "auto", harmless=True) == "bf16"
+    assert resolve_precision("auto", "cpu", harmless=False) == "fp32"
+    assert resolve_precision("auto", torch.device("cuda"), harmless=True) == "fp32"  # never measured on a GPU
+    monkeypatch.setenv("DPDEBLUR_BF16", "0")
+    assert resolve_precision("auto", "cpu", harmless=True) == "fp32"
+    for given in ("fp32", "bf16", "fp16"):
+        assert resolve_precision(given, "cpu", harmless=False) == given

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 BIT_DEPTHS = {"8": 8, "16": 16, "32f": 32, "32": 32}
 OUTPUT_FORMATS = ("same", "png", "jpeg", "tiff")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MIN_TILE = 64  # below this the tile overlap dominates: a 7 px tile ran 16x slower than full frame
 
 
@@ -274,7 +274,7 @@ class DeviceOptions(_Bundle):
     cuda or mps) so every command refuses an absent device or fp16 on the CPU the same way."""
 
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     threads: int = 0
     tile: int | None = None
     tile_overlap: int | None = None
@@ -283,8 +283,9 @@ class DeviceOptions(_Bundle):
     PANEL: ClassVar[str] = "Device"
     OPTIONS: ClassVar[dict[str, OptionDecl]] = {
         "device": OptionDecl(str, ("--device",), "auto", "auto | cpu | cuda | cuda:N | mps.", "DEVICE"),
-        "precision": OptionDecl(str, ("--precision",), "fp32", "fp32 | bf16 (CPU or GPU) | fp16 (GPU only).",
-                                "PRECISION"),
+        "precision": OptionDecl(str, ("--precision",), "auto", "auto (bf16 for the networks whose bf16 loss "
+                                "was measured negligible, on CPUs with AVX-512 BF16 or AMX; else fp32) | fp32 | "
+                                "bf16 (CPU or GPU) | fp16 (GPU only).", "PRECISION"),
         "threads": OptionDecl(int, ("--threads",), 0, "CPU threads (0 = all cores).", "N"),
         "tile": OptionDecl(Optional[int], ("--tile",), None, f"Tile size in px: 0 = one full-frame pass, "
                            f"else at least {MIN_TILE} (default: per method).", "PX"),
@@ -301,7 +302,7 @@ class DeviceOptions(_Bundle):
         from dpcli.device import resolve_device
 
         if self.precision not in PRECISIONS:
-            raise DpError(f"--precision {self.precision}: expected fp32, bf16 or fp16")
+            raise DpError(f"--precision {self.precision}: expected auto, fp32, bf16 or fp16")
         if self.threads < 0:
             raise DpError(f"--threads {self.threads}: must be 0 (all cores) or more")
         if self.tile is not None and self.tile != 0 and self.tile < MIN_TILE:
@@ -317,6 +318,10 @@ class DeviceOptions(_Bundle):
             via = "" if self.device == "cpu" else f" (--device {self.device} found no GPU)"
             raise DpError(f"--precision fp16 needs a GPU; this run is on the CPU{via}: use bf16 or fp32")
         return replace(self, device=device)
+
+    def fixed_precision(self) -> str:
+        """The precision of work with no measured bf16 loss (training, zero-shot): auto is fp32."""
+        return "fp32" if self.precision == "auto" else self.precision
 
     def torch_device(self) -> "torch.device":
         import torch

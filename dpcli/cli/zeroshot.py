@@ -156,7 +156,7 @@ def zeroshot_command(
                       focus=focus or resolved.focus, init=init,
                       fusion=fusion or ("learned" if fusion_weights else None),
                       fusion_weights=str(fusion_weights) if fusion_weights else None, time_budget=time_budget,
-                      precision=dev.precision, device=dev.device, seed=seed, grid=(gy, gx), keep_layers=debug,
+                      precision=dev.fixed_precision(), device=dev.device, seed=seed, grid=(gy, gx), keep_layers=debug,
                       output_stage=output_stage).validate()
     dev.apply_threads()
     from dpcli.pipeline import load_calibration

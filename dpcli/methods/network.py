@@ -18,6 +18,19 @@ _TASKS = ("deblur_pair", "deblur_single")
 # below this PSNR against the input's combined view, a "deblurred" image is not an image of the
 # scene (e.g. BaMBNet's COC net, which shares every key of the deblurring net, outputs radii)
 MIN_RESEMBLANCE_DB = 12.0
+# --precision auto runs a network in bf16 (where the CPU has it) only if no dev scene, blurred or
+# sharp, lost more than this against fp32 through `run` (measured.json "bf16", bench_dev.py bf16)
+BF16_MAX_LOSS_DB = 0.02
+
+
+def bf16_harmless(name: str) -> bool:
+    """Whether shipped weights ``name`` lost at most :data:`BF16_MAX_LOSS_DB` on every dev scene in
+    bf16 (``measured.json`` "bf16": domain -> {"worst_db", ...}, written by ``benchmarks/bench_dev.py
+    bf16 --write``); False where it was not measured (user files included)."""
+    from dpcli.methods.builtin import _measured
+
+    record = _measured().get("bf16", {}).get(name, {})
+    return bool(record) and all(float(r.get("worst_db", -1.0)) >= -BF16_MAX_LOSS_DB for r in record.values())
 
 
 def _entries():
@@ -71,7 +84,7 @@ class NetworkMethod(Method):
     def __init__(self, name: str, task: str, *, weights: str | Path | None = None, arch: str | None = None,
                  space: str = "srgb", domains: tuple[str, ...] = DOMAINS, measured: dict | None = None,
                  spares_sharp: bool = True, summary: str = "", user_weights: bool = False, device: str = "auto",
-                 precision: str = "fp32", tile: int | None = None, tile_overlap: int | None = None,
+                 precision: str = "auto", tile: int | None = None, tile_overlap: int | None = None,
                  coc_weights: str | Path | None = None,
                  **_: Any) -> None:
         self.name, self.task, self.weights, self.arch = name, task, weights, arch
@@ -85,10 +98,13 @@ class NetworkMethod(Method):
         self.min_size = 16
 
     def session(self):
+        from dpcli.device import resolve_precision
         from dpcli.engine import load_session
 
+        runtime = dict(self.runtime, precision=resolve_precision(  # auto: bf16 where measured harmless
+            self.runtime["precision"], self.runtime["device"], self.weights is None and bf16_harmless(self.name)))
         return load_session(self.name if self.weights is None else self.name.split(".")[0], self.task,
-                            weights=self.weights, arch=self.arch, **self.runtime)
+                            weights=self.weights, arch=self.arch, **runtime)
 
     @property
     def weights_id(self) -> str:
@@ -107,7 +123,8 @@ class NetworkMethod(Method):
 
     def _deblur(self, left, right, *, kernels, defocus, focus):
         session, post = self.session(), self.post()
-        info: dict = {"weights": self.name if self.weights is None else str(self.weights)}
+        info: dict = {"weights": self.name if self.weights is None else str(self.weights),
+                      "precision": session.precision}  # what --precision auto ran
         if kernels is not None:
             info["note"] = "calibration kernels not used by networks"
         import torch

@@ -60,7 +60,7 @@ def test_defaults_and_flags_not_given_stay_none(tmp_path):
     (["--tile", "7"], "--tile 7: must be 0 (one full-frame pass) or at least 64 px"),
     (["--tile", "-1"], "--tile -1: must be 0"),
     (["--threads", "-2"], "--threads -2: must be 0"),
-    (["--precision", "fp8"], "--precision fp8: expected fp32, bf16 or fp16"),
+    (["--precision", "fp8"], "--precision fp8: expected auto, fp32, bf16 or fp16"),
     (["--precision", "fp16"], "--precision fp16 needs a GPU"),
     (["--device", "cuda"], "--device cuda: no CUDA device"),
     (["--device", "tpu"], "--device tpu: unknown device"),

@@ -97,3 +97,28 @@ def test_default_for_single_colour_photos_keeps_a_nearly_sharp_photo_and_restore
             assert psnr(out, gt) >= floor
         else:
             assert psnr(out, gt) > psnr(image, gt) + 2.0
+
+
+def test_precision_auto_runs_bf16_only_for_weights_measured_harmless_on_a_cpu_that_has_it(monkeypatch, tmp_path) -> None:
+    """--precision auto: bf16 for shipped weights whose measured bf16 loss is within BF16_MAX_LOSS_DB
+    (measured.json "bf16"), on a CPU with native bf16; fp32 for the rest and for explicit fp32; the
+    post steps' own networks run in the first network's precision."""
+    import dpcli.methods.builtin as builtin
+    from dpcli.methods.composite import DSLR_NET
+    from dpcli.methods.network import BF16_MAX_LOSS_DB, bf16_harmless
+
+    single = "defocusgan_generator_small.dslr-consensus"
+    record = {"bf16": {DSLR_NET: {"dslr": {"mean_db": -0.003, "worst_db": -BF16_MAX_LOSS_DB / 2}},
+                       single: {"dslr": {"mean_db": 0.0, "worst_db": -5 * BF16_MAX_LOSS_DB}}}}
+    monkeypatch.setattr(builtin, "_measured", lambda: record)
+    assert bf16_harmless(DSLR_NET) and not bf16_harmless(single) and not bf16_harmless("never_measured.tag")
+    monkeypatch.setenv("DPDEBLUR_BF16", "1")
+    assert get_method(DSLR_NET, device="cpu").session().precision == "bf16"
+    assert get_method(DSLR_NET, device="cpu", precision="fp32").session().precision == "fp32"
+    assert get_method(single, device="cpu").session().precision == "fp32"
+    monkeypatch.setenv("DPDEBLUR_BF16", "0")
+    assert get_method(DSLR_NET, device="cpu").session().precision == "fp32"
+    # a post step's own network (an endorser, a BlurNet) runs in the first network's precision
+    from dpcli.methods.post import post_for
+
+    assert post_for(get_method(DSLR_NET, device="cpu", precision="bf16").session()).precision == "bf16"

@@ -123,3 +123,13 @@ def test_the_default_is_meant_for_the_domain_and_measured_above_the_input() -> N
                 assert domain in chosen.domains and chosen.measured[domain] > 0.0
     assert found >= 1  # some method beats the input somewhere (the training-free pair methods at least)
     assert default_method("dslr", True, []) is None  # nothing to choose from: no default
+
+
+def test_zero_shot_runs_fp32_under_precision_auto_and_keeps_an_explicit_precision(monkeypatch) -> None:
+    """--precision auto reaches every method; zero-shot's bf16 layer maps were never measured
+    through run, so auto is fp32 there even on a CPU with native bf16."""
+    from dpcli.methods import get_method
+
+    monkeypatch.setenv("DPDEBLUR_BF16", "1")
+    assert get_method("zeroshot", device="cpu", precision="auto").precision == "fp32"
+    assert get_method("zeroshot", device="cpu", precision="bf16").precision == "bf16"
