@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Iterator, Literal
 
 import torch
@@ -47,12 +48,17 @@ def native_bf16() -> bool:
     said = os.environ.get("DPDEBLUR_BF16")
     if said in ("0", "1"):
         return said == "1"
+    return any(flag in _cpu_flags() for flag in BF16_FLAGS)
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    """The first CPU's flags in ``/proc/cpuinfo`` (read once; empty where there is no such file)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+            return frozenset(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
     except OSError:
-        return False
-    return any(flag in flags for flag in BF16_FLAGS)
+        return frozenset()
 
 
 def resolve_precision(precision: str, device: torch.device | str, harmless: bool = False) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dpcli.device import autocast, native_bf16, precision_dtype, resolve_device, resolve_precision, set_threads
+from dpcli.device import _cpu_flags, autocast, native_bf16, precision_dtype, resolve_device, resolve_precision, set_threads
 from dpcli.errors import DpError
 
 
@@ -73,7 +73,9 @@ def test_native_bf16_reads_the_cpu_flags_and_the_environment_overrides_them(monk
         info = tmp_path / "cpuinfo"
         info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
         monkeypatch.setattr(builtins, "open", lambda f, *a, info=info, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
+        _cpu_flags.cache_clear()
         assert native_bf16() is want
+    _cpu_flags.cache_clear()
 
 
 def test_auto_precision_is_bf16_only_for_a_harmless_network_on_a_cpu_with_native_bf16(monkeypatch):
