@@ -283,9 +283,9 @@ class DeviceOptions(_Bundle):
     PANEL: ClassVar[str] = "Device"
     OPTIONS: ClassVar[dict[str, OptionDecl]] = {
         "device": OptionDecl(str, ("--device",), "auto", "auto | cpu | cuda | cuda:N | mps.", "DEVICE"),
-        "precision": OptionDecl(str, ("--precision",), "auto", "auto (bf16 for the networks whose bf16 loss "
-                                "was measured negligible, on CPUs with AVX-512 BF16 or AMX; else fp32) | fp32 | "
-                                "bf16 (CPU or GPU) | fp16 (GPU only).", "PRECISION"),
+        "precision": OptionDecl(str, ("--precision",), "auto", "auto (bf16 where measured harmless: shipped "
+                                "networks deblurring on a CPU with AVX-512 BF16 or AMX; fp32 otherwise, training "
+                                "included) | fp32 | bf16 (CPU or GPU) | fp16 (GPU only).", "PRECISION"),
         "threads": OptionDecl(int, ("--threads",), 0, "CPU threads (0 = all cores).", "N"),
         "tile": OptionDecl(Optional[int], ("--tile",), None, f"Tile size in px: 0 = one full-frame pass, "
                            f"else at least {MIN_TILE} (default: per method).", "PX"),
