@@ -28,6 +28,7 @@ __all__ = ["BlindConfig", "BlurEstimate", "radial_log_power", "disc_log_otf", "e
            "tile_uniformity", "wiener_deconvolve", "tv_deconvolve", "deblur_single_classical", "LUMA", "luma"]
 
 LUMA = (0.2126, 0.7152, 0.0722)  # Rec. 709 weights of linear R, G, B
+ROWS = 512  # rows per block where a whole-frame spectrum is windowed and binned (memory, not results)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,10 @@ class BlurEstimate:
 
 
 def radial_log_power(luma: torch.Tensor, bins: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """Radially averaged log power spectrum of (H, W) images (mean removed, Hann-windowed).
+    """Radially averaged log power spectrum of (H, W) images (mean removed, Hann-windowed). The
+    window and the frequency grid are applied in blocks of :data:`ROWS` rows, and the spectrum is
+    squared and logged in place, so a 24 MP photo needs its float64 image and spectrum, not six
+    frames of temporaries.
 
     Args:
         luma: (..., H, W) real.
@@ -79,22 +83,33 @@ def radial_log_power(luma: torch.Tensor, bins: int = 64) -> tuple[torch.Tensor, 
         (bin centres (bins,) in cycles/px over [0, 0.5], mean log power (..., bins)).
     """
     h, w = luma.shape[-2:]
-    win = torch.hann_window(h, periodic=False, dtype=luma.dtype)[:, None] * \
-        torch.hann_window(w, periodic=False, dtype=luma.dtype)[None, :]
-    x = (luma - luma.mean(dim=(-2, -1), keepdim=True)) * win
-    power = torch.fft.rfft2(x).abs() ** 2
-    fy = torch.fft.fftfreq(h, dtype=luma.dtype)[:, None]
-    fx = torch.fft.rfftfreq(w, dtype=luma.dtype)[None, :]
-    return _radial_mean(torch.log(power + 1e-20), torch.sqrt(fy**2 + fx**2), bins)
+    wy = torch.hann_window(h, periodic=False, dtype=luma.dtype)
+    wx = torch.hann_window(w, periodic=False, dtype=luma.dtype)
+    x = luma - luma.mean(dim=(-2, -1), keepdim=True)
+    dtype = luma.dtype
+    del luma  # a caller's temporary (estimate_disc_radius passes one) is freed before the spectrum
+    for i in range(0, h, ROWS):  # the separable window, one block of rows at a time
+        x[..., i:i + ROWS, :] *= wy[i:i + ROWS, None] * wx[None, :]
+    power = torch.fft.rfft2(x).abs()  # |spectrum|: the complex spectrum is freed here
+    del x
+    log_power = power.square_().add_(1e-20).log_()
+    fy = torch.fft.fftfreq(h, dtype=dtype)[:, None]
+    fx = torch.fft.rfftfreq(w, dtype=dtype)[None, :]
+    return _radial_mean(log_power, fy, fx, bins)
 
 
-def _radial_mean(values: torch.Tensor, freq: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean of (..., h, w) ``values`` per radial frequency bin of the (h, w) ``freq`` grid."""
-    edges = torch.linspace(0.0, 0.5, bins + 1, dtype=freq.dtype)
-    idx = (torch.bucketize(freq.flatten(), edges) - 1).clamp(0, bins)
-    flat = values.reshape(*values.shape[:-2], -1)
-    sums = torch.zeros(*flat.shape[:-1], bins + 1, dtype=flat.dtype).index_add_(-1, idx, flat)
-    count = torch.zeros(bins + 1, dtype=flat.dtype).index_add_(0, idx, torch.ones_like(idx, dtype=flat.dtype))
+def _radial_mean(values: torch.Tensor, fy: torch.Tensor, fx: torch.Tensor, bins: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of (..., h, w) ``values`` per radial frequency bin of the grid |(fy, fx)| ((h, 1) and
+    (1, w) frequencies), read :data:`ROWS` rows at a time."""
+    edges = torch.linspace(0.0, 0.5, bins + 1, dtype=fy.dtype)
+    lead = values.shape[:-2]
+    sums = torch.zeros(*lead, bins + 1, dtype=values.dtype)
+    count = torch.zeros(bins + 1, dtype=values.dtype)
+    for i in range(0, values.shape[-2], ROWS):
+        idx = (torch.bucketize(torch.sqrt(fy[i:i + ROWS] ** 2 + fx**2).flatten(), edges) - 1).clamp(0, bins)
+        sums.index_add_(-1, idx, values[..., i:i + ROWS, :].reshape(*lead, -1))
+        count.index_add_(0, idx, torch.ones_like(idx, dtype=values.dtype))
     return (edges[:-1] + edges[1:]) / 2, sums[..., :bins] / count[:bins].clamp_min(1)
 
 
@@ -105,7 +120,7 @@ def _disc_profile(radius: float, bins: int) -> torch.Tensor:
     fy = torch.fft.fftfreq(size, dtype=torch.float64)[:, None]
     fx = torch.fft.rfftfreq(size, dtype=torch.float64)[None, :]
     # 1e-4: a zero of the OTF counts as 40 dB down, the depth a real photo's noise floor leaves it
-    return _radial_mean(torch.log(otf.abs() ** 2 + 1e-4), torch.sqrt(fy**2 + fx**2), bins)[1]
+    return _radial_mean(torch.log(otf.abs() ** 2 + 1e-4), fy, fx, bins)[1]
 
 
 def disc_log_otf(radius: float, bins: int = 64) -> torch.Tensor:

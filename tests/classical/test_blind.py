@@ -120,3 +120,23 @@ def test_tv_prior_does_not_ring_where_wiener_does():
             for name, out in (("wiener", wiener_deconvolve(y, k, 0.005)), ("tv", tv_deconvolve(y, k, 0.0005)))}
     assert ring["tv"] < 0.5 * ring["wiener"]
     assert _psnr(tv_deconvolve(y, k, 0.0005).clamp(0, 1), x) > _psnr(y, x) + 3.0
+
+
+def test_radial_log_power_in_row_blocks_is_the_whole_frame_computation_bit_for_bit() -> None:
+    """The window and the frequency bins are applied ROWS rows at a time (memory); the result is the
+    one-shot formula's exactly, on a frame of several blocks and a ragged last one."""
+    from dpcli.classical.blind import ROWS
+
+    img = torch.rand(2 * ROWS + 77, 301, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    h, w = img.shape
+    win = torch.hann_window(h, periodic=False, dtype=img.dtype)[:, None] * torch.hann_window(w, periodic=False, dtype=img.dtype)[None, :]
+    power = torch.fft.rfft2((img - img.mean()) * win).abs() ** 2
+    freq = torch.sqrt(torch.fft.fftfreq(h, dtype=img.dtype)[:, None] ** 2 + torch.fft.rfftfreq(w, dtype=img.dtype)[None, :] ** 2)
+    edges = torch.linspace(0.0, 0.5, 65, dtype=img.dtype)
+    idx = (torch.bucketize(freq.flatten(), edges) - 1).clamp(0, 64)
+    sums = torch.zeros(65, dtype=img.dtype).index_add_(0, idx, torch.log(power + 1e-20).flatten())
+    count = torch.zeros(65, dtype=img.dtype).index_add_(0, idx, torch.ones_like(idx, dtype=img.dtype))
+    want = sums[:64] / count[:64].clamp_min(1)
+    centres, got = radial_log_power(img.clone(), 64)
+    assert torch.equal(got, want)
+    assert torch.allclose(centres, (edges[:-1] + edges[1:]) / 2)
