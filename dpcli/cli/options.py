@@ -319,10 +319,6 @@ class DeviceOptions(_Bundle):
             raise DpError(f"--precision fp16 needs a GPU; this run is on the CPU{via}: use bf16 or fp32")
         return replace(self, device=device)
 
-    def fixed_precision(self) -> str:
-        """The precision of work with no measured bf16 loss (training, zero-shot): auto is fp32."""
-        return "fp32" if self.precision == "auto" else self.precision
-
     def torch_device(self) -> "torch.device":
         import torch
 

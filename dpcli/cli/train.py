@@ -129,6 +129,7 @@ def train_command(
     dev: DeviceOptions = bundle(omit=("tile", "tile_overlap", "tta")),
 ) -> None:
     """Train a network (one stage of a network family) with checkpoints, resume and validation."""
+    from dpcli.device import resolve_precision
     from dpcli.train.run_folder import RunDone, resume_request
     from dpcli.train.runner import TrainRequest, run_training
 
@@ -141,7 +142,7 @@ def train_command(
     req = TrainRequest(model=model, data=data, stage=stage, config=config, out=run_dir, steps=steps,
                        batch_size=batch_size, crop=crop, lr=lr, warmup=warmup, seed=seed, resume=resume,
                        time_budget=time_budget,
-                       precision=dev.fixed_precision(), device=dev.device, val_every=val_every, ckpt_every=ckpt_every,
+                       precision=resolve_precision(dev.precision, dev.device), device=dev.device, val_every=val_every, ckpt_every=ckpt_every,
                        keep_every=keep_every, val_count=val_count, recipe=patch_recipe, synth_length=synth_length,
                        synth_options=synth_options, linear_data=source.srgb is False, srgb=source.srgb,
                        stage_options=_stage_options(model, stage, flags, set_), quiet=out.quiet or out.json,

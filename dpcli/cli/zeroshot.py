@@ -141,6 +141,7 @@ def zeroshot_command(
     left/right, focus side, patch) and NAME_kernels.png. Which view is left is
     read from the pair (or --swap-lr / --no-swap-lr); the summary says which.
     """
+    from dpcli.device import resolve_precision
     from dpcli.zeroshot import make_config
 
     max_radius = renamed(max_radius, max_radius_alias, "--last-layer-radius", "--max-radius")
@@ -156,7 +157,7 @@ def zeroshot_command(
                       focus=focus or resolved.focus, init=init,
                       fusion=fusion or ("learned" if fusion_weights else None),
                       fusion_weights=str(fusion_weights) if fusion_weights else None, time_budget=time_budget,
-                      precision=dev.fixed_precision(), device=dev.device, seed=seed, grid=(gy, gx), keep_layers=debug,
+                      precision=resolve_precision(dev.precision, dev.device), device=dev.device, seed=seed, grid=(gy, gx), keep_layers=debug,
                       output_stage=output_stage).validate()
     dev.apply_threads()
     from dpcli.pipeline import load_calibration

@@ -60,8 +60,10 @@ class ZeroShotStage1(Method):
 
         self.fixed_focus = config is not None  # a caller's config keeps its own focus side
         self.config = config or make_config("fast", output_stage="init")
+        from dpcli.device import resolve_precision
+
         # --precision auto: fp32 (the stage's bf16 layer maps were never measured through run)
-        self.device, self.precision, self.progress = device, "fp32" if precision == "auto" else precision, progress
+        self.device, self.precision, self.progress = device, resolve_precision(precision, device), progress
         self.measured = measured_gains(self.name)
         self.result = None  # the last ZeroShotResult (the zeroshot command writes its extras)
 

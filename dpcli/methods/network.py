@@ -4,6 +4,7 @@ network (:class:`dpcli.engine.Deblurrer`) and then the post steps its weights en
 (:mod:`dpcli.methods.post`)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -97,14 +98,20 @@ class NetworkMethod(Method):
         self.check_output = user_weights  # see check_resembles_input
         self.min_size = 16
 
-    def session(self):
+    @functools.cached_property
+    def precision(self) -> str:
+        """The precision its network runs in: ``--precision auto`` made concrete once (bf16 where
+        measured harmless and the CPU has it, :func:`bf16_harmless`; else fp32)."""
         from dpcli.device import resolve_precision
+
+        return resolve_precision(self.runtime["precision"], self.runtime["device"],
+                                 self.weights is None and bf16_harmless(self.name))
+
+    def session(self):
         from dpcli.engine import load_session
 
-        runtime = dict(self.runtime, precision=resolve_precision(  # auto: bf16 where measured harmless
-            self.runtime["precision"], self.runtime["device"], self.weights is None and bf16_harmless(self.name)))
         return load_session(self.name if self.weights is None else self.name.split(".")[0], self.task,
-                            weights=self.weights, arch=self.arch, **runtime)
+                            weights=self.weights, arch=self.arch, **dict(self.runtime, precision=self.precision))
 
     @property
     def weights_id(self) -> str:
